@@ -1,0 +1,80 @@
+// The backward engine: an iterative topological walk (no recursion: long sequences make
+// deep graphs) that sums the gradients reaching each node and calls its backward rule.
+namespace Recurrent.Autograd;
+
+internal static class Engine
+{
+    public static void Run(Tensor[] roots, Tensor[] grads, bool retainGraph)
+    {
+        using var _ = new NoGrad();
+        // 1. Count, for every reachable node, how many edges point at it.
+        var deps = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<Node>();
+        foreach (var r in roots)
+        {
+            var e = Node.EdgeOf(r);
+            if (e.Node is not null && !deps.ContainsKey(e.Node)) { deps[e.Node] = 0; stack.Push(e.Node); }
+        }
+        while (stack.Count > 0)
+        {
+            var n = stack.Pop();
+            foreach (var e in n.NextEdges)
+            {
+                if (e.Node is null) continue;
+                if (deps.TryGetValue(e.Node, out int c)) deps[e.Node] = c + 1;
+                else { deps[e.Node] = 1; stack.Push(e.Node); }
+            }
+        }
+
+        // 2. Seed the root gradients.
+        var buffers = new Dictionary<Node, Tensor?[]>(ReferenceEqualityComparer.Instance);
+        var ready = new PriorityQueue<Node, long>();
+        for (int i = 0; i < roots.Length; i++)
+        {
+            var e = Node.EdgeOf(roots[i]);
+            if (e.Node is null) continue;
+            AddTo(buffers, e, grads[i]);
+        }
+        foreach (var r in roots)
+        {
+            var e = Node.EdgeOf(r);
+            if (e.Node is not null && deps[e.Node] == 0 && !ready.UnorderedItems.Any(x => ReferenceEquals(x.Element, e.Node)))
+                ready.Enqueue(e.Node, -e.Node.SequenceNr);
+        }
+
+        // 3. Run nodes whose every consumer has delivered its gradient, latest-created first.
+        var executed = new List<Node>();
+        while (ready.Count > 0)
+        {
+            var node = ready.Dequeue();
+            buffers.Remove(node, out var gin);
+            gin ??= new Tensor?[node.NumOutputs];
+            foreach (var (nr, t) in node.Retained)
+                if (gin[nr] is { } rg) AccumulateGrad.Accumulate(t, rg);
+            bool anyGrad = false;
+            foreach (var g in gin) if (g is not null) { anyGrad = true; break; }
+            var gout = anyGrad ? node.Apply(gin) : Array.Empty<Tensor?>();
+            executed.Add(node);
+            for (int i = 0; i < node.NextEdges.Length; i++)
+            {
+                var e = node.NextEdges[i];
+                if (e.Node is null) continue;
+                if (i < gout.Length && gout[i] is { } g) AddTo(buffers, e, g);
+                int left = deps[e.Node] - 1;
+                deps[e.Node] = left;
+                if (left == 0) ready.Enqueue(e.Node, -e.Node.SequenceNr);
+            }
+        }
+        if (!retainGraph) foreach (var n in executed) n.Release();
+    }
+
+    private static void AddTo(Dictionary<Node, Tensor?[]> buffers, Edge e, Tensor g)
+    {
+        if (!buffers.TryGetValue(e.Node!, out var buf))
+        {
+            buf = new Tensor?[e.Node!.NumOutputs];
+            buffers[e.Node] = buf;
+        }
+        buf[e.InputNr] = buf[e.InputNr] is { } prev ? prev.Add(g) : g;
+    }
+}

@@ -1,0 +1,110 @@
+// Autograd graph nodes: a backward rule, the edges to the nodes of its inputs, and the
+// AccumulateGrad sink for leaves. Kept micrograd-small: a fused layer is just one more node.
+namespace Recurrent.Autograd;
+
+/// <summary>An edge to input <see cref="InputNr"/> of a node (output slot of the producer).</summary>
+internal readonly record struct Edge(Node? Node, int InputNr);
+
+/// <summary>A backward function in the graph.</summary>
+internal abstract class Node
+{
+    private static long _sequence;
+
+    protected Node(int numOutputs)
+    {
+        NumOutputs = numOutputs;
+        SequenceNr = Interlocked.Increment(ref _sequence);
+    }
+
+    /// <summary>PyTorch's name for the node, e.g. <c>AddBackward0</c>.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>How many forward outputs (and so gradient inputs) this node has.</summary>
+    public int NumOutputs { get; }
+
+    /// <summary>Creation order, used to run later nodes first when several are ready.</summary>
+    public long SequenceNr { get; }
+
+    /// <summary>One edge per forward input; Node null when that input needs no gradient.</summary>
+    public Edge[] NextEdges { get; protected init; } = Array.Empty<Edge>();
+
+    /// <summary>Non-leaf outputs that asked for <c>retain_grad()</c>.</summary>
+    public List<(int OutputNr, Tensor Tensor)> Retained { get; } = new();
+
+    /// <summary>Gradients of the forward inputs from gradients of the outputs (null = zero).</summary>
+    public abstract Tensor?[] Apply(Tensor?[] gradOutputs);
+
+    /// <summary>Frees saved tensors after a backward pass without retain_graph.</summary>
+    public virtual void Release() { }
+
+    internal static Edge EdgeOf(Tensor? t)
+    {
+        if (t is null || !t.RequiresGrad) return new Edge(null, 0);
+        return t.GradFn is not null ? new Edge(t.GradFn, t.OutputNr) : new Edge(t.GetAccumulator(), 0);
+    }
+}
+
+/// <summary>A node whose backward rule is a closure over the saved tensors.</summary>
+internal sealed class FunctionNode : Node
+{
+    private Func<Tensor?[], Tensor?[]>? _backward;
+    private readonly bool _savesTensors;
+    private readonly string _name;
+
+    public FunctionNode(string name, int numOutputs, Func<Tensor?[], Tensor?[]> backward, bool savesTensors, Tensor?[] inputs)
+        : base(numOutputs)
+    {
+        _name = name;
+        _backward = backward;
+        _savesTensors = savesTensors;
+        var edges = new Edge[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++) edges[i] = EdgeOf(inputs[i]);
+        NextEdges = edges;
+    }
+
+    public override string Name => _name;
+
+    public override Tensor?[] Apply(Tensor?[] gradOutputs)
+    {
+        if (_backward is null)
+            throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
+        return _backward(gradOutputs);
+    }
+
+    public override void Release()
+    {
+        if (_savesTensors) _backward = null;
+    }
+}
+
+/// <summary>The sink of a leaf tensor: adds incoming gradients into <c>leaf.Grad</c>.</summary>
+internal sealed class AccumulateGrad : Node
+{
+    public AccumulateGrad(Tensor leaf) : base(1) => Leaf = leaf;
+
+    public Tensor Leaf { get; }
+
+    public override string Name => "AccumulateGrad";
+
+    public override Tensor?[] Apply(Tensor?[] gradOutputs)
+    {
+        var g = gradOutputs[0];
+        if (g is null) return Array.Empty<Tensor?>();
+        Accumulate(Leaf, g);
+        return Array.Empty<Tensor?>();
+    }
+
+    internal static void Accumulate(Tensor target, Tensor g)
+    {
+        using var _ = new NoGrad();
+        if (!g.SameShape(target))
+            throw new InvalidOperationException($"gradient of shape {Guard.ShapeText(g.ShapeRef)} does not match tensor of shape {Guard.ShapeText(target.ShapeRef)}");
+        if (target.Grad is null)
+        {
+            var copy = Tensor.Empty(target.DType, target.ShapeRef);
+            StridedCopy.Copy(g.DType == target.DType ? g : g.To(target.DType), copy);
+            target.Grad = copy;
+        }
+        else target.Grad.AddInPlace(g);
+    }
+}

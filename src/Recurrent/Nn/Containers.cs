@@ -1,0 +1,51 @@
+// Containers: Sequential (a chain of Tensor -> Tensor modules) and ModuleList.
+namespace Recurrent.Nn;
+
+/// <summary>Runs its modules in order, as <c>nn.Sequential</c>. Children are named 0, 1, 2, ...</summary>
+public sealed class Sequential : Module<Tensor, Tensor>
+{
+    private readonly List<Module<Tensor, Tensor>> _layers = new();
+
+    public Sequential(params Module<Tensor, Tensor>[] layers)
+    {
+        foreach (var l in layers) Append(l);
+    }
+
+    /// <summary>Adds a module at the end, as <c>append</c>.</summary>
+    public Sequential Append(Module<Tensor, Tensor> layer)
+    {
+        RegisterModule(_layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), layer);
+        _layers.Add(layer);
+        return this;
+    }
+
+    public int Count => _layers.Count;
+    public Module<Tensor, Tensor> this[int i] => _layers[i];
+
+    public override Tensor Forward(Tensor input)
+    {
+        var x = input;
+        foreach (var l in _layers) x = l.Forward(x);
+        return x;
+    }
+}
+
+/// <summary>An indexed list of submodules, as <c>nn.ModuleList</c>.</summary>
+public sealed class ModuleList : Module, IReadOnlyList<Module>
+{
+    private readonly List<Module> _items = new();
+
+    public ModuleList(params Module[] modules) { foreach (var m in modules) Append(m); }
+
+    public ModuleList Append(Module m)
+    {
+        RegisterModule(_items.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), m);
+        _items.Add(m);
+        return this;
+    }
+
+    public Module this[int index] => _items[index];
+    public int Count => _items.Count;
+    public IEnumerator<Module> GetEnumerator() => _items.GetEnumerator();
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}

@@ -1,0 +1,256 @@
+// Module: the base of every layer. Owns registered parameters, buffers and submodules in
+// registration order, PyTorch's dotted names, state dicts with strict loading, train/eval
+// mode, dtype conversion and PyTorch's printed form.
+using System.Text;
+
+namespace Recurrent.Nn;
+
+/// <summary>Result of <see cref="Module.LoadStateDict"/>: keys the module expected but did not get, and keys it did not know.</summary>
+public sealed record LoadStateDictResult(IReadOnlyList<string> MissingKeys, IReadOnlyList<string> UnexpectedKeys);
+
+/// <summary>Base class of all layers, as <c>torch.nn.Module</c>.</summary>
+public abstract class Module
+{
+    private readonly List<string> _paramOrder = new();
+    private readonly Dictionary<string, Tensor?> _params = new();
+    private readonly List<string> _bufferOrder = new();
+    private readonly Dictionary<string, Tensor?> _buffers = new();
+    private readonly List<string> _moduleOrder = new();
+    private readonly Dictionary<string, Module> _modules = new();
+
+    /// <summary>True in training mode (the default), false after <see cref="Eval"/>.</summary>
+    public bool Training { get; private set; } = true;
+
+    /// <summary>The class name PyTorch prints (e.g. <c>LSTM</c>, <c>Linear</c>).</summary>
+    public virtual string TypeName => GetType().Name;
+
+    /// <summary>Registers (or replaces) a parameter; null registers a missing one (like <c>bias=False</c>).</summary>
+    protected Tensor? RegisterParameter(string name, Tensor? value)
+    {
+        CheckName(name);
+        if (value is not null)
+        {
+            Guard.Floating(value, name);
+            if (!value.IsLeaf) throw new ArgumentException($"parameter '{name}' must be a leaf tensor (use Detach())", nameof(value));
+            value.RequiresGrad = true;
+        }
+        if (!_params.ContainsKey(name)) _paramOrder.Add(name);
+        _params[name] = value;
+        return value;
+    }
+
+    /// <summary>Registers a buffer (state that is saved but not trained).</summary>
+    protected Tensor? RegisterBuffer(string name, Tensor? value)
+    {
+        CheckName(name);
+        if (!_buffers.ContainsKey(name)) _bufferOrder.Add(name);
+        _buffers[name] = value;
+        return value;
+    }
+
+    /// <summary>Registers a submodule under <paramref name="name"/>.</summary>
+    protected T RegisterModule<T>(string name, T module) where T : Module
+    {
+        CheckName(name);
+        Guard.NotNull(module, nameof(module));
+        if (!_modules.ContainsKey(name)) _moduleOrder.Add(name);
+        _modules[name] = module;
+        return module;
+    }
+
+    private static void CheckName(string name)
+    {
+        if (string.IsNullOrEmpty(name)) throw new ArgumentException("name can't be empty string \"\"", nameof(name));
+        if (name.Contains('.')) throw new ArgumentException($"name can't contain \".\", got \"{name}\"", nameof(name));
+    }
+
+    /// <summary>The parameter registered under <paramref name="name"/> (null if registered as missing).</summary>
+    protected internal Tensor? Param(string name) =>
+        _params.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
+
+    /// <summary>The buffer registered under <paramref name="name"/>.</summary>
+    protected internal Tensor? Buffer(string name) =>
+        _buffers.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"'{TypeName}' object has no buffer '{name}'");
+
+    /// <summary>Direct parameters of this module in registration order.</summary>
+    protected IEnumerable<(string Name, Tensor? Value)> OwnParameters() => _paramOrder.Select(n => (n, _params[n]));
+
+    /// <summary>Replaces the tensor of an existing parameter (used by FlattenParameters and dtype conversion).</summary>
+    protected internal void ReplaceParameter(string name, Tensor value)
+    {
+        if (!_params.ContainsKey(name)) throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
+        value.RequiresGrad = true;
+        _params[name] = value;
+    }
+
+    /// <summary>Called after parameters were replaced or reloaded (e.g. to re-flatten weights).</summary>
+    protected virtual void OnParametersChanged() { }
+
+    /// <summary>Submodules in registration order, as <c>named_children()</c>.</summary>
+    public IEnumerable<(string Name, Module Module)> NamedChildren() => _moduleOrder.Select(n => (n, _modules[n]));
+
+    /// <summary>This module and all descendants with dotted names, as <c>named_modules()</c>.</summary>
+    public IEnumerable<(string Name, Module Module)> NamedModules(string prefix = "")
+    {
+        yield return (prefix, this);
+        foreach (var (n, m) in NamedChildren())
+            foreach (var x in m.NamedModules(prefix.Length == 0 ? n : prefix + "." + n)) yield return x;
+    }
+
+    /// <summary>All parameters with PyTorch's dotted names (e.g. <c>rnn.weight_ih_l0</c>), as <c>named_parameters()</c>.</summary>
+    public IEnumerable<(string Name, Tensor Parameter)> NamedParameters(string prefix = "", bool recurse = true)
+    {
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var (mp, m) in recurse ? NamedModules(prefix) : new[] { (prefix, this) })
+            foreach (var n in m._paramOrder)
+                if (m._params[n] is { } p && seen.Add(p))
+                    yield return (mp.Length == 0 ? n : mp + "." + n, p);
+    }
+
+    /// <summary>All parameters, as <c>parameters()</c>.</summary>
+    public IEnumerable<Tensor> Parameters(bool recurse = true) => NamedParameters("", recurse).Select(p => p.Parameter);
+
+    /// <summary>All buffers with dotted names, as <c>named_buffers()</c>.</summary>
+    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers()
+    {
+        foreach (var (mp, m) in NamedModules())
+            foreach (var n in m._bufferOrder)
+                if (m._buffers[n] is { } b) yield return (mp.Length == 0 ? n : mp + "." + n, b);
+    }
+
+    /// <summary>
+    /// Parameters and buffers by PyTorch's state_dict keys, in PyTorch's order (each module's
+    /// parameters, then its buffers, then its children). Values are detached views.
+    /// </summary>
+    public Dictionary<string, Tensor> StateDict()
+    {
+        var sd = new Dictionary<string, Tensor>();
+        Collect(this, "", sd);
+        return sd;
+
+        static void Collect(Module m, string prefix, Dictionary<string, Tensor> sd)
+        {
+            foreach (var n in m._paramOrder) if (m._params[n] is { } p) sd[prefix + n] = p.Detach();
+            foreach (var n in m._bufferOrder) if (m._buffers[n] is { } b) sd[prefix + n] = b.Detach();
+            foreach (var n in m._moduleOrder) Collect(m._modules[n], prefix + n + ".", sd);
+        }
+    }
+
+    /// <summary>
+    /// Copies values from a state dict into this module's parameters and buffers, as
+    /// <c>load_state_dict(state_dict, strict)</c>. Shape mismatches always raise; with
+    /// <paramref name="strict"/>, missing and unexpected keys raise too (nothing is changed then).
+    /// </summary>
+    public LoadStateDictResult LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict, bool strict = true)
+    {
+        Guard.NotNull(stateDict, nameof(stateDict));
+        var targets = new Dictionary<string, Tensor>();
+        var order = new List<string>();
+        Collect(this, "", targets, order);
+        var missing = order.Where(k => !stateDict.ContainsKey(k)).ToList();
+        var unexpected = stateDict.Keys.Where(k => !targets.ContainsKey(k)).ToList();
+        var errors = new List<string>();
+        if (strict && unexpected.Count > 0)
+            errors.Add("Unexpected key(s) in state_dict: " + string.Join(", ", unexpected.Select(k => $"\"{k}\"")) + ". ");
+        if (strict && missing.Count > 0)
+            errors.Add("Missing key(s) in state_dict: " + string.Join(", ", missing.Select(k => $"\"{k}\"")) + ". ");
+        foreach (var k in order)
+        {
+            if (!stateDict.TryGetValue(k, out var src)) continue;
+            var dst = targets[k];
+            if (src is null) { errors.Add($"value for {k} is null"); continue; }
+            if (!src.SameShape(dst))
+                errors.Add($"size mismatch for {k}: copying a param with shape torch.Size({Guard.ShapeText(src.ShapeRef)}) from checkpoint, the shape in current model is torch.Size({Guard.ShapeText(dst.ShapeRef)}).");
+            else if (src.DType == DType.Int64 && dst.DType != DType.Int64)
+                errors.Add($"dtype mismatch for {k}: copying an integer tensor into a floating point parameter");
+        }
+        if (errors.Count > 0)
+            throw new InvalidOperationException($"Error(s) in loading state_dict for {TypeName}:\n\t" + string.Join("\n\t", errors));
+        using (new NoGrad())
+            foreach (var k in order)
+                if (stateDict.TryGetValue(k, out var src)) targets[k].CopyFrom(src);
+        foreach (var (_, m) in NamedModules()) m.OnParametersChanged();
+        return new LoadStateDictResult(missing, unexpected);
+
+        static void Collect(Module m, string prefix, Dictionary<string, Tensor> t, List<string> order)
+        {
+            foreach (var n in m._paramOrder) if (m._params[n] is { } p) { t[prefix + n] = p; order.Add(prefix + n); }
+            foreach (var n in m._bufferOrder) if (m._buffers[n] is { } b) { t[prefix + n] = b; order.Add(prefix + n); }
+            foreach (var n in m._moduleOrder) Collect(m._modules[n], prefix + n + ".", t, order);
+        }
+    }
+
+    /// <summary>Sets training mode on this module and all descendants, as <c>train(mode)</c>.</summary>
+    public Module Train(bool mode = true)
+    {
+        foreach (var (_, m) in NamedModules()) m.Training = mode;
+        return this;
+    }
+
+    /// <summary>Sets evaluation mode (dropout off), as <c>eval()</c>.</summary>
+    public Module Eval() => Train(false);
+
+    /// <summary>Clears every parameter's gradient (set to null, PyTorch's default), as <c>zero_grad()</c>.</summary>
+    public void ZeroGrad(bool setToNone = true)
+    {
+        foreach (var p in Parameters())
+        {
+            if (setToNone) p.Grad = null;
+            else p.Grad?.Zero();
+        }
+    }
+
+    /// <summary>Converts every parameter and floating buffer to <paramref name="dtype"/>, as <c>module.to(dtype)</c>.</summary>
+    public Module To(DType dtype)
+    {
+        if (dtype == DType.Int64) throw new ArgumentException("nn.Module.to only accepts floating point dtypes, but got torch.int64", nameof(dtype));
+        foreach (var (_, m) in NamedModules())
+        {
+            foreach (var n in m._paramOrder.ToList())
+                if (m._params[n] is { } p && p.DType != dtype)
+                {
+                    Tensor c; using (new NoGrad()) c = p.Detach().To(dtype);
+                    m._params[n] = c.RequiresGrad_(true);
+                }
+            foreach (var n in m._bufferOrder.ToList())
+                if (m._buffers[n] is { } b && b.IsFloatingPoint && b.DType != dtype)
+                    m._buffers[n] = b.To(dtype);
+            m.OnParametersChanged();
+        }
+        return this;
+    }
+
+    /// <summary>Converts to float64, as <c>module.double()</c>.</summary>
+    public Module Double() => To(DType.Float64);
+    /// <summary>Converts to float32, as <c>module.float()</c>.</summary>
+    public Module Float() => To(DType.Float32);
+
+    /// <summary>The arguments PyTorch prints inside the parentheses, e.g. <c>in_features=2, out_features=3, bias=True</c>.</summary>
+    public virtual string ExtraRepr() => "";
+
+    /// <summary>PyTorch's printed form of the module tree.</summary>
+    public override string ToString()
+    {
+        var children = NamedChildren().ToList();
+        if (children.Count == 0) return $"{TypeName}({ExtraRepr()})";
+        var sb = new StringBuilder(TypeName).Append('(');
+        var extra = ExtraRepr();
+        if (extra.Length > 0) sb.Append('\n').Append("  ").Append(extra);
+        sb.Append('\n');
+        foreach (var (n, m) in children)
+            sb.Append("  (").Append(n).Append("): ").Append(m.ToString().Replace("\n", "\n  ")).Append('\n');
+        return sb.Append(')').ToString();
+    }
+
+    internal static string PyBool(bool b) => b ? "True" : "False";
+}
+
+/// <summary>A module with one forward signature, callable as a function.</summary>
+public abstract class Module<TIn, TOut> : Module
+{
+    /// <summary>Runs the module, as <c>module(input)</c>.</summary>
+    public abstract TOut Forward(TIn input);
+
+    /// <summary>Same as <see cref="Forward"/>.</summary>
+    public TOut Call(TIn input) => Forward(input);
+}

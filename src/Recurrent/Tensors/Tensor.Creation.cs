@@ -1,0 +1,190 @@
+// Tensor factories: Zeros, Ones, Full, Arange, Eye, Rand, Randn, FromArray (flat + shape,
+// multidimensional and jagged arrays), the *Like variants.
+namespace Recurrent;
+
+public sealed partial class Tensor
+{
+    private static int[] CheckShape(int[] shape)
+    {
+        Guard.NotNull(shape, nameof(shape));
+        foreach (var s in shape)
+            if (s < 0) throw new ArgumentException($"Trying to create tensor with negative dimension {s}: {Guard.ShapeText(shape)}", nameof(shape));
+        return (int[])shape.Clone();
+    }
+
+    /// <summary>Zeros of the given shape, as <c>torch.zeros</c>.</summary>
+    public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, bool requiresGrad = false)
+        => Empty(dtype, CheckShape(shape)).RequiresGrad_(requiresGrad);
+    /// <summary>Zeros of the given shape (float32), as <c>torch.zeros(2, 3)</c>.</summary>
+    public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
+
+    /// <summary>Ones of the given shape, as <c>torch.ones</c>.</summary>
+    public static Tensor Ones(int[] shape, DType dtype = DType.Float32, bool requiresGrad = false)
+        => Full(shape, 1.0, dtype, requiresGrad);
+    /// <summary>Ones of the given shape (float32).</summary>
+    public static Tensor Ones(params int[] shape) => Ones(shape, DType.Float32);
+
+    /// <summary>A tensor filled with <paramref name="value"/>, as <c>torch.full</c>.</summary>
+    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, bool requiresGrad = false)
+    {
+        var t = Empty(dtype, CheckShape(shape));
+        switch (dtype)
+        {
+            case DType.Float32: Array.Fill(t.Arr<float>(), (float)value); break;
+            case DType.Float64: Array.Fill(t.Arr<double>(), value); break;
+            default: Array.Fill(t.Arr<long>(), (long)value); break;
+        }
+        return t.RequiresGrad_(requiresGrad);
+    }
+
+    public static Tensor ZerosLike(Tensor t) => Empty(t.DType, t.ShapeRef);
+    public static Tensor OnesLike(Tensor t) => Full(t.ShapeRef, 1.0, t.DType);
+    public static Tensor FullLike(Tensor t, double value) => Full(t.ShapeRef, value, t.DType);
+
+    /// <summary>Values from start (inclusive) to end (exclusive) by step, as <c>torch.arange</c>.</summary>
+    public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Int64)
+    {
+        if (step == 0) throw new ArgumentException("step must be nonzero", nameof(step));
+        if ((end - start) / step < 0) throw new ArgumentException($"upper bound and larger bound inconsistent with step sign (start {start}, end {end}, step {step})");
+        int n = (int)Math.Ceiling((end - start) / step);
+        var t = Empty(dtype, new[] { n });
+        for (int i = 0; i < n; i++)
+        {
+            double v = start + i * step;
+            switch (dtype)
+            {
+                case DType.Float32: t.Arr<float>()[i] = (float)v; break;
+                case DType.Float64: t.Arr<double>()[i] = v; break;
+                default: t.Arr<long>()[i] = (long)v; break;
+            }
+        }
+        return t;
+    }
+
+    /// <summary>0, 1, ..., end-1 as int64, as <c>torch.arange(end)</c>.</summary>
+    public static Tensor Arange(int end) => Arange(0, end, 1, DType.Int64);
+
+    /// <summary>The n x m identity matrix, as <c>torch.eye</c>.</summary>
+    public static Tensor Eye(int n, int? m = null, DType dtype = DType.Float32)
+    {
+        int cols = m ?? n;
+        var t = Zeros(new[] { n, cols }, dtype);
+        for (int i = 0; i < Math.Min(n, cols); i++)
+        {
+            switch (dtype)
+            {
+                case DType.Float32: t.Arr<float>()[i * cols + i] = 1; break;
+                case DType.Float64: t.Arr<double>()[i * cols + i] = 1; break;
+                default: t.Arr<long>()[i * cols + i] = 1; break;
+            }
+        }
+        return t;
+    }
+
+    /// <summary>Uniform [0, 1) values, as <c>torch.rand</c>.</summary>
+    public static Tensor Rand(int[] shape, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        Guard.Floating(Scalar(0, dtype), "dtype");
+        var g = generator ?? Generator.Default;
+        var t = Empty(dtype, CheckShape(shape));
+        if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)((g.NextUInt64() >> 40) * (1.0 / (1 << 24))); }
+        else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextDouble(); }
+        return t;
+    }
+    public static Tensor Rand(params int[] shape) => Rand(shape, DType.Float32);
+
+    /// <summary>Standard normal values, as <c>torch.randn</c>.</summary>
+    public static Tensor Randn(int[] shape, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        Guard.Floating(Scalar(0, dtype), "dtype");
+        var g = generator ?? Generator.Default;
+        var t = Empty(dtype, CheckShape(shape));
+        if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)g.NextNormal(); }
+        else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextNormal(); }
+        return t;
+    }
+    public static Tensor Randn(params int[] shape) => Randn(shape, DType.Float32);
+
+    /// <summary>Uniform values in [low, high), as <c>tensor.uniform_(low, high)</c> on a fresh tensor.</summary>
+    public static Tensor Uniform(int[] shape, double low, double high, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        var g = generator ?? Generator.Default;
+        var t = Empty(dtype, CheckShape(shape));
+        if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)(low + (high - low) * g.NextDouble()); }
+        else if (dtype == DType.Float64) { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = low + (high - low) * g.NextDouble(); }
+        else throw new ArgumentException("Uniform: expected a floating point dtype", nameof(dtype));
+        return t;
+    }
+
+    /// <summary>Random integers in [low, high), as <c>torch.randint</c>.</summary>
+    public static Tensor RandInt(long low, long high, int[] shape, Generator? generator = null)
+    {
+        if (high <= low) throw new ArgumentException($"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}");
+        var g = generator ?? Generator.Default;
+        var t = Empty(DType.Int64, CheckShape(shape));
+        var a = t.Arr<long>();
+        for (int i = 0; i < a.Length; i++) a[i] = low + g.NextLong(high - low);
+        return t;
+    }
+
+    /// <summary>A tensor over a copy of flat row-major <paramref name="data"/> with the given shape.</summary>
+    public static Tensor FromArray(float[] data, params int[] shape) => FromFlat(data, shape);
+    /// <summary>A float64 tensor over a copy of flat row-major data.</summary>
+    public static Tensor FromArray(double[] data, params int[] shape) => FromFlat(data, shape);
+    /// <summary>An int64 tensor over a copy of flat row-major data.</summary>
+    public static Tensor FromArray(long[] data, params int[] shape) => FromFlat(data, shape);
+
+    private static Tensor FromFlat<T>(T[] data, int[] shape)
+    {
+        Guard.NotNull(data, nameof(data));
+        if (shape is null || shape.Length == 0 && data.Length != 1) shape = new[] { data.Length };
+        shape = CheckShape(shape);
+        int n = ShapeUtil.Numel(shape);
+        if (n != data.Length)
+            throw new ArgumentException($"shape '{Guard.ShapeText(shape)}' is invalid for input of size {data.Length}", nameof(shape));
+        return new Tensor((T[])data.Clone(), shape);
+    }
+
+    /// <summary>
+    /// A tensor from a (possibly multidimensional or jagged) array of float, double, long or int,
+    /// as <c>torch.tensor([[1., 2.], [3., 4.]])</c>. int becomes int64.
+    /// </summary>
+    public static Tensor FromArray(Array array)
+    {
+        Guard.NotNull(array, nameof(array));
+        var shape = new List<int>();
+        var flat = new List<object>();
+        Flatten(array, 0, shape, flat);
+        var elem = flat.Count > 0 ? flat[0].GetType() : typeof(float);
+        var sh = shape.ToArray();
+        if (elem == typeof(float)) return new Tensor(flat.Select(x => (float)x).ToArray(), sh);
+        if (elem == typeof(double)) return new Tensor(flat.Select(x => (double)x).ToArray(), sh);
+        if (elem == typeof(long)) return new Tensor(flat.Select(x => (long)x).ToArray(), sh);
+        if (elem == typeof(int)) return new Tensor(flat.Select(x => (long)(int)x).ToArray(), sh);
+        throw new ArgumentException($"FromArray: unsupported element type {elem}", nameof(array));
+    }
+
+    private static void Flatten(Array a, int depth, List<int> shape, List<object> flat)
+    {
+        if (a.Rank > 1)
+        {
+            if (depth != 0) throw new ArgumentException("FromArray: multidimensional arrays cannot be nested in jagged arrays");
+            for (int r = 0; r < a.Rank; r++) shape.Add(a.GetLength(r));
+            foreach (var x in a) flat.Add(x!);
+            return;
+        }
+        int len = a.Length;
+        if (shape.Count == depth) shape.Add(len);
+        else if (shape[depth] != len)
+            throw new ArgumentException($"FromArray: expected sequence of length {shape[depth]} at dim {depth} (got {len})");
+        foreach (var x in a)
+        {
+            if (x is Array inner) Flatten(inner, depth + 1, shape, flat);
+            else
+            {
+                if (shape.Count != depth + 1) throw new ArgumentException($"FromArray: ragged nested array at dim {depth}");
+                flat.Add(x!);
+            }
+        }
+    }
+}

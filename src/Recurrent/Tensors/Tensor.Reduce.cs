@@ -1,0 +1,232 @@
+// Reductions (Sum, Mean, Max, Min, ArgMax, ArgMin) with dim and keepdim, and the
+// numerically stable Softmax / LogSoftmax. Float32 sums accumulate in float64.
+namespace Recurrent;
+
+public sealed partial class Tensor
+{
+    /// <summary>(outer, size, inner) of a contiguous layout reduced over <paramref name="d"/>.</summary>
+    private (int outer, int size, int inner) Split3(int d)
+    {
+        int outer = 1, inner = 1;
+        for (int i = 0; i < d; i++) outer *= ShapeRef[i];
+        for (int i = d + 1; i < Dim; i++) inner *= ShapeRef[i];
+        return (outer, Dim == 0 ? 1 : ShapeRef[d], inner);
+    }
+
+    private int[] ReducedShape(int d, bool keepDim)
+    {
+        if (Dim == 0) return Array.Empty<int>();
+        var l = ShapeRef.ToList();
+        if (keepDim) l[d] = 1; else l.RemoveAt(d);
+        return l.ToArray();
+    }
+
+    /// <summary>Sum of all elements (0-dim), as <c>tensor.sum()</c>.</summary>
+    public Tensor Sum()
+    {
+        var c = Contiguous();
+        var r = Empty(DType, Array.Empty<int>());
+        int n = Numel;
+        switch (DType)
+        {
+            case DType.Float32: { var a = c.Arr<float>(); double s = 0; for (int i = 0; i < n; i++) s += a[c.Offset + i]; r.Arr<float>()[0] = (float)s; break; }
+            case DType.Float64: { var a = c.Arr<double>(); double s = 0; for (int i = 0; i < n; i++) s += a[c.Offset + i]; r.Arr<double>()[0] = s; break; }
+            default: { var a = c.Arr<long>(); long s = 0; for (int i = 0; i < n; i++) s += a[c.Offset + i]; r.Arr<long>()[0] = s; break; }
+        }
+        var inShape = ShapeRef;
+        return Record(r, "SumBackward0", g => new[] { g.Expand(inShape) }, false, this);
+    }
+
+    /// <summary>Sum over one dim, as <c>tensor.sum(dim, keepdim)</c>.</summary>
+    public Tensor Sum(int dim, bool keepDim = false)
+    {
+        int d = Guard.Dim(dim, Dim);
+        var c = Contiguous();
+        var (outer, size, inner) = c.Split3(d);
+        var r = Empty(DType, ReducedShape(d, keepDim));
+        switch (DType)
+        {
+            case DType.Float32:
+                {
+                    var a = c.Arr<float>(); var o = r.Arr<float>();
+                    for (int p = 0; p < outer; p++)
+                        for (int q = 0; q < inner; q++)
+                        {
+                            double s = 0; int b = c.Offset + p * size * inner + q;
+                            for (int i = 0; i < size; i++) s += a[b + i * inner];
+                            o[p * inner + q] = (float)s;
+                        }
+                    break;
+                }
+            case DType.Float64:
+                {
+                    var a = c.Arr<double>(); var o = r.Arr<double>();
+                    for (int p = 0; p < outer; p++)
+                        for (int q = 0; q < inner; q++)
+                        {
+                            double s = 0; int b = c.Offset + p * size * inner + q;
+                            for (int i = 0; i < size; i++) s += a[b + i * inner];
+                            o[p * inner + q] = s;
+                        }
+                    break;
+                }
+            default:
+                {
+                    var a = c.Arr<long>(); var o = r.Arr<long>();
+                    for (int p = 0; p < outer; p++)
+                        for (int q = 0; q < inner; q++)
+                        {
+                            long s = 0; int b = c.Offset + p * size * inner + q;
+                            for (int i = 0; i < size; i++) s += a[b + i * inner];
+                            o[p * inner + q] = s;
+                        }
+                    break;
+                }
+        }
+        var inShape = ShapeRef;
+        return Record(r, "SumBackward1", g => new[] { (keepDim || inShape.Length == 0 ? g : g.Unsqueeze(d)).Expand(inShape) }, false, this);
+    }
+
+    /// <summary>Mean of all elements, as <c>tensor.mean()</c>.</summary>
+    public Tensor Mean()
+    {
+        Guard.Floating(this, "input");
+        return Sum().Div(Numel);
+    }
+
+    /// <summary>Mean over one dim, as <c>tensor.mean(dim, keepdim)</c>.</summary>
+    public Tensor Mean(int dim, bool keepDim = false)
+    {
+        Guard.Floating(this, "input");
+        return Sum(dim, keepDim).Div(Dim == 0 ? 1 : ShapeRef[Guard.Dim(dim, Dim)]);
+    }
+
+    /// <summary>Maximum of all elements (0-dim), as <c>tensor.max()</c>.</summary>
+    public Tensor Max() => Flatten().MaxMin(0, false, true).Values;
+    /// <summary>Minimum of all elements (0-dim), as <c>tensor.min()</c>.</summary>
+    public Tensor Min() => Flatten().MaxMin(0, false, false).Values;
+
+    /// <summary>Maximum over a dim with its (first) index, as <c>tensor.max(dim, keepdim)</c>.</summary>
+    public (Tensor Values, Tensor Indices) Max(int dim, bool keepDim = false) => MaxMin(dim, keepDim, true);
+    /// <summary>Minimum over a dim with its (first) index, as <c>tensor.min(dim, keepdim)</c>.</summary>
+    public (Tensor Values, Tensor Indices) Min(int dim, bool keepDim = false) => MaxMin(dim, keepDim, false);
+
+    /// <summary>Index of the maximum over a dim (of the flattened tensor when null), as <c>torch.argmax</c>.</summary>
+    public Tensor ArgMax(int? dim = null, bool keepDim = false)
+        => dim is null ? Flatten().MaxMin(0, false, true).Indices : MaxMin(dim.Value, keepDim, true).Indices;
+    /// <summary>Index of the minimum over a dim, as <c>torch.argmin</c>.</summary>
+    public Tensor ArgMin(int? dim = null, bool keepDim = false)
+        => dim is null ? Flatten().MaxMin(0, false, false).Indices : MaxMin(dim.Value, keepDim, false).Indices;
+
+    private (Tensor Values, Tensor Indices) MaxMin(int dim, bool keepDim, bool max)
+    {
+        int d = Guard.Dim(dim, Dim);
+        if (Numel == 0) throw new InvalidOperationException("max(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.");
+        var c = Contiguous();
+        var (outer, size, inner) = c.Split3(d);
+        var shape = ReducedShape(d, keepDim);
+        var vals = Empty(DType, shape);
+        var idx = Empty(DType.Int64, shape);
+        var ia = idx.Arr<long>();
+        for (int p = 0; p < outer; p++)
+            for (int q = 0; q < inner; q++)
+            {
+                int b = c.Offset + p * size * inner + q;
+                int best = 0; double bv = c.At(b);
+                for (int i = 1; i < size; i++)
+                {
+                    double v = c.At(b + i * inner);
+                    if (double.IsNaN(bv)) break;
+                    if (double.IsNaN(v) || (max ? v > bv : v < bv)) { bv = v; best = i; }
+                }
+                ia[p * inner + q] = best;
+                vals.SetAt(p * inner + q, c, b + best * inner);
+            }
+        var inShape = ShapeRef; var dt = DType;
+        var res = Record(vals, max ? "MaxBackward0" : "MinBackward0", g =>
+        {
+            var z = Empty(dt, inShape);
+            var gc = g.Contiguous();
+            for (int p = 0; p < outer; p++)
+                for (int q = 0; q < inner; q++)
+                {
+                    int o = p * size * inner + q + (int)ia[p * inner + q] * inner;
+                    if (dt == DType.Float32) z.Arr<float>()[o] += gc.Arr<float>()[gc.Offset + p * inner + q];
+                    else z.Arr<double>()[o] += gc.Arr<double>()[gc.Offset + p * inner + q];
+                }
+            return new[] { z };
+        }, false, this);
+        return (res, idx);
+    }
+
+    private double At(int flatOffset) => DType switch
+    {
+        DType.Float32 => Arr<float>()[flatOffset],
+        DType.Float64 => Arr<double>()[flatOffset],
+        _ => Arr<long>()[flatOffset],
+    };
+
+    private void SetAt(int i, Tensor src, int srcOff)
+    {
+        switch (DType)
+        {
+            case DType.Float32: Arr<float>()[i] = src.Arr<float>()[srcOff]; break;
+            case DType.Float64: Arr<double>()[i] = src.Arr<double>()[srcOff]; break;
+            default: Arr<long>()[i] = src.Arr<long>()[srcOff]; break;
+        }
+    }
+
+    /// <summary>Softmax over a dim, as <c>torch.softmax</c>.</summary>
+    public Tensor Softmax(int dim)
+    {
+        var y = SoftmaxCore(dim, log: false);
+        var yd = y.Detach(); int d = Guard.Dim(dim, Dim);
+        // dx = y * (g - sum(g * y))
+        return Record(y, "SoftmaxBackward0", g => new[] { yd.Mul(g.Sub(g.Mul(yd).Sum(d, keepDim: true))) }, true, this);
+    }
+
+    /// <summary>log(softmax(x)) computed stably, as <c>torch.log_softmax</c>.</summary>
+    public Tensor LogSoftmax(int dim)
+    {
+        var y = SoftmaxCore(dim, log: true);
+        var yd = y.Detach(); int d = Guard.Dim(dim, Dim);
+        // dx = g - exp(y) * sum(g)
+        return Record(y, "LogSoftmaxBackward0", g => new[] { g.Sub(yd.Exp().Mul(g.Sum(d, keepDim: true))) }, true, this);
+    }
+
+    private Tensor SoftmaxCore(int dim, bool log)
+    {
+        Guard.Floating(this, "input");
+        int d = Guard.Dim(dim, Dim);
+        var c = Contiguous();
+        var (outer, size, inner) = c.Split3(d);
+        var r = Empty(DType, ShapeRef);
+        if (DType == DType.Float32) SoftmaxKernel(c.Arr<float>(), c.Offset, r.Arr<float>(), outer, size, inner, log);
+        else SoftmaxKernel(c.Arr<double>(), c.Offset, r.Arr<double>(), outer, size, inner, log);
+        return r;
+    }
+
+    private static void SoftmaxKernel<T>(T[] x, int off, T[] y, int outer, int size, int inner, bool log)
+        where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        for (int p = 0; p < outer; p++)
+            for (int q = 0; q < inner; q++)
+            {
+                int b = p * size * inner + q;
+                T m = T.NegativeInfinity;
+                for (int i = 0; i < size; i++) { var v = x[off + b + i * inner]; if (v > m || T.IsNaN(v)) m = v; }
+                if (T.IsInfinity(m) && m < T.Zero) m = T.Zero;
+                double s = 0;
+                for (int i = 0; i < size; i++) s += double.CreateTruncating(T.Exp(x[off + b + i * inner] - m));
+                if (log)
+                {
+                    T ls = T.CreateTruncating(Math.Log(s));
+                    for (int i = 0; i < size; i++) y[b + i * inner] = x[off + b + i * inner] - m - ls;
+                }
+                else
+                {
+                    for (int i = 0; i < size; i++) y[b + i * inner] = T.CreateTruncating(double.CreateTruncating(T.Exp(x[off + b + i * inner] - m)) / s);
+                }
+            }
+    }
+}

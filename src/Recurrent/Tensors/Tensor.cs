@@ -1,0 +1,313 @@
+// The Tensor: a strided view (offset, shape, strides) over a flat typed array, plus the
+// autograd fields (RequiresGrad, Grad, GradFn). Views share the array; ops live in the
+// other Tensor.*.cs partial files.
+using System.Runtime.CompilerServices;
+using Recurrent.Autograd;
+
+namespace Recurrent;
+
+/// <summary>
+/// An n-dimensional array of float32 (default), float64 or int64 values with reverse-mode
+/// automatic differentiation, as <c>torch.Tensor</c>. Row-major; views share storage.
+/// </summary>
+public sealed partial class Tensor
+{
+    internal readonly Array Data;       // float[] | double[] | long[]
+    internal readonly int Offset;       // element offset of [0, 0, ...] in Data
+    internal readonly int[] ShapeRef;   // never mutated
+    internal readonly int[] StridesRef; // in elements, never mutated
+    private bool _requiresGrad;
+
+    /// <summary>The autograd node that produced this tensor (null for leaves).</summary>
+    internal Node? GradFn;
+    /// <summary>Which output of <see cref="GradFn"/> this tensor is.</summary>
+    internal int OutputNr;
+    private AccumulateGrad? _accumulator;
+    internal bool RetainsGrad;
+
+    internal Tensor(Array data, int offset, int[] shape, int[] strides)
+    {
+        Data = data;
+        Offset = offset;
+        ShapeRef = shape;
+        StridesRef = strides;
+        DType = data switch
+        {
+            float[] => DType.Float32,
+            double[] => DType.Float64,
+            long[] => DType.Int64,
+            _ => throw new ArgumentException($"unsupported storage type {data.GetType()}"),
+        };
+    }
+
+    internal Tensor(Array data, int[] shape) : this(data, 0, shape, ContiguousStrides(shape)) { }
+
+    /// <summary>Element type.</summary>
+    public DType DType { get; }
+
+    /// <summary>The sizes of each dimension (a copy), as <c>tensor.shape</c>.</summary>
+    public int[] Shape => (int[])ShapeRef.Clone();
+
+    /// <summary>The strides of each dimension in elements (a copy), as <c>tensor.stride()</c>.</summary>
+    public int[] Strides => (int[])StridesRef.Clone();
+
+    /// <summary>Number of dimensions, as <c>tensor.dim()</c>.</summary>
+    public int Dim => ShapeRef.Length;
+
+    /// <summary>Number of elements, as <c>tensor.numel()</c>.</summary>
+    public int Numel => ShapeUtil.Numel(ShapeRef);
+
+    /// <summary>The size of one dimension (negative counts from the end), as <c>tensor.size(dim)</c>.</summary>
+    public int Size(int dim) => ShapeRef[Guard.Dim(dim, Dim)];
+
+    /// <summary>True when the elements are laid out row-major without gaps.</summary>
+    public bool IsContiguous => ShapeUtil.IsContiguous(ShapeRef, StridesRef);
+
+    /// <summary>True for float32 and float64 tensors.</summary>
+    public bool IsFloatingPoint => DType != DType.Int64;
+
+    /// <summary>
+    /// Whether autograd records operations on this tensor. Only leaves (tensors not produced by
+    /// a differentiable op) may change it, as in PyTorch.
+    /// </summary>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad;
+        set
+        {
+            if (GradFn is not null && !value)
+                throw new InvalidOperationException("you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().");
+            if (value && DType == DType.Int64)
+                throw new InvalidOperationException("only Tensors of floating point dtype can require gradients");
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>Sets <see cref="RequiresGrad"/> and returns this tensor (as <c>requires_grad_()</c>).</summary>
+    public Tensor RequiresGrad_(bool value = true) { RequiresGrad = value; return this; }
+
+    /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/>; null until then.</summary>
+    public Tensor? Grad { get; set; }
+
+    /// <summary>True when this tensor was not produced by a differentiable operation.</summary>
+    public bool IsLeaf => GradFn is null;
+
+    /// <summary>The name of the backward node, e.g. <c>AddBackward0</c>, or null for leaves.</summary>
+    public string? GradFnName => GradFn?.Name;
+
+    /// <summary>Makes a non-leaf keep its gradient in <see cref="Grad"/> during backward, as <c>retain_grad()</c>.</summary>
+    public void RetainGrad()
+    {
+        if (!RequiresGrad) throw new InvalidOperationException("can't retain_grad on Tensor that has requires_grad=False");
+        if (GradFn is not null && !RetainsGrad) { RetainsGrad = true; GradFn.Retained.Add((OutputNr, this)); }
+    }
+
+    internal AccumulateGrad GetAccumulator() => _accumulator ??= new AccumulateGrad(this);
+
+    internal static int[] ContiguousStrides(ReadOnlySpan<int> shape)
+    {
+        var s = new int[shape.Length];
+        int acc = 1;
+        for (int i = shape.Length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+        return s;
+    }
+
+    internal static int ElementSize(DType t) => t == DType.Float32 ? 4 : 8;
+
+    internal static string DTypeName(DType t) => t switch
+    {
+        DType.Float32 => "torch.float32",
+        DType.Float64 => "torch.float64",
+        _ => "torch.int64",
+    };
+
+    internal static Array NewArray(DType t, int n) => t switch
+    {
+        DType.Float32 => new float[n],
+        DType.Float64 => new double[n],
+        _ => new long[n],
+    };
+
+    /// <summary>A new contiguous tensor of zeros with this dtype and the given shape (no autograd).</summary>
+    internal static Tensor Empty(DType t, int[] shape) => new(NewArray(t, ShapeUtil.Numel(shape)), shape);
+
+    internal T[] Arr<T>() => (T[])Data;
+
+    /// <summary>The elements of a contiguous tensor as a span over its storage (writes are visible to every view).</summary>
+    public Span<T> AsSpan<T>() where T : unmanaged
+    {
+        if (!IsContiguous) throw new InvalidOperationException("AsSpan requires a contiguous tensor; call Contiguous() first");
+        if (Data is not T[] arr) throw new InvalidOperationException($"AsSpan<{typeof(T).Name}>: tensor has dtype {DTypeName(DType)}");
+        return arr.AsSpan(Offset, Numel);
+    }
+
+    /// <summary>Copies the elements, row-major, into a new array.</summary>
+    public T[] ToArray<T>() where T : unmanaged
+    {
+        if (Data is not T[]) throw new InvalidOperationException($"ToArray<{typeof(T).Name}>: tensor has dtype {DTypeName(DType)}");
+        return Contiguous().AsSpan<T>().ToArray();
+    }
+
+    /// <summary>The value of a one-element tensor, as <c>tensor.item()</c>.</summary>
+    public T Item<T>() where T : unmanaged
+    {
+        if (Numel != 1)
+            throw new InvalidOperationException($"a Tensor with {Numel} elements cannot be converted to Scalar");
+        return DType switch
+        {
+            DType.Float32 => (T)Convert.ChangeType(Arr<float>()[Offset], typeof(T)),
+            DType.Float64 => (T)Convert.ChangeType(Arr<double>()[Offset], typeof(T)),
+            _ => (T)Convert.ChangeType(Arr<long>()[Offset], typeof(T)),
+        };
+    }
+
+    /// <summary>The value of a one-element tensor as a double.</summary>
+    public double ToDouble() => Item<double>();
+
+    /// <summary>Reads one element by its full index (no autograd).</summary>
+    public double GetDouble(params int[] index)
+    {
+        int off = ElementOffset(index);
+        return DType switch
+        {
+            DType.Float32 => Arr<float>()[off],
+            DType.Float64 => Arr<double>()[off],
+            _ => Arr<long>()[off],
+        };
+    }
+
+    internal int ElementOffset(ReadOnlySpan<int> index)
+    {
+        if (index.Length != Dim) throw new ArgumentException($"index: expected {Dim} indices, got {index.Length}");
+        int off = Offset;
+        for (int d = 0; d < index.Length; d++)
+        {
+            int i = index[d];
+            if (i < -ShapeRef[d] || i >= ShapeRef[d])
+                throw new IndexOutOfRangeException($"index {i} is out of bounds for dimension {d} with size {ShapeRef[d]}");
+            if (i < 0) i += ShapeRef[d];
+            off += i * StridesRef[d];
+        }
+        return off;
+    }
+
+    /// <summary>Indexes the leading dimensions, as <c>x[i, j]</c> (each index selects and removes one dimension).</summary>
+    [IndexerName("Index")]
+    public Tensor this[params int[] index]
+    {
+        get
+        {
+            var t = this;
+            foreach (var i in index) t = t.Select(0, i);
+            return t;
+        }
+    }
+
+    /// <summary>A view sharing storage without autograd history, as <c>tensor.detach()</c>.</summary>
+    public Tensor Detach() => new(Data, Offset, ShapeRef, StridesRef);
+
+    /// <summary>A contiguous copy (differentiable), as <c>tensor.clone()</c>.</summary>
+    public Tensor Clone()
+    {
+        var r = Empty(DType, ShapeRef);
+        StridedCopy.Copy(this, r);
+        return Record(r, "CloneBackward0", g => new[] { g }, false, this);
+    }
+
+    /// <summary>Returns this tensor if it is contiguous, else a contiguous copy (differentiable).</summary>
+    public Tensor Contiguous()
+    {
+        if (IsContiguous) return this;
+        var r = Empty(DType, ShapeRef);
+        StridedCopy.Copy(this, r);
+        return Record(r, "CloneBackward0", g => new[] { g }, false, this);
+    }
+
+    /// <summary>Converts to another dtype (a copy unless it already has it), as <c>tensor.to(dtype)</c>.</summary>
+    public Tensor To(DType dtype)
+    {
+        if (dtype == DType) return this;
+        var src = Contiguous();
+        int n = Numel;
+        var r = Empty(dtype, ShapeRef);
+        for (int i = 0; i < n; i++)
+        {
+            double v = src.DType switch
+            {
+                DType.Float32 => src.Arr<float>()[src.Offset + i],
+                DType.Float64 => src.Arr<double>()[src.Offset + i],
+                _ => src.Arr<long>()[src.Offset + i],
+            };
+            switch (dtype)
+            {
+                case DType.Float32: r.Arr<float>()[i] = (float)v; break;
+                case DType.Float64: r.Arr<double>()[i] = v; break;
+                default: r.Arr<long>()[i] = (long)v; break;
+            }
+        }
+        if (dtype == DType.Int64) return r;
+        var srcType = DType;
+        return Record(r, "ToCopyBackward0", g => new[] { g.To(srcType) }, false, this);
+    }
+
+    /// <summary>Float32 copy, as <c>tensor.float()</c>.</summary>
+    public Tensor Float() => To(DType.Float32);
+    /// <summary>Float64 copy, as <c>tensor.double()</c>.</summary>
+    public Tensor Double() => To(DType.Float64);
+    /// <summary>Int64 copy (truncating), as <c>tensor.long()</c>.</summary>
+    public Tensor Long() => To(DType.Int64);
+
+    /// <summary>
+    /// Records an autograd node for a single-output op if grad mode is on and any input requires grad.
+    /// </summary>
+    internal static Tensor Record(Tensor result, string name, Func<Tensor, Tensor?[]> backward, bool savesTensors, params Tensor?[] inputs)
+    {
+        if (!GradMode.IsEnabled) return result;
+        bool any = false;
+        foreach (var t in inputs) if (t is not null && t.RequiresGrad) { any = true; break; }
+        if (!any) return result;
+        var node = new FunctionNode(name, 1, g => backward(g[0]!), savesTensors, inputs);
+        result.GradFn = node;
+        result.OutputNr = 0;
+        result._requiresGrad = true;
+        return result;
+    }
+
+    /// <summary>Records one autograd node with several outputs (e.g. a fused recurrent layer).</summary>
+    internal static void RecordMulti(Tensor[] results, string name, Func<Tensor?[], Tensor?[]> backward, params Tensor?[] inputs)
+    {
+        if (!GradMode.IsEnabled) return;
+        bool any = false;
+        foreach (var t in inputs) if (t is not null && t.RequiresGrad) { any = true; break; }
+        if (!any) return;
+        var node = new FunctionNode(name, results.Length, backward, true, inputs);
+        for (int i = 0; i < results.Length; i++)
+        {
+            if (results[i].DType == DType.Int64) continue;
+            results[i].GradFn = node;
+            results[i].OutputNr = i;
+            results[i]._requiresGrad = true;
+        }
+    }
+
+    /// <summary>
+    /// Computes the gradient of this tensor with respect to the graph leaves, as <c>tensor.backward()</c>.
+    /// A non-scalar tensor needs <paramref name="gradient"/>.
+    /// </summary>
+    public void Backward(Tensor? gradient = null, bool retainGraph = false)
+    {
+        if (!RequiresGrad)
+            throw new InvalidOperationException("element 0 of tensors does not require grad and does not have a grad_fn");
+        if (gradient is null)
+        {
+            if (Numel != 1) throw new InvalidOperationException("grad can be implicitly created only for scalar outputs");
+            gradient = OnesLike(this);
+        }
+        else if (!gradient.ShapeRef.AsSpan().SequenceEqual(ShapeRef))
+            throw new ArgumentException($"gradient: Mismatch in shape: grad_output[0] has a shape of {Guard.ShapeText(gradient.ShapeRef)} and output[0] has a shape of {Guard.ShapeText(ShapeRef)}.", nameof(gradient));
+        Engine.Run(new[] { this }, new[] { gradient }, retainGraph);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool SameShape(Tensor other) => ShapeRef.AsSpan().SequenceEqual(other.ShapeRef);
+}
