@@ -1,0 +1,53 @@
+// The parity runner: every *.safetensors fixture in RECURRENT_FIXTURES is one test case,
+// dispatched on its metadata `kind` to an IParityHandler found by reflection. A kind with no
+// handler yet is reported as skipped with the reason; a fixture without a kind fails.
+using System.Reflection;
+
+namespace Recurrent.Tests.Parity;
+
+public class ParityTests
+{
+    private static readonly Lazy<Dictionary<string, IParityHandler>> Handlers = new(() =>
+    {
+        var map = new Dictionary<string, IParityHandler>();
+        foreach (var t in typeof(ParityTests).Assembly.GetTypes())
+        {
+            if (t.IsAbstract || t.IsInterface || !typeof(IParityHandler).IsAssignableFrom(t)) continue;
+            var h = (IParityHandler)Activator.CreateInstance(t)!;
+            foreach (var k in h.Kinds)
+                if (!map.TryAdd(k, h)) throw new InvalidOperationException($"two parity handlers for kind {k}");
+        }
+        return map;
+    });
+
+    public static IEnumerable<object[]> Files()
+    {
+        var dir = TestPaths.Fixtures;
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"fixtures folder {dir} not found (set RECURRENT_FIXTURES)");
+        return Directory.GetFiles(dir, "*.safetensors").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal).Select(n => new object[] { n! });
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Files))]
+    public void Fixture(string name)
+    {
+        var f = FixtureLoader.Load(Path.Combine(TestPaths.Fixtures, name + ".safetensors"));
+        Assert.True(f.Meta.ContainsKey("kind"), $"{name}: fixture has no kind");
+        if (!Handlers.Value.TryGetValue(f.Kind, out var h))
+        {
+            Assert.True(KnownKinds.Contains(f.Kind), $"{name}: unknown fixture kind '{f.Kind}'");
+            Skip.If(true, $"kind '{f.Kind}' is not implemented yet");
+        }
+        h!.Run(f);
+    }
+
+    /// <summary>Every kind documented in the fixtures README.</summary>
+    public static readonly HashSet<string> KnownKinds = new()
+    {
+        "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNCell_chain", "LSTMCell_chain", "GRUCell_chain",
+        "train_hello_rnncell", "train_hello_rnn", "train_hello_embedding_rnn",
+        "Linear", "Embedding", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MSELoss", "Dropout", "clip_grad_norm_",
+        "pack_padded_sequence", "pack_sequence", "pad_packed_sequence", "pad_sequence",
+        "SGD", "Adam", "AdamW", "RMSprop",
+    };
+}
