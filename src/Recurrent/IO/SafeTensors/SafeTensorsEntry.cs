@@ -1,5 +1,5 @@
 // One tensor listed in a safetensors header.
-using System.Collections.Immutable;
+using System.Collections.ObjectModel;
 
 namespace Recurrent.IO;
 
@@ -9,11 +9,14 @@ namespace Recurrent.IO;
 /// </summary>
 public sealed class SafeTensorsEntry
 {
+    private readonly long[] _shape;
+
     internal SafeTensorsEntry(string name, SafeTensorsDType dtype, long[] shape, long elementCount, long dataBegin, long dataEnd)
     {
         Name = name;
         DType = dtype;
-        Shape = ImmutableArray.Create(shape);
+        _shape = shape;
+        Shape = Array.AsReadOnly(shape);
         ElementCount = elementCount;
         DataBegin = dataBegin;
         DataEnd = dataEnd;
@@ -26,10 +29,10 @@ public sealed class SafeTensorsEntry
     public SafeTensorsDType DType { get; }
 
     /// <summary>Dimensions, row-major; empty for a 0-dim (scalar) tensor.</summary>
-    public ImmutableArray<long> Shape { get; }
+    public ReadOnlyCollection<long> Shape { get; }
 
     /// <summary>Number of dimensions.</summary>
-    public int Rank => Shape.Length;
+    public int Rank => _shape.Length;
 
     /// <summary>Product of the dimensions (1 for a scalar, 0 when a dimension is 0).</summary>
     public long ElementCount { get; }
@@ -44,7 +47,7 @@ public sealed class SafeTensorsEntry
     public long ByteLength => DataEnd - DataBegin;
 
     /// <summary>A fresh copy of <see cref="Shape"/> as an array.</summary>
-    public long[] ToShapeArray() => Shape.ToArray();
+    public long[] ToShapeArray() => (long[])_shape.Clone();
 
     /// <inheritdoc/>
     public override string ToString() =>
