@@ -64,44 +64,41 @@ public sealed class SafeTensorsFile
     {
         ArgumentNullException.ThrowIfNull(path);
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
-        long length = fs.Length;
-        Span<byte> prefix = stackalloc byte[8];
-        int got = fs.ReadAtLeast(prefix, 8, throwOnEndOfStream: false);
-        SafeTensorsHeaderParser.CheckPrefix(prefix[..got], length, path);
-        if (length > Array.MaxLength)
-            throw new NotSupportedException($"safetensors file '{path}' is {length} bytes; files larger than {Array.MaxLength} bytes are not supported.");
-        var data = new byte[length];
-        prefix.CopyTo(data);
-        int read = 8 + fs.ReadAtLeast(data.AsSpan(8), data.Length - 8, throwOnEndOfStream: false);
-        if (read != length)
-            throw new SafeTensorsFormatException($"safetensors file '{path}': expected {length} bytes but could read only {read} (file changed while reading?).");
-        return new SafeTensorsFile(data, path);
+        return ReadStream(fs, path);
     }
 
     /// <summary>Reads and validates safetensors data from the current position of <paramref name="stream"/> to its end.</summary>
     /// <exception cref="SafeTensorsFormatException">The data is not valid safetensors.</exception>
+    /// <exception cref="NotSupportedException">The data is larger than the largest .NET array.</exception>
     public static SafeTensorsFile Read(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        return ReadStream(stream, null);
+    }
+
+    private static SafeTensorsFile ReadStream(Stream stream, string? source)
+    {
+        string where = SafeTensorsHeaderParser.Where(source);
         if (stream.CanSeek)
         {
+            // Known size: check the 8-byte prefix against it before allocating anything, then load exactly that size.
             long remaining = Math.Max(0, stream.Length - stream.Position);
             Span<byte> prefix = stackalloc byte[8];
             int got = stream.ReadAtLeast(prefix, 8, throwOnEndOfStream: false);
-            SafeTensorsHeaderParser.CheckPrefix(prefix[..got], remaining, null);
+            SafeTensorsHeaderParser.CheckPrefix(prefix[..got], remaining, source);
             if (remaining > Array.MaxLength)
-                throw new NotSupportedException($"safetensors stream holds {remaining} bytes; more than {Array.MaxLength} bytes is not supported.");
+                throw new NotSupportedException($"{where} holds {remaining} bytes; more than {Array.MaxLength} bytes is not supported.");
             var data = new byte[remaining];
             prefix.CopyTo(data);
             int read = 8 + stream.ReadAtLeast(data.AsSpan(8), data.Length - 8, throwOnEndOfStream: false);
             if (read != remaining)
-                throw new SafeTensorsFormatException($"safetensors data: stream announced {remaining} bytes but ended after {read}.");
-            return new SafeTensorsFile(data, null);
+                throw new SafeTensorsFormatException($"{where}: expected {remaining} bytes but the data ended after {read} (changed while reading?).");
+            return new SafeTensorsFile(data, source);
         }
-        // Unknown length: buffer what is actually there (growth driven by real data, never by the header).
+        // Unknown length (pipe, network): buffer what is actually there; growth is driven by real data, never by the header.
         using var ms = new MemoryStream();
         stream.CopyTo(ms);
-        return new SafeTensorsFile(new ReadOnlyMemory<byte>(ms.GetBuffer(), 0, checked((int)ms.Length)), null);
+        return new SafeTensorsFile(new ReadOnlyMemory<byte>(ms.GetBuffer(), 0, checked((int)ms.Length)), source);
     }
 
     /// <summary>

@@ -136,7 +136,9 @@ public sealed class SafeTensorsWriter
         string dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no directory.", nameof(path));
         if (Directory.Exists(full)) throw new IOException($"Cannot write safetensors file '{full}': it is a directory.");
         _ = BuildHeader(); // all validation (including header size) before touching the file system
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        string fileName = Path.GetFileName(full);
+        if (fileName.Length > 64) fileName = fileName[..64]; // keep the temporary name within file-name limits
+        string tmp = Path.Combine(dir, $".{fileName}.{Guid.NewGuid():N}.tmp");
         try
         {
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))

@@ -1,12 +1,13 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using Recurrent.IO;
+using Xunit.Abstractions;
 using static Recurrent.Tests.IO.SafeTensors.SafeTensorsTestSupport;
 
 namespace Recurrent.Tests.IO.SafeTensors;
 
 /// <summary>Random corruptions of a real fixture must yield a valid file or a SafeTensorsFormatException, nothing else.</summary>
-public class SafeTensorsFuzzTests
+public class SafeTensorsFuzzTests(ITestOutputHelper output)
 {
     private static readonly byte[] s_jsonish = "{}[]\",:-0123456789eE.  aF_".Select(c => (byte)c).ToArray();
 
@@ -81,6 +82,7 @@ public class SafeTensorsFuzzTests
                 rejected++;
             }
         }
+        output.WriteLine($"{Path.GetFileName(path)}: {rejected} rejected, {ok} accepted in {sw.Elapsed.TotalMilliseconds:F0} ms");
         Assert.True(rejected > 1000, $"only {rejected} rejected, {ok} accepted");
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"fuzzing took {sw.Elapsed}");
     }

@@ -121,6 +121,9 @@ public class SafeTensorsRoundTripTests
         byte[] raw = File.ReadAllBytes(path);
         Assert.Equal(i64, SafeTensorsFile.Read(new MemoryStream(raw)).GetInt64("i"));
         Assert.Equal(i64, SafeTensorsFile.Read(new SafeTensorsMalformedTests.NonSeekableStream(raw)).GetInt64("i"));
+        Assert.Equal(i64, SafeTensorsFile.Read(raw).GetInt64("i")); // byte[] converts to ReadOnlyMemory<byte>
+        var prefixed = new MemoryStream([1, 2, 3, .. raw]) { Position = 3 };
+        Assert.Equal(i64, SafeTensorsFile.Read(prefixed).GetInt64("i"));
     }
 
     private static int[] BitsOf(float[] a) => a.Select(BitConverter.SingleToInt32Bits).ToArray();

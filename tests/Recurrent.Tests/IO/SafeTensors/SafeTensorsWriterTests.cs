@@ -69,6 +69,12 @@ public class SafeTensorsWriterTests
         var f = SafeTensorsFile.Read(path);
         Assert.Equal(["v"], f.Names);
 
+        // A long file name still gets a valid temporary name.
+        string longName = new string('n', 200) + ".safetensors";
+        w.Save(dir.File(longName));
+        Assert.Equal(["w"], SafeTensorsFile.Read(dir.File(longName)).Names);
+        File.Delete(dir.File(longName));
+
         // Relative path.
         string cwd = Environment.CurrentDirectory;
         try
