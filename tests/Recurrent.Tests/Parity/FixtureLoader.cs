@@ -1,5 +1,5 @@
-// Reads a fixture file into a Fixture (tensors as Recurrent tensors).
-using System.Text.Json;
+// Reads a fixture file into a Fixture (tensors as Recurrent tensors) through Recurrent.IO's safetensors reader.
+using Recurrent.IO;
 
 namespace Recurrent.Tests.Parity;
 
@@ -7,28 +7,19 @@ public static class FixtureLoader
 {
     public static Fixture Load(string path)
     {
-        // Temporary minimal reader; replaced by Recurrent.IO's safetensors reader when it lands.
-        var bytes = File.ReadAllBytes(path);
-        long n = BitConverter.ToInt64(bytes, 0);
-        using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
-        var meta = new Dictionary<string, string>();
+        var file = SafeTensorsFile.Read(path);
         var tensors = new Dictionary<string, Tensor>();
-        int baseOff = 8 + (int)n;
-        foreach (var p in doc.RootElement.EnumerateObject())
+        foreach (var e in file.Entries)
         {
-            if (p.Name == "__metadata__") { foreach (var m in p.Value.EnumerateObject()) meta[m.Name] = m.Value.GetString()!; continue; }
-            var dtype = p.Value.GetProperty("dtype").GetString();
-            var shape = p.Value.GetProperty("shape").EnumerateArray().Select(x => x.GetInt32()).ToArray();
-            var offs = p.Value.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt32()).ToArray();
-            var span = bytes.AsSpan(baseOff + offs[0], offs[1] - offs[0]);
-            tensors[p.Name] = dtype switch
+            var shape = e.ToShapeArray().Select(checked_ => checked((int)checked_)).ToArray();
+            tensors[e.Name] = e.DType switch
             {
-                "F32" => Tensor.FromArray(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(span).ToArray(), shape),
-                "F64" => Tensor.FromArray(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(span).ToArray(), shape),
-                "I64" => Tensor.FromArray(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(span).ToArray(), shape),
-                _ => throw new InvalidDataException($"{path}: {p.Name}: unsupported dtype {dtype}"),
+                SafeTensorsDType.F32 => Tensor.FromArray(file.GetFloat32(e.Name), shape),
+                SafeTensorsDType.F64 => Tensor.FromArray(file.GetFloat64(e.Name), shape),
+                SafeTensorsDType.I64 => Tensor.FromArray(file.GetInt64(e.Name), shape),
+                _ => throw new InvalidDataException($"{path}: {e.Name}: unsupported dtype {e.DType}"),
             };
         }
-        return new Fixture(Path.GetFileNameWithoutExtension(path), meta, tensors);
+        return new Fixture(Path.GetFileNameWithoutExtension(path), file.Metadata, tensors);
     }
 }
