@@ -1,7 +1,7 @@
 // Benchmark protocol runner (../shared/bench/FORMAT.md, version 1) for the Recurrent library.
 //
 //   dotnet run -c Release --project bench/Recurrent.Bench -- --grid ../shared/bench/grid.json \
-//       --threads N [--only NAME[,NAME...]] [--out FILE] [--impl ID] [--isa avx512|avx2|portable]
+//       --threads N [--only NAME[,NAME...]] [--out FILE] [--impl ID] [--isa avx512|avx2|portable] [--verify]
 //
 // One process per thread count. Order: cases in grid order (phases in listed order), then the
 // gemm entries in grid order. One JSON line per measurement on stdout, appended to --out.
@@ -16,6 +16,7 @@ string? gridPath = null, outPath = null, impl = null;
 int threads = 0;
 HashSet<string>? only = null;
 GemmIsa isa = GemmIsa.Auto;
+bool verify = false;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -27,6 +28,7 @@ for (int i = 0; i < args.Length; i++)
         case "--out": outPath = Next(); break;
         case "--impl": impl = Next(); break;
         case "--isa": isa = Enum.Parse<GemmIsa>(Next(), ignoreCase: true); break;
+        case "--verify": verify = true; break;
         case "-h" or "--help":
             Console.WriteLine("usage: Recurrent.Bench --grid grid.json --threads N [--only NAME,...] [--out FILE] [--impl ID] [--isa avx512|avx2|portable]");
             return 0;
@@ -82,6 +84,7 @@ if (root.TryGetProperty("gemm", out var gemms))
         using var bench = new GemmCase(name, g.GetProperty("m").GetInt32(), g.GetProperty("k").GetInt32(),
             g.GetProperty("n").GetInt32(), g.GetProperty("layout").GetString()!, isa);
         Report(bench, Measurement.Run(bench));
+        if (verify) Console.Error.WriteLine($"{name}: max sampled error / sum|a*b| = {bench.Verify():E2}");
     }
 }
 return 0;
