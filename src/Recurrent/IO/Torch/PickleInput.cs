@@ -60,7 +60,9 @@ internal sealed class PickleInput
         if (length > Remaining)
             throw new TorchFormatException(
                 $"{Name}: {what} declares {length} bytes at offset {_pos} but only {Remaining} bytes remain (truncated or corrupt).");
-        var buffer = new byte[length];
+        if (length > Array.MaxLength)
+            throw new TorchFormatException($"{Name}: {what} of {length} bytes is larger than a .NET array can hold.");
+        var buffer = GC.AllocateUninitializedArray<byte>((int)length); // every byte is overwritten below
         ReadExactly(buffer);
         return buffer;
     }

@@ -201,7 +201,7 @@ internal static class TorchFileReader
                 throw new TorchFormatException($"zip entry '{name}' claims {count} bytes from {entry.CompressedLength} compressed bytes (a zip bomb or corrupt directory).");
             if (count > Array.MaxLength)
                 throw new TorchFormatException($"zip entry '{name}' needs {count} bytes, more than one .NET array holds.");
-            var buffer = new byte[count];
+            var buffer = GC.AllocateUninitializedArray<byte>((int)count); // filled completely below or rejected
             using var s = entry.Open();
             int total = 0;
             while (total < buffer.Length)
