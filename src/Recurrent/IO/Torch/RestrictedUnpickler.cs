@@ -374,7 +374,7 @@ internal sealed class RestrictedUnpickler
     }
 
     private static object NormalizeInteger(BigInteger value) =>
-        value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
 
     private string ReadAsciiLine(string what, int maxLength) => Encoding.Latin1.GetString(_in.ReadLine(maxLength, what));
 

@@ -321,8 +321,6 @@ internal static class TorchFileReader
                 throw new TorchFormatException(
                     $"legacy storage '{storage.Key}': record holds {numel} elements but the pickle declared {storage.ElementCount}.");
             long nbytes = CheckedMath.Multiply(numel, storage.DType.ElementSize(), $"storage '{storage.Key}' size");
-            if (nbytes > Array.MaxLength)
-                throw new TorchFormatException($"legacy storage '{storage.Key}' needs {nbytes} bytes, more than one .NET array holds.");
             byte[] data = record.ReadBytes(nbytes, $"storage '{storage.Key}'");
             storage.SetData(data);
         }
