@@ -1,7 +1,8 @@
 // Adam and AdamW, following torch/optim/adam.py `_single_tensor_adam` operation by operation:
 // lerp for the first moment, mul+addcmul for the second, bias corrections in float64 (Python
 // floats), denom = sqrt(v)/sqrt(bc2) + eps and addcdiv with -lr/bc1, all tensor arithmetic in
-// the parameter's dtype so float32 results match PyTorch's rounding.
+// the parameter's dtype so float32 results match PyTorch's rounding (with libtorch's FMA contraction
+// of add-with-alpha, addcmul and lerp; see Sgd.cs).
 namespace Recurrent.Optim;
 
 /// <summary>Hyperparameters of <see cref="Adam"/> and <see cref="AdamW"/>.</summary>

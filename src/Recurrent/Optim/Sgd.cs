@@ -1,5 +1,7 @@
 // SGD with momentum, dampening, Nesterov momentum, weight decay and maximize, following
 // torch/optim/sgd.py `_single_tensor_sgd` operation by operation (in the parameter's dtype).
+// libtorch's CPU kernels contract `a + alpha*b` (add with alpha, addcmul, lerp) into one fused
+// multiply-add, so we do too: the SGD and Adam fixtures then match bit for bit.
 namespace Recurrent.Optim;
 
 /// <summary>Hyperparameters of <see cref="Sgd"/>.</summary>
