@@ -132,7 +132,7 @@ public sealed class TorchTensor
             return false;
         }
         int es = DType.ElementSize();
-        data = Storage.Data.Slice((int)(StorageOffset * es), (int)(ElementCount * es));
+        data = ElementCount == 0 ? ReadOnlyMemory<byte>.Empty : Storage.Data.Slice((int)(StorageOffset * es), (int)(ElementCount * es));
         return true;
     }
 
@@ -163,7 +163,8 @@ public sealed class TorchTensor
     /// <summary>Copies the elements, row-major, into <paramref name="destination"/> as float32.</summary>
     public void CopyTo(Span<float> destination)
     {
-        CheckDestination(destination.Length);
+        if (!CheckDestination(destination.Length))
+            return;
         ReadOnlySpan<byte> data = Storage.Data.Span;
         if (DType == TorchDType.Float32 && IsContiguous && BitConverter.IsLittleEndian)
         {
@@ -179,7 +180,8 @@ public sealed class TorchTensor
     /// <summary>Copies the elements, row-major, into <paramref name="destination"/> as float64.</summary>
     public void CopyTo(Span<double> destination)
     {
-        CheckDestination(destination.Length);
+        if (!CheckDestination(destination.Length))
+            return;
         ReadOnlySpan<byte> data = Storage.Data.Span;
         if (DType == TorchDType.Float64 && IsContiguous && BitConverter.IsLittleEndian)
         {
@@ -197,7 +199,8 @@ public sealed class TorchTensor
     {
         if (DType.IsFloatingPoint())
             throw new InvalidOperationException($"cannot convert a {DType.ShortName()} tensor to int64 without rounding; use ToFloat64Array.");
-        CheckDestination(destination.Length);
+        if (!CheckDestination(destination.Length))
+            return;
         ReadOnlySpan<byte> data = Storage.Data.Span;
         if (DType == TorchDType.Int64 && IsContiguous && BitConverter.IsLittleEndian)
         {
@@ -210,10 +213,12 @@ public sealed class TorchTensor
             destination[i] = ReadInt64(data.Slice((int)(it.Offset * es), es), DType);
     }
 
-    private void CheckDestination(int length)
+    /// <summary>Checks the destination length; false when there is nothing to copy (an empty tensor may sit past its storage's end).</summary>
+    private bool CheckDestination(int length)
     {
         if (length != ElementCount)
             throw new ArgumentException($"destination must hold exactly {ElementCount} elements, got {length}.", "destination");
+        return length > 0;
     }
 
     private static float ReadSingle(ReadOnlySpan<byte> b, TorchDType dtype) => dtype switch
