@@ -308,7 +308,8 @@ internal static class TorchFileReader
 
         private object? Unpickle(string what, bool persistent)
         {
-            var input = new PickleInput(stream, stream.Length, $"legacy file ({what} pickle)");
+            long end = Math.Min(stream.Length, stream.Position + options.MaxPickleBytes);
+            var input = new PickleInput(stream, end, $"legacy file ({what} pickle)");
             return new RestrictedUnpickler(input, options, persistent ? PersistentLoad : null).Load();
         }
 
