@@ -12,12 +12,12 @@ public class TorchFuzzTests(ITestOutputHelper output)
     // Cases per file: the two small files (7 KB) get most; the four large ones (1-4 MB) cost more per load.
     private static readonly (string File, int Cases)[] Plan =
     {
-        (RealCheckpoints.LegacyGru, 4000),
-        (RealCheckpoints.Lightning, 4000),
-        (RealCheckpoints.BiLstm, 500),
-        (RealCheckpoints.CharLstm, 500),
-        (RealCheckpoints.LegacyCharRnn, 500),
-        (RealCheckpoints.GruFlat, 500),
+        (RealCheckpoints.LegacyGru, 4500),
+        (RealCheckpoints.Lightning, 4500),
+        (RealCheckpoints.BiLstm, 250),
+        (RealCheckpoints.CharLstm, 250),
+        (RealCheckpoints.LegacyCharRnn, 250),
+        (RealCheckpoints.GruFlat, 250),
     };
 
     private enum Mutation { BitFlips, Truncate, Splice, Overwrite, InsertDelete, Combined }
