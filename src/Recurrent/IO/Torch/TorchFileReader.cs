@@ -103,23 +103,29 @@ internal static class TorchFileReader
         private string _prefix = "";
         private bool _bigEndian;
 
-        public TorchCheckpoint Read()
+        /// <summary>
+        /// Runs a System.IO.Compression call, turning the exceptions it throws for corrupt archives into
+        /// <see cref="TorchFormatException"/>. Only zip calls go through here, so exceptions from the
+        /// reader's own code keep their meaning.
+        /// </summary>
+        private static T Zip<T>(Func<T> call, string what)
         {
             try
             {
-                return ReadArchive();
+                return call();
             }
-            catch (Exception e) when (e is not TorchFormatException && (e is InvalidDataException or IOException or NotSupportedException))
+            catch (Exception e) when (e is not TorchFormatException && (e is InvalidDataException or IOException or NotSupportedException
+                                           or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException))
             {
-                throw new TorchFormatException($"corrupt zip archive: {e.Message}", e);
+                throw new TorchFormatException($"corrupt zip archive ({what}): {e.Message}", e);
             }
         }
 
-        private TorchCheckpoint ReadArchive()
+        public TorchCheckpoint Read()
         {
-            using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            using var archive = Zip(() => new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true), "central directory");
             string? firstName = null;
-            foreach (var entry in archive.Entries)
+            foreach (var entry in Zip(() => archive.Entries, "central directory"))
             {
                 firstName ??= entry.FullName;
                 if (!_entries.TryAdd(entry.FullName, entry))
@@ -202,15 +208,21 @@ internal static class TorchFileReader
             if (count > Array.MaxLength)
                 throw new TorchFormatException($"zip entry '{name}' needs {count} bytes, more than one .NET array holds.");
             var buffer = GC.AllocateUninitializedArray<byte>((int)count); // filled completely below or rejected
-            using var s = entry.Open();
-            int total = 0;
-            while (total < buffer.Length)
+            int total = Zip(() =>
             {
-                int n = s.Read(buffer, total, buffer.Length - total);
-                if (n <= 0)
-                    throw new TorchFormatException($"zip entry '{name}' ended after {total} of its {count} bytes (truncated or corrupt archive).");
-                total += n;
-            }
+                using var s = entry.Open();
+                int read = 0;
+                while (read < buffer.Length)
+                {
+                    int n = s.Read(buffer, read, buffer.Length - read);
+                    if (n <= 0)
+                        break;
+                    read += n;
+                }
+                return read;
+            }, $"entry '{name}'");
+            if (total < count)
+                throw new TorchFormatException($"zip entry '{name}' ended after {total} of its {count} bytes (truncated or corrupt archive).");
             return buffer;
         }
 
