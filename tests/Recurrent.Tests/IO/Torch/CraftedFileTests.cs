@@ -173,6 +173,37 @@ public class CraftedFileTests
         Assert.Equal("my model/", ckpt.Records["prefix"]);
     }
 
+    [Fact]
+    public void ArchivesWrittenWithoutCrc32Load()
+    {
+        // torch.serialization.set_crc32_options(False) (PyTorch >= 2.5) writes 0 for every CRC-32;
+        // PyTorch then reads without checking, and so does this reader.
+        var file = (byte[])RealCheckpoints.Bytes(RealCheckpoints.Lightning).Clone();
+        int zeroed = 0;
+        for (int i = 0; i + 20 < file.Length; i++)
+        {
+            uint signature = BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(i));
+            if (signature is 0x04034b50 or 0x02014b50)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(i + (signature == 0x04034b50 ? 14 : 16)), 0);
+                zeroed++;
+            }
+        }
+        Assert.Equal(46, zeroed);
+        var expected = TorchCheckpoint.Load(RealCheckpoints.Bytes(RealCheckpoints.Lightning)).Tensors();
+        var actual = TorchCheckpoint.Load(file).Tensors();
+        Assert.Equal(expected.Keys, actual.Keys);
+        Assert.All(expected, kv => Assert.Equal(kv.Value.ToFloat32Array(), actual[kv.Key].ToFloat32Array()));
+    }
+
+    [Fact]
+    public void FormatErrorsAreIOExceptions()
+    {
+        // Code that handles a bad file with catch (IOException) handles these too; a missing file keeps its own type.
+        Assert.IsAssignableFrom<IOException>(Assert.ThrowsAny<TorchFormatException>(() => TorchCheckpoint.Load("x"u8.ToArray())));
+        Assert.Throws<FileNotFoundException>(() => TorchCheckpoint.Load(Path.Combine(RealCheckpoints.Directory, "no such file.pt")));
+    }
+
     [Theory]
     [InlineData(0, "KGRwMApWYQpwMQpJMQpzVmIKcDIKRjEuNQpzVmMKcDMKKGxwNApJMQphSTIKYShJMwpWeApwNQp0cDYKYXNWZApwNwpW6QpwOApzVmUKcDkKTnNWZgpwMTAKSTAxCnNWZwpwMTEKTDExODA1OTE2MjA3MTc0MTEzMDM0MjRMCnNWaApwMTIKSS03CnNWaQpwMTMKRmluZgpzSTUKY19jb2RlY3MKZW5jb2RlCnAxNAooVlx1MDAwMP8KcDE1ClZsYXRpbjEKcDE2CnRwMTcKUnAxOApzLg==")]
     [InlineData(1, "fXEAKFgBAAAAYXEBSwFYAQAAAGJxAkc/+AAAAAAAAFgBAAAAY3EDXXEEKEsBSwIoSwNYAQAAAHhxBXRxBmVYAQAAAGRxB1gCAAAAw6lxCFgBAAAAZXEJTlgBAAAAZnEKSTAxClgBAAAAZ3ELTDExODA1OTE2MjA3MTc0MTEzMDM0MjRMClgBAAAAaHEMSvn///9YAQAAAGlxDUd/8AAAAAAAAEsFY19jb2RlY3MKZW5jb2RlCnEOKFgDAAAAAMO/cQ9YBgAAAGxhdGluMXEQdHERUnESdS4=")]
