@@ -63,12 +63,16 @@ internal static class TorchFileReader
         return n == 5 && magic.SequenceEqual("ustar"u8);
     }
 
-    /// <summary>Reads a storage's element type from the storage class named in a persistent id.</summary>
-    private static (TorchDType DType, bool Untyped) StorageDType(object? storageType, string context)
+    /// <summary>The fields both formats' storage persistent ids share: <c>('storage', storage_type, key, location, numel, ...)</c>.</summary>
+    private readonly record struct StorageId(TorchDType DType, bool Untyped, string Key, string Location, long Numel);
+
+    private static StorageId ParseStorageId(TorchTuple pid, string context)
     {
-        if (storageType is TorchGlobal g && TorchAllowlist.TryGetStorageDType(g, out var dtype, out bool untyped))
-            return (dtype, untyped);
-        throw new TorchFormatException($"{context}: persistent id names {PythonRepr.Format(storageType)} where a storage class (torch.FloatStorage...) belongs.");
+        object? storageType = pid[1];
+        if (storageType is not TorchGlobal g || !TorchAllowlist.TryGetStorageDType(g, out var dtype, out bool untyped))
+            throw new TorchFormatException($"{context}: persistent id names {PythonRepr.Format(storageType)} where a storage class (torch.FloatStorage...) belongs.");
+        return new StorageId(dtype, untyped, AsciiField(pid[2], "key", context, MaxStorageKeyChars),
+            AsciiField(pid[3], "location", context, 256), CountField(pid[4], "numel", context));
     }
 
     private static string AsciiField(object? value, string what, string context, int maxLength) => value switch
@@ -232,10 +236,7 @@ internal static class TorchFileReader
             const string Context = "persistent id";
             if (pid.Count != 5 || AsciiField(pid[0], "type", Context, 16) != "storage")
                 throw new TorchFormatException($"{_prefix}data.pkl: persistent id must be ('storage', type, key, location, numel), got {pid.Count} fields.");
-            var (dtype, untyped) = StorageDType(pid[1], Context);
-            string key = AsciiField(pid[2], "key", Context, MaxStorageKeyChars);
-            string location = AsciiField(pid[3], "location", Context, 256);
-            long numel = CountField(pid[4], "numel", Context);
+            var (dtype, untyped, key, location, numel) = ParseStorageId(pid, Context);
             if (_storages.TryGetValue(key, out var existing))
             {
                 if (existing.DType != dtype || existing.ElementCount != numel)
@@ -352,10 +353,7 @@ internal static class TorchFileReader
                 throw new TorchFormatException("the file pickles a whole nn.Module (its class and source); only tensors and containers are supported. Save a state_dict instead.");
             if (kind != "storage" || pid.Count != 6)
                 throw new TorchFormatException($"{Context} must be ('storage', type, key, location, numel, view_metadata), got '{Shorten(kind)}' with {pid.Count} fields.");
-            var (dtype, untyped) = StorageDType(pid[1], Context);
-            string key = AsciiField(pid[2], "key", Context, MaxStorageKeyChars);
-            string location = AsciiField(pid[3], "location", Context, 256);
-            long numel = CountField(pid[4], "numel", Context);
+            var (dtype, untyped, key, location, numel) = ParseStorageId(pid, Context);
 
             if (_objects.TryGetValue(key, out var root))
             {
