@@ -252,3 +252,31 @@ public class OptimizerTests
         Assert.Equal(-1.0, model.Bias!.ToDouble(), 2);
     }
 }
+
+public class LrSchedulerTests
+{
+    [Fact]
+    public void StepLRDecaysEveryStepSizeEpochs()
+    {
+        var opt = new Sgd([Tensor.Zeros(1).RequiresGrad_()], lr: 0.1);
+        opt.AddParamGroup([Tensor.Zeros(1).RequiresGrad_()], o => o.Lr = 1.0);
+        var s = new StepLR(opt, stepSize: 2, gamma: 0.5);
+        var seen = new List<double[]> { s.GetLastLr() };
+        for (int e = 0; e < 5; e++) { opt.Step(); s.Step(); seen.Add(s.GetLastLr()); }
+        Assert.Equal(new[] { 0.1, 0.1, 0.05, 0.05, 0.025, 0.025 }, seen.Select(l => l[0]));
+        Assert.Equal(new[] { 1.0, 1.0, 0.5, 0.5, 0.25, 0.25 }, seen.Select(l => l[1]));
+        Assert.Equal(5, s.LastEpoch);
+        Assert.Equal(new[] { 0.1, 1.0 }, s.BaseLrs);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new StepLR(opt, 0));
+    }
+
+    [Fact]
+    public void ExponentialLRMultipliesEachEpoch()
+    {
+        var opt = new Adam([Tensor.Zeros(1).RequiresGrad_()], lr: 0.2);
+        var s = new ExponentialLR(opt, 0.9);
+        Assert.Equal(0.2, opt.ParamGroups[0].Lr);
+        s.Step(); s.Step();
+        Assert.Equal(0.2 * 0.9 * 0.9, opt.ParamGroups[0].Lr);
+    }
+}
