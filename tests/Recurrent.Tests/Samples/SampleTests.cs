@@ -1,6 +1,5 @@
 // Every ported tutorial program runs and gives the tutorial's results.
 using Recurrent.Samples;
-using Recurrent.Tests.Parity;
 
 namespace Recurrent.Tests.Samples;
 
@@ -17,41 +16,7 @@ public class SampleTests
         Assert.Contains("tensor([[[ 5.]],\n\n        [[ 8.]],\n\n        [[16.]],\n\n        [[18.]]]", log.ToString());
     }
 
-    private static Dictionary<string, Tensor> Initial(Fixture f) =>
-        f.TensorNames.Where(n => n.StartsWith("param.", StringComparison.Ordinal)).ToDictionary(n => n["param.".Length..], n => f[n]);
-
-    private static void AssertTrajectory(Fixture f, HelloOhlol.Result r)
-    {
-        Fixture.Compare(f.Name + ": out.losses", f["out.losses"], Tensor.FromArray(r.Losses));
-        var preds = f["out.predictions"].ToArray<long>();
-        for (int e = 0; e < r.Predictions.Length; e++)
-            Assert.Equal(string.Concat(Enumerable.Range(0, 5).Select(i => HelloOhlol.Idx2Char[preds[e * 5 + i]])), r.Predictions[e]);
-        foreach (var n in f.TensorNames.Where(n => n.StartsWith("final.param.", StringComparison.Ordinal)))
-            Fixture.Compare(f.Name + ": " + n, f[n], r.FinalParameters[n["final.param.".Length..]]);
-    }
-
-    private static Fixture Load(string name) => FixtureLoader.Load(Path.Combine(TestPaths.Fixtures, name + ".safetensors"));
-
-    [Fact]
-    public void HelloRnnCellReproducesPyTorchLossEveryEpoch()
-    {
-        var f = Load("train_hello_rnncell");
-        AssertTrajectory(f, HelloOhlol.TrainRnnCell(TextWriter.Null, Initial(f)));
-    }
-
-    [Fact]
-    public void HelloRnnReproducesPyTorchLossEveryEpoch()
-    {
-        var f = Load("train_hello_rnn");
-        AssertTrajectory(f, HelloOhlol.TrainRnn(TextWriter.Null, Initial(f)));
-    }
-
-    [Fact]
-    public void HelloEmbeddingRnnReproducesPyTorchLossEveryEpoch()
-    {
-        var f = Load("train_hello_embedding_rnn");
-        AssertTrajectory(f, HelloOhlol.TrainEmbeddingRnn(TextWriter.Null, Initial(f)));
-    }
+    // The train_hello_* trajectories (PyTorch's losses epoch by epoch) are checked by Parity/TrainingKinds.cs.
 
     [Fact]
     public void HelloFromRandomInitLearnsOhlol()
