@@ -111,6 +111,11 @@ public class GemmTests
         CheckFloat(rng, isa, 1, false, true, 1, 512, 128, 1f, 1f, 0);
         CheckFloat(rng, isa, 2, false, true, 64, 130, 1027, 1f, 0f, 0);
         CheckFloat(rng, isa, 1, false, false, 32, 128, 512, 1f, 1f, 0);
+        // B over 1 MB: the dot-product path also for m > 8 (packed A and B tiles, row remainders).
+        CheckFloat(rng, isa, 1, false, true, 20, 2048, 140, 1f, 0.5f, 0);
+        CheckFloat(rng, isa, 2, false, true, 61, 1030, 257, -1f, 0f, 3);
+        CheckDouble(rng, isa, 1, false, true, 10, 1100, 130, 1, 0, 0);
+        CheckDouble(rng, isa, 2, false, true, 8, 40, 33, 1, 1, 1);
         CheckFloat(rng, isa, 2, true, false, 96, 64, 160, 1f, 1f, 0);
     }
 
