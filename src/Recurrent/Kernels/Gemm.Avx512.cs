@@ -15,7 +15,7 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
 {
     public static int MR => 8;
     public static int NR => 3 * Vector512<T>.Count;
-    public static int KC => typeof(T) == typeof(float) ? 256 : 192;
+    public static int KC => typeof(T) == typeof(float) ? 512 : 256;
     public static int MC => 192;
     public static int NC => 3072;
     public static int SkinnyMaxM => 64;
