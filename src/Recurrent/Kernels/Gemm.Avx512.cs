@@ -124,17 +124,17 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
         int steps = (k + w - 1) / w;
         int rowTiles = (m + 2) / 3;
         nint lda = p.Lda, ldb = p.Ldb, ldc = p.Ldc;
-        T* ap = (T*)PackBuffers.A((nuint)(rowTiles * 3 * steps * w * sizeof(T)));
-        T* bp = (T*)PackBuffers.B((nuint)(8 * steps * w * sizeof(T)));
+        T* ap = (T*)PackBuffers.A((nuint)((long)rowTiles * 3 * steps * w * sizeof(T)));
+        T* bp = (T*)PackBuffers.B((nuint)((long)8 * steps * w * sizeof(T)));
         for (int t = 0; t < rowTiles; t++)
-            PackRows(p.A + 3 * t * lda, lda, Math.Min(3, m - 3 * t), 3, k, ap + t * 3 * steps * w);
+            PackRows(p.A + 3 * t * lda, lda, Math.Min(3, m - 3 * t), 3, k, ap + (nint)t * 3 * steps * w);
         for (int j = n0; j < n1; j += 8)
         {
             int cols = Math.Min(8, n1 - j);
             PackRows(p.B + j * ldb, ldb, cols, 8, k, bp);
             T* cj = p.C + j;
             for (int t = 0; t < rowTiles; t++)
-                DotTilePacked(steps, ap + t * 3 * steps * w, bp, Math.Min(3, m - 3 * t), cols, cj + 3 * t * ldc, ldc, p.Alpha, p.Beta);
+                DotTilePacked(steps, ap + (nint)t * 3 * steps * w, bp, Math.Min(3, m - 3 * t), cols, cj + 3 * t * ldc, ldc, p.Alpha, p.Beta);
         }
     }
 

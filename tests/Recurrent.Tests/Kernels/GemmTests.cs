@@ -147,6 +147,34 @@ public class GemmTests
     }
 
     [Fact]
+    public void ConcurrentCallers_GetTheSameBitsAsOneCaller()
+    {
+        // Several threads inside Gemm at once: one gets the worker team, the others run their
+        // parts inline; thread-static packing buffers keep them apart. Same partition, same bits.
+        var rng = new Random(21);
+        var shapes = new[] { (m: 100, n: 120, k: 80, tb: false), (m: 20, n: 3000, k: 100, tb: true), (m: 5, n: 700, k: 64, tb: true) };
+        var inputs = shapes.Select(s => (a: RandomArray(rng, s.m * s.k), b: RandomArray(rng, s.k * s.n))).ToArray();
+        var expected = new float[shapes.Length][];
+        for (int s = 0; s < shapes.Length; s++)
+        {
+            var (m, n, k, tb) = shapes[s];
+            expected[s] = new float[m * n];
+            Gemm.Sgemm(false, tb, m, n, k, 1f, inputs[s].a, k, inputs[s].b, tb ? k : n, 0f, expected[s], n, GemmIsa.Auto, 2);
+        }
+        Parallel.For(0, 12, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            int s = i % shapes.Length;
+            var (m, n, k, tb) = shapes[s];
+            var c = new float[m * n];
+            for (int rep = 0; rep < 3; rep++)
+            {
+                Gemm.Sgemm(false, tb, m, n, k, 1f, inputs[s].a, k, inputs[s].b, tb ? k : n, 0f, c, n, GemmIsa.Auto, 2);
+                Assert.Equal(expected[s], c);
+            }
+        });
+    }
+
+    [Fact]
     public void PublicApi_UsesBestPath_AndMatchesReference()
     {
         var rng = new Random(3);
