@@ -87,6 +87,83 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
         { T* cr = c + 7 * ldc; Update(c70, cr, va, vb, ow); Update(c71, cr + w, va, vb, ow); Update(c72, cr + 2 * w, va, vb, ow); }
     }
 
+    /// <summary>
+    /// An edge tile (mr &lt;= MR rows, nr &lt; NR or mr &lt; MR): the same FMA chain and epilogue as
+    /// <see cref="Tile"/> on only as many vectors as the columns need, with masked C loads and
+    /// stores, so results do not depend on where the tile boundaries fall.
+    /// </summary>
+    public static void EdgeTile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    {
+        int w = Vector512<T>.Count;
+        if (nr <= w) EdgeTileV<Rows1>(kc, a, b, ldbk, c, ldc, alpha, beta, mr, nr);
+        else if (nr <= 2 * w) EdgeTileV<Rows2>(kc, a, b, ldbk, c, ldc, alpha, beta, mr, nr);
+        else EdgeTileV<Rows3>(kc, a, b, ldbk, c, ldc, alpha, beta, mr, nr);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateMasked(Vector512<T> acc, T* c, Vector512<T> mask, Vector512<T> alpha, Vector512<T> beta, bool overwrite)
+    {
+        var r = overwrite ? acc * alpha : Fma(acc, alpha, MaskLoad(c, mask) * beta);
+        if (typeof(T) == typeof(float)) Avx512F.MaskStore((float*)c, mask.AsSingle(), r.AsSingle());
+        else Avx512F.MaskStore((double*)c, mask.AsDouble(), r.AsDouble());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void EdgeTileV<TV>(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+        where TV : IRowCount
+    {
+        int nv = TV.Value;
+        int w = Vector512<T>.Count;
+        Vector512<T> c00 = default, c01 = default, c02 = default;
+        Vector512<T> c10 = default, c11 = default, c12 = default;
+        Vector512<T> c20 = default, c21 = default, c22 = default;
+        Vector512<T> c30 = default, c31 = default, c32 = default;
+        Vector512<T> c40 = default, c41 = default, c42 = default;
+        Vector512<T> c50 = default, c51 = default, c52 = default;
+        Vector512<T> c60 = default, c61 = default, c62 = default;
+        Vector512<T> c70 = default, c71 = default, c72 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = nv > 1 ? Vector512.Load(b + w) : default;
+            var b2 = nv > 2 ? Vector512.Load(b + 2 * w) : default;
+            Vector512<T> av;
+            av = Vector512.Create(a[0]);
+            c00 = Fma(av, b0, c00); if (nv > 1) c01 = Fma(av, b1, c01); if (nv > 2) c02 = Fma(av, b2, c02);
+            av = Vector512.Create(a[1]);
+            c10 = Fma(av, b0, c10); if (nv > 1) c11 = Fma(av, b1, c11); if (nv > 2) c12 = Fma(av, b2, c12);
+            av = Vector512.Create(a[2]);
+            c20 = Fma(av, b0, c20); if (nv > 1) c21 = Fma(av, b1, c21); if (nv > 2) c22 = Fma(av, b2, c22);
+            av = Vector512.Create(a[3]);
+            c30 = Fma(av, b0, c30); if (nv > 1) c31 = Fma(av, b1, c31); if (nv > 2) c32 = Fma(av, b2, c32);
+            av = Vector512.Create(a[4]);
+            c40 = Fma(av, b0, c40); if (nv > 1) c41 = Fma(av, b1, c41); if (nv > 2) c42 = Fma(av, b2, c42);
+            av = Vector512.Create(a[5]);
+            c50 = Fma(av, b0, c50); if (nv > 1) c51 = Fma(av, b1, c51); if (nv > 2) c52 = Fma(av, b2, c52);
+            av = Vector512.Create(a[6]);
+            c60 = Fma(av, b0, c60); if (nv > 1) c61 = Fma(av, b1, c61); if (nv > 2) c62 = Fma(av, b2, c62);
+            av = Vector512.Create(a[7]);
+            c70 = Fma(av, b0, c70); if (nv > 1) c71 = Fma(av, b1, c71); if (nv > 2) c72 = Fma(av, b2, c72);
+            a += 8;
+            b += ldbk;
+        }
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        bool ow = beta == T.Zero;
+        var lane = Vector512<T>.Indices;
+        var m0 = Vector512.LessThan(lane, Vector512.Create(T.CreateTruncating(nr)));
+        var m1 = Vector512.LessThan(lane, Vector512.Create(T.CreateTruncating(nr - w)));
+        var m2 = Vector512.LessThan(lane, Vector512.Create(T.CreateTruncating(nr - 2 * w)));
+        { T* cr = c + 0 * ldc; UpdateMasked(c00, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c01, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c02, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 1) { T* cr = c + 1 * ldc; UpdateMasked(c10, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c11, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c12, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 2) { T* cr = c + 2 * ldc; UpdateMasked(c20, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c21, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c22, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 3) { T* cr = c + 3 * ldc; UpdateMasked(c30, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c31, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c32, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 4) { T* cr = c + 4 * ldc; UpdateMasked(c40, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c41, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c42, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 5) { T* cr = c + 5 * ldc; UpdateMasked(c50, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c51, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c52, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 6) { T* cr = c + 6 * ldc; UpdateMasked(c60, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c61, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c62, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 7) { T* cr = c + 7 * ldc; UpdateMasked(c70, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c71, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c72, cr + 2 * w, m2, va, vb, ow); }
+    }
+
     /// <inheritdoc/>
     public static void DotNT(in GemmProblem<T> p, int n0, int n1)
     {
