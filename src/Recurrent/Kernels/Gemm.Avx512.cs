@@ -1,7 +1,10 @@
 // AVX-512 micro-kernels for Gemm (float32 and float64 from one generic source; the JIT
-// specialises per element type). Register tile: 8 rows x 3 zmm (8 x 48 floats, 8 x 24 doubles):
-// 24 accumulators, 3 loads and 8 broadcasts per k step. Skinny "nt" kernel: dot products of
-// 3 rows of A with 8 rows of B, vectorised along k, 24 accumulators.
+// specialises per element type).
+//   Tile / EdgeTile: register tile 8 rows x 3 zmm (8 x 48 floats, 8 x 24 doubles), 24
+//     accumulators, 3 loads and 8 broadcasts per k step; edges use masked C loads/stores.
+//   DotNT (layout "nt", few rows, large B): dot products of 3 rows of A with 8 rows of B,
+//     vectorised along k, 24 accumulators, reduced 8 at a time by a shuffle tree. With more
+//     than 3 rows, A and each B tile are first copied into interleaved buffers (DotNTPacked).
 // Only called when Avx512F.IsSupported (see Gemm.Run).
 using System.Numerics;
 using System.Runtime.CompilerServices;

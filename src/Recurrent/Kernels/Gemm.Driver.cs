@@ -9,9 +9,10 @@
 //           for ir in MC step MR:             micro-kernel: C[MR, NR] (+)= A panel * B panel
 //
 // Two shortcuts for the per-time-step products of recurrent layers, where packing a weight matrix
-// per call would cost as much as the product: with few rows and op(B) = B (layout "nn"), B's rows
-// are read in place by the micro-kernel (no B packing); with few rows and op(B) = B^T (layout
-// "nt", x W^T), each ISA's dot-product kernel reads A and B rows in place (no packing at all).
+// per call would cost as much as the product: with at most 64 rows and op(B) = B (layout "nn"),
+// B's rows are read in place by the micro-kernel (no B packing); with op(B) = B^T (layout "nt",
+// x W^T) and at most 8 rows, or at most 64 rows and B over 1 MB, each ISA's dot-product kernel
+// computes C[i, j] = A row i . B row j along k (no panel packing; see DotNT).
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
