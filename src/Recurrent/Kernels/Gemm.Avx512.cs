@@ -88,179 +88,183 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
     }
 
     /// <inheritdoc/>
-    [SkipLocalsInit]
     public static void DotNT(in GemmProblem<T> p, int n0, int n1)
     {
-        int m = p.M, k = p.K;
+        int m = p.M, k = p.K, w = Vector512<T>.Count;
+        int kv = k - k % w, tail = k - kv;
         nint lda = p.Lda, ldb = p.Ldb, ldc = p.Ldc;
-        int kv = k - k % Vector512<T>.Count;
-        T* s = stackalloc T[24];
-        int j = n0;
-        for (; j + 8 <= n1; j += 8)
+        T alpha = p.Alpha, beta = p.Beta;
+        for (int j = n0; j < n1; j += 8)
         {
+            int cols = Math.Min(8, n1 - j);
             T* bj = p.B + j * ldb;
+            T* cj = p.C + j;
             int i = 0;
             for (; i + 3 <= m; i += 3)
-            {
-                Dot3x8(kv, k, p.A + i * lda, lda, bj, ldb, s);
-                DotStore(3, 8, s, p.C + i * ldc + j, ldc, p.Alpha, p.Beta);
-            }
-            for (; i < m; i++)
-            {
-                Dot1x8(kv, k, p.A + i * lda, bj, ldb, s);
-                DotStore(1, 8, s, p.C + i * ldc + j, ldc, p.Alpha, p.Beta);
-            }
-        }
-        for (; j < n1; j++)
-        {
-            T* bj = p.B + j * ldb;
-            for (int i = 0; i < m; i++)
-            {
-                s[0] = Dot1x1(kv, k, p.A + i * lda, bj);
-                DotStore(1, 1, s, p.C + i * ldc + j, ldc, p.Alpha, p.Beta);
-            }
+                DotTile<Rows3>(kv, tail, p.A + i * lda, lda, bj, ldb, cols, cj + i * ldc, ldc, alpha, beta);
+            if (m - i == 2) DotTile<Rows2>(kv, tail, p.A + i * lda, lda, bj, ldb, cols, cj + i * ldc, ldc, alpha, beta);
+            else if (m - i == 1) DotTile<Rows1>(kv, tail, p.A + i * lda, lda, bj, ldb, cols, cj + i * ldc, ldc, alpha, beta);
         }
     }
 
-    private static void DotStore(int rows, int cols, T* s, T* c, nint ldc, T alpha, T beta)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> MaskLoad(T* p, Vector512<T> mask)
     {
-        for (int r = 0; r < rows; r++)
-        {
-            T* cr = c + r * ldc;
-            T* sr = s + r * cols;
-            if (beta == T.Zero)
-                for (int q = 0; q < cols; q++) cr[q] = alpha * sr[q];
-            else
-                for (int q = 0; q < cols; q++) cr[q] = alpha * sr[q] + beta * cr[q];
-        }
+        if (typeof(T) == typeof(float))
+            return Avx512F.MaskLoad((float*)p, mask.AsSingle(), Vector512<float>.Zero).As<float, T>();
+        return Avx512F.MaskLoad((double*)p, mask.AsDouble(), Vector512<double>.Zero).As<double, T>();
     }
 
-    // s[r * 8 + c] = dot(a row r, b row c) over k; vector part [0, kv), scalar tail [kv, k).
+    /// <summary>
+    /// C[r, 0..cols) = alpha * dot(A row r, B row c) + beta * C[r, c] for r &lt; TR.Value rows of A
+    /// and up to 8 rows of B (a partial tile repeats its last B row and stores only `cols`).
+    /// Vectorised along k; the last k % w values come in with masked loads. Every output gets the
+    /// same arithmetic wherever its tile lies (the thread split relies on it).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot3x8(int kv, int k, T* a, nint lda, T* b, nint ldb, T* s)
+    private static void DotTile<TR>(int kv, int tail, T* a, nint lda, T* b, nint ldb, int cols, T* c, nint ldc, T alpha, T beta)
+        where TR : IRowCount
     {
+        int rows = TR.Value;
+        T* a0 = a, a1 = a + lda, a2 = a + 2 * lda;
+        T* b0 = b;
+        T* b1 = b + Math.Min(1, cols - 1) * ldb;
+        T* b2 = b + Math.Min(2, cols - 1) * ldb;
+        T* b3 = b + Math.Min(3, cols - 1) * ldb;
+        T* b4 = b + Math.Min(4, cols - 1) * ldb;
+        T* b5 = b + Math.Min(5, cols - 1) * ldb;
+        T* b6 = b + Math.Min(6, cols - 1) * ldb;
+        T* b7 = b + Math.Min(7, cols - 1) * ldb;
         Vector512<T> d00 = default, d01 = default, d02 = default, d03 = default, d04 = default, d05 = default, d06 = default, d07 = default;
         Vector512<T> d10 = default, d11 = default, d12 = default, d13 = default, d14 = default, d15 = default, d16 = default, d17 = default;
         Vector512<T> d20 = default, d21 = default, d22 = default, d23 = default, d24 = default, d25 = default, d26 = default, d27 = default;
-        T* a0 = a;
-        T* a1 = a + lda;
-        T* a2 = a + 2 * lda;
-        T* b0 = b;
-        T* b1 = b + ldb;
-        T* b2 = b + 2 * ldb;
-        T* b3 = b + 3 * ldb;
-        T* b4 = b + 4 * ldb;
-        T* b5 = b + 5 * ldb;
-        T* b6 = b + 6 * ldb;
-        T* b7 = b + 7 * ldb;
-        for (int q = 0; q < kv; q += Vector512<T>.Count)
+        int w = Vector512<T>.Count;
+        for (int q = 0; q < kv; q += w)
         {
             var x0 = Vector512.Load(a0 + q);
-            var x1 = Vector512.Load(a1 + q);
-            var x2 = Vector512.Load(a2 + q);
+            var x1 = rows > 1 ? Vector512.Load(a1 + q) : default;
+            var x2 = rows > 2 ? Vector512.Load(a2 + q) : default;
             var y0 = Vector512.Load(b0 + q);
-            d00 = Fma(x0, y0, d00); d10 = Fma(x1, y0, d10); d20 = Fma(x2, y0, d20);
+            d00 = Fma(x0, y0, d00); if (rows > 1) d10 = Fma(x1, y0, d10); if (rows > 2) d20 = Fma(x2, y0, d20);
             var y1 = Vector512.Load(b1 + q);
-            d01 = Fma(x0, y1, d01); d11 = Fma(x1, y1, d11); d21 = Fma(x2, y1, d21);
+            d01 = Fma(x0, y1, d01); if (rows > 1) d11 = Fma(x1, y1, d11); if (rows > 2) d21 = Fma(x2, y1, d21);
             var y2 = Vector512.Load(b2 + q);
-            d02 = Fma(x0, y2, d02); d12 = Fma(x1, y2, d12); d22 = Fma(x2, y2, d22);
+            d02 = Fma(x0, y2, d02); if (rows > 1) d12 = Fma(x1, y2, d12); if (rows > 2) d22 = Fma(x2, y2, d22);
             var y3 = Vector512.Load(b3 + q);
-            d03 = Fma(x0, y3, d03); d13 = Fma(x1, y3, d13); d23 = Fma(x2, y3, d23);
+            d03 = Fma(x0, y3, d03); if (rows > 1) d13 = Fma(x1, y3, d13); if (rows > 2) d23 = Fma(x2, y3, d23);
             var y4 = Vector512.Load(b4 + q);
-            d04 = Fma(x0, y4, d04); d14 = Fma(x1, y4, d14); d24 = Fma(x2, y4, d24);
+            d04 = Fma(x0, y4, d04); if (rows > 1) d14 = Fma(x1, y4, d14); if (rows > 2) d24 = Fma(x2, y4, d24);
             var y5 = Vector512.Load(b5 + q);
-            d05 = Fma(x0, y5, d05); d15 = Fma(x1, y5, d15); d25 = Fma(x2, y5, d25);
+            d05 = Fma(x0, y5, d05); if (rows > 1) d15 = Fma(x1, y5, d15); if (rows > 2) d25 = Fma(x2, y5, d25);
             var y6 = Vector512.Load(b6 + q);
-            d06 = Fma(x0, y6, d06); d16 = Fma(x1, y6, d16); d26 = Fma(x2, y6, d26);
+            d06 = Fma(x0, y6, d06); if (rows > 1) d16 = Fma(x1, y6, d16); if (rows > 2) d26 = Fma(x2, y6, d26);
             var y7 = Vector512.Load(b7 + q);
-            d07 = Fma(x0, y7, d07); d17 = Fma(x1, y7, d17); d27 = Fma(x2, y7, d27);
+            d07 = Fma(x0, y7, d07); if (rows > 1) d17 = Fma(x1, y7, d17); if (rows > 2) d27 = Fma(x2, y7, d27);
         }
-        s[0] = Vector512.Sum(d00);
-        s[1] = Vector512.Sum(d01);
-        s[2] = Vector512.Sum(d02);
-        s[3] = Vector512.Sum(d03);
-        s[4] = Vector512.Sum(d04);
-        s[5] = Vector512.Sum(d05);
-        s[6] = Vector512.Sum(d06);
-        s[7] = Vector512.Sum(d07);
-        s[8] = Vector512.Sum(d10);
-        s[9] = Vector512.Sum(d11);
-        s[10] = Vector512.Sum(d12);
-        s[11] = Vector512.Sum(d13);
-        s[12] = Vector512.Sum(d14);
-        s[13] = Vector512.Sum(d15);
-        s[14] = Vector512.Sum(d16);
-        s[15] = Vector512.Sum(d17);
-        s[16] = Vector512.Sum(d20);
-        s[17] = Vector512.Sum(d21);
-        s[18] = Vector512.Sum(d22);
-        s[19] = Vector512.Sum(d23);
-        s[20] = Vector512.Sum(d24);
-        s[21] = Vector512.Sum(d25);
-        s[22] = Vector512.Sum(d26);
-        s[23] = Vector512.Sum(d27);
-        for (int q = kv; q < k; q++)
+        if (tail > 0)
         {
-            s[0] += a0[q] * b0[q]; s[1] += a0[q] * b1[q]; s[2] += a0[q] * b2[q]; s[3] += a0[q] * b3[q]; s[4] += a0[q] * b4[q]; s[5] += a0[q] * b5[q]; s[6] += a0[q] * b6[q]; s[7] += a0[q] * b7[q];
-            s[8] += a1[q] * b0[q]; s[9] += a1[q] * b1[q]; s[10] += a1[q] * b2[q]; s[11] += a1[q] * b3[q]; s[12] += a1[q] * b4[q]; s[13] += a1[q] * b5[q]; s[14] += a1[q] * b6[q]; s[15] += a1[q] * b7[q];
-            s[16] += a2[q] * b0[q]; s[17] += a2[q] * b1[q]; s[18] += a2[q] * b2[q]; s[19] += a2[q] * b3[q]; s[20] += a2[q] * b4[q]; s[21] += a2[q] * b5[q]; s[22] += a2[q] * b6[q]; s[23] += a2[q] * b7[q];
+            var mask = Vector512.LessThan(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(tail)));
+            var x0 = MaskLoad(a0 + kv, mask);
+            var x1 = rows > 1 ? MaskLoad(a1 + kv, mask) : default;
+            var x2 = rows > 2 ? MaskLoad(a2 + kv, mask) : default;
+            var y0 = MaskLoad(b0 + kv, mask);
+            d00 = Fma(x0, y0, d00); if (rows > 1) d10 = Fma(x1, y0, d10); if (rows > 2) d20 = Fma(x2, y0, d20);
+            var y1 = MaskLoad(b1 + kv, mask);
+            d01 = Fma(x0, y1, d01); if (rows > 1) d11 = Fma(x1, y1, d11); if (rows > 2) d21 = Fma(x2, y1, d21);
+            var y2 = MaskLoad(b2 + kv, mask);
+            d02 = Fma(x0, y2, d02); if (rows > 1) d12 = Fma(x1, y2, d12); if (rows > 2) d22 = Fma(x2, y2, d22);
+            var y3 = MaskLoad(b3 + kv, mask);
+            d03 = Fma(x0, y3, d03); if (rows > 1) d13 = Fma(x1, y3, d13); if (rows > 2) d23 = Fma(x2, y3, d23);
+            var y4 = MaskLoad(b4 + kv, mask);
+            d04 = Fma(x0, y4, d04); if (rows > 1) d14 = Fma(x1, y4, d14); if (rows > 2) d24 = Fma(x2, y4, d24);
+            var y5 = MaskLoad(b5 + kv, mask);
+            d05 = Fma(x0, y5, d05); if (rows > 1) d15 = Fma(x1, y5, d15); if (rows > 2) d25 = Fma(x2, y5, d25);
+            var y6 = MaskLoad(b6 + kv, mask);
+            d06 = Fma(x0, y6, d06); if (rows > 1) d16 = Fma(x1, y6, d16); if (rows > 2) d26 = Fma(x2, y6, d26);
+            var y7 = MaskLoad(b7 + kv, mask);
+            d07 = Fma(x0, y7, d07); if (rows > 1) d17 = Fma(x1, y7, d17); if (rows > 2) d27 = Fma(x2, y7, d27);
+        }
+        StoreRow(d00, d01, d02, d03, d04, d05, d06, d07, c + 0 * ldc, cols, alpha, beta);
+        if (rows > 1) StoreRow(d10, d11, d12, d13, d14, d15, d16, d17, c + 1 * ldc, cols, alpha, beta);
+        if (rows > 2) StoreRow(d20, d21, d22, d23, d24, d25, d26, d27, c + 2 * ldc, cols, alpha, beta);
+    }
+
+    // c[0..cols) = alpha * (sum v0, ..., sum v7) + beta * c (beta == 0: c not read).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(Vector512<T> v0, Vector512<T> v1, Vector512<T> v2, Vector512<T> v3,
+        Vector512<T> v4, Vector512<T> v5, Vector512<T> v6, Vector512<T> v7, T* c, int cols, T alpha, T beta)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            var s = Reduce8(v0.AsSingle(), v1.AsSingle(), v2.AsSingle(), v3.AsSingle(),
+                v4.AsSingle(), v5.AsSingle(), v6.AsSingle(), v7.AsSingle()) * (float)(object)alpha;
+            float fb = (float)(object)beta;
+            float* fc = (float*)c;
+            if (cols == 8)
+            {
+                if (fb != 0) s = Vector256.FusedMultiplyAdd(Vector256.Load(fc), Vector256.Create(fb), s);
+                s.Store(fc);
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                    fc[j] = fb == 0 ? s.GetElement(j) : MathF.FusedMultiplyAdd(fc[j], fb, s.GetElement(j));
+            }
+        }
+        else
+        {
+            var s = Reduce8(v0.AsDouble(), v1.AsDouble(), v2.AsDouble(), v3.AsDouble(),
+                v4.AsDouble(), v5.AsDouble(), v6.AsDouble(), v7.AsDouble()) * (double)(object)alpha;
+            double db = (double)(object)beta;
+            double* dc = (double*)c;
+            if (cols == 8)
+            {
+                if (db != 0) s = Vector512.FusedMultiplyAdd(Vector512.Load(dc), Vector512.Create(db), s);
+                s.Store(dc);
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                    dc[j] = db == 0 ? s.GetElement(j) : Math.FusedMultiplyAdd(dc[j], db, s.GetElement(j));
+            }
         }
     }
 
-    // s[r * 8 + c] = dot(a row r, b row c) over k; vector part [0, kv), scalar tail [kv, k).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot1x8(int kv, int k, T* a, T* b, nint ldb, T* s)
+    /// <summary>(sum v0, ..., sum v7) with 24 shuffles/adds instead of 8 full horizontal sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Reduce8(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7)
     {
-        Vector512<T> d00 = default, d01 = default, d02 = default, d03 = default, d04 = default, d05 = default, d06 = default, d07 = default;
-        T* a0 = a;
-        T* b0 = b;
-        T* b1 = b + ldb;
-        T* b2 = b + 2 * ldb;
-        T* b3 = b + 3 * ldb;
-        T* b4 = b + 4 * ldb;
-        T* b5 = b + 5 * ldb;
-        T* b6 = b + 6 * ldb;
-        T* b7 = b + 7 * ldb;
-        for (int q = 0; q < kv; q += Vector512<T>.Count)
-        {
-            var x0 = Vector512.Load(a0 + q);
-            var y0 = Vector512.Load(b0 + q);
-            d00 = Fma(x0, y0, d00);
-            var y1 = Vector512.Load(b1 + q);
-            d01 = Fma(x0, y1, d01);
-            var y2 = Vector512.Load(b2 + q);
-            d02 = Fma(x0, y2, d02);
-            var y3 = Vector512.Load(b3 + q);
-            d03 = Fma(x0, y3, d03);
-            var y4 = Vector512.Load(b4 + q);
-            d04 = Fma(x0, y4, d04);
-            var y5 = Vector512.Load(b5 + q);
-            d05 = Fma(x0, y5, d05);
-            var y6 = Vector512.Load(b6 + q);
-            d06 = Fma(x0, y6, d06);
-            var y7 = Vector512.Load(b7 + q);
-            d07 = Fma(x0, y7, d07);
-        }
-        s[0] = Vector512.Sum(d00);
-        s[1] = Vector512.Sum(d01);
-        s[2] = Vector512.Sum(d02);
-        s[3] = Vector512.Sum(d03);
-        s[4] = Vector512.Sum(d04);
-        s[5] = Vector512.Sum(d05);
-        s[6] = Vector512.Sum(d06);
-        s[7] = Vector512.Sum(d07);
-        for (int q = kv; q < k; q++)
-        {
-            s[0] += a0[q] * b0[q]; s[1] += a0[q] * b1[q]; s[2] += a0[q] * b2[q]; s[3] += a0[q] * b3[q]; s[4] += a0[q] * b4[q]; s[5] += a0[q] * b5[q]; s[6] += a0[q] * b6[q]; s[7] += a0[q] * b7[q];
-        }
+        // 128-bit quarters: s01 = [v0 q0+q2, v0 q1+q3, v1 q0+q2, v1 q1+q3].
+        var s01 = Avx512F.Shuffle4x128(v0, v1, 0x44) + Avx512F.Shuffle4x128(v0, v1, 0xEE);
+        var s23 = Avx512F.Shuffle4x128(v2, v3, 0x44) + Avx512F.Shuffle4x128(v2, v3, 0xEE);
+        var s45 = Avx512F.Shuffle4x128(v4, v5, 0x44) + Avx512F.Shuffle4x128(v4, v5, 0xEE);
+        var s67 = Avx512F.Shuffle4x128(v6, v7, 0x44) + Avx512F.Shuffle4x128(v6, v7, 0xEE);
+        // Quarter i of t0123 holds 4 partial sums of v_i (t4567: of v_{4+i}).
+        var t0123 = Avx512F.Shuffle4x128(s01, s23, 0x88) + Avx512F.Shuffle4x128(s01, s23, 0xDD);
+        var t4567 = Avx512F.Shuffle4x128(s45, s67, 0x88) + Avx512F.Shuffle4x128(s45, s67, 0xDD);
+        // Per quarter i: [v_i, v_i, v_{4+i}, v_{4+i}] partial pairs, then full sums.
+        var z = Avx512F.Shuffle(t0123, t4567, 0x88) + Avx512F.Shuffle(t0123, t4567, 0xDD);
+        var u = z + Avx512F.Permute4x32(z, 0xB1);
+        // u = [v0 v0 v4 v4 | v1 v1 v5 v5 | v2 v2 v6 v6 | v3 v3 v7 v7] -> [v0 .. v7].
+        var idx = Vector512.Create(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+        return Avx512F.PermuteVar16x32(u, idx).GetLower();
     }
 
-    private static T Dot1x1(int kv, int k, T* a, T* b)
+    /// <summary>(sum v0, ..., sum v7) for doubles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<double> Reduce8(Vector512<double> v0, Vector512<double> v1, Vector512<double> v2, Vector512<double> v3,
+        Vector512<double> v4, Vector512<double> v5, Vector512<double> v6, Vector512<double> v7)
     {
-        Vector512<T> d = default;
-        for (int q = 0; q < kv; q += Vector512<T>.Count) d = Fma(Vector512.Load(a + q), Vector512.Load(b + q), d);
-        T s = Vector512.Sum(d);
-        for (int q = kv; q < k; q++) s += a[q] * b[q];
-        return s;
+        var s01 = Avx512F.Shuffle4x128(v0, v1, 0x44) + Avx512F.Shuffle4x128(v0, v1, 0xEE);
+        var s23 = Avx512F.Shuffle4x128(v2, v3, 0x44) + Avx512F.Shuffle4x128(v2, v3, 0xEE);
+        var s45 = Avx512F.Shuffle4x128(v4, v5, 0x44) + Avx512F.Shuffle4x128(v4, v5, 0xEE);
+        var s67 = Avx512F.Shuffle4x128(v6, v7, 0x44) + Avx512F.Shuffle4x128(v6, v7, 0xEE);
+        var t0123 = Avx512F.Shuffle4x128(s01, s23, 0x88) + Avx512F.Shuffle4x128(s01, s23, 0xDD);
+        var t4567 = Avx512F.Shuffle4x128(s45, s67, 0x88) + Avx512F.Shuffle4x128(s45, s67, 0xDD);
+        // Per quarter i: [v_i, v_{4+i}].
+        var u = Avx512F.UnpackLow(t0123, t4567) + Avx512F.UnpackHigh(t0123, t4567);
+        return Avx512F.PermuteVar8x64(u, Vector512.Create(0L, 2, 4, 6, 1, 3, 5, 7));
     }
 }
+

@@ -58,6 +58,16 @@ internal unsafe interface IGemmKernel<T> where T : unmanaged
     static abstract void DotNT(in GemmProblem<T> p, int n0, int n1);
 }
 
+/// <summary>A row count known to the JIT (specialises a kernel for 1, 2 or 3 rows).</summary>
+internal interface IRowCount
+{
+    static abstract int Value { get; }
+}
+
+internal struct Rows1 : IRowCount { public static int Value => 1; }
+internal struct Rows2 : IRowCount { public static int Value => 2; }
+internal struct Rows3 : IRowCount { public static int Value => 3; }
+
 /// <summary>The blocked driver for element type <typeparamref name="T"/> and kernel family <typeparamref name="TKernel"/>.</summary>
 internal static unsafe class GemmDriver<T, TKernel>
     where T : unmanaged, IFloatingPointIeee754<T>
