@@ -1,6 +1,6 @@
 // Vector widths for the fused gate arithmetic: one static-abstract interface with Vector512,
 // Vector256 and scalar bodies (TensorPrimitives' pattern), so each gate loop is written once and
-// instantiated per width. Activations are built on the runtime's vectorised Exp (about 1 ulp):
+// instantiated per width. Activations are built on RnnExp (vectorised exp, about 1 ulp):
 //   sigmoid(x) = 1 / (1 + exp(-x))
 //   tanh(x)    = sign(x) * (1 - e) / (1 + e),  e = exp(-2|x|)   (no overflow; abs. error ~1e-7 in float32)
 // The scalar body uses the same formulas so lanes and remainders agree.
@@ -85,8 +85,8 @@ internal readonly unsafe struct Vec256<T> : IRnnVec<Vec256<T>, T> where T : unma
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256<T> Exp(Vec256<T> x)
     {
-        if (typeof(T) == typeof(float)) return new(Vector256.Exp(x._v.AsSingle()).As<float, T>());
-        if (typeof(T) == typeof(double)) return new(Vector256.Exp(x._v.AsDouble()).As<double, T>());
+        if (typeof(T) == typeof(float)) return new(RnnExp.Exp(x._v.AsSingle()).As<float, T>());
+        if (typeof(T) == typeof(double)) return new(RnnExp.Exp(x._v.AsDouble()).As<double, T>());
         throw new NotSupportedException();
     }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Abs(Vec256<T> x) => new(Vector256.Abs(x._v));
@@ -112,8 +112,8 @@ internal readonly unsafe struct Vec512<T> : IRnnVec<Vec512<T>, T> where T : unma
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512<T> Exp(Vec512<T> x)
     {
-        if (typeof(T) == typeof(float)) return new(Vector512.Exp(x._v.AsSingle()).As<float, T>());
-        if (typeof(T) == typeof(double)) return new(Vector512.Exp(x._v.AsDouble()).As<double, T>());
+        if (typeof(T) == typeof(float)) return new(RnnExp.Exp(x._v.AsSingle()).As<float, T>());
+        if (typeof(T) == typeof(double)) return new(RnnExp.Exp(x._v.AsDouble()).As<double, T>());
         throw new NotSupportedException();
     }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Abs(Vec512<T> x) => new(Vector512.Abs(x._v));
