@@ -58,6 +58,23 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
         for (; j < n; j++) dst[j] *= s[j];
     }
 
+    /// <summary>dst[c, r] = src[r, c] for src (rows, cols) row-major, dst (cols, rows); 16 x 16 blocks.</summary>
+    public static void Transpose(T* dst, T* src, int rows, int cols)
+    {
+        const int Block = 16;
+        for (int r0 = 0; r0 < rows; r0 += Block)
+        {
+            int r1 = Math.Min(rows, r0 + Block);
+            for (int c0 = 0; c0 < cols; c0 += Block)
+            {
+                int c1 = Math.Min(cols, c0 + Block);
+                for (int r = r0; r < r1; r++)
+                    for (int c = c0; c < c1; c++)
+                        dst[(nint)c * rows + r] = src[(nint)r * cols + c];
+            }
+        }
+    }
+
     /// <summary>Copies <paramref name="rows"/> rows of <paramref name="n"/> elements between strided matrices.</summary>
     public static void CopyRows(T* dst, int ldd, T* src, int lds, int rows, int n)
     {

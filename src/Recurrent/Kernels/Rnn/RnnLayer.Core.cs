@@ -100,6 +100,11 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         T* gx = training ? cache + layout.Gates : RnnArena.Rent<T>((long)n * gh);
         RnnBlas<T>.Gemm(false, true, n, gh, s.InputSize, T.One, x, ldx, w.Wih, s.InputSize, T.Zero, gx, gh);
 
+        // Per-step products h_{t-1} W_hh^T: with 4 or more rows the "nn" layout on a transposed
+        // copy W_hh^T (OutSize, G*H), made once per call, runs about twice as fast as "nt" on W_hh
+        // itself (measured: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt" is faster.
+        T* whhT = bMax >= NnMinRows ? RnnArena.Rent<T>((long)gh * hOut) : null;
+        if (whhT != null) RnnBlas<T>.Transpose(whhT, w.Whh, gh, hOut);
         T* ghBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
         T* cState = lstm && !training ? RnnArena.Rent<T>((long)bMax * h) : null;        // (B, H) c in inference
         T* hPreBuf = proj && !training ? RnnArena.Rent<T>((long)bMax * h) : null;       // (B, H) o*tanh(c) in inference
@@ -124,16 +129,15 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 hpCarried = bt;
                 RnnBlas<T>.CopyRows(hpBase, hOut, yPrev, ldy, carried, hOut);
                 RnnBlas<T>.CopyRows(hpBase + (nint)carried * hOut, hOut, h0 + (nint)carried * hOut, hOut, bt - carried, hOut);
-                RnnBlas<T>.Gemm(false, true, bt, gh, hOut, T.One, hpBase, hOut, w.Whh, hOut, T.Zero, ghBuf, gh);
+                HiddenProduct(bt, gh, hOut, hpBase, hOut, w.Whh, whhT, ghBuf);
             }
             else
             {
                 hpBase = yPrev;
                 hpLd = ldy;
                 hpCarried = carried;
-                RnnBlas<T>.Gemm(false, true, carried, gh, hOut, T.One, yPrev, ldy, w.Whh, hOut, T.Zero, ghBuf, gh);
-                RnnBlas<T>.Gemm(false, true, bt - carried, gh, hOut, T.One, h0 + (nint)carried * hOut, hOut, w.Whh, hOut,
-                    T.Zero, ghBuf + (nint)carried * gh, gh);
+                HiddenProduct(carried, gh, hOut, yPrev, ldy, w.Whh, whhT, ghBuf);
+                HiddenProduct(bt - carried, gh, hOut, h0 + (nint)carried * hOut, hOut, w.Whh, whhT, ghBuf + (nint)carried * gh);
             }
 
             for (int b = 0; b < bt; b++)
@@ -183,6 +187,17 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         RnnArena.Release(mark);
     }
 
+    // Below this many rows the per-step products use the "nt" layout (dot products), above the
+    // "nn" layout on a transposed weight copy; see HiddenProduct and the backward's dh product.
+    private const int NnMinRows = 4;
+
+    // c (m, gh) = a (m, hOut; row stride lda) W_hh^T, W_hh (gh, hOut); whhT = W_hh^T (hOut, gh) or null.
+    private static void HiddenProduct(int m, int gh, int hOut, T* a, int lda, T* whh, T* whhT, T* c)
+    {
+        if (whhT != null && m >= NnMinRows) RnnBlas<T>.Gemm(false, false, m, gh, hOut, T.One, a, lda, whhT, gh, T.Zero, c, gh);
+        else RnnBlas<T>.Gemm(false, true, m, gh, hOut, T.One, a, lda, whh, hOut, T.Zero, c, gh);
+    }
+
     /// <summary>
     /// One layer and direction, backward through time. Every output is accumulated (+=); a null
     /// output is skipped.
@@ -218,6 +233,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             if (dCN != null) new ReadOnlySpan<T>(dCN, bMax * h).CopyTo(new Span<T>(dC, bMax * h));
             else new Span<T>(dC, bMax * h).Clear();
         }
+
+        // dh_{t-1} = dG_h W_hh: "nn" on W_hh itself, or with few rows "nt" on a transposed copy.
+        T* whhT = bMax < NnMinRows ? RnnArena.Rent<T>((long)gh * hOut) : null;
+        if (whhT != null) RnnBlas<T>.Transpose(whhT, w.Whh, gh, hOut);
 
         // Row offsets of every time index.
         int* offs = RnnArena.Rent<int>(steps);
@@ -266,10 +285,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             }
 
             // G_h = h_{t-1} W_hh^T:  dh_{t-1} = dG_h W_hh  (GRU: added to the direct part dh * z)
-            if (gru)
-                RnnBlas<T>.Gemm(false, false, bt, hOut, gh, T.One, dG + (nint)off * gb + h, gb, w.Whh, hOut, T.One, dH, hOut);
-            else
-                RnnBlas<T>.Gemm(false, false, bt, hOut, gh, T.One, dG + (nint)off * gb, gb, w.Whh, hOut, T.Zero, dH, hOut);
+            T* dGh = dG + (nint)off * gb + (gru ? h : 0);
+            T beta = gru ? T.One : T.Zero;
+            if (whhT != null) RnnBlas<T>.Gemm(false, true, bt, hOut, gh, T.One, dGh, gb, whhT, gh, beta, dH, hOut);
+            else RnnBlas<T>.Gemm(false, false, bt, hOut, gh, T.One, dGh, gb, w.Whh, hOut, beta, dH, hOut);
 
             // Rows that started this step (from h0, c0) hand their gradient to dh0, dc0.
             for (int b = carried; b < bt; b++)
