@@ -23,6 +23,7 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     /// <summary>dst[j] += src[j], j &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddTo(T* dst, T* src, int n)
     {
         int j = 0;
@@ -36,6 +37,7 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     /// <summary>dst[j] = a[j] + b[j], j &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sum(T* dst, T* a, T* b, int n)
     {
         int j = 0;
@@ -49,6 +51,7 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     /// <summary>dst[j] *= s[j], j &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MulInPlace(T* dst, T* s, int n)
     {
         int j = 0;
@@ -59,6 +62,7 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     /// <summary>dst[c, r] = src[r, c] for src (rows, cols) row-major, dst (cols, rows); 16 x 16 blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Transpose(T* dst, T* src, int rows, int cols)
     {
         const int Block = 16;
@@ -76,6 +80,7 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     /// <summary>Copies <paramref name="rows"/> rows of <paramref name="n"/> elements between strided matrices.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void CopyRows(T* dst, int ldd, T* src, int lds, int rows, int n)
     {
         for (int r = 0; r < rows; r++)
@@ -86,6 +91,7 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
     /// dst[j] += sum over rows r of a[r, j] (column sums of a [rows, n] with row stride lda). Rows are
     /// summed in blocks of 32 and the block sums added, which keeps float32 rounding close to a pairwise sum.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddColumnSums(T* dst, T* a, int lda, int rows, int n)
     {
         if (rows == 0) return;

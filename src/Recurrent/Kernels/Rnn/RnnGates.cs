@@ -3,7 +3,9 @@
 // (pre-activation gate gradients and the elementwise parts of dh_{t-1}, dc_{t-1}). One body per
 // mode, instantiated for Vector512, Vector256 and scalar lanes (remainder). Every pointer is one
 // row; shapes in the comments are per row. In-place use is allowed where noted: each chunk of
-// lanes is read completely before it is written.
+// lanes is read completely before it is written. The row functions are compiled fully optimised
+// at once (AggressiveOptimization): their tier-0 code, with every vector op a call, was measured
+// ~10x slower and tiering up took over a second of a benchmark's warm-up.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -24,6 +26,7 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     /// h = act(gx + gh + bias).
     /// gx, gh, bias: (H) pre-activation parts; hOut: (H); actOut: (H) copy of h for backward, or null (may be gx).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RnnForwardRow(bool relu, int h, T* gx, T* gh, T* bias, T* hOut, T* actOut)
     {
         int j = 0;
@@ -50,6 +53,7 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     /// Backward of h = act(pre): dPre = (dh + dy) * act'(pre), from the saved h.
     /// act: (H) saved h; dh: (H) gradient from later steps; dy: (H) output gradient; dG: (H) out.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RnnBackwardRow(bool relu, int h, T* act, T* dh, T* dy, T* dG)
     {
         int j = 0;
@@ -81,6 +85,7 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     /// gx, gh, bias: (4H) order i,f,g,o; cPrev: (H); cOut: (H), may equal cPrev; hOut: (H);
     /// gatesOut: (4H) activated gates or null (may equal gx); tanhCOut: (H) tanh(c) or null.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LstmForwardRow(int h, T* gx, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
     {
         int j = 0;
@@ -120,6 +125,7 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     /// gates: (4H) saved i,f,g,o; tanhC: (H) saved tanh(c_t); cPrev: (H) c_{t-1};
     /// dc: (H) in: dc_t from later steps, out: dc_{t-1}; dG: (4H) out: pre-activation gradients.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LstmBackwardRow(int h, T* dhA, T* dhB, T* gates, T* tanhC, T* cPrev, T* dc, T* dG)
     {
         int j = 0;
@@ -164,6 +170,7 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     /// gx, gh: (3H) order r,z,n; bias: (3H) = (b_ir + b_hr, b_iz + b_hz, b_in); bhn: (H);
     /// hPrev: (H); hOut: (H); gatesOut: (3H) r,z,n or null (may equal gx); hnOut: (H) hn or null.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GruForwardRow(int h, T* gx, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
     {
         int j = 0;
@@ -200,6 +207,7 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     /// direct path to h_{t-1}); dy: (H) output gradient; gates: (3H) saved r,z,n; hn: (H) saved
     /// W_hn h + b_hn; hPrev: (H); dG: (4H) out, order (n input part, r, z, n hidden part).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GruBackwardRow(int h, T* dh, T* dy, T* gates, T* hn, T* hPrev, T* dG)
     {
         int j = 0;

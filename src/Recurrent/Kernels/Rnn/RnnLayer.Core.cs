@@ -15,6 +15,7 @@
 //           dW_ih += dG^T x, dW_hh += dG^T H_prev, dx += dG W_ih, dW_hr += dH^T (o*tanh c) as one
 //           GEMM each (GRU: the n gate splits in two, see below), db = column sums of dG.
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Recurrent.Kernels;
 
@@ -72,6 +73,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// cache: training cache (<see cref="RnnLayerCacheLayout"/>) or null for inference;
     /// x: (N, ldx) input rows, columns [0, I); h0: (B, OutSize) or null (zeros); c0: (B, H) or null.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
         T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, in RnnLayerPtrs<T> w)
     {
@@ -205,6 +207,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// dY: (N, ldy) gradient of the output rows or null (zero); dHN: (B, OutSize) or null; dCN: (B, H) or null;
     /// cache: what <see cref="Forward"/> saved; x: (N, ldx) the forward input; c0: (B, H) or null (zeros).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
         T* dX, T* dH0, T* dC0, in RnnLayerPtrs<T> g, T* dY, int ldy, T* dHN, T* dCN,
         T* cache, T* x, int ldx, T* c0, in RnnLayerPtrs<T> w)
