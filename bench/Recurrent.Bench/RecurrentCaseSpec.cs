@@ -1,6 +1,5 @@
 // A recurrent case of the grid (FORMAT.md 1.1) and its FLOP model (section 5). The case itself
-// (model, input, the timed forward / forward+backward) is created by CaseFactory once the
-// recurrent layers exist; until then the runner reports the case as not wired.
+// (model, input, the timed forward / forward+backward) is RecurrentCase, made by CaseFactory.
 using System.Text.Json;
 
 namespace Recurrent.Bench;
@@ -55,10 +54,6 @@ internal sealed record RecurrentCaseSpec(
 /// <summary>Builds the measurable workload for a recurrent case and phase.</summary>
 internal static class CaseFactory
 {
-    /// <summary>
-    /// The prepared case, or null when this build cannot run it yet. To wire the recurrent layers:
-    /// return an <see cref="IBenchCase"/> that builds the model and x (and G for training) in its
-    /// constructor and does one inference or training iteration (FORMAT.md 3.1 / 3.2) in Iterate.
-    /// </summary>
-    public static IBenchCase? CreateRecurrent(RecurrentCaseSpec spec, string phase) => null;
+    /// <summary>The prepared case (model, x and G built; see <see cref="RecurrentCase"/>), or null when this build cannot run it.</summary>
+    public static IBenchCase? CreateRecurrent(RecurrentCaseSpec spec, string phase) => new RecurrentCase(spec, phase);
 }

@@ -18,10 +18,10 @@ public abstract class RecurrentBase : Module
     private readonly Dictionary<DType, Tensor> _flatBuffers = new();
 
     /// <summary>
-    /// The scan new modules use (the composed reference path). The fused kernels set this once they
-    /// are plugged in; tests set <see cref="Scan"/> per module to cross-check both paths.
+    /// The scan new modules use: the fused kernels (<see cref="FusedScan"/>). Tests set
+    /// <see cref="Scan"/> per module to <see cref="ComposedScan"/> to cross-check both paths.
     /// </summary>
-    internal static IRecurrentScan DefaultScan { get; set; } = ComposedScan.Instance;
+    internal static IRecurrentScan DefaultScan { get; set; } = FusedScan.Instance;
 
     private protected RecurrentBase(RecurrentMode mode, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst,
         double dropout, bool bidirectional, int projSize, DType dtype, Generator? generator)
@@ -410,6 +410,12 @@ public abstract class RecurrentBase : Module
     /// </summary>
     private StackResult RunStack(Tensor x, int[] batchSizes, Tensor h0, Tensor? c0)
     {
+        // The fused kernels run the whole stack (dropout included) as one autograd node.
+        if (Scan is FusedScan fused)
+        {
+            var (output, hN, cN) = fused.RunStack(this, x, batchSizes, h0, c0);
+            return new StackResult(output, hN, cN);
+        }
         int dirs = NumDirections;
         var h0s = h0.Unbind(0);
         var c0s = c0?.Unbind(0);

@@ -1,0 +1,124 @@
+// Vector widths for the fused gate arithmetic: one static-abstract interface with Vector512,
+// Vector256 and scalar bodies (TensorPrimitives' pattern), so each gate loop is written once and
+// instantiated per width. Activations are built on RnnExp (vectorised exp, about 1 ulp):
+//   sigmoid(x) = 1 / (1 + exp(-x))
+//   tanh(x)    = sign(x) * (1 - e) / (1 + e),  e = exp(-2|x|)   (no overflow; abs. error ~1e-7 in float32)
+// The scalar body uses the same formulas so lanes and remainders agree.
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Recurrent.Kernels;
+
+/// <summary>One SIMD width over element type <typeparamref name="T"/>.</summary>
+internal unsafe interface IRnnVec<TV, T> where TV : unmanaged where T : unmanaged
+{
+    static abstract int Count { get; }
+    static abstract TV Load(T* p);
+    static abstract void Store(T* p, TV v);
+    static abstract TV Splat(T x);
+    static abstract TV Add(TV a, TV b);
+    static abstract TV Sub(TV a, TV b);
+    static abstract TV Mul(TV a, TV b);
+    static abstract TV Div(TV a, TV b);
+    static abstract TV Exp(TV x);
+    static abstract TV Abs(TV x);
+    static abstract TV CopySign(TV magnitude, TV sign);
+    /// <summary>max(x, 0) (relu).</summary>
+    static abstract TV Relu(TV x);
+    /// <summary>h &gt; 0 ? d : 0 (relu backward, from the output h).</summary>
+    static abstract TV PositiveMask(TV h, TV d);
+}
+
+/// <summary>Activations on any width.</summary>
+internal static class RnnAct
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Sigmoid<TV, T>(TV x) where TV : unmanaged, IRnnVec<TV, T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        TV one = TV.Splat(T.One);
+        return TV.Div(one, TV.Add(one, TV.Exp(TV.Sub(TV.Splat(T.Zero), x))));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Tanh<TV, T>(TV x) where TV : unmanaged, IRnnVec<TV, T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        TV one = TV.Splat(T.One);
+        TV e = TV.Exp(TV.Mul(TV.Splat(-(T.One + T.One)), TV.Abs(x)));
+        return TV.CopySign(TV.Div(TV.Sub(one, e), TV.Add(one, e)), x);
+    }
+}
+
+/// <summary>Scalar "vector" (one lane): remainders and machines without SIMD.</summary>
+internal readonly unsafe struct ScalarVec<T> : IRnnVec<ScalarVec<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly T _v;
+    private ScalarVec(T v) => _v = v;
+    public static int Count => 1;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Load(T* p) => new(*p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(T* p, ScalarVec<T> v) => *p = v._v;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Splat(T x) => new(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Add(ScalarVec<T> a, ScalarVec<T> b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Sub(ScalarVec<T> a, ScalarVec<T> b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Mul(ScalarVec<T> a, ScalarVec<T> b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Div(ScalarVec<T> a, ScalarVec<T> b) => new(a._v / b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Exp(ScalarVec<T> x) => new(T.Exp(x._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Abs(ScalarVec<T> x) => new(T.Abs(x._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> CopySign(ScalarVec<T> m, ScalarVec<T> s) => new(T.CopySign(m._v, s._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Relu(ScalarVec<T> x) => new(T.Max(x._v, T.Zero));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> PositiveMask(ScalarVec<T> h, ScalarVec<T> d) => new(h._v > T.Zero ? d._v : T.Zero);
+}
+
+/// <summary>Vector256 lanes.</summary>
+internal readonly unsafe struct Vec256<T> : IRnnVec<Vec256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Vector256<T> _v;
+    private Vec256(Vector256<T> v) => _v = v;
+    public static int Count => Vector256<T>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Load(T* p) => new(Vector256.Load(p));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(T* p, Vec256<T> v) => v._v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Splat(T x) => new(Vector256.Create(x));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Add(Vec256<T> a, Vec256<T> b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Sub(Vec256<T> a, Vec256<T> b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Mul(Vec256<T> a, Vec256<T> b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Div(Vec256<T> a, Vec256<T> b) => new(a._v / b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> Exp(Vec256<T> x)
+    {
+        if (typeof(T) == typeof(float)) return new(RnnExp.Exp(x._v.AsSingle()).As<float, T>());
+        if (typeof(T) == typeof(double)) return new(RnnExp.Exp(x._v.AsDouble()).As<double, T>());
+        throw new NotSupportedException();
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Abs(Vec256<T> x) => new(Vector256.Abs(x._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> CopySign(Vec256<T> m, Vec256<T> s) => new(Vector256.CopySign(m._v, s._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Relu(Vec256<T> x) => new(Vector256.Max(x._v, Vector256<T>.Zero));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> PositiveMask(Vec256<T> h, Vec256<T> d) => new(Vector256.ConditionalSelect(Vector256.GreaterThan(h._v, Vector256<T>.Zero), d._v, Vector256<T>.Zero));
+}
+
+/// <summary>Vector512 lanes.</summary>
+internal readonly unsafe struct Vec512<T> : IRnnVec<Vec512<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Vector512<T> _v;
+    private Vec512(Vector512<T> v) => _v = v;
+    public static int Count => Vector512<T>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Load(T* p) => new(Vector512.Load(p));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(T* p, Vec512<T> v) => v._v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Splat(T x) => new(Vector512.Create(x));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Add(Vec512<T> a, Vec512<T> b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Sub(Vec512<T> a, Vec512<T> b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Mul(Vec512<T> a, Vec512<T> b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Div(Vec512<T> a, Vec512<T> b) => new(a._v / b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512<T> Exp(Vec512<T> x)
+    {
+        if (typeof(T) == typeof(float)) return new(RnnExp.Exp(x._v.AsSingle()).As<float, T>());
+        if (typeof(T) == typeof(double)) return new(RnnExp.Exp(x._v.AsDouble()).As<double, T>());
+        throw new NotSupportedException();
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Abs(Vec512<T> x) => new(Vector512.Abs(x._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> CopySign(Vec512<T> m, Vec512<T> s) => new(Vector512.CopySign(m._v, s._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Relu(Vec512<T> x) => new(Vector512.Max(x._v, Vector512<T>.Zero));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512<T> PositiveMask(Vec512<T> h, Vec512<T> d) => new(Vector512.ConditionalSelect(Vector512.GreaterThan(h._v, Vector512<T>.Zero), d._v, Vector512<T>.Zero));
+}
