@@ -23,8 +23,8 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     // ------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// h = act(gx + gh + bias).
-    /// gx, gh, bias: (H) pre-activation parts; hOut: (H); actOut: (H) copy of h for backward, or null (may be gx).
+    /// h = act(gx + (gh + bias)), PyTorch's rounding order.
+    /// gx: (H) x W_ih^T + b_ih; gh: (H) h W_hh^T; bias: (H) b_hh; hOut: (H); actOut: (H) copy of h for backward, or null (may be gx).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RnnForwardRow(bool relu, int h, T* gx, T* gh, T* bias, T* hOut, T* actOut)
@@ -41,7 +41,7 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     {
         for (; j + TV.Count <= h; j += TV.Count)
         {
-            TV pre = TV.Add(TV.Add(TV.Load(gx + j), TV.Load(gh + j)), TV.Load(bias + j));
+            TV pre = TV.Add(TV.Load(gx + j), TV.Add(TV.Load(gh + j), TV.Load(bias + j)));
             TV y = relu ? TV.Relu(pre) : RnnAct.Tanh<TV, T>(pre);
             TV.Store(hOut + j, y);
             if (actOut != null) TV.Store(actOut + j, y);
@@ -81,7 +81,7 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     // ------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// i,f,o = sigmoid, g = tanh of (gx + gh + bias); c = f*cPrev + i*g; hOut = o*tanh(c).
+    /// i,f,o = sigmoid, g = tanh of gx + (gh + bias) (gx includes b_ih, bias is b_hh: PyTorch's rounding order); c = f*cPrev + i*g; hOut = o*tanh(c).
     /// gx, gh, bias: (4H) order i,f,g,o; cPrev: (H); cOut: (H), may equal cPrev; hOut: (H);
     /// gatesOut: (4H) activated gates or null (may equal gx); tanhCOut: (H) tanh(c) or null.
     /// </summary>
@@ -100,10 +100,10 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     {
         for (; j + TV.Count <= h; j += TV.Count)
         {
-            TV i = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(TV.Load(gx + j), TV.Load(gh + j)), TV.Load(bias + j)));
-            TV f = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(TV.Load(gx + h + j), TV.Load(gh + h + j)), TV.Load(bias + h + j)));
-            TV g = RnnAct.Tanh<TV, T>(TV.Add(TV.Add(TV.Load(gx + 2 * h + j), TV.Load(gh + 2 * h + j)), TV.Load(bias + 2 * h + j)));
-            TV o = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(TV.Load(gx + 3 * h + j), TV.Load(gh + 3 * h + j)), TV.Load(bias + 3 * h + j)));
+            TV i = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Load(gx + j), TV.Add(TV.Load(gh + j), TV.Load(bias + j))));
+            TV f = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Load(gx + h + j), TV.Add(TV.Load(gh + h + j), TV.Load(bias + h + j))));
+            TV g = RnnAct.Tanh<TV, T>(TV.Add(TV.Load(gx + 2 * h + j), TV.Add(TV.Load(gh + 2 * h + j), TV.Load(bias + 2 * h + j))));
+            TV o = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Load(gx + 3 * h + j), TV.Add(TV.Load(gh + 3 * h + j), TV.Load(bias + 3 * h + j))));
             TV c = TV.Add(TV.Mul(f, TV.Load(cPrev + j)), TV.Mul(i, g));
             TV tc = RnnAct.Tanh<TV, T>(c);
             TV.Store(cOut + j, c);
@@ -185,10 +185,10 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     {
         for (; j + TV.Count <= h; j += TV.Count)
         {
-            TV r = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(TV.Load(gx + j), TV.Load(gh + j)), TV.Load(bias + j)));
-            TV z = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(TV.Load(gx + h + j), TV.Load(gh + h + j)), TV.Load(bias + h + j)));
+            TV r = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Load(gx + j), TV.Add(TV.Load(gh + j), TV.Load(bias + j))));
+            TV z = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Load(gx + h + j), TV.Add(TV.Load(gh + h + j), TV.Load(bias + h + j))));
             TV hn = TV.Add(TV.Load(gh + 2 * h + j), TV.Load(bhn + j));
-            TV n = RnnAct.Tanh<TV, T>(TV.Add(TV.Add(TV.Load(gx + 2 * h + j), TV.Load(bias + 2 * h + j)), TV.Mul(r, hn)));
+            TV n = RnnAct.Tanh<TV, T>(TV.Add(TV.Load(gx + 2 * h + j), TV.Mul(r, hn)));
             TV hp = TV.Load(hPrev + j);
             TV.Store(hOut + j, TV.Add(n, TV.Mul(z, TV.Sub(hp, n))));
             if (gatesOut != null)

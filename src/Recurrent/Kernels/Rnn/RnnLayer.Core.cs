@@ -87,20 +87,23 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         if (h0 == null) h0 = RnnArena.RentZeroed<T>((long)bMax * hOut);
         if (lstm && c0 == null) c0 = RnnArena.RentZeroed<T>((long)bMax * h);
 
-        // Biases folded into one vector added in the gate step: b_ih + b_hh, except GRU's n gate,
-        // whose b_hn sits inside r * (W_hn h + b_hn) and is kept apart (bhn).
+        // Biases are added in PyTorch's order, (x W_ih^T + b_ih) + (h W_hh^T + b_hh), so results round
+        // as ATen's do (it matters in ill-conditioned cells, e.g. c_t = f*c + i*g cancelling): b_ih goes
+        // into the input projection below, `bias` holds b_hh for the gate step. GRU's b_hn sits inside
+        // r * (W_hn h + b_hn) and is kept apart (bhn); the n part of `bias` stays zero.
         T* bias = RnnArena.RentZeroed<T>(gh);
         T* bhn = gru ? RnnArena.RentZeroed<T>(h) : null;
-        if (w.Bih != null) RnnBlas<T>.AddTo(bias, w.Bih, gh);
         if (w.Bhh != null)
         {
             RnnBlas<T>.AddTo(bias, w.Bhh, gru ? 2 * h : gh);
             if (gru) RnnBlas<T>.AddTo(bhn, w.Bhh + 2 * h, h);
         }
 
-        // gx: (N, G*H) input projection of every step; in training it becomes the saved gates in place.
+        // gx: (N, G*H) input projection of every step plus b_ih; in training it becomes the saved gates in place.
         T* gx = training ? cache + layout.Gates : RnnArena.Rent<T>((long)n * gh);
         RnnBlas<T>.Gemm(false, true, n, gh, s.InputSize, T.One, x, ldx, w.Wih, s.InputSize, T.Zero, gx, gh);
+        if (w.Bih != null)
+            for (nint row = 0; row < n; row++) RnnBlas<T>.AddTo(gx + row * gh, w.Bih, gh);
 
         // Per-step products h_{t-1} W_hh^T: with 4 or more rows the "nn" layout on a transposed
         // copy W_hh^T (OutSize, G*H), made once per call, runs about twice as fast as "nt" on W_hh

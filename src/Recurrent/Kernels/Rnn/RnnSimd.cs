@@ -2,7 +2,8 @@
 // Vector256 and scalar bodies (TensorPrimitives' pattern), so each gate loop is written once and
 // instantiated per width. Activations are built on RnnExp (vectorised exp, about 1 ulp):
 //   sigmoid(x) = 1 / (1 + exp(-x))
-//   tanh(x)    = sign(x) * (1 - e) / (1 + e),  e = exp(-2|x|)   (no overflow; abs. error ~1e-7 in float32)
+//   tanh(x)    = sign(x) * (1 - e) / (1 + e),  e = exp(-2|x|)   for |x| >= 1/4 (no overflow),
+//                and its odd Taylor series below 1/4, where 1 - e would cancel
 // The scalar body uses the same formulas so lanes and remainders agree.
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -24,6 +25,8 @@ internal unsafe interface IRnnVec<TV, T> where TV : unmanaged where T : unmanage
     static abstract TV Exp(TV x);
     static abstract TV Abs(TV x);
     static abstract TV CopySign(TV magnitude, TV sign);
+    /// <summary>|x| &lt; limit ? small : large, per lane.</summary>
+    static abstract TV SelectBelow(TV x, T limit, TV small, TV large);
     /// <summary>max(x, 0) (relu).</summary>
     static abstract TV Relu(TV x);
     /// <summary>h &gt; 0 ? d : 0 (relu backward, from the output h).</summary>
@@ -45,7 +48,21 @@ internal static class RnnAct
     {
         TV one = TV.Splat(T.One);
         TV e = TV.Exp(TV.Mul(TV.Splat(-(T.One + T.One)), TV.Abs(x)));
-        return TV.CopySign(TV.Div(TV.Sub(one, e), TV.Add(one, e)), x);
+        TV large = TV.CopySign(TV.Div(TV.Sub(one, e), TV.Add(one, e)), x);
+        // Near 0, (1 - e) cancels: its absolute error ~1 ulp(1) is a large relative error of a small
+        // tanh (1e-3 at x = 1e-4, which PyTorch's LSTMs do meet when c = f*c + i*g cancels). Below
+        // |x| = 1/4 use the odd Taylor series to x^17 instead (truncation < 4e-15 relative).
+        TV x2 = TV.Mul(x, x);
+        TV p = TV.Splat(T.CreateTruncating(6404582.0 / 10854718875.0));
+        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(-929569.0 / 638512875.0)));
+        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(21844.0 / 6081075.0)));
+        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(-1382.0 / 155925.0)));
+        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(62.0 / 2835.0)));
+        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(-17.0 / 315.0)));
+        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(2.0 / 15.0)));
+        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(-1.0 / 3.0)));
+        TV small = TV.Add(x, TV.Mul(TV.Mul(x, x2), p));
+        return TV.SelectBelow(x, T.CreateTruncating(0.25), small, large);
     }
 }
 
@@ -65,6 +82,7 @@ internal readonly unsafe struct ScalarVec<T> : IRnnVec<ScalarVec<T>, T> where T 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Exp(ScalarVec<T> x) => new(T.Exp(x._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Abs(ScalarVec<T> x) => new(T.Abs(x._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> CopySign(ScalarVec<T> m, ScalarVec<T> s) => new(T.CopySign(m._v, s._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> SelectBelow(ScalarVec<T> x, T limit, ScalarVec<T> small, ScalarVec<T> large) => T.Abs(x._v) < limit ? small : large;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Relu(ScalarVec<T> x) => new(T.Max(x._v, T.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> PositiveMask(ScalarVec<T> h, ScalarVec<T> d) => new(h._v > T.Zero ? d._v : T.Zero);
 }
@@ -91,6 +109,7 @@ internal readonly unsafe struct Vec256<T> : IRnnVec<Vec256<T>, T> where T : unma
     }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Abs(Vec256<T> x) => new(Vector256.Abs(x._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> CopySign(Vec256<T> m, Vec256<T> s) => new(Vector256.CopySign(m._v, s._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> SelectBelow(Vec256<T> x, T limit, Vec256<T> small, Vec256<T> large) => new(Vector256.ConditionalSelect(Vector256.LessThan(Vector256.Abs(x._v), Vector256.Create(limit)), small._v, large._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Relu(Vec256<T> x) => new(Vector256.Max(x._v, Vector256<T>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256<T> PositiveMask(Vec256<T> h, Vec256<T> d) => new(Vector256.ConditionalSelect(Vector256.GreaterThan(h._v, Vector256<T>.Zero), d._v, Vector256<T>.Zero));
@@ -118,6 +137,7 @@ internal readonly unsafe struct Vec512<T> : IRnnVec<Vec512<T>, T> where T : unma
     }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Abs(Vec512<T> x) => new(Vector512.Abs(x._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> CopySign(Vec512<T> m, Vec512<T> s) => new(Vector512.CopySign(m._v, s._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> SelectBelow(Vec512<T> x, T limit, Vec512<T> small, Vec512<T> large) => new(Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(x._v), Vector512.Create(limit)), small._v, large._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Relu(Vec512<T> x) => new(Vector512.Max(x._v, Vector512<T>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512<T> PositiveMask(Vec512<T> h, Vec512<T> d) => new(Vector512.ConditionalSelect(Vector512.GreaterThan(h._v, Vector512<T>.Zero), d._v, Vector512<T>.Zero));
