@@ -210,7 +210,7 @@ public abstract class Module
                 if (m._params[n] is { } p && p.DType != dtype)
                 {
                     Tensor c; using (new NoGrad()) c = p.Detach().To(dtype);
-                    m._params[n] = c.RequiresGrad_(true);
+                    m._params[n] = c.RequiresGrad_(p.RequiresGrad);
                 }
             foreach (var n in m._bufferOrder.ToList())
                 if (m._buffers[n] is { } b && b.IsFloatingPoint && b.DType != dtype)

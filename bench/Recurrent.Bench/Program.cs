@@ -1,0 +1,111 @@
+// Benchmark protocol runner (../shared/bench/FORMAT.md, version 1) for the Recurrent library.
+//
+//   dotnet run -c Release --project bench/Recurrent.Bench -- --grid ../shared/bench/grid.json \
+//       --threads N [--only NAME[,NAME...]] [--out FILE] [--impl ID] [--isa avx512|avx2|portable] [--verify]
+//
+// One process per thread count. Order: cases in grid order (phases in listed order), then the
+// gemm entries in grid order. One JSON line per measurement on stdout, appended to --out.
+// Recurrent cases not yet wired into CaseFactory are skipped with a line on stderr.
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Recurrent.Bench;
+using Recurrent.Kernels;
+
+string? gridPath = null, outPath = null, impl = null;
+int threads = 0;
+HashSet<string>? only = null;
+GemmIsa isa = GemmIsa.Auto;
+bool verify = false;
+for (int i = 0; i < args.Length; i++)
+{
+    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+    switch (args[i])
+    {
+        case "--grid": gridPath = Next(); break;
+        case "--threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--only": only = new HashSet<string>(Next().Split(',', StringSplitOptions.RemoveEmptyEntries)); break;
+        case "--out": outPath = Next(); break;
+        case "--impl": impl = Next(); break;
+        case "--isa": isa = Enum.Parse<GemmIsa>(Next(), ignoreCase: true); break;
+        case "--verify": verify = true; break;
+        case "-h" or "--help":
+            Console.WriteLine("usage: Recurrent.Bench --grid grid.json --threads N [--only NAME,...] [--out FILE] [--impl ID] [--isa avx512|avx2|portable]");
+            return 0;
+        default:
+            Console.Error.WriteLine($"unknown argument: {args[i]}");
+            return 2;
+    }
+}
+if (gridPath is null || threads < 1)
+{
+    Console.Error.WriteLine("usage: Recurrent.Bench --grid grid.json --threads N [--only NAME,...] [--out FILE] [--impl ID] [--isa avx512|avx2|portable]");
+    return 2;
+}
+if (!Gemm.IsSupported(isa))
+{
+    Console.Error.WriteLine($"--isa {isa}: not supported on this machine.");
+    return 2;
+}
+
+// Set the thread count before any work is done (FORMAT.md section 2).
+Parallelism.MaxThreads = threads;
+impl ??= isa == GemmIsa.Auto ? "recurrent" : "recurrent-" + isa.ToString().ToLowerInvariant();
+
+using var grid = JsonDocument.Parse(File.ReadAllText(gridPath));
+var root = grid.RootElement;
+bool Selected(string name) => only is null || only.Contains(name);
+
+if (root.TryGetProperty("cases", out var cases))
+{
+    foreach (var c in cases.EnumerateArray())
+    {
+        var spec = RecurrentCaseSpec.Parse(c);
+        if (!Selected(spec.Name)) continue;
+        foreach (string phase in spec.Phases)
+        {
+            using var bench = CaseFactory.CreateRecurrent(spec, phase);
+            if (bench is null)
+            {
+                Console.Error.WriteLine($"case {spec.Name}: recurrent layers not wired yet");
+                break;
+            }
+            Report(bench, Measurement.Run(bench));
+        }
+    }
+}
+
+if (root.TryGetProperty("gemm", out var gemms))
+{
+    foreach (var g in gemms.EnumerateArray())
+    {
+        string name = g.GetProperty("name").GetString()!;
+        if (!Selected(name)) continue;
+        using var bench = new GemmCase(name, g.GetProperty("m").GetInt32(), g.GetProperty("k").GetInt32(),
+            g.GetProperty("n").GetInt32(), g.GetProperty("layout").GetString()!, isa);
+        Report(bench, Measurement.Run(bench));
+        if (verify) Console.Error.WriteLine($"{name}: max sampled error / sum|a*b| = {bench.Verify():E2}");
+    }
+}
+return 0;
+
+void Report(IBenchCase bench, Measurement r)
+{
+    var sb = new StringBuilder();
+    sb.Append("{\"impl\":").Append(JsonSerializer.Serialize(impl));
+    sb.Append(",\"name\":").Append(JsonSerializer.Serialize(bench.Name));
+    if (bench.Phase is not null) sb.Append(",\"phase\":").Append(JsonSerializer.Serialize(bench.Phase));
+    sb.Append(",\"threads\":").Append(threads);
+    sb.Append(",\"median_ms\":").Append(Num(r.MedianMs));
+    sb.Append(",\"min_ms\":").Append(Num(r.MinMs));
+    sb.Append(",\"iters\":").Append(r.Iters);
+    sb.Append(",\"gflops\":").Append(Num(bench.Flops / (r.MedianMs * 1e6)));
+    sb.Append(",\"alloc_bytes_per_iter\":").Append(Num(r.AllocBytesPerIter));
+    sb.Append(",\"gen2_collections\":").Append(r.Gen2Collections);
+    sb.Append('}');
+    string line = sb.ToString();
+    Console.WriteLine(line);
+    if (outPath is not null) File.AppendAllText(outPath, line + "\n");
+}
+
+static string Num(double x) => x.ToString("G6", CultureInfo.InvariantCulture);

@@ -1,0 +1,243 @@
+// Loading PyTorch .pt/.pth/.ckpt files (torch.save output) safely, and finding their tensors.
+using System.Globalization;
+using System.Text;
+
+namespace Recurrent.IO.Torch;
+
+/// <summary>
+/// A file written by <c>torch.save</c>, read without Python and without executing anything from it:
+/// the object tree (<see cref="Root"/>), its storages, and helpers to pick a sub-dict and list its tensors.
+/// </summary>
+/// <example>
+/// <code>
+/// var ckpt = TorchCheckpoint.Load("model.ckpt");
+/// var weights = ckpt.Tensors("state_dict");                  // "lstm.weight_ih_l0" -> TorchTensor
+/// var noPrefix = TorchCheckpoint.StripPrefix(ckpt.StateDict(), "model.");
+/// float[] w = weights["lstm.weight_ih_l0"].ToFloat32Array();
+/// </code>
+/// </example>
+public sealed class TorchCheckpoint
+{
+    /// <summary>Keys under which checkpoints commonly keep the model's state_dict, tried in order by <see cref="FindStateDictPath"/>.</summary>
+    public static readonly IReadOnlyList<string> StateDictKeys = new[] { "state_dict", "model_state_dict", "model_state", "model", "net", "module", "network", "params" };
+
+    internal TorchCheckpoint(TorchFileFormat format, object? root, IReadOnlyList<TorchStorage> storages, IReadOnlyDictionary<string, string> records)
+    {
+        Format = format;
+        Root = root;
+        Storages = storages;
+        Records = records;
+    }
+
+    /// <summary>The container format of the file.</summary>
+    public TorchFileFormat Format { get; }
+
+    /// <summary>
+    /// The object torch.save was given: usually a <see cref="TorchDict"/>. Values are null (None), bool, long,
+    /// BigInteger, double, Complex, string, byte[], <see cref="TorchDType"/>, <see cref="TorchDevice"/>,
+    /// <see cref="TorchDict"/>, <see cref="TorchList"/>, <see cref="TorchTuple"/>, <see cref="TorchSet"/>,
+    /// <see cref="TorchTensor"/>, <see cref="TorchStorage"/> or <see cref="TorchGlobal"/>.
+    /// </summary>
+    public object? Root { get; }
+
+    /// <summary>Every storage the file's tensors use, each once.</summary>
+    public IReadOnlyList<TorchStorage> Storages { get; }
+
+    /// <summary>
+    /// Format records: for zip files <c>prefix</c> and, when present, <c>byteorder</c>, <c>version</c>,
+    /// <c>.format_version</c>, <c>.storage_alignment</c>; for legacy files <c>protocol_version</c> and sys_info scalars.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Records { get; }
+
+    /// <summary>Reads a file. Bad contents raise <see cref="TorchFormatException"/>; nothing in the file is executed.</summary>
+    public static TorchCheckpoint Load(string path, TorchReaderOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        return Load(stream, options);
+    }
+
+    /// <summary>
+    /// Reads from a stream (left open). A stream that cannot seek, or is not at its start, is first copied
+    /// into memory.
+    /// </summary>
+    public static TorchCheckpoint Load(Stream stream, TorchReaderOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanRead)
+            throw new ArgumentException("stream must be readable.", nameof(stream));
+        options ??= TorchReaderOptions.Default;
+        if (!stream.CanSeek || stream.Position != 0)
+        {
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            return TorchFileReader.Read(copy, options);
+        }
+        return TorchFileReader.Read(stream, options);
+    }
+
+    /// <summary>Reads a file held in memory.</summary>
+    public static TorchCheckpoint Load(byte[] bytes, TorchReaderOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        using var stream = new MemoryStream(bytes, writable: false);
+        return Load(stream, options);
+    }
+
+    /// <summary>
+    /// The value at a dotted key path (<c>"state_dict"</c>, <c>"model.state_dict"</c>,
+    /// <c>"optimizer_states.0"</c>); null or empty gives <see cref="Root"/>. Keys that contain dots are
+    /// matched whole (the longest matching key wins). Throws <see cref="KeyNotFoundException"/> naming the
+    /// available keys when the path does not exist.
+    /// </summary>
+    public object? Get(string? keyPath = null) =>
+        TorchTree.TryResolve(Root, keyPath, out var node, out var error) ? node : throw new KeyNotFoundException(error);
+
+    /// <summary>Like <see cref="Get"/> without throwing.</summary>
+    public bool TryGet(string? keyPath, out object? value) => TorchTree.TryResolve(Root, keyPath, out value, out _);
+
+    /// <summary>The dict at a key path; throws <see cref="KeyNotFoundException"/> or <see cref="InvalidCastException"/> with a clear message.</summary>
+    public TorchDict GetDict(string? keyPath = null)
+    {
+        var node = Get(keyPath);
+        return node as TorchDict
+            ?? throw new InvalidCastException($"key path '{keyPath}' holds a {PythonRepr.TypeName(node)}, not a dict.");
+    }
+
+    /// <summary>
+    /// The tensors of the container at <paramref name="keyPath"/> as name -> tensor, in file order. With
+    /// <paramref name="flatten"/> (the default), nested dicts, lists and tuples are walked and names are
+    /// dotted paths relative to <paramref name="keyPath"/> (<c>"lstm.weight_ih_l0"</c>,
+    /// <c>"optimizer_states.0.state.0.exp_avg"</c>); otherwise only direct children that are tensors count.
+    /// Non-tensor values are skipped. This is the flat state_dict a module loader wants.
+    /// </summary>
+    public IReadOnlyDictionary<string, TorchTensor> Tensors(string? keyPath = null, bool flatten = true)
+    {
+        var node = Get(keyPath);
+        var result = new OrderedDictionary<string, TorchTensor>(StringComparer.Ordinal);
+        if (node is TorchTensor single)
+        {
+            result.Add(keyPath ?? "", single);
+            return result;
+        }
+        TorchTree.VisitLeaves(node, "", flatten, (name, value) =>
+        {
+            if (value is TorchTensor t && !result.TryAdd(name, t))
+                throw new TorchFormatException($"two tensors flatten to the same name '{name}'; read them with Get() instead.");
+        });
+        return result;
+    }
+
+    /// <summary>
+    /// Where the model weights probably are: "" when the root itself is a dict of tensors (a plain
+    /// state_dict), else the first of <see cref="StateDictKeys"/> that holds a dict with tensors
+    /// (<c>state_dict</c> in Lightning checkpoints), else null.
+    /// </summary>
+    public string? FindStateDictPath()
+    {
+        if (Root is not TorchDict root)
+            return null;
+        if (root.Count > 0 && root.Values.All(v => v is TorchTensor))
+            return "";
+        foreach (string key in StateDictKeys)
+        {
+            if (root.TryGetValue(key, out var value) && value is TorchDict d && d.Values.Any(v => v is TorchTensor))
+                return key;
+        }
+        return root.Values.Any(v => v is TorchTensor) ? "" : null;
+    }
+
+    /// <summary>The model's flat state_dict: <see cref="Tensors"/> at <see cref="FindStateDictPath"/> (everything when no state_dict is recognised).</summary>
+    public IReadOnlyDictionary<string, TorchTensor> StateDict() => Tensors(FindStateDictPath() ?? "");
+
+    /// <summary>
+    /// Removes <paramref name="prefix"/> (e.g. <c>"model."</c> or DataParallel's <c>"module."</c>) from the
+    /// names that start with it. Names without it are kept as they are, or dropped when
+    /// <paramref name="dropOthers"/> is true. Throws <see cref="ArgumentException"/> if stripping makes two names equal.
+    /// </summary>
+    public static IReadOnlyDictionary<string, TorchTensor> StripPrefix(IReadOnlyDictionary<string, TorchTensor> tensors, string prefix, bool dropOthers = false)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentNullException.ThrowIfNull(prefix);
+        var result = new OrderedDictionary<string, TorchTensor>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in tensors)
+        {
+            bool has = name.StartsWith(prefix, StringComparison.Ordinal);
+            if (!has && dropOthers)
+                continue;
+            string stripped = has ? name[prefix.Length..] : name;
+            if (!result.TryAdd(stripped, tensor))
+                throw new ArgumentException($"stripping '{prefix}' makes two tensors named '{stripped}'.", nameof(prefix));
+        }
+        return result;
+    }
+
+    /// <summary>One line per tensor: name, dtype, shape and where it lives.</summary>
+    public IReadOnlyList<TorchTensorInfo> ListTensors(string? keyPath = null) =>
+        Tensors(keyPath).Select(kv => new TorchTensorInfo(kv.Key, kv.Value.DType, kv.Value.GetShape(), kv.Value.Storage.Key,
+            kv.Value.StorageOffset, kv.Value.Storage.Location, kv.Value.RequiresGrad)).ToList();
+
+    /// <summary>
+    /// A human-readable summary for a CLI <c>info</c> command: format, top-level structure, every tensor
+    /// (name, dtype, shape) and the other scalar values.
+    /// </summary>
+    public string Describe(string? keyPath = null, int maxValues = 50)
+    {
+        var node = Get(keyPath);
+        var sb = new StringBuilder();
+        sb.Append("format: ").Append(Format == TorchFileFormat.Zip ? "zip" : "legacy");
+        foreach (var (k, v) in Records)
+            sb.Append(", ").Append(k).Append('=').Append(v.Length == 0 ? "''" : v);
+        sb.AppendLine();
+        sb.Append("root: ").Append(PythonRepr.TypeName(Root));
+        if (Root is TorchDict rootDict)
+            sb.Append(" with ").Append(rootDict.Count).Append(" keys");
+        sb.AppendLine();
+        string? stateDict = FindStateDictPath();
+        if (stateDict is not null)
+            sb.Append("state_dict: ").AppendLine(stateDict.Length == 0 ? "(root)" : stateDict);
+        long totalBytes = Storages.Where(s => s.ViewRoot is null).Sum(s => s.ByteLength);
+        sb.Append("storages: ").Append(Storages.Count).Append(" (").Append(totalBytes.ToString("N0", CultureInfo.InvariantCulture)).AppendLine(" bytes)");
+
+        var tensors = new List<(string Name, TorchTensor Tensor)>();
+        var values = new List<(string Name, object? Value)>();
+        if (node is TorchTensor single)
+            tensors.Add((keyPath ?? "", single));
+        TorchTree.VisitLeaves(node, "", flatten: true, (name, value) =>
+        {
+            if (value is TorchTensor t)
+                tensors.Add((name, t));
+            else
+                values.Add((name, value));
+        });
+        long elements = tensors.Sum(t => t.Tensor.ElementCount);
+        sb.Append("tensors: ").Append(tensors.Count).Append(" (").Append(elements.ToString("N0", CultureInfo.InvariantCulture)).AppendLine(" elements)");
+        int nameWidth = Math.Min(60, tensors.Count == 0 ? 0 : tensors.Max(t => t.Name.Length));
+        foreach (var (name, t) in tensors)
+        {
+            sb.Append("  ").Append(name.PadRight(nameWidth)).Append("  ").Append(t.DType.ShortName().PadRight(8))
+              .Append(" [").Append(string.Join(", ", t.Shape)).Append(']');
+            if (!t.IsContiguous)
+                sb.Append(" non-contiguous");
+            if (t.RequiresGrad)
+                sb.Append(" requires_grad");
+            sb.AppendLine();
+        }
+        if (values.Count > 0)
+        {
+            sb.Append("other values: ").Append(values.Count).AppendLine();
+            foreach (var (name, value) in values.Take(maxValues))
+                sb.Append("  ").Append(name).Append(" = ").AppendLine(PythonRepr.Format(value));
+            if (values.Count > maxValues)
+                sb.Append("  ... ").Append(values.Count - maxValues).AppendLine(" more");
+        }
+        return sb.ToString();
+    }
+}
+
+/// <summary>A listing line for one tensor (see <see cref="TorchCheckpoint.ListTensors"/>).</summary>
+public sealed record TorchTensorInfo(string Name, TorchDType DType, long[] Shape, string StorageKey, long StorageOffset, string Location, bool RequiresGrad)
+{
+    public override string ToString() => $"{Name}  {DType.ShortName()}  [{string.Join(", ", Shape)}]";
+}

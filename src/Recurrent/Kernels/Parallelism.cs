@@ -1,0 +1,164 @@
+// Thread-count setting for the kernels and the small fixed team of worker threads that runs
+// their parallel parts. The kernels split work on output blocks only (never a reduction), so a
+// result depends on the thread count and the shape, never on scheduling.
+namespace Recurrent.Kernels;
+
+/// <summary>
+/// How many threads the numerical kernels (<see cref="Gemm"/> and the fused recurrent kernels)
+/// may use at the same time, the calling thread included. PyTorch's <c>torch.set_num_threads</c>.
+/// </summary>
+/// <remarks>
+/// Results are bit-for-bit reproducible for a given <see cref="MaxThreads"/>: work is split on
+/// output blocks only, so every output element is computed by one thread in a fixed order.
+/// </remarks>
+public static class Parallelism
+{
+    private static int s_maxThreads = Math.Max(1, Environment.ProcessorCount);
+
+    /// <summary>
+    /// Maximum number of threads doing kernel work at once, the calling thread counted as one.
+    /// Default: <see cref="Environment.ProcessorCount"/>. Set it before heavy work starts.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1.</exception>
+    public static int MaxThreads
+    {
+        get => Volatile.Read(ref s_maxThreads);
+        set
+        {
+            if (value < 1)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"MaxThreads must be at least 1. Expected >= 1, got {value}.");
+            Volatile.Write(ref s_maxThreads, value);
+        }
+    }
+}
+
+/// <summary>One parallel job: <see cref="Execute"/> runs once for every part 0 .. parts-1.</summary>
+internal abstract class ParallelJob
+{
+    public abstract void Execute(int part, int parts);
+}
+
+/// <summary>
+/// A fixed team of background worker threads. <see cref="Run"/> publishes a job, runs part 0 on
+/// the calling thread, then claims and runs any part no worker has claimed yet, and waits for the
+/// rest. Parts are claimed through one atomic word (generation | parts | next part), so a late
+/// worker can never run a stale job. Workers spin briefly after a job (back-to-back per-time-step
+/// products then pay no wake-up) and then sleep. Nothing is allocated per call. If another thread
+/// is inside <see cref="Run"/>, the caller runs every part itself: same partition, same result.
+/// </summary>
+internal static class WorkerTeam
+{
+    // Roughly 50-100 us of spinning after a job before a worker goes to sleep.
+    private const int SpinIterations = 2000;
+
+    private static readonly object s_runLock = new();
+    private static readonly object s_sleepLock = new();
+    private static Thread[] s_threads = [];
+    private static ParallelJob? s_job;
+    private static long s_state; // generation << 32 | parts << 16 | next unclaimed part
+    private static int s_pending;
+    private static int s_sleepers;
+    private static Exception? s_error;
+
+    /// <summary>Runs <paramref name="job"/> for parts 0 .. <paramref name="parts"/>-1 and waits for all of them.</summary>
+    public static void Run(ParallelJob job, int parts)
+    {
+        if (parts <= 1)
+        {
+            job.Execute(0, 1);
+            return;
+        }
+        if (parts > 0xFFFF || !Monitor.TryEnter(s_runLock))
+        {
+            for (int p = 0; p < parts; p++) job.Execute(p, parts);
+            return;
+        }
+        try
+        {
+            EnsureWorkers(parts - 1);
+            s_job = job;
+            s_error = null;
+            Volatile.Write(ref s_pending, parts);
+            long generation = (Volatile.Read(ref s_state) >> 32) + 1;
+            // Full fence: the store of the new state must not pass the read of s_sleepers below.
+            Interlocked.Exchange(ref s_state, (generation << 32) | ((long)parts << 16) | 1);
+            if (Volatile.Read(ref s_sleepers) > 0)
+            {
+                lock (s_sleepLock) Monitor.PulseAll(s_sleepLock);
+            }
+
+            Exception? mine = null;
+            try { job.Execute(0, parts); }
+            catch (Exception e) { mine = e; }
+            Interlocked.Decrement(ref s_pending);
+            mine ??= ClaimAndRun((int)generation);
+
+            var spin = new SpinWait();
+            while (Volatile.Read(ref s_pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            s_job = null;
+            if (mine is not null) throw mine;
+            if (s_error is { } e2) throw new AggregateException("A kernel worker thread failed.", e2);
+        }
+        finally
+        {
+            Monitor.Exit(s_runLock);
+        }
+    }
+
+    // Claims and runs unclaimed parts of generation `generation` until none is left.
+    private static Exception? ClaimAndRun(int generation)
+    {
+        Exception? error = null;
+        while (true)
+        {
+            long s = Volatile.Read(ref s_state);
+            if ((int)(s >> 32) != generation) return error;
+            int parts = (int)((s >> 16) & 0xFFFF), next = (int)(s & 0xFFFF);
+            if (next >= parts) return error;
+            if (Interlocked.CompareExchange(ref s_state, s + 1, s) != s) continue;
+            // A successful claim means this generation is not finished, so s_job is its job.
+            try { s_job!.Execute(next, parts); }
+            catch (Exception e) { error ??= e; }
+            finally { Interlocked.Decrement(ref s_pending); }
+        }
+    }
+
+    private static void EnsureWorkers(int count)
+    {
+        if (s_threads.Length >= count) return;
+        var threads = new Thread[count];
+        Array.Copy(s_threads, threads, s_threads.Length);
+        for (int i = s_threads.Length; i < count; i++)
+        {
+            var t = new Thread(WorkerLoop) { IsBackground = true, Name = $"Recurrent kernel worker {i + 1}" };
+            t.Start();
+            threads[i] = t;
+        }
+        s_threads = threads;
+    }
+
+    private static void WorkerLoop()
+    {
+        int seen = (int)(Volatile.Read(ref s_state) >> 32);
+        while (true)
+        {
+            int spins = 0;
+            while ((int)(Volatile.Read(ref s_state) >> 32) == seen)
+            {
+                if (spins++ < SpinIterations)
+                {
+                    Thread.SpinWait(20);
+                    continue;
+                }
+                lock (s_sleepLock)
+                {
+                    Interlocked.Increment(ref s_sleepers);
+                    while ((int)(Volatile.Read(ref s_state) >> 32) == seen) Monitor.Wait(s_sleepLock);
+                    Interlocked.Decrement(ref s_sleepers);
+                }
+            }
+            seen = (int)(Volatile.Read(ref s_state) >> 32);
+            if (ClaimAndRun(seen) is { } e) s_error = e;
+        }
+    }
+}

@@ -1,0 +1,315 @@
+// The losses of torch.nn.functional: cross_entropy (log_softmax + nll_loss as one autograd node
+// with a fused backward; class indices or class probabilities; weights, ignore_index,
+// label_smoothing), nll_loss and mse_loss, with PyTorch's reduction rules and error wording.
+// Sums accumulate in float64 and are rounded once, so float32 results sit within an ulp or two
+// of PyTorch's.
+using System.Numerics;
+
+namespace Recurrent.Nn;
+
+/// <summary>How a loss reduces its per-element values, as PyTorch's <c>reduction=</c> argument.</summary>
+public enum Reduction
+{
+    /// <summary>No reduction: one loss per element (<c>'none'</c>).</summary>
+    None,
+    /// <summary>The (weighted) mean (<c>'mean'</c>, the default).</summary>
+    Mean,
+    /// <summary>The sum (<c>'sum'</c>).</summary>
+    Sum,
+}
+
+/// <summary>PyTorch spellings of <see cref="Reduction"/>.</summary>
+public static class ReductionNames
+{
+    /// <summary>Parses <c>"none"</c>, <c>"mean"</c> or <c>"sum"</c>, as PyTorch's <c>_Reduction.get_enum</c>.</summary>
+    public static Reduction Parse(string reduction) => reduction switch
+    {
+        "none" => Reduction.None,
+        "mean" => Reduction.Mean,
+        "sum" => Reduction.Sum,
+        _ => throw new ArgumentException($"{reduction} is not a valid value for reduction (expected 'none', 'mean' or 'sum')", nameof(reduction)),
+    };
+
+    /// <summary>PyTorch's spelling: <c>"none"</c>, <c>"mean"</c> or <c>"sum"</c>.</summary>
+    public static string ToPyTorch(this Reduction reduction) => reduction switch
+    {
+        Reduction.None => "none",
+        Reduction.Mean => "mean",
+        Reduction.Sum => "sum",
+        _ => throw new ArgumentOutOfRangeException(nameof(reduction), reduction, $"{(int)reduction} is not a valid value for reduction"),
+    };
+}
+
+public static partial class Functional
+{
+    /// <summary>
+    /// Cross entropy between logits and targets, as <c>F.cross_entropy</c>.
+    /// <para><paramref name="input"/>: (N, C), (N, C, d1, ...) or (C). <paramref name="target"/>: int64 class indices
+    /// (N), (N, d1, ...) or () — or floating class probabilities of the input's shape.</para>
+    /// <para>Per element: (1-ε)·(-w[t]·logp[t]) + ε/C·(-Σ_c w[c]·logp[c]); targets equal to
+    /// <paramref name="ignoreIndex"/> contribute 0. <see cref="Reduction.Mean"/> divides by the sum of w[t] over
+    /// non-ignored targets (their count without weights); all ignored gives NaN, with zero gradient.</para>
+    /// </summary>
+    public static Tensor CrossEntropy(Tensor input, Tensor target, Tensor? weight = null, long ignoreIndex = -100,
+        Reduction reduction = Reduction.Mean, double labelSmoothing = 0.0)
+    {
+        Guard.NotNull(input, nameof(input));
+        Guard.NotNull(target, nameof(target));
+        CheckReduction(reduction);
+        if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"label_smoothing must be between 0.0 and 1.0. Got: {PyFormat.Float(labelSmoothing)}");
+        Guard.Floating(input, nameof(input));
+        if (target.IsFloatingPoint && target.SameShape(input))
+            return CrossEntropyProbabilities(input, target, weight, reduction, labelSmoothing);
+        if (target.IsFloatingPoint)
+            throw new ArgumentException($"cross_entropy: expected target of dtype torch.int64 (class indices) or a floating point target of the input's shape {Guard.ShapeText(input.ShapeRef)} (class probabilities), but got {Tensor.DTypeName(target.DType)} of shape {Guard.ShapeText(target.ShapeRef)}", nameof(target));
+        var (n, c, s) = CheckClassTarget(input, target, weight, "cross_entropy");
+        return ClassLoss(input, target, weight, ignoreIndex, reduction, labelSmoothing, n, c, s, logSoftmax: true);
+    }
+
+    /// <summary>
+    /// Negative log likelihood of log-probabilities (any scores) at the target classes, as <c>F.nll_loss</c>:
+    /// per element -w[t]·input[t] (0 where t = <paramref name="ignoreIndex"/>). Shapes as <see cref="CrossEntropy"/>
+    /// with class-index targets; the same reduction rules.
+    /// </summary>
+    public static Tensor NllLoss(Tensor input, Tensor target, Tensor? weight = null, long ignoreIndex = -100, Reduction reduction = Reduction.Mean)
+    {
+        Guard.NotNull(input, nameof(input));
+        Guard.NotNull(target, nameof(target));
+        CheckReduction(reduction);
+        Guard.Floating(input, nameof(input));
+        var (n, c, s) = CheckClassTarget(input, target, weight, "nll_loss");
+        return ClassLoss(input, target, weight, ignoreIndex, reduction, 0.0, n, c, s, logSoftmax: false);
+    }
+
+    /// <summary>
+    /// Squared error (x - y)², as <c>F.mse_loss</c>, reduced by <paramref name="reduction"/>. Shapes that differ
+    /// are broadcast (PyTorch warns about this).
+    /// </summary>
+    public static Tensor MseLoss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean)
+    {
+        Guard.NotNull(input, nameof(input));
+        Guard.NotNull(target, nameof(target));
+        CheckReduction(reduction);
+        Guard.Floating(input, nameof(input));
+        if (!target.IsFloatingPoint || target.DType != input.DType)
+            throw new ArgumentException($"mse_loss: expected target of dtype {Tensor.DTypeName(input.DType)} (the input's), but got {Tensor.DTypeName(target.DType)}", nameof(target));
+        if (!input.SameShape(target))
+        {
+            var shape = ShapeUtil.Broadcast(input.ShapeRef, target.ShapeRef);
+            input = input.Expand(shape); target = target.Expand(shape);
+        }
+        var x = input.Contiguous().Detach(); var y = target.Contiguous().Detach();
+        int numel = x.Numel;
+        var loss = reduction == Reduction.None ? Tensor.Empty(x.DType, x.Shape) : Tensor.Empty(x.DType, []);
+        if (x.DType == DType.Float32) MseForward(x.AsSpan<float>(), y.AsSpan<float>(), reduction, loss.AsSpan<float>());
+        else MseForward(x.AsSpan<double>(), y.AsSpan<double>(), reduction, loss.AsSpan<double>());
+        var inShape = x.Shape;
+        return Tensor.Record(loss, "MseLossBackward0", g =>
+        {
+            // l = (x - y)²  =>  dx = 2 (x - y) g (/ numel for mean),  dy = -dx
+            var gx = Tensor.Empty(x.DType, inShape);
+            var gc = g.Contiguous();
+            if (x.DType == DType.Float32) MseBackward(x.AsSpan<float>(), y.AsSpan<float>(), gc.AsSpan<float>(), reduction, gx.AsSpan<float>());
+            else MseBackward(x.AsSpan<double>(), y.AsSpan<double>(), gc.AsSpan<double>(), reduction, gx.AsSpan<double>());
+            return new Tensor?[] { input.RequiresGrad ? gx : null, target.RequiresGrad ? gx.Neg() : null };
+        }, true, input, target);
+    }
+
+    private static void CheckReduction(Reduction r)
+    {
+        if (r is not (Reduction.None or Reduction.Mean or Reduction.Sum))
+            throw new ArgumentOutOfRangeException(nameof(r), r, $"{(int)r} is not a valid value for reduction");
+    }
+
+    private static void MseForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Reduction r, Span<T> loss) where T : IFloatingPointIeee754<T>
+    {
+        if (r == Reduction.None) { for (int i = 0; i < x.Length; i++) { T d = x[i] - y[i]; loss[i] = d * d; } return; }
+        double s = 0;
+        for (int i = 0; i < x.Length; i++) { double d = double.CreateTruncating(x[i]) - double.CreateTruncating(y[i]); s += d * d; }
+        loss[0] = T.CreateTruncating(r == Reduction.Mean ? s / x.Length : s);
+    }
+
+    private static void MseBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> g, Reduction r, Span<T> gx) where T : IFloatingPointIeee754<T>
+    {
+        if (r == Reduction.None)
+        {
+            for (int i = 0; i < x.Length; i++) gx[i] = T.CreateTruncating(2.0 * (double.CreateTruncating(x[i]) - double.CreateTruncating(y[i])) * double.CreateTruncating(g[i]));
+            return;
+        }
+        double c = (r == Reduction.Mean ? 2.0 / x.Length : 2.0) * double.CreateTruncating(g[0]);
+        for (int i = 0; i < x.Length; i++) gx[i] = T.CreateTruncating(c * (double.CreateTruncating(x[i]) - double.CreateTruncating(y[i])));
+    }
+
+    /// <summary>Validates class-index targets against the input; returns (N, C, S) with S the product of d1, d2, ....</summary>
+    private static (int N, int C, int S) CheckClassTarget(Tensor input, Tensor target, Tensor? weight, string op)
+    {
+        if (target.DType != DType.Int64)
+            throw new ArgumentException($"{op}: expected target of dtype torch.int64 (class indices), but got {Tensor.DTypeName(target.DType)}", nameof(target));
+        if (input.Dim < 1) throw new ArgumentException($"Expected 1 or more dimensions (got {input.Dim})", nameof(input));
+        int c, n, s = 1;
+        if (input.Dim == 1)
+        {
+            if (target.Dim != 0)
+                throw new ArgumentException($"{op}: for an input of shape [C] = {Guard.ShapeText(input.ShapeRef)} (no batch dim) the target must be 0-D, but got shape {Guard.ShapeText(target.ShapeRef)}", nameof(target));
+            c = input.Size(0); n = 1;
+        }
+        else
+        {
+            if (target.Dim == 0 || input.Size(0) != target.Size(0))
+                throw new ArgumentException($"Expected input batch_size ({input.Size(0)}) to match target batch_size ({(target.Dim == 0 ? 0 : target.Size(0))}).", nameof(target));
+            n = input.Size(0); c = input.Size(1);
+            if (input.Dim == 2 && target.Dim != 1)
+                throw new ArgumentException($"0D or 1D target tensor expected, multi-target not supported (input {Guard.ShapeText(input.ShapeRef)}, target {Guard.ShapeText(target.ShapeRef)})", nameof(target));
+            if (input.Dim > 2)
+            {
+                var expected = new int[input.Dim - 1];
+                expected[0] = n;
+                for (int i = 2; i < input.Dim; i++) { expected[i - 1] = input.Size(i); s *= input.Size(i); }
+                if (!target.ShapeRef.AsSpan().SequenceEqual(expected))
+                    throw new ArgumentException($"Expected target size {Guard.ShapeText(expected)}, got {Guard.ShapeText(target.ShapeRef)}", nameof(target));
+            }
+        }
+        if (weight is not null)
+        {
+            if (weight.Dim != 1 || weight.Numel != c)
+                throw new ArgumentException($"weight tensor should be defined either for all {c} classes or no classes but got weight tensor of shape: {Guard.ShapeText(weight.ShapeRef)}", nameof(weight));
+            Guard.SameDType(input, weight, op);
+        }
+        return (n, c, s);
+    }
+
+    /// <summary>nll_loss (logSoftmax = false) or log_softmax + nll_loss with label smoothing (true) as one node.</summary>
+    private static Tensor ClassLoss(Tensor input, Tensor target, Tensor? weight, long ignoreIndex, Reduction reduction,
+        double eps, int n, int c, int s, bool logSoftmax)
+    {
+        var x = input.Contiguous().Detach();                                 // (N, C, S)
+        var t = target.Contiguous().AsSpan<long>().ToArray();                // (N*S)
+        for (int i = 0; i < t.Length; i++)
+            if (t[i] != ignoreIndex && (t[i] < 0 || t[i] >= c))
+                throw new IndexOutOfRangeException($"Target {t[i]} is out of bounds. (expected a class index in [0, {c - 1}] for {c} classes{(ignoreIndex < 0 || ignoreIndex >= c ? $", or ignore_index {ignoreIndex}" : "")})");
+        double[]? w = weight?.Detach().Double().Contiguous().AsSpan<double>().ToArray();
+        var st = new ClassLossState(n, c, s, t, w, ignoreIndex, eps, reduction, logSoftmax);
+        var lossShape = reduction == Reduction.None ? target.Shape : [];
+        var loss = Tensor.Empty(x.DType, lossShape);
+        if (x.DType == DType.Float32) st.Forward(x.AsSpan<float>(), loss.AsSpan<float>());
+        else st.Forward(x.AsSpan<double>(), loss.AsSpan<double>());
+        var inShape = input.Shape;
+        return Tensor.Record(loss, "NllLossBackward0", g =>
+        {
+            var gx = Tensor.Empty(x.DType, inShape);
+            var gc = g.Contiguous();
+            if (x.DType == DType.Float32) st.Backward(x.AsSpan<float>(), gc.AsSpan<float>(), gx.AsSpan<float>());
+            else st.Backward(x.AsSpan<double>(), gc.AsSpan<double>(), gx.AsSpan<double>());
+            return new Tensor?[] { gx };
+        }, true, input);
+    }
+
+    /// <summary>
+    /// The per-element arithmetic of nll_loss / cross_entropy on a contiguous (N, C, S) input. Element i = (n, s)
+    /// has target t_i, weight w_t = weight[t_i] (1 without weights) and, for cross entropy,
+    /// logp_c = x_c - logsumexp(x). Ignored elements contribute 0 and receive a zero gradient.
+    /// </summary>
+    private sealed class ClassLossState(int n, int c, int s, long[] t, double[]? w, long ignoreIndex, double eps, Reduction reduction, bool logSoftmax)
+    {
+        private double[]? _lse;      // (N*S) logsumexp per element, for cross entropy
+        private double _denominator; // Σ w_t over non-ignored elements (mean)
+
+        private double W(long cls) => w is null ? 1.0 : w[cls];
+        private double WSum() { if (w is null) return c; double a = 0; foreach (var v in w) a += v; return a; }
+
+        public void Forward<T>(ReadOnlySpan<T> x, Span<T> loss) where T : IFloatingPointIeee754<T>
+        {
+            int m = n * s;
+            if (logSoftmax) _lse = new double[m];
+            double total = 0, smoothTotal = 0, denom = 0;
+            for (int i = 0; i < m; i++)
+            {
+                int b = (i / s) * c * s + i % s;                              // offset of x[n, 0, s]
+                double lse = 0;
+                if (logSoftmax)
+                {
+                    double mx = double.NegativeInfinity;
+                    for (int k = 0; k < c; k++) { double v = double.CreateTruncating(x[b + k * s]); if (v > mx || double.IsNaN(v)) mx = v; }
+                    if (double.IsNegativeInfinity(mx)) mx = 0;
+                    double se = 0;
+                    for (int k = 0; k < c; k++) se += Math.Exp(double.CreateTruncating(x[b + k * s]) - mx);
+                    lse = mx + Math.Log(se);
+                    _lse![i] = lse;
+                }
+                double nll = 0, smooth = 0;
+                if (t[i] != ignoreIndex)
+                {
+                    double wt = W(t[i]);
+                    denom += wt;
+                    nll = -wt * (double.CreateTruncating(x[b + (int)t[i] * s]) - lse);
+                    if (eps > 0)
+                        for (int k = 0; k < c; k++) smooth -= W(k) * (double.CreateTruncating(x[b + k * s]) - lse);
+                }
+                if (reduction == Reduction.None) loss[i] = T.CreateTruncating((1 - eps) * nll + eps / c * smooth);
+                else { total += nll; smoothTotal += smooth; }
+            }
+            _denominator = denom;
+            if (reduction == Reduction.Sum) loss[0] = T.CreateTruncating((1 - eps) * total + eps / c * smoothTotal);
+            else if (reduction == Reduction.Mean) loss[0] = T.CreateTruncating((1 - eps) * (total / denom) + eps / c * (smoothTotal / denom));
+        }
+
+        public void Backward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> g, Span<T> gx) where T : IFloatingPointIeee754<T>
+        {
+            // Per element, with scale σ (g_i, g, or g / Σw_t), a = (1-ε)·w_t·σ and b = ε/C·σ:
+            //   nll:           dx_k = -a·[k = t]
+            //   cross entropy: dlogp_k = -(a·[k = t] + b·w_k);  dx_k = dlogp_k - softmax_k · Σ_j dlogp_j
+            //                  = softmax_k·(a + b·Σw) - a·[k = t] - b·w_k
+            int m = n * s;
+            double wsum = eps > 0 ? WSum() : 0;
+            double shared = reduction switch
+            {
+                Reduction.Sum => double.CreateTruncating(g[0]),
+                Reduction.Mean => double.CreateTruncating(g[0]) / _denominator,
+                _ => 0,
+            };
+            for (int i = 0; i < m; i++)
+            {
+                if (t[i] == ignoreIndex) continue;                            // gx is zero-filled
+                int b = (i / s) * c * s + i % s;
+                double sigma = reduction == Reduction.None ? double.CreateTruncating(g[i]) : shared;
+                double a = (1 - eps) * W(t[i]) * sigma, bb = eps / c * sigma;
+                int tk = (int)t[i];
+                if (!logSoftmax) { gx[b + tk * s] = T.CreateTruncating(-a); continue; }
+                double lse = _lse![i];
+                double coef = a + bb * wsum;
+                for (int k = 0; k < c; k++)
+                {
+                    double p = Math.Exp(double.CreateTruncating(x[b + k * s]) - lse);
+                    double d = p * coef - (k == tk ? a : 0) - (eps > 0 ? bb * W(k) : 0);
+                    gx[b + k * s] = T.CreateTruncating(d);
+                }
+            }
+        }
+    }
+
+    /// <summary>Cross entropy with class-probability targets, composed of differentiable ops (PyTorch's cross_entropy_loss_prob_target).</summary>
+    private static Tensor CrossEntropyProbabilities(Tensor input, Tensor target, Tensor? weight, Reduction reduction, double eps)
+    {
+        Guard.SameDType(input, target, "cross_entropy");
+        int classDim = input.Dim == 1 ? 0 : 1;
+        int c = input.Size(classDim);
+        var logp = input.LogSoftmax(classDim);
+        var tgt = eps > 0 ? target.Mul(1 - eps).Add(eps / c) : target;
+        var prod = logp.Mul(tgt);
+        if (weight is not null)
+        {
+            if (weight.Dim != 1 || weight.Numel != c)
+                throw new ArgumentException($"weight tensor should be defined either for all {c} classes or no classes but got weight tensor of shape: {Guard.ShapeText(weight.ShapeRef)}", nameof(weight));
+            Guard.SameDType(input, weight, "cross_entropy");
+            var wshape = Enumerable.Repeat(1, input.Dim).ToArray(); wshape[classDim] = c;
+            prod = prod.Mul(weight.Reshape(wshape));
+        }
+        return reduction switch
+        {
+            Reduction.None => prod.Sum(classDim).Neg(),
+            Reduction.Sum => prod.Sum().Neg(),
+            _ => prod.Sum().Neg().Div(input.Numel == 0 ? double.NaN : (double)input.Numel / c),
+        };
+    }
+}

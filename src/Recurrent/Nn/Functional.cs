@@ -1,0 +1,235 @@
+// The functional forms of the layers, as torch.nn.functional: Linear (one GEMM against a
+// transposed view of W, one autograd node), Embedding (row gather with padding_idx, max_norm,
+// scale_grad_by_freq), Dropout, and the activations. Losses are in Functional.Losses.cs.
+namespace Recurrent.Nn;
+
+/// <summary>Stateless layer and loss functions, as <c>torch.nn.functional</c> (<c>F.linear</c>, <c>F.cross_entropy</c>, ...).</summary>
+public static partial class Functional
+{
+    // ------------------------------------------------------------------ linear
+
+    /// <summary>
+    /// y = x Wᵀ + b over the last dim, as <c>F.linear</c>. <paramref name="input"/>: (*, in_features);
+    /// <paramref name="weight"/>: (out_features, in_features); <paramref name="bias"/>: (out_features) or null.
+    /// Returns (*, out_features). One GEMM reads W through a transposed view (no copy of W).
+    /// </summary>
+    public static Tensor Linear(Tensor input, Tensor weight, Tensor? bias = null)
+    {
+        Guard.NotNull(input, nameof(input));
+        Guard.NotNull(weight, nameof(weight));
+        Guard.Floating(input, nameof(input));
+        Guard.SameDType(input, weight, "linear");
+        if (weight.Dim != 2) throw new ArgumentException($"linear: weight must be 2-D (out_features, in_features), but got shape {Guard.ShapeText(weight.ShapeRef)}", nameof(weight));
+        if (input.Dim == 0) throw new ArgumentException("linear: input must have at least 1 dimension, but got a 0-D tensor", nameof(input));
+        int k = weight.Size(1), n = weight.Size(0);
+        int kIn = input.Size(-1);
+        if (kIn != k)
+        {
+            int rows = kIn == 0 ? 0 : input.Numel / kIn;
+            throw new ArgumentException($"mat1 and mat2 shapes cannot be multiplied ({rows}x{kIn} and {k}x{n})", nameof(input));
+        }
+        if (bias is not null)
+        {
+            Guard.SameDType(input, bias, "linear");
+            if (bias.Dim != 1 || bias.Size(0) != n)
+                throw new ArgumentException($"linear: bias must have shape [{n}] (out_features), but got {Guard.ShapeText(bias.ShapeRef)}", nameof(bias));
+        }
+
+        var x2 = input.Dim == 2 ? input : input.Reshape(-1, k);               // (M, K)
+        var w = weight.Detach();                                              // (N, K)
+        var y = Tensor.MmRaw(x2.Detach(), w.T());                             // (M, N) = x Wᵀ, Wᵀ as a strided view
+        if (bias is not null) AddRowVector(y, bias);
+        var x2d = x2.Detach();
+        y = Tensor.Record(y, bias is null ? "MmBackward0" : "AddmmBackward0", g => new Tensor?[]
+        {
+            // y = x Wᵀ + b  =>  dx = g W,  dW = gᵀ x,  db = Σ_rows g
+            x2.RequiresGrad ? Tensor.MmRaw(g, w) : null,
+            weight.RequiresGrad ? Tensor.MmRaw(g.T(), x2d) : null,
+            bias is not null && bias.RequiresGrad ? g.Sum(0) : null,
+        }, true, x2, weight, bias);
+
+        if (input.Dim == 2) return y;
+        var outShape = input.Shape; outShape[^1] = n;
+        return y.Reshape(outShape);
+    }
+
+    /// <summary>y[i, :] += b for a contiguous (M, N) result (no autograd).</summary>
+    private static void AddRowVector(Tensor y, Tensor bias)
+    {
+        int m = y.Size(0), n = y.Size(1);
+        var b = bias.Contiguous();
+        if (y.DType == DType.Float32)
+        {
+            var ys = y.AsSpan<float>(); var bs = b.Detach().AsSpan<float>();
+            for (int i = 0; i < m; i++) System.Numerics.Tensors.TensorPrimitives.Add(ys.Slice(i * n, n), bs, ys.Slice(i * n, n));
+        }
+        else
+        {
+            var ys = y.AsSpan<double>(); var bs = b.Detach().AsSpan<double>();
+            for (int i = 0; i < m; i++) System.Numerics.Tensors.TensorPrimitives.Add(ys.Slice(i * n, n), bs, ys.Slice(i * n, n));
+        }
+    }
+
+    // ------------------------------------------------------------------ embedding
+
+    /// <summary>
+    /// Looks up rows of <paramref name="weight"/> (num_embeddings, embedding_dim) for the int64 ids in
+    /// <paramref name="input"/> (any shape), as <c>F.embedding</c>; returns (*input.shape, embedding_dim).
+    /// The gradient of row <paramref name="paddingIdx"/> (negative counts from the end) is always zero.
+    /// With <paramref name="maxNorm"/>, referenced rows whose <paramref name="normType"/>-norm exceeds it are
+    /// rescaled in place first (as PyTorch, this modifies <paramref name="weight"/>). With
+    /// <paramref name="scaleGradByFreq"/>, each row's gradient is divided by the number of times its id occurs.
+    /// </summary>
+    public static Tensor Embedding(Tensor input, Tensor weight, int? paddingIdx = null, double? maxNorm = null,
+        double normType = 2.0, bool scaleGradByFreq = false, bool sparse = false)
+    {
+        Guard.NotNull(input, nameof(input));
+        Guard.NotNull(weight, nameof(weight));
+        if (input.DType != DType.Int64)
+            throw new ArgumentException($"Expected tensor for argument #1 'indices' to have scalar type Long (torch.int64); but got {Tensor.DTypeName(input.DType)} instead (while checking arguments for embedding)", nameof(input));
+        if (weight.Dim != 2) throw new ArgumentException($"'weight' must be 2-D, but got shape {Guard.ShapeText(weight.ShapeRef)}", nameof(weight));
+        Guard.Floating(weight, nameof(weight));
+        if (sparse) throw new NotSupportedException("embedding: sparse gradients are not supported (sparse=True); use dense gradients (sparse=False)");
+        int num = weight.Size(0), dim = weight.Size(1);
+        int pad = NormalizePaddingIdx(paddingIdx, num);
+
+        var ids = input.Contiguous().AsSpan<long>().ToArray();
+        foreach (var id in ids)
+            if (id < 0 || id >= num)
+                throw new IndexOutOfRangeException($"index out of range in self: embedding index {id} is not in [0, {num}) (num_embeddings = {num})");
+
+        if (maxNorm is { } mn) RenormRows(weight, ids, mn, normType);
+
+        var outShape = new int[input.Dim + 1];
+        input.Shape.CopyTo(outShape, 0); outShape[^1] = dim;
+        var w = weight.Contiguous().Detach();
+        var result = Tensor.Empty(weight.DType, outShape);
+        if (weight.DType == DType.Float32) GatherRows(w.AsSpan<float>(), ids, dim, result.AsSpan<float>());
+        else GatherRows(w.AsSpan<double>(), ids, dim, result.AsSpan<double>());
+
+        var dtype = weight.DType;
+        return Tensor.Record(result, "EmbeddingBackward0", g =>
+        {
+            // out[i] = W[ids[i]]  =>  dW[r] = Σ_{i: ids[i] = r, r != padding_idx} g[i] (/ count[r] with scale_grad_by_freq)
+            var gw = Tensor.Empty(dtype, [num, dim]);
+            var gc = g.Contiguous();
+            if (dtype == DType.Float32) ScatterRows(gc.AsSpan<float>(), ids, dim, pad, scaleGradByFreq, num, gw.AsSpan<float>());
+            else ScatterRows(gc.AsSpan<double>(), ids, dim, pad, scaleGradByFreq, num, gw.AsSpan<double>());
+            return new Tensor?[] { gw };
+        }, false, weight);
+    }
+
+    /// <summary>PyTorch's padding_idx rule: negative counts from the end; returns -1 for none.</summary>
+    internal static int NormalizePaddingIdx(int? paddingIdx, int numEmbeddings)
+    {
+        if (paddingIdx is not { } p) return -1;
+        if (p >= 0)
+        {
+            if (p >= numEmbeddings) throw new ArgumentOutOfRangeException(nameof(paddingIdx), p, $"Padding_idx must be within num_embeddings (got padding_idx={p}, num_embeddings={numEmbeddings})");
+            return p;
+        }
+        if (p < -numEmbeddings) throw new ArgumentOutOfRangeException(nameof(paddingIdx), p, $"Padding_idx must be within num_embeddings (got padding_idx={p}, num_embeddings={numEmbeddings})");
+        return numEmbeddings + p;
+    }
+
+    private static void GatherRows<T>(ReadOnlySpan<T> w, long[] ids, int dim, Span<T> dst)
+    {
+        for (int i = 0; i < ids.Length; i++) w.Slice((int)ids[i] * dim, dim).CopyTo(dst.Slice(i * dim, dim));
+    }
+
+    private static void ScatterRows<T>(ReadOnlySpan<T> g, long[] ids, int dim, int pad, bool scaleByFreq, int num, Span<T> gw)
+        where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        int[]? counts = null;
+        if (scaleByFreq) { counts = new int[num]; foreach (var id in ids) counts[id]++; }
+        for (int i = 0; i < ids.Length; i++)
+        {
+            int r = (int)ids[i];
+            if (r == pad) continue;
+            var src = g.Slice(i * dim, dim); var dst = gw.Slice(r * dim, dim);
+            if (counts is null) for (int j = 0; j < dim; j++) dst[j] += src[j];
+            else { T c = T.CreateTruncating(counts[r]); for (int j = 0; j < dim; j++) dst[j] += src[j] / c; }
+        }
+    }
+
+    /// <summary>embedding_renorm_: rows referenced by ids with norm &gt; maxNorm are scaled by maxNorm / (norm + 1e-7).</summary>
+    private static void RenormRows(Tensor weight, long[] ids, double maxNorm, double normType)
+    {
+        using var _ = new NoGrad();
+        foreach (var id in ids.Distinct().Order())
+        {
+            var row = weight.Select(0, (int)id);
+            double norm = VectorNorm(row, normType);
+            if (norm > maxNorm) row.MulInPlace(maxNorm / (norm + 1e-7));
+        }
+    }
+
+    /// <summary>The p-norm of all elements (inf: max |x|, -inf: min |x|, 0: count of non-zeros), accumulated in float64.</summary>
+    internal static double VectorNorm(Tensor t, double p)
+    {
+        var a = t.Detach().Double().Contiguous().AsSpan<double>();
+        if (a.Length == 0) return p == double.NegativeInfinity ? double.PositiveInfinity : 0;
+        if (double.IsPositiveInfinity(p)) { double m = 0; foreach (var v in a) { double x = Math.Abs(v); if (x > m || double.IsNaN(x)) m = x; } return m; }
+        if (double.IsNegativeInfinity(p)) { double m = double.PositiveInfinity; foreach (var v in a) { double x = Math.Abs(v); if (x < m || double.IsNaN(x)) m = x; } return m; }
+        if (p == 0) { double c = 0; foreach (var v in a) if (v != 0) c++; return c; }
+        if (p == 1) { double s = 0; foreach (var v in a) s += Math.Abs(v); return s; }
+        if (p == 2) { double s = 0; foreach (var v in a) s += v * v; return Math.Sqrt(s); }
+        { double s = 0; foreach (var v in a) s += Math.Pow(Math.Abs(v), p); return Math.Pow(s, 1 / p); }
+    }
+
+    // ------------------------------------------------------------------ dropout
+
+    /// <summary>
+    /// Zeroes each element with probability <paramref name="p"/> and scales the rest by 1/(1-p), only when
+    /// <paramref name="training"/>; otherwise returns <paramref name="input"/> itself, as <c>F.dropout</c>.
+    /// The mask comes from <paramref name="generator"/> (default: <see cref="Generator.Default"/>).
+    /// </summary>
+    public static Tensor Dropout(Tensor input, double p = 0.5, bool training = true, Generator? generator = null)
+    {
+        Guard.NotNull(input, nameof(input));
+        CheckDropoutP(p);
+        if (!training || p == 0 || input.Numel == 0) return input;
+        Guard.Floating(input, nameof(input));
+        if (p == 1) return input.Mul(0.0);
+        var gen = generator ?? Generator.Default;
+        var x = input.Contiguous().Detach();
+        var mask = Tensor.Empty(input.DType, input.Shape);                 // 0 or 1/(1-p)
+        var y = Tensor.Empty(input.DType, input.Shape);
+        double keep = 1 - p;
+        if (input.DType == DType.Float32)
+        {
+            float scale = (float)(1 / keep);
+            var m = mask.AsSpan<float>();
+            for (int i = 0; i < m.Length; i++) m[i] = gen.NextDouble() < keep ? scale : 0f;
+            System.Numerics.Tensors.TensorPrimitives.Multiply(x.AsSpan<float>(), m, y.AsSpan<float>());
+        }
+        else
+        {
+            double scale = 1 / keep;
+            var m = mask.AsSpan<double>();
+            for (int i = 0; i < m.Length; i++) m[i] = gen.NextDouble() < keep ? scale : 0.0;
+            System.Numerics.Tensors.TensorPrimitives.Multiply(x.AsSpan<double>(), m, y.AsSpan<double>());
+        }
+        // y = x * mask  =>  dx = g * mask
+        return Tensor.Record(y, "MulBackward0", g => new Tensor?[] { g.Mul(mask) }, true, input);
+    }
+
+    internal static void CheckDropoutP(double p)
+    {
+        if (!(p >= 0 && p <= 1))
+            throw new ArgumentOutOfRangeException(nameof(p), p, $"dropout probability has to be between 0 and 1, but got {PyFormat.Float(p)}");
+    }
+
+    // ------------------------------------------------------------------ activations
+
+    /// <summary>max(x, 0), as <c>F.relu</c>.</summary>
+    public static Tensor Relu(Tensor input) => input.Relu();
+    /// <summary>tanh(x), as <c>torch.tanh</c>.</summary>
+    public static Tensor Tanh(Tensor input) => input.Tanh();
+    /// <summary>1 / (1 + e^-x), as <c>torch.sigmoid</c>.</summary>
+    public static Tensor Sigmoid(Tensor input) => input.Sigmoid();
+    /// <summary>Softmax over <paramref name="dim"/>, as <c>F.softmax</c>.</summary>
+    public static Tensor Softmax(Tensor input, int dim) => input.Softmax(dim);
+    /// <summary>log(softmax(x)) over <paramref name="dim"/>, as <c>F.log_softmax</c>.</summary>
+    public static Tensor LogSoftmax(Tensor input, int dim) => input.LogSoftmax(dim);
+}

@@ -1,0 +1,48 @@
+// nn.Linear: y = x Wᵀ + b over the last dimension, PyTorch's parameter names and default init.
+namespace Recurrent.Nn;
+
+/// <summary>
+/// Affine map y = x Wᵀ + b applied to the last dimension, as <c>nn.Linear</c>. Input (*, in_features),
+/// output (*, out_features). Parameters <c>weight</c> (out_features, in_features) and <c>bias</c> (out_features),
+/// both initialised U(-1/√in_features, 1/√in_features) (PyTorch's kaiming_uniform_(a=√5) rule).
+/// </summary>
+public sealed class Linear : Module<Tensor, Tensor>
+{
+    /// <summary>Creates the layer; <paramref name="generator"/> seeds the initial weights (default: <see cref="Generator.Default"/>).</summary>
+    public Linear(int inFeatures, int outFeatures, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        Guard.NonNegative(inFeatures, nameof(inFeatures));
+        Guard.NonNegative(outFeatures, nameof(outFeatures));
+        if (dtype == DType.Int64) throw new ArgumentException("Linear: dtype must be floating point (Float32 or Float64), but got torch.int64", nameof(dtype));
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        var w = Tensor.Zeros([outFeatures, inFeatures], dtype);
+        Init.KaimingUniform_(w, a: Math.Sqrt(5), generator: generator);
+        RegisterParameter("weight", w);
+        if (bias)
+        {
+            double bound = inFeatures > 0 ? 1 / Math.Sqrt(inFeatures) : 0;
+            RegisterParameter("bias", Tensor.Uniform([outFeatures], -bound, bound, dtype, generator));
+        }
+        else RegisterParameter("bias", null);
+    }
+
+    /// <summary>Size of each input sample.</summary>
+    public int InFeatures { get; }
+    /// <summary>Size of each output sample.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>The weight W, (out_features, in_features).</summary>
+    public Tensor Weight => Param("weight")!;
+    /// <summary>The bias b, (out_features), or null when built with <c>bias: false</c>.</summary>
+    public Tensor? Bias => Param("bias");
+
+    /// <inheritdoc/>
+    public override string TypeName => "Linear";
+
+    /// <summary>(*, in_features) -> (*, out_features).</summary>
+    public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias);
+
+    /// <inheritdoc/>
+    public override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={PyFormat.Bool(Bias is not null)}";
+}

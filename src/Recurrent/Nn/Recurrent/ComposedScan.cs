@@ -1,0 +1,140 @@
+// The reference implementation of the recurrent math, composed from tensor ops so autograd
+// differentiates it: the cell level (one step: input projection + hidden state -> new state) shared
+// by the cell modules and the layers, and the layer level (a scan over time, forward or reversed,
+// dense or packed). It stays available permanently as the cross-check for the fused kernels.
+namespace Recurrent.Nn;
+
+/// <summary>One time step of each recurrence, on tensors (differentiable).</summary>
+internal static class CellMath
+{
+    /// <summary>The input projection x W_ih^T + b_ih: (N, I) -> (N, G*H).</summary>
+    public static Tensor InputProjection(Tensor x, Tensor weightIh, Tensor? biasIh)
+    {
+        var gi = x.Mm(weightIh.T());
+        return biasIh is null ? gi : gi.Add(biasIh);
+    }
+
+    /// <summary>
+    /// One step. <paramref name="gi"/> (n, G*H) is the input projection of this step (with b_ih);
+    /// <paramref name="h"/> (n, H_out), <paramref name="c"/> (n, H) for LSTM. Returns (h', c').
+    /// </summary>
+    public static (Tensor H, Tensor? C) Step(RecurrentMode mode, Tensor gi, Tensor h, Tensor? c, Tensor weightHh, Tensor? biasHh, Tensor? weightHr)
+    {
+        // gh = h W_hh^T + b_hh: (n, G*H)
+        var gh = h.Mm(weightHh.T());
+        if (biasHh is not null) gh = gh.Add(biasHh);
+        switch (mode)
+        {
+            case RecurrentMode.RnnTanh:
+                return (gi.Add(gh).Tanh(), null);
+            case RecurrentMode.RnnRelu:
+                return (gi.Add(gh).Relu(), null);
+            case RecurrentMode.Lstm:
+            {
+                int hs = gi.Size(1) / 4;
+                var g4 = gi.Add(gh).SplitWithSizes(new[] { hs, hs, hs, hs }, 1);
+                var i = g4[0].Sigmoid();
+                var f = g4[1].Sigmoid();
+                var g = g4[2].Tanh();
+                var o = g4[3].Sigmoid();
+                // c' = f*c + i*g ; h' = o*tanh(c') ; with projection h' = (o*tanh(c')) W_hr^T
+                var cNext = f.Mul(c!).Add(i.Mul(g));
+                var hNext = o.Mul(cNext.Tanh());
+                if (weightHr is not null) hNext = hNext.Mm(weightHr.T());
+                return (hNext, cNext);
+            }
+            case RecurrentMode.Gru:
+            {
+                int hs = gi.Size(1) / 3;
+                var sizes = new[] { hs, hs, hs };
+                var i3 = gi.SplitWithSizes(sizes, 1);
+                var h3 = gh.SplitWithSizes(sizes, 1);
+                var r = i3[0].Add(h3[0]).Sigmoid();
+                var z = i3[1].Add(h3[1]).Sigmoid();
+                // n = tanh(W_in x + b_in + r*(W_hn h + b_hn)) ; h' = (1-z)*n + z*h = (h - n)*z + n
+                var n = i3[2].Add(r.Mul(h3[2])).Tanh();
+                return (h.Sub(n).Mul(z).Add(n), null);
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown recurrent mode");
+        }
+    }
+}
+
+/// <summary>
+/// The composed (tensor ops + autograd) layer scan: one input-projection GEMM for all steps,
+/// then per step one h W_hh^T product and the gate arithmetic of <see cref="CellMath.Step"/>.
+/// </summary>
+internal sealed class ComposedScan : IRecurrentScan
+{
+    /// <summary>The shared instance (stateless).</summary>
+    public static ComposedScan Instance { get; } = new();
+
+    private ComposedScan() { }
+
+    public ScanResult Scan(RecurrentMode mode, in LayerWeights w, Tensor x, int[] batchSizes, bool reverse, Tensor h0, Tensor? c0)
+    {
+        int steps = batchSizes.Length;
+        int batch = batchSizes[0];
+        // gi: (N, G*H) = x W_ih^T + b_ih for every step at once, then one view per step (one autograd node).
+        var gi = CellMath.InputProjection(x, w.WeightIh, w.BiasIh).SplitWithSizes(batchSizes, 0);
+        var outs = new Tensor[steps];
+        Tensor h, hN;
+        Tensor? c, cN;
+        if (!reverse)
+        {
+            h = h0; c = c0;
+            // States of sequences that have ended, highest batch indices first.
+            List<(Tensor H, Tensor? C)>? done = null;
+            for (int t = 0; t < steps; t++)
+            {
+                int n = batchSizes[t];
+                int rows = h.Size(0);
+                if (n < rows)
+                {
+                    (done ??= new()).Add((h.Narrow(0, n, rows - n), c?.Narrow(0, n, rows - n)));
+                    h = h.Narrow(0, 0, n);
+                    c = c?.Narrow(0, 0, n);
+                }
+                (h, c) = CellMath.Step(mode, gi[t], h, c, w.WeightHh, w.BiasHh, w.WeightHr);
+                outs[t] = h;
+            }
+            if (done is null) { hN = h; cN = c; }
+            else
+            {
+                var hs = new List<Tensor> { h };
+                var cs = new List<Tensor>();
+                if (c is not null) cs.Add(c);
+                for (int k = done.Count - 1; k >= 0; k--)
+                {
+                    hs.Add(done[k].H);
+                    if (done[k].C is { } dc) cs.Add(dc);
+                }
+                hN = Tensor.Cat(hs, 0);
+                cN = c is null ? null : Tensor.Cat(cs, 0);
+            }
+        }
+        else
+        {
+            // Each sequence starts from its own h0 row at its own last step: the batch grows as t decreases.
+            int first = batchSizes[steps - 1];
+            h = first == batch ? h0 : h0.Narrow(0, 0, first);
+            c = c0 is null ? null : first == batch ? c0 : c0.Narrow(0, 0, first);
+            for (int t = steps - 1; t >= 0; t--)
+            {
+                int n = batchSizes[t];
+                int rows = h.Size(0);
+                if (n > rows)
+                {
+                    h = Tensor.Cat(new[] { h, h0.Narrow(0, rows, n - rows) }, 0);
+                    if (c is not null) c = Tensor.Cat(new[] { c, c0!.Narrow(0, rows, n - rows) }, 0);
+                }
+                (h, c) = CellMath.Step(mode, gi[t], h, c, w.WeightHh, w.BiasHh, w.WeightHr);
+                outs[t] = h;
+            }
+            hN = h; cN = c;
+        }
+        var output = steps == 1 ? outs[0] : Tensor.Cat(outs, 0);
+        return new ScanResult(output, hN, cN);
+    }
+}
