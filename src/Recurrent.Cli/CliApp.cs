@@ -23,6 +23,7 @@ public static class CliApp
         root.Subcommands.Add(EvalCommand.Create(context));
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
+        root.Subcommands.Add(ConvertCommand.Create(context));
         root.SetAction(pr =>
         {
             // No subcommand: show the overview instead of an error.
@@ -90,6 +91,7 @@ public static class CliApp
             UsageException or CliException or TextDataException => e.Message,
             FileNotFoundException or DirectoryNotFoundException => e.Message,
             SafeTensorsFormatException => $"not a valid safetensors file: {e.Message}",
+            Recurrent.IO.Torch.TorchFormatException => $"cannot read the PyTorch file: {e.Message}",
             UnauthorizedAccessException => $"permission denied: {e.Message}",
             IOException => $"I/O error: {e.Message}",
             OperationCanceledException => "interrupted",

@@ -2,6 +2,7 @@
 // Adding a format (PyTorch .pt/.pth/.ckpt through TorchCheckpoint) is one more ITensorFileFormat in the list.
 using System.Buffers.Binary;
 using Recurrent.IO;
+using Recurrent.IO.Torch;
 
 namespace Recurrent.Cli.Inspection;
 
@@ -63,8 +64,8 @@ internal sealed class SafeTensorsFormat : ITensorFileFormat
 }
 
 /// <summary>
-/// PyTorch's <c>torch.save</c> files (a zip archive, or the legacy pickle stream). Recognized so that the user gets
-/// a clear answer; listing needs the PyTorch reader (TorchCheckpoint), which this build does not include yet.
+/// PyTorch's <c>torch.save</c> files (a zip archive, or the legacy pickle stream), read by the restricted
+/// unpickler of <see cref="TorchCheckpoint"/>: every tensor in the file, nested containers flattened to dotted names.
 /// </summary>
 internal sealed class PyTorchFormat : ITensorFileFormat
 {
@@ -75,6 +76,12 @@ internal sealed class PyTorchFormat : ITensorFileFormat
         || head.StartsWith("PK\x03\x04"u8)                      // zip container (torch.save since 1.6)
         || (head.Length >= 2 && head[0] == 0x80 && head[1] <= 5); // legacy pickle stream
 
-    public TensorListing List(string path) =>
-        throw new CliException($"'{path}' is a PyTorch file; this build of {CliApp.Name} cannot read PyTorch files yet. Convert it to safetensors in Python: safetensors.torch.save_file(torch.load(path), 'out.safetensors').");
+    public TensorListing List(string path)
+    {
+        TorchCheckpoint ck = TorchCheckpoint.Load(path);
+        var tensors = ck.ListTensors().Select(t => new TensorInfo(t.Name, t.DType.TorchName(), t.Shape)).ToList();
+        var meta = new Dictionary<string, string>(ck.Records);
+        if (ck.FindStateDictPath() is { } sd) meta["state_dict"] = sd.Length == 0 ? "(root)" : sd;
+        return new TensorListing(path, Name, tensors, meta);
+    }
 }
