@@ -1,0 +1,140 @@
+// Adam and AdamW, following torch/optim/adam.py `_single_tensor_adam` operation by operation:
+// lerp for the first moment, mul+addcmul for the second, bias corrections in float64 (Python
+// floats), denom = sqrt(v)/sqrt(bc2) + eps and addcdiv with -lr/bc1, all tensor arithmetic in
+// the parameter's dtype so float32 results match PyTorch's rounding (with libtorch's FMA contraction
+// of add-with-alpha, addcmul and lerp; see Sgd.cs).
+namespace Recurrent.Optim;
+
+/// <summary>Hyperparameters of <see cref="Adam"/> and <see cref="AdamW"/>.</summary>
+public sealed class AdamOptions : OptimizerOptions
+{
+    /// <summary>β1, the decay of the first moment.</summary>
+    public double Beta1 { get; set; } = 0.9;
+    /// <summary>β2, the decay of the second moment.</summary>
+    public double Beta2 { get; set; } = 0.999;
+    /// <summary>Added to the denominator.</summary>
+    public double Eps { get; set; } = 1e-8;
+    /// <summary>L2 penalty (Adam) or decoupled decay (AdamW).</summary>
+    public double WeightDecay { get; set; }
+    /// <summary>Use the maximum of past second moments (AMSGrad).</summary>
+    public bool Amsgrad { get; set; }
+    /// <summary>Maximise the objective instead of minimising it.</summary>
+    public bool Maximize { get; set; }
+    /// <summary>Decay the weights directly (AdamW) instead of adding to the gradient (Adam).</summary>
+    public bool DecoupledWeightDecay { get; set; }
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        CheckNonNegative(Lr, "learning rate");
+        CheckNonNegative(Eps, "epsilon value");
+        if (!(Beta1 >= 0 && Beta1 < 1)) throw new ArgumentOutOfRangeException("betas", Beta1, $"Invalid beta parameter at index 0: {Num(Beta1)}");
+        if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentOutOfRangeException("betas", Beta2, $"Invalid beta parameter at index 1: {Num(Beta2)}");
+        CheckNonNegative(WeightDecay, "weight_decay value");
+    }
+
+    /// <inheritdoc/>
+    public override IEnumerable<(string Name, double[] Value)> ToValues() =>
+    [
+        ("lr", [Lr]), ("betas", [Beta1, Beta2]), ("eps", [Eps]), ("weight_decay", [WeightDecay]),
+        ("amsgrad", [Amsgrad ? 1 : 0]), ("maximize", [Maximize ? 1 : 0]), ("decoupled_weight_decay", [DecoupledWeightDecay ? 1 : 0]),
+    ];
+
+    /// <inheritdoc/>
+    public override bool TrySetValue(string name, double[] v)
+    {
+        switch (name)
+        {
+            case "lr": Lr = v[0]; return true;
+            case "betas" when v.Length == 2: Beta1 = v[0]; Beta2 = v[1]; return true;
+            case "eps": Eps = v[0]; return true;
+            case "weight_decay": WeightDecay = v[0]; return true;
+            case "amsgrad": Amsgrad = v[0] != 0; return true;
+            case "maximize": Maximize = v[0] != 0; return true;
+            case "decoupled_weight_decay": DecoupledWeightDecay = v[0] != 0; return true;
+            default: return false;
+        }
+    }
+}
+
+/// <summary>
+/// Adam, as <c>torch.optim.Adam</c>. Per step t (per parameter), with g the gradient:
+/// <code>
+/// g = -g if maximize
+/// p = p·(1 - lr·wd) if decoupled (AdamW), else g = g + wd·p
+/// m = lerp(m, g, 1-β1);  v = β2·v + (1-β2)·g²;  v̂ = max(v̂, v) with amsgrad
+/// p = p - lr/(1-β1ᵗ) · m / (sqrt(v or v̂)/sqrt(1-β2ᵗ) + eps)
+/// </code>
+/// State: <c>step</c>, <c>exp_avg</c>, <c>exp_avg_sq</c>, <c>max_exp_avg_sq</c> (amsgrad).
+/// </summary>
+public class Adam : Optimizer<AdamOptions>
+{
+    private static readonly string[] Names = ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+
+    /// <summary>Creates the optimizer over one group of parameters.</summary>
+    public Adam(IEnumerable<Tensor> parameters, double lr = 1e-3, (double Beta1, double Beta2)? betas = null, double eps = 1e-8,
+        double weightDecay = 0, bool amsgrad = false, bool maximize = false)
+        : this(parameters, lr, betas, eps, weightDecay, amsgrad, maximize, decoupled: false) { }
+
+    private protected Adam(IEnumerable<Tensor> parameters, double lr, (double Beta1, double Beta2)? betas, double eps,
+        double weightDecay, bool amsgrad, bool maximize, bool decoupled)
+        : base(parameters, new AdamOptions
+        {
+            Lr = lr, Beta1 = (betas ?? (0.9, 0.999)).Beta1, Beta2 = (betas ?? (0.9, 0.999)).Beta2, Eps = eps,
+            WeightDecay = weightDecay, Amsgrad = amsgrad, Maximize = maximize, DecoupledWeightDecay = decoupled,
+        })
+    {
+    }
+
+    /// <inheritdoc/>
+    protected override IReadOnlyCollection<string> StateNames => Names;
+
+    /// <inheritdoc/>
+    protected override void UpdateCore<T>(AdamOptions o, Tensor parameter, Span<T> p, ReadOnlySpan<T> grad, ParamState state)
+    {
+        var expAvg = Buffer(state, "exp_avg", parameter).AsSpan<T>();
+        var expAvgSq = Buffer(state, "exp_avg_sq", parameter).AsSpan<T>();
+        var maxSq = o.Amsgrad ? Buffer(state, "max_exp_avg_sq", parameter).AsSpan<T>() : default;
+        long step = (state.Step ?? 0) + 1;                                   // step_t += 1
+        state.Step = step;
+
+        // Python-float scalars, rounded to T where a kernel receives them.
+        double bc1 = 1 - Math.Pow(o.Beta1, step), bc2 = 1 - Math.Pow(o.Beta2, step);
+        double stepSize = o.Lr / bc1, bc2Sqrt = Math.Pow(bc2, 0.5);
+        T decay = T.CreateTruncating(1 - o.Lr * o.WeightDecay), wd = T.CreateTruncating(o.WeightDecay);
+        T w1 = T.CreateTruncating(1 - o.Beta1), beta2 = T.CreateTruncating(o.Beta2), oneMinusBeta2 = T.CreateTruncating(1 - o.Beta2);
+        T bc2SqrtT = T.CreateTruncating(bc2Sqrt), eps = T.CreateTruncating(o.Eps), negStepSize = T.CreateTruncating(-stepSize);
+        bool useWd = o.WeightDecay != 0;
+
+        for (int i = 0; i < p.Length; i++)
+        {
+            T g = o.Maximize ? -grad[i] : grad[i];
+            if (useWd)
+            {
+                if (o.DecoupledWeightDecay) p[i] = p[i] * decay;               // param.mul_(1 - lr * weight_decay)
+                else g = T.FusedMultiplyAdd(wd, p[i], g);                                        // grad.add(param, alpha=weight_decay)
+            }
+            expAvg[i] = Lerp(expAvg[i], g, w1);                                // exp_avg.lerp_(grad, 1 - beta1)
+            expAvgSq[i] = T.FusedMultiplyAdd(oneMinusBeta2 * g, g, expAvgSq[i] * beta2);        // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            T v = expAvgSq[i];
+            if (o.Amsgrad) { if (v > maxSq[i] || T.IsNaN(v)) maxSq[i] = v; v = maxSq[i]; }  // torch.maximum(max_exp_avg_sq, exp_avg_sq, out=...)
+            T denom = T.Sqrt(v) / bc2SqrtT + eps;                              // (v.sqrt() / bias_correction2_sqrt).add_(eps)
+            p[i] = p[i] + negStepSize * expAvg[i] / denom;                     // param.addcdiv_(exp_avg, denom, value=-step_size)
+        }
+    }
+
+    /// <summary>ATen's lerp: self + w·(end - self) for |w| &lt; 0.5, else end - (end - self)·(1 - w).</summary>
+    internal static T Lerp<T>(T self, T end, T weight) where T : System.Numerics.IFloatingPointIeee754<T> =>
+        T.Abs(weight) < T.CreateTruncating(0.5) ? T.FusedMultiplyAdd(weight, end - self, self) : T.FusedMultiplyAdd(-(end - self), T.One - weight, end);
+}
+
+/// <summary>
+/// Adam with decoupled weight decay (p = p·(1 - lr·weight_decay) before the Adam step), as <c>torch.optim.AdamW</c>.
+/// </summary>
+public sealed class AdamW : Adam
+{
+    /// <summary>Creates the optimizer over one group of parameters (weight decay 1e-2 by default).</summary>
+    public AdamW(IEnumerable<Tensor> parameters, double lr = 1e-3, (double Beta1, double Beta2)? betas = null, double eps = 1e-8,
+        double weightDecay = 1e-2, bool amsgrad = false, bool maximize = false)
+        : base(parameters, lr, betas, eps, weightDecay, amsgrad, maximize, decoupled: true) { }
+}
