@@ -1,6 +1,7 @@
 // The command tree of the `recurrent` program and its one error policy: a one-line message and an exit code,
 // never a stack trace (unless RECURRENT_DEBUG=1).
 using System.CommandLine;
+using System.CommandLine.Help;
 using Recurrent.Cli.Commands;
 using Recurrent.Data;
 using Recurrent.IO;
@@ -14,10 +15,15 @@ public static class CliApp
     public const string Name = "recurrent";
 
     /// <summary>The root command with every subcommand, bound to <paramref name="context"/>.</summary>
-    public static RootCommand BuildRoot(CliContext context)
+    public static Command BuildRoot(CliContext context)
     {
-        var root = new RootCommand(
-            "Recurrent: PyTorch's RNN/LSTM/GRU in C#. Train a character-level language model, sample from it, evaluate it, inspect weight files.");
+        // A plain Command named "recurrent" rather than RootCommand, whose name would be the assembly's file name.
+        var root = new Command(Name,
+            "Recurrent: PyTorch's RNN/LSTM/GRU in C#. Train a character-level language model, sample from it, evaluate it, inspect weight files.")
+        {
+            new HelpOption { Recursive = true },
+            new VersionOption(),
+        };
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(SampleCommand.Create(context));
         root.Subcommands.Add(EvalCommand.Create(context));
@@ -40,13 +46,13 @@ public static class CliApp
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(context);
-        RootCommand root = BuildRoot(context);
+        Command root = BuildRoot(context);
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
             string command = CommandPath(parsed);
             return Fail(context, ExitCodes.Usage,
-                $"{parsed.Errors[0].Message.TrimEnd('.')}. See '{command} --help'.");
+                $"{Friendly(parsed.Errors[0].Message).TrimEnd('.')}. See '{command} --help'.");
         }
         try
         {
@@ -71,10 +77,22 @@ public static class CliApp
     {
         var names = new List<string>();
         for (var r = parsed.CommandResult; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
-            names.Add(r.Command is RootCommand ? Name : r.Command.Name);
+            names.Add(r.Command.Name);
         names.Reverse();
         return string.Join(' ', names);
     }
+
+    /// <summary>Parse errors name .NET types ("System.Nullable`1[System.Int32]"); say what a user should type instead.</summary>
+    private static string Friendly(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @" as expected type '([^']*)'", m =>
+        {
+            string type = m.Groups[1].Value;
+            string what = type.Contains("UInt64") ? "a whole number >= 0"
+                : type.Contains("Int32") || type.Contains("Int64") ? "a whole number"
+                : type.Contains("Double") ? "a number"
+                : "a value of type " + type;
+            return $": expected {what}";
+        });
 
     /// <summary>Maps an exception to its exit code and writes its one-line message.</summary>
     internal static int Report(CliContext context, Exception e)

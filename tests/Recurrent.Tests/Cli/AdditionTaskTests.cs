@@ -44,7 +44,7 @@ public sealed class AdditionTaskTests
         var b = new AdditionTask(3, heldOut: 100, trainLines: 2000).Generate();
         Assert.Equal(a.TrainText, b.TrainText);
         Assert.Equal(a.HeldOut, b.HeldOut);
-        Assert.Equal(2000 * 12, a.TrainText.Length);
+        Assert.Equal(2000 * 13, a.TrainText.Length); // "123+456=0579\n"
     }
 
     [Theory]

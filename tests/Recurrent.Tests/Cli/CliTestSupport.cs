@@ -51,7 +51,7 @@ public static class CliTestSupport
 
     /// <summary>Options of a tiny, fast model for tests.</summary>
     public static readonly string[] TinyModel =
-        ["--hidden-size", "12", "--embedding-size", "6", "--seq-len", "12", "--batch-size", "4", "--log-every", "1000"];
+        ["--hidden-size", "12", "--embedding-size", "6", "--seq-len", "12", "--batch-size", "4"];
 }
 
 /// <summary>A temporary folder removed at dispose.</summary>

@@ -38,7 +38,8 @@ public sealed class LossPlotTests
     public void NiceTicksAreRound()
     {
         Assert.Equal([0, 0.5, 1, 1.5, 2, 2.5, 3], LossPlot.NiceTicks(0, 3.2, 6));
-        Assert.Equal([0, 500, 1000, 1500, 2000], LossPlot.NiceTicks(0, 2000, 6));
+        Assert.Equal([0, 500, 1000, 1500, 2000], LossPlot.NiceTicks(0, 2000, 4));
+        Assert.Equal([0, 200, 400, 600, 800, 1000], LossPlot.NiceTicks(0, 1000, 6));
     }
 
     [Fact]
