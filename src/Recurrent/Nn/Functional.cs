@@ -167,14 +167,36 @@ public static partial class Functional
     /// <summary>The p-norm of all elements (inf: max |x|, -inf: min |x|, 0: count of non-zeros), accumulated in float64.</summary>
     internal static double VectorNorm(Tensor t, double p)
     {
-        var a = t.Detach().Double().Contiguous().AsSpan<double>();
+        var c = t.Detach().Contiguous();
+        return c.DType switch
+        {
+            DType.Float32 => VectorNorm<float>(c.AsSpan<float>(), p),
+            DType.Float64 => VectorNorm<double>(c.AsSpan<double>(), p),
+            _ => throw new ArgumentException($"norm: expected a floating point tensor, but got {Tensor.DTypeName(c.DType)}", nameof(t)),
+        };
+    }
+
+    private static double VectorNorm<T>(ReadOnlySpan<T> a, double p) where T : System.Numerics.IFloatingPointIeee754<T>
+    {
         if (a.Length == 0) return p == double.NegativeInfinity ? double.PositiveInfinity : 0;
-        if (double.IsPositiveInfinity(p)) { double m = 0; foreach (var v in a) { double x = Math.Abs(v); if (x > m || double.IsNaN(x)) m = x; } return m; }
-        if (double.IsNegativeInfinity(p)) { double m = double.PositiveInfinity; foreach (var v in a) { double x = Math.Abs(v); if (x < m || double.IsNaN(x)) m = x; } return m; }
-        if (p == 0) { double c = 0; foreach (var v in a) if (v != 0) c++; return c; }
-        if (p == 1) { double s = 0; foreach (var v in a) s += Math.Abs(v); return s; }
-        if (p == 2) { double s = 0; foreach (var v in a) s += v * v; return Math.Sqrt(s); }
-        { double s = 0; foreach (var v in a) s += Math.Pow(Math.Abs(v), p); return Math.Pow(s, 1 / p); }
+        if (double.IsInfinity(p))
+        {
+            bool max = p > 0;
+            double m = max ? 0 : double.PositiveInfinity;
+            foreach (var v in a)
+            {
+                double x = Math.Abs(double.CreateTruncating(v));
+                if (double.IsNaN(x)) return x;
+                if (max ? x > m : x < m) m = x;
+            }
+            return m;
+        }
+        double s = 0;
+        if (p == 0) { foreach (var v in a) if (v != T.Zero) s++; return s; }
+        if (p == 1) { foreach (var v in a) s += Math.Abs(double.CreateTruncating(v)); return s; }
+        if (p == 2) { foreach (var v in a) { double x = double.CreateTruncating(v); s += x * x; } return Math.Sqrt(s); }
+        foreach (var v in a) s += Math.Pow(Math.Abs(double.CreateTruncating(v)), p);
+        return Math.Pow(s, 1 / p);
     }
 
     // ------------------------------------------------------------------ dropout

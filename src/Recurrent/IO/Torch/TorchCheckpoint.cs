@@ -204,13 +204,15 @@ public sealed class TorchCheckpoint
         var values = new List<(string Name, object? Value)>();
         if (node is TorchTensor single)
             tensors.Add((keyPath ?? "", single));
+        // Dicts are walked; a list or tuple is walked only when it holds containers or tensors, so that
+        // e.g. a vocabulary tuple prints as one value.
         TorchTree.VisitLeaves(node, "", flatten: true, (name, value) =>
         {
             if (value is TorchTensor t)
                 tensors.Add((name, t));
             else
                 values.Add((name, value));
-        });
+        }, descend: c => c is TorchDict || ((IEnumerable<object?>)c).Any(x => x is TorchTensor || TorchTree.IsContainer(x)));
         long elements = tensors.Sum(t => t.Tensor.ElementCount);
         sb.Append("tensors: ").Append(tensors.Count).Append(" (").Append(elements.ToString("N0", CultureInfo.InvariantCulture)).AppendLine(" elements)");
         int nameWidth = Math.Min(60, tensors.Count == 0 ? 0 : tensors.Max(t => t.Name.Length));

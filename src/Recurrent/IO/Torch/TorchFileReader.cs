@@ -63,12 +63,16 @@ internal static class TorchFileReader
         return n == 5 && magic.SequenceEqual("ustar"u8);
     }
 
-    /// <summary>Reads a storage's element type from the storage class named in a persistent id.</summary>
-    private static (TorchDType DType, bool Untyped) StorageDType(object? storageType, string context)
+    /// <summary>The fields both formats' storage persistent ids share: <c>('storage', storage_type, key, location, numel, ...)</c>.</summary>
+    private readonly record struct StorageId(TorchDType DType, bool Untyped, string Key, string Location, long Numel);
+
+    private static StorageId ParseStorageId(TorchTuple pid, string context)
     {
-        if (storageType is TorchGlobal g && TorchAllowlist.TryGetStorageDType(g, out var dtype, out bool untyped))
-            return (dtype, untyped);
-        throw new TorchFormatException($"{context}: persistent id names {PythonRepr.Format(storageType)} where a storage class (torch.FloatStorage...) belongs.");
+        object? storageType = pid[1];
+        if (storageType is not TorchGlobal g || !TorchAllowlist.TryGetStorageDType(g, out var dtype, out bool untyped))
+            throw new TorchFormatException($"{context}: persistent id names {PythonRepr.Format(storageType)} where a storage class (torch.FloatStorage...) belongs.");
+        return new StorageId(dtype, untyped, AsciiField(pid[2], "key", context, MaxStorageKeyChars),
+            AsciiField(pid[3], "location", context, 256), CountField(pid[4], "numel", context));
     }
 
     private static string AsciiField(object? value, string what, string context, int maxLength) => value switch
@@ -103,23 +107,29 @@ internal static class TorchFileReader
         private string _prefix = "";
         private bool _bigEndian;
 
-        public TorchCheckpoint Read()
+        /// <summary>
+        /// Runs a System.IO.Compression call, turning the exceptions it throws for corrupt archives into
+        /// <see cref="TorchFormatException"/>. Only zip calls go through here, so exceptions from the
+        /// reader's own code keep their meaning.
+        /// </summary>
+        private static T Zip<T>(Func<T> call, string what)
         {
             try
             {
-                return ReadArchive();
+                return call();
             }
-            catch (Exception e) when (e is not TorchFormatException && (e is InvalidDataException or IOException or NotSupportedException))
+            catch (Exception e) when (e is not TorchFormatException && (e is InvalidDataException or IOException or NotSupportedException
+                                           or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException))
             {
-                throw new TorchFormatException($"corrupt zip archive: {e.Message}", e);
+                throw new TorchFormatException($"corrupt zip archive ({what}): {e.Message}", e);
             }
         }
 
-        private TorchCheckpoint ReadArchive()
+        public TorchCheckpoint Read()
         {
-            using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            using var archive = Zip(() => new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true), "central directory");
             string? firstName = null;
-            foreach (var entry in archive.Entries)
+            foreach (var entry in Zip(() => archive.Entries, "central directory"))
             {
                 firstName ??= entry.FullName;
                 if (!_entries.TryAdd(entry.FullName, entry))
@@ -202,15 +212,21 @@ internal static class TorchFileReader
             if (count > Array.MaxLength)
                 throw new TorchFormatException($"zip entry '{name}' needs {count} bytes, more than one .NET array holds.");
             var buffer = GC.AllocateUninitializedArray<byte>((int)count); // filled completely below or rejected
-            using var s = entry.Open();
-            int total = 0;
-            while (total < buffer.Length)
+            int total = Zip(() =>
             {
-                int n = s.Read(buffer, total, buffer.Length - total);
-                if (n <= 0)
-                    throw new TorchFormatException($"zip entry '{name}' ended after {total} of its {count} bytes (truncated or corrupt archive).");
-                total += n;
-            }
+                using var s = entry.Open();
+                int read = 0;
+                while (read < buffer.Length)
+                {
+                    int n = s.Read(buffer, read, buffer.Length - read);
+                    if (n <= 0)
+                        break;
+                    read += n;
+                }
+                return read;
+            }, $"entry '{name}'");
+            if (total < count)
+                throw new TorchFormatException($"zip entry '{name}' ended after {total} of its {count} bytes (truncated or corrupt archive).");
             return buffer;
         }
 
@@ -220,10 +236,7 @@ internal static class TorchFileReader
             const string Context = "persistent id";
             if (pid.Count != 5 || AsciiField(pid[0], "type", Context, 16) != "storage")
                 throw new TorchFormatException($"{_prefix}data.pkl: persistent id must be ('storage', type, key, location, numel), got {pid.Count} fields.");
-            var (dtype, untyped) = StorageDType(pid[1], Context);
-            string key = AsciiField(pid[2], "key", Context, MaxStorageKeyChars);
-            string location = AsciiField(pid[3], "location", Context, 256);
-            long numel = CountField(pid[4], "numel", Context);
+            var (dtype, untyped, key, location, numel) = ParseStorageId(pid, Context);
             if (_storages.TryGetValue(key, out var existing))
             {
                 if (existing.DType != dtype || existing.ElementCount != numel)
@@ -308,7 +321,8 @@ internal static class TorchFileReader
 
         private object? Unpickle(string what, bool persistent)
         {
-            var input = new PickleInput(stream, stream.Length, $"legacy file ({what} pickle)");
+            long end = Math.Min(stream.Length, stream.Position + options.MaxPickleBytes);
+            var input = new PickleInput(stream, end, $"legacy file ({what} pickle)");
             return new RestrictedUnpickler(input, options, persistent ? PersistentLoad : null).Load();
         }
 
@@ -339,10 +353,7 @@ internal static class TorchFileReader
                 throw new TorchFormatException("the file pickles a whole nn.Module (its class and source); only tensors and containers are supported. Save a state_dict instead.");
             if (kind != "storage" || pid.Count != 6)
                 throw new TorchFormatException($"{Context} must be ('storage', type, key, location, numel, view_metadata), got '{Shorten(kind)}' with {pid.Count} fields.");
-            var (dtype, untyped) = StorageDType(pid[1], Context);
-            string key = AsciiField(pid[2], "key", Context, MaxStorageKeyChars);
-            string location = AsciiField(pid[3], "location", Context, 256);
-            long numel = CountField(pid[4], "numel", Context);
+            var (dtype, untyped, key, location, numel) = ParseStorageId(pid, Context);
 
             if (_objects.TryGetValue(key, out var root))
             {

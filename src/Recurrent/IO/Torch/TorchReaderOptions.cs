@@ -22,8 +22,11 @@ public sealed record TorchReaderOptions
     /// <summary>Largest Python integer accepted, in bytes of its two's complement form (LONG1/LONG4).</summary>
     public int MaxIntegerBytes { get; init; } = 1024;
 
-    /// <summary>Largest pickle (<c>data.pkl</c>) accepted, in bytes.</summary>
-    public long MaxPickleBytes { get; init; } = 1L << 30;
+    /// <summary>
+    /// Largest pickle accepted (<c>data.pkl</c>, or each pickle of a legacy file), in bytes. Unpickled objects
+    /// take several times their pickled size, so this also bounds memory use.
+    /// </summary>
+    public long MaxPickleBytes { get; init; } = 256L << 20;
 
     /// <summary>
     /// Most elements a view may expand to when it has more elements than its storage (stride-0 or

@@ -132,7 +132,7 @@ public sealed class TorchTensor
             return false;
         }
         int es = DType.ElementSize();
-        data = Storage.Data.Slice((int)(StorageOffset * es), (int)(ElementCount * es));
+        data = ElementCount == 0 ? ReadOnlyMemory<byte>.Empty : Storage.Data.Slice((int)(StorageOffset * es), (int)(ElementCount * es));
         return true;
     }
 
@@ -161,59 +161,45 @@ public sealed class TorchTensor
     }
 
     /// <summary>Copies the elements, row-major, into <paramref name="destination"/> as float32.</summary>
-    public void CopyTo(Span<float> destination)
-    {
-        CheckDestination(destination.Length);
-        ReadOnlySpan<byte> data = Storage.Data.Span;
-        if (DType == TorchDType.Float32 && IsContiguous && BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.Cast<byte, float>(data.Slice((int)(StorageOffset * 4), (int)(ElementCount * 4))).CopyTo(destination);
-            return;
-        }
-        var it = new OffsetIterator(_shape, _strides, StorageOffset);
-        int es = DType.ElementSize();
-        for (int i = 0; i < destination.Length; i++, it.MoveNext())
-            destination[i] = ReadSingle(data.Slice((int)(it.Offset * es), es), DType);
-    }
+    public void CopyTo(Span<float> destination) => Gather(destination, TorchDType.Float32, static (b, dt) => ReadSingle(b, dt));
 
     /// <summary>Copies the elements, row-major, into <paramref name="destination"/> as float64.</summary>
-    public void CopyTo(Span<double> destination)
-    {
-        CheckDestination(destination.Length);
-        ReadOnlySpan<byte> data = Storage.Data.Span;
-        if (DType == TorchDType.Float64 && IsContiguous && BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.Cast<byte, double>(data.Slice((int)(StorageOffset * 8), (int)(ElementCount * 8))).CopyTo(destination);
-            return;
-        }
-        var it = new OffsetIterator(_shape, _strides, StorageOffset);
-        int es = DType.ElementSize();
-        for (int i = 0; i < destination.Length; i++, it.MoveNext())
-            destination[i] = ReadDouble(data.Slice((int)(it.Offset * es), es), DType);
-    }
+    public void CopyTo(Span<double> destination) => Gather(destination, TorchDType.Float64, static (b, dt) => ReadDouble(b, dt));
 
     /// <summary>Copies the elements, row-major, into <paramref name="destination"/> as int64 (integer and bool tensors only).</summary>
     public void CopyTo(Span<long> destination)
     {
         if (DType.IsFloatingPoint())
             throw new InvalidOperationException($"cannot convert a {DType.ShortName()} tensor to int64 without rounding; use ToFloat64Array.");
-        CheckDestination(destination.Length);
+        Gather(destination, TorchDType.Int64, static (b, dt) => ReadInt64(b, dt));
+    }
+
+    /// <summary>
+    /// Copies the view row-major into <paramref name="destination"/>: one block copy when the tensor is
+    /// contiguous and already of the destination's type, else element by element through <paramref name="read"/>.
+    /// </summary>
+    private void Gather<T>(Span<T> destination, TorchDType sameType, Func<ReadOnlySpan<byte>, TorchDType, T> read) where T : unmanaged
+    {
+        if (!CheckDestination(destination.Length))
+            return;
         ReadOnlySpan<byte> data = Storage.Data.Span;
-        if (DType == TorchDType.Int64 && IsContiguous && BitConverter.IsLittleEndian)
+        int es = DType.ElementSize();
+        if (DType == sameType && IsContiguous && BitConverter.IsLittleEndian)
         {
-            MemoryMarshal.Cast<byte, long>(data.Slice((int)(StorageOffset * 8), (int)(ElementCount * 8))).CopyTo(destination);
+            MemoryMarshal.Cast<byte, T>(data.Slice((int)(StorageOffset * es), (int)(ElementCount * es))).CopyTo(destination);
             return;
         }
         var it = new OffsetIterator(_shape, _strides, StorageOffset);
-        int es = DType.ElementSize();
         for (int i = 0; i < destination.Length; i++, it.MoveNext())
-            destination[i] = ReadInt64(data.Slice((int)(it.Offset * es), es), DType);
+            destination[i] = read(data.Slice((int)(it.Offset * es), es), DType);
     }
 
-    private void CheckDestination(int length)
+    /// <summary>Checks the destination length; false when there is nothing to copy (an empty tensor may sit past its storage's end).</summary>
+    private bool CheckDestination(int length)
     {
         if (length != ElementCount)
             throw new ArgumentException($"destination must hold exactly {ElementCount} elements, got {length}.", "destination");
+        return length > 0;
     }
 
     private static float ReadSingle(ReadOnlySpan<byte> b, TorchDType dtype) => dtype switch

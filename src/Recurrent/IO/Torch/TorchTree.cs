@@ -171,9 +171,10 @@ internal static class TorchTree
     /// <summary>
     /// Every leaf under <paramref name="node"/> with its dotted name (dict keys and sequence indices joined
     /// by '.'), in file order. With <paramref name="flatten"/> false only direct children are visited.
-    /// Set items and dict attributes are not visited. The tree was validated, so recursion depth is bounded.
+    /// Set items and dict attributes are not visited; <paramref name="descend"/> can keep further containers
+    /// whole. The tree was validated, so recursion depth is bounded.
     /// </summary>
-    public static void VisitLeaves(object? node, string prefix, bool flatten, Action<string, object?> visit, int depth = 0)
+    public static void VisitLeaves(object? node, string prefix, bool flatten, Action<string, object?> visit, Func<object, bool>? descend = null)
     {
         IEnumerable<KeyValuePair<string, object?>> children = node switch
         {
@@ -184,8 +185,8 @@ internal static class TorchTree
         foreach (var (key, value) in children)
         {
             string name = prefix.Length == 0 ? key : prefix + "." + key;
-            if (flatten && value is TorchDict or TorchList or TorchTuple)
-                VisitLeaves(value, name, flatten, visit, depth + 1);
+            if (flatten && value is TorchDict or TorchList or TorchTuple && (descend is null || descend(value)))
+                VisitLeaves(value, name, flatten, visit, descend);
             else
                 visit(name, value);
         }

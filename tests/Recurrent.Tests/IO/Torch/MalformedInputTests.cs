@@ -234,6 +234,16 @@ public class MalformedInputTests
             ("k", numel, new byte[8])), "overflows 64 bits");
     }
 
+    [Fact]
+    public void PickleSizeLimitApplies()
+    {
+        var options = new TorchReaderOptions { MaxPickleBytes = 100 };
+        var pickle = new PickleBuilder().Proto().Str(new string('x', 200)).Stop().ToArray();
+        Assert.Contains("more than the limit of 100", Assert.ThrowsAny<TorchFormatException>(() => TorchCheckpoint.Load(InZip(pickle), options)).Message);
+        Assert.Contains("only", Assert.ThrowsAny<TorchFormatException>(() => TorchCheckpoint.Load(InLegacy(pickle), options)).Message);
+        Assert.Equal(new string('x', 200), TorchCheckpoint.Load(InLegacy(pickle)).Root);
+    }
+
     // ---- tensors ---------------------------------------------------------------------------------
 
     private static byte[] TensorFile(long storageNumel, long offset, long[] shape, long[] stride, int storageBytes = -1)

@@ -91,6 +91,13 @@ internal sealed class PickleBuilder
         return Op('X').UInt32((uint)bytes.Length).Bytes(bytes);
     }
 
+    /// <summary>SHORT_BINUNICODE (protocol 4) followed by MEMOIZE.</summary>
+    public PickleBuilder ShortStr(string s)
+    {
+        var bytes = Encoding.UTF8.GetBytes(s);
+        return Op(0x8c).Byte(bytes.Length).Bytes(bytes).Op(0x94);
+    }
+
     public PickleBuilder Int(long v)
     {
         if (v is >= 0 and < 256) return Op('K').Byte((int)v);

@@ -1,0 +1,81 @@
+// Learning-rate schedulers, as torch.optim.lr_scheduler: a base that steps an epoch counter and
+// rewrites each param group's lr, StepLR and ExponentialLR in PyTorch's chainable (multiplicative)
+// form so the lr values are the same doubles PyTorch computes.
+namespace Recurrent.Optim;
+
+/// <summary>
+/// Base of the schedulers, as <c>torch.optim.lr_scheduler.LRScheduler</c>. Construction performs PyTorch's initial
+/// step (epoch 0, learning rates unchanged); call <see cref="Step"/> once per epoch after <c>optimizer.Step()</c>.
+/// </summary>
+public abstract class LrScheduler
+{
+    /// <summary>Remembers each group's initial learning rate and takes the initial step.</summary>
+    protected LrScheduler(Optimizer optimizer)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
+        Optimizer = optimizer;
+        BaseLrs = optimizer.ParamGroups.Select(g => g.Lr).ToArray();
+        LastEpoch = -1;
+        Step();
+    }
+
+    /// <summary>The optimizer whose learning rates are scheduled.</summary>
+    public Optimizer Optimizer { get; }
+
+    /// <summary>The learning rates of the groups when the scheduler was created (PyTorch's <c>base_lrs</c>).</summary>
+    public IReadOnlyList<double> BaseLrs { get; }
+
+    /// <summary>Number of <see cref="Step"/> calls after the initial one (PyTorch's <c>last_epoch</c>); settable to resume.</summary>
+    public int LastEpoch { get; set; }
+
+    /// <summary>Advances one epoch and writes the new learning rates into the param groups, as <c>scheduler.step()</c>.</summary>
+    public void Step()
+    {
+        LastEpoch++;
+        var lrs = ComputeLrs();
+        for (int i = 0; i < lrs.Length; i++) Optimizer.ParamGroups[i].Lr = lrs[i];
+    }
+
+    /// <summary>The learning rates set by the last step, as <c>get_last_lr()</c>.</summary>
+    public double[] GetLastLr() => Optimizer.ParamGroups.Select(g => g.Lr).ToArray();
+
+    /// <summary>The learning rates for epoch <see cref="LastEpoch"/>, from the groups' current ones.</summary>
+    protected abstract double[] ComputeLrs();
+}
+
+/// <summary>Multiplies the learning rate by <see cref="Gamma"/> every <see cref="StepSize"/> epochs, as <c>StepLR</c>.</summary>
+public sealed class StepLR : LrScheduler
+{
+    /// <summary>Creates the scheduler; <paramref name="stepSize"/> must be positive.</summary>
+    public StepLR(Optimizer optimizer, int stepSize, double gamma = 0.1) : base(Check(optimizer, stepSize))
+    {
+        StepSize = stepSize;
+        Gamma = gamma;
+    }
+
+    private static Optimizer Check(Optimizer optimizer, int stepSize)
+    {
+        Guard.Positive(stepSize, nameof(stepSize));
+        return optimizer;
+    }
+
+    /// <summary>Period of the decay, in epochs.</summary>
+    public int StepSize { get; }
+    /// <summary>Multiplicative factor.</summary>
+    public double Gamma { get; }
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs() =>
+        Optimizer.ParamGroups.Select(g => LastEpoch == 0 || LastEpoch % StepSize != 0 ? g.Lr : g.Lr * Gamma).ToArray();
+}
+
+/// <summary>Multiplies the learning rate by <see cref="Gamma"/> every epoch, as <c>ExponentialLR</c>.</summary>
+public sealed class ExponentialLR(Optimizer optimizer, double gamma) : LrScheduler(optimizer)
+{
+    /// <summary>Multiplicative factor.</summary>
+    public double Gamma { get; } = gamma;
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs() =>
+        Optimizer.ParamGroups.Select(g => LastEpoch == 0 ? g.Lr : g.Lr * Gamma).ToArray();
+}

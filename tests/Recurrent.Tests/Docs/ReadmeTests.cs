@@ -1,0 +1,38 @@
+// The README's quick tour, kept compiling and running (and its claims checked).
+using Recurrent.Nn;
+using Recurrent.Optim;
+
+namespace Recurrent.Tests.Docs;
+
+public class ReadmeTests
+{
+    [Fact]
+    public void QuickTourRuns()
+    {
+        var lstm = new Lstm(inputSize: 20, hiddenSize: 50, numLayers: 2);
+        var x = Tensor.Randn(100, 32, 20);
+        var (output, (hN, cN)) = lstm.Forward(x);
+        Assert.Equal(new[] { 100, 32, 50 }, output.Shape);
+        Assert.Equal(new[] { 2, 32, 50 }, cN.Shape);
+        Assert.Equal(new[] { "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0" }, lstm.StateDict().Keys.Take(4));
+
+        var padded = Tensor.Randn(3, 7, 20);
+        var packed = PackedSequence.FromPadded(padded, new long[] { 7, 2, 5 }, batchFirst: true, enforceSorted: false);
+        var gru = new Gru(20, 16, batchFirst: true, bidirectional: true);
+        var (packedOut, h) = gru.Forward(packed);
+        var (unpacked, lengths) = RnnUtils.PadPackedSequence(packedOut, batchFirst: true);
+        var lastForward = h.LayerState(layer: 0, direction: 0, bidirectional: true);
+        Assert.Equal(new[] { 3, 7, 32 }, unpacked.Shape);
+        Assert.Equal(new long[] { 7, 2, 5 }, lengths.ToArray<long>());
+        // The forward direction's final state is the output at each sequence's own last step.
+        Fixture(lastForward.Select(0, 1), unpacked.Select(0, 1).Select(0, 1).Narrow(0, 0, 16));
+
+        var emb = new Embedding(4, 10);
+        var fc = new Linear(16, 4);
+        var optimizer = new Adam(gru.Parameters().Concat(emb.Parameters()).Concat(fc.Parameters()), lr: 0.05);
+        Assert.Equal(gru.Parameters().Count() + 3, optimizer.ParamGroups[0].Params.Count);
+        hN.Sum().Backward();
+    }
+
+    private static void Fixture(Tensor a, Tensor b) => Parity.Fixture.Compare("readme", a, b);
+}
