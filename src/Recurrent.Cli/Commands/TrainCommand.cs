@@ -59,7 +59,7 @@ public static class TrainCommand
                 Clip = pr.GetValue(clip), Seed = pr.GetValue(seed), Threads = pr.GetValue(threads), Steps = pr.GetValue(steps),
                 Minutes = pr.GetValue(minutes), EvalEvery = pr.GetValue(evalEvery), CheckpointEvery = pr.GetValue(ckEvery),
                 LogEvery = pr.GetValue(logEvery), ValFraction = pr.GetValue(valFraction), ValChars = pr.GetValue(valChars),
-                StopOnNonFinite = pr.GetResult(stopNonFinite) is null ? null : pr.GetValue(stopNonFinite),
+                StopOnNonFinite = pr.GetResult(stopNonFinite) is { Implicit: false } ? pr.GetValue(stopNonFinite) : null,
                 TargetAccuracy = pr.GetValue(target), Digits = pr.GetValue(digits),
             };
             return Trainer.Run(args, ctx).ExitCode;

@@ -25,17 +25,19 @@ public sealed class AdditionTask
 
     /// <summary>Creates the task.</summary>
     /// <param name="digits">Digits per operand, 1 to 6.</param>
-    /// <param name="heldOut">Number of held-out problems (validation), at most a fifth of all problems.</param>
+    /// <param name="heldOut">Number of held-out problems (validation), at most a fifth of all problems; null: 500, or a
+    /// fifth of all problems when that is fewer.</param>
     /// <param name="trainLines">Training problems to generate when the problem space is larger than that (3+ digits).</param>
-    public AdditionTask(int digits = 2, int heldOut = 500, int trainLines = 100_000)
+    public AdditionTask(int digits = 2, int? heldOut = null, int trainLines = 100_000)
     {
         if (digits is < 1 or > 6)
             throw new UsageException($"--digits must be between 1 and 6, got {digits}.");
         long space = Pow10(digits) * Pow10(digits);
+        heldOut ??= (int)Math.Min(500, space / 5);
         if (heldOut < 1 || heldOut > space / 5)
             throw new UsageException($"the {digits}-digit addition task can hold out between 1 and {space / 5} problems, got {heldOut}.");
         Digits = digits;
-        HeldOutCount = heldOut;
+        HeldOutCount = heldOut.Value;
         TrainLines = trainLines;
     }
 
@@ -49,7 +51,10 @@ public sealed class AdditionTask
     public int TrainLines { get; }
 
     /// <summary>Length of one problem line including its newline.</summary>
-    public int LineLength => 2 * Digits + 2 + Digits + 1 + 1;
+    public int LineLength => LineLengthFor(Digits);
+
+    /// <summary>Length of a problem line with <paramref name="digits"/>-digit operands: "a+b=" plus a (digits+1)-digit answer and newline.</summary>
+    public static int LineLengthFor(int digits) => 2 * digits + 2 + digits + 1 + 1;
 
     /// <summary>The characters of the task, in vocabulary order: newline, '+', digits, '='.</summary>
     public static string Alphabet => "\n+0123456789=";
@@ -62,7 +67,8 @@ public sealed class AdditionTask
     {
         string d = "D" + Digits.ToString(CultureInfo.InvariantCulture);
         string s = "D" + (Digits + 1).ToString(CultureInfo.InvariantCulture);
-        return $"{a.ToString(d, CultureInfo.InvariantCulture)}+{b.ToString(d, CultureInfo.InvariantCulture)}={(a + b).ToString(s, CultureInfo.InvariantCulture)}\n";
+        string sum = (a + b).ToString(s, CultureInfo.InvariantCulture);
+        return $"{a.ToString(d, CultureInfo.InvariantCulture)}+{b.ToString(d, CultureInfo.InvariantCulture)}={sum}\n";
     }
 
     /// <summary>The generated data: training text, validation text (the held-out lines) and the held-out problems.</summary>

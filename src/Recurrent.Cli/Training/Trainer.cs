@@ -83,6 +83,7 @@ public static class Trainer
         public required long[] TrainTokens;
         public required long[] ValTokens;
         public IReadOnlyList<SkillProblem>? Problems;
+        public int? LineLength;
         public LoadedCheckpoint? Resumed;
         public required int LogEvery;
         public TimeSpan? TimeLimit;
@@ -162,8 +163,8 @@ public static class Trainer
             var task = new AdditionTask(a.Digits ?? d.Digits!.Value);
             var (trainText, valText, heldOut) = task.Generate();
             vocab = CharVocabulary.Build(AdditionTask.Alphabet);
-            trainTokens = vocab.Encode(trainText);
-            valTokens = vocab.Encode(valText);
+            trainTokens = vocab.Encode("\n" + trainText);
+            valTokens = vocab.Encode("\n" + valText);
             problems = heldOut;
             source = new DataSource { Kind = AdditionTask.TaskName, Digits = task.Digits, HeldOut = task.HeldOutCount };
             description = $"the built-in {task.Description} task ({heldOut.Count} held-out problems)";
@@ -185,7 +186,7 @@ public static class Trainer
         {
             RunFolder = runFolder, Model = model, Training = training, Vocab = vocab, TrainTokens = trainTokens,
             ValTokens = Cap(valTokens, training.ValChars), Problems = problems, LogEvery = logEvery, TimeLimit = limit,
-            DataDescription = description,
+            DataDescription = description, LineLength = builtin ? AdditionTask.LineLengthFor(training.Data.Digits!.Value) : null,
         };
     }
 
@@ -236,8 +237,8 @@ public static class Trainer
                 throw new UsageException($"the checkpoint in '{runFolder}' was trained on the built-in task; drop --data to resume it.");
             var task = new AdditionTask(t.Data.Digits ?? 2, t.Data.HeldOut ?? 500);
             var (trainText, valText, heldOut) = task.Generate();
-            trainTokens = ck.Vocabulary.Encode(trainText);
-            valTokens = ck.Vocabulary.Encode(valText);
+            trainTokens = ck.Vocabulary.Encode("\n" + trainText);
+            valTokens = ck.Vocabulary.Encode("\n" + valText);
             problems = heldOut;
             description = $"the built-in {task.Description} task ({heldOut.Count} held-out problems)";
         }
@@ -255,6 +256,7 @@ public static class Trainer
             RunFolder = runFolder, Model = m, Training = training, Vocab = ck.Vocabulary, TrainTokens = trainTokens,
             ValTokens = Cap(valTokens, training.ValChars), Problems = problems, Resumed = ck, LogEvery = logEvery,
             TimeLimit = limit, DataDescription = description,
+            LineLength = problems is null ? null : AdditionTask.LineLengthFor(t.Data.Digits ?? 2),
         };
     }
 
@@ -307,7 +309,10 @@ public static class Trainer
         }
         model.Train();
 
-        var batcher = new SequenceBatcher(s.TrainTokens, cfg.SeqLen, cfg.BatchSize);
+        // Built-in task: windows start at a line's newline, as the held-out prompts do ("\n07+45="), so every problem in
+        // a window is seen from its start. Text files: any offset.
+        int[]? starts = s.Problems is null ? null : LineStarts(s.TrainTokens, s.Vocab.IndexOf("\n"), cfg.SeqLen);
+        var batcher = new SequenceBatcher(s.TrainTokens, cfg.SeqLen, cfg.BatchSize, starts);
         CheckpointStore store = args.Store ?? new CheckpointStore();
         long startStep = state.Step;
         var losses = new List<double>(state.TrainLoss);
@@ -431,8 +436,10 @@ public static class Trainer
 
     private static EvalRecord Evaluate(CharLanguageModel model, Setup s, long step, ProgressReporter progress)
     {
+        // Built-in task: validation windows of whole lines, each starting at a newline as in training.
+        int seqLen = s.LineLength is { } line ? Math.Max(line, s.Training.SeqLen / line * line) : s.Training.SeqLen;
         double loss = s.ValTokens.Length >= 2
-            ? Evaluation.Loss(model, s.ValTokens, s.Training.SeqLen, Math.Max(s.Training.BatchSize, 64)).Loss
+            ? Evaluation.Loss(model, s.ValTokens, seqLen, Math.Max(s.Training.BatchSize, 64)).Loss
             : double.NaN;
         double? accuracy = s.Problems is { } p ? Evaluation.GreedyAccuracy(model, s.Vocab, p).Accuracy : null;
         var record = new EvalRecord { Step = step, Loss = loss, Accuracy = accuracy };
@@ -505,6 +512,13 @@ public static class Trainer
         if (minutes is null || minutes == 0) return null;
         if (!(minutes > 0 && minutes <= 10_000_000)) throw new UsageException($"--minutes must be positive (or 0 for no limit), got {minutes}.");
         return TimeSpan.FromMinutes(minutes.Value);
+    }
+
+    private static int[] LineStarts(long[] tokens, int newline, int seqLen)
+    {
+        var starts = new List<int>();
+        for (int i = 0; i + seqLen < tokens.Length; i++) if (tokens[i] == newline) starts.Add(i);
+        return starts.ToArray();
     }
 
     private static long[] Cap(long[] tokens, int max) => tokens.Length <= max ? tokens : tokens[..max];

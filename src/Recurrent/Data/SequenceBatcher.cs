@@ -17,7 +17,10 @@ public sealed class SequenceBatcher
     /// <param name="batchSize">Windows per batch.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size is zero or negative.</exception>
     /// <exception cref="TextDataException">The stream is shorter than <paramref name="seqLen"/> + 1 tokens.</exception>
-    public SequenceBatcher(long[] tokens, int seqLen, int batchSize)
+    /// <param name="windowStarts">Optional: the only offsets a sampled window may start at (e.g. line starts), each in
+    /// [0, tokens.Length - seqLen - 1]; null allows every offset.</param>
+    /// <exception cref="ArgumentException">A window start is out of range, or none is given.</exception>
+    public SequenceBatcher(long[] tokens, int seqLen, int batchSize, int[]? windowStarts = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         Guard.Positive(seqLen, nameof(seqLen));
@@ -28,7 +31,19 @@ public sealed class SequenceBatcher
         _tokens = tokens;
         SeqLen = seqLen;
         BatchSize = batchSize;
+        if (windowStarts is not null)
+        {
+            if (windowStarts.Length == 0) throw new ArgumentException("windowStarts must not be empty.", nameof(windowStarts));
+            foreach (int start in windowStarts)
+                if (start < 0 || start > tokens.Length - seqLen - 1)
+                    throw new ArgumentException(
+                        $"windowStarts: {start} is outside [0, {tokens.Length - seqLen - 1}] for {tokens.Length} tokens and sequence length {seqLen}.",
+                        nameof(windowStarts));
+            _starts = (int[])windowStarts.Clone();
+        }
     }
+
+    private readonly int[]? _starts;
 
     /// <summary>Window length.</summary>
     public int SeqLen { get; }
@@ -39,18 +54,22 @@ public sealed class SequenceBatcher
     /// <summary>Number of tokens in the stream.</summary>
     public int TokenCount => _tokens.Length;
 
-    /// <summary>Number of distinct window start offsets (0 .. TokenCount - SeqLen - 1).</summary>
-    public int WindowCount => _tokens.Length - SeqLen;
+    /// <summary>Number of distinct window start offsets (all of 0 .. TokenCount - SeqLen - 1, or the given starts).</summary>
+    public int WindowCount => _starts?.Length ?? _tokens.Length - SeqLen;
 
     /// <summary>
-    /// A batch of <see cref="BatchSize"/> windows whose start offsets are drawn uniformly (with replacement) from
-    /// <paramref name="generator"/>: exactly <see cref="BatchSize"/> draws of <see cref="Generator.NextLong"/>.
+    /// A batch of <see cref="BatchSize"/> windows whose start offsets are drawn uniformly (with replacement, among the
+    /// allowed starts) from <paramref name="generator"/>: exactly <see cref="BatchSize"/> draws of <see cref="Generator.NextLong"/>.
     /// </summary>
     public TokenBatch Sample(Generator generator)
     {
         ArgumentNullException.ThrowIfNull(generator);
         Span<int> starts = BatchSize <= 1024 ? stackalloc int[BatchSize] : new int[BatchSize];
-        for (int b = 0; b < starts.Length; b++) starts[b] = (int)generator.NextLong(WindowCount);
+        for (int b = 0; b < starts.Length; b++)
+        {
+            int k = (int)generator.NextLong(WindowCount);
+            starts[b] = _starts is null ? k : _starts[k];
+        }
         return Gather(starts, SeqLen);
     }
 

@@ -57,6 +57,18 @@ public sealed class SequenceBatcherTests
         Assert.Equal([0L, 1L, 2L], seen.Order());
     }
 
+    [Fact]
+    public void SamplingCanBeRestrictedToGivenStarts()
+    {
+        var batcher = new SequenceBatcher(Range(100), seqLen: 9, batchSize: 50, windowStarts: [0, 10, 90]);
+        Assert.Equal(3, batcher.WindowCount);
+        long[] x = batcher.Sample(new Generator(5)).Input.ToArray<long>();
+        Assert.Equal([0L, 10L, 90L], x[..50].Distinct().Order());
+        Assert.Throws<ArgumentException>(() => new SequenceBatcher(Range(100), 9, 1, windowStarts: [91]));
+        Assert.Throws<ArgumentException>(() => new SequenceBatcher(Range(100), 9, 1, windowStarts: [-1]));
+        Assert.Throws<ArgumentException>(() => new SequenceBatcher(Range(100), 9, 1, windowStarts: []));
+    }
+
     [Theory]
     [InlineData(23, 5, 2)]
     [InlineData(21, 5, 3)]
