@@ -134,11 +134,13 @@ public static class LossPlot
 
     private static void Legend(StringBuilder svg, Panel p, (string Color, string Label)[] items)
     {
+        // Right-aligned in the panel; about 7 px per character of 12 px sans-serif.
         double y = p.Top + 16;
+        double x = p.Right - 8 - 30 - 7 * items.Max(i => i.Label.Length);
         foreach (var (color, label) in items)
         {
-            svg.Append(Inv, $"<line x1=\"{p.Right - 170}\" x2=\"{p.Right - 146}\" y1=\"{y - 4}\" y2=\"{y - 4}\" stroke=\"{color}\" stroke-width=\"3\"/>\n");
-            svg.Append(Inv, $"<text x=\"{p.Right - 140}\" y=\"{y}\">{Escape(label)}</text>\n");
+            svg.Append(Inv, $"<line x1=\"{x:0.#}\" x2=\"{x + 24:0.#}\" y1=\"{y - 4}\" y2=\"{y - 4}\" stroke=\"{color}\" stroke-width=\"3\"/>\n");
+            svg.Append(Inv, $"<text x=\"{x + 30:0.#}\" y=\"{y}\">{Escape(label)}</text>\n");
             y += 16;
         }
     }

@@ -17,7 +17,7 @@ public sealed class ProgressReporter
     private readonly int _logEvery;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly long _firstStep;
-    private TimeSpan _lastDraw = TimeSpan.MinValue;
+    private double _lastDrawSeconds = double.NegativeInfinity;
     private bool _barVisible;
     private double _tokensPerSecond = double.NaN;
     private TimeSpan _lastStepTime = TimeSpan.Zero;
@@ -59,8 +59,8 @@ public sealed class ProgressReporter
 
         if (_ctx.IsTerminal)
         {
-            if (now - _lastDraw < TimeSpan.FromMilliseconds(100) && step != _totalSteps) return;
-            _lastDraw = now;
+            if (now.TotalSeconds - _lastDrawSeconds < 0.1 && step != _totalSteps) return;
+            _lastDrawSeconds = now.TotalSeconds;
             _ctx.Out.Write("\r" + BarLine(step, loss, gradNorm, skipped) + "\x1b[K");
             _ctx.Out.Flush();
             _barVisible = true;
@@ -79,7 +79,7 @@ public sealed class ProgressReporter
         {
             _ctx.Out.Write("\r\x1b[K");
             _barVisible = false;
-            _lastDraw = TimeSpan.MinValue;
+            _lastDrawSeconds = double.NegativeInfinity;
         }
         _ctx.Out.WriteLine(message);
         _ctx.Out.Flush();

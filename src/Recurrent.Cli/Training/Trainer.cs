@@ -427,7 +427,8 @@ public static class Trainer
             _ => $"stopped at step {step}: gradients not finite (--stop-on-nonfinite)",
         };
         ctx.Out.WriteLine(string.Create(Inv, $"{why} after {ProgressReporter.Format(elapsed)} ({tokens:N0} characters in total, {skipped} skipped step{(skipped == 1 ? "" : "s")})"));
-        if (lastEval is not null) ctx.Out.WriteLine("final: " + Describe(lastEval));
+        if (lastEval is not null)
+            ctx.Out.WriteLine((lastEval.Step == step ? "final: " : $"last evaluation (step {lastEval.Step}): ") + Describe(lastEval));
         ctx.Out.WriteLine($"checkpoint: {lastCheckpoint}");
         ctx.Out.WriteLine($"loss plot:  {Path.Combine(s.RunFolder, PlotFile)}");
         if (reason == StopReason.Cancelled)
