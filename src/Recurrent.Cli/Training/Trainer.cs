@@ -414,7 +414,7 @@ public static class Trainer
             lastEval = Evaluate(model, s, step, progress);
             evals.Add(lastEval);
         }
-        if (step > lastSavedStep || lastCheckpoint is null) Save();
+        if (step > lastSavedStep) Save(); // nothing new to save when no step was done
         TrainerState final = Snapshot();
         TimeSpan elapsed = clock.Elapsed;
 
@@ -429,9 +429,16 @@ public static class Trainer
         ctx.Out.WriteLine(string.Create(Inv, $"{why} after {ProgressReporter.Format(elapsed)} ({tokens:N0} characters in total, {skipped} skipped step{(skipped == 1 ? "" : "s")})"));
         if (lastEval is not null)
             ctx.Out.WriteLine((lastEval.Step == step ? "final: " : $"last evaluation (step {lastEval.Step}): ") + Describe(lastEval));
-        ctx.Out.WriteLine($"checkpoint: {lastCheckpoint}");
-        ctx.Out.WriteLine($"loss plot:  {Path.Combine(s.RunFolder, PlotFile)}");
-        if (reason == StopReason.Cancelled)
+        if (lastCheckpoint is null)
+        {
+            ctx.Out.WriteLine("no checkpoint written: no training step was done");
+        }
+        else
+        {
+            ctx.Out.WriteLine($"checkpoint: {lastCheckpoint}");
+            ctx.Out.WriteLine($"loss plot:  {Path.Combine(s.RunFolder, PlotFile)}");
+        }
+        if (reason == StopReason.Cancelled && lastCheckpoint is not null)
             ctx.Out.WriteLine($"continue with: {CliApp.Name} train --resume --out {s.RunFolder}");
         if (reason == StopReason.NonFinite)
             ctx.Error.WriteLine($"{CliApp.Name}: error: training stopped at step {step} because the gradients were not finite; lower --lr or --clip (or drop --stop-on-nonfinite to skip such steps).");

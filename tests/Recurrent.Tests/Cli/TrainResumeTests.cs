@@ -197,6 +197,29 @@ public sealed class TrainResumeTests : IDisposable
         Assert.DoesNotContain("\x1b", r.Out);
     }
 
+    [Fact]
+    public void TimeLimitStopsAndSaves()
+    {
+        string data = _tmp.WriteText("corpus.txt", Corpus(1500));
+        TrainOutcome o = Trainer.Run(Tiny(data, _tmp["run"], steps: 1000) with { Minutes = 1e-6 }, Context().Context);
+        Assert.Equal(StopReason.TimeLimit, o.Reason);
+        Assert.Equal(0, o.ExitCode);
+        Assert.Equal(1, o.State.Step);
+        Assert.Equal(o.CheckpointFolder, Recurrent.Cli.Checkpoints.CheckpointStore.Resolve(_tmp["run"]));
+    }
+
+    [Fact]
+    public void CancelledBeforeTheFirstStepWritesNothing()
+    {
+        string data = _tmp.WriteText("corpus.txt", Corpus(1500));
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var r = Run(cts.Token, ["train", "--data", data, "--out", _tmp["run"], .. TinyModel, "--steps", "5"]);
+        Assert.Equal(ExitCodes.Interrupted, r.ExitCode);
+        Assert.Contains("no checkpoint written", r.Out);
+        Assert.False(Directory.Exists(_tmp["run"]));
+    }
+
     private static void RewriteManifest(string folder)
     {
         // Re-create a consistent manifest for edited files (as a newer version would have written it).
