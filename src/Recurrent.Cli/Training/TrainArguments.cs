@@ -92,6 +92,9 @@ public sealed record TrainArguments
     /// <summary>Called after every step (tests use it to cancel at a chosen step). Not a command-line option.</summary>
     public Action<StepRecord>? OnStep { get; init; }
 
+    /// <summary>Where default run folders go when --out is not given (tests point it at a temporary folder).</summary>
+    internal string RunsRoot { get; init; } = "runs";
+
     /// <summary>Test hook: the checkpoint store to save with (to inject failures). Not a command-line option.</summary>
     internal Checkpoints.CheckpointStore? Store { get; init; }
 }

@@ -108,7 +108,9 @@ public static class Trainer
     private static Setup Prepare(TrainArguments a)
     {
         bool builtin = a.Data is null;
-        string runFolder = Path.GetFullPath(a.Out ?? Path.Combine("runs", builtin ? AdditionTask.TaskName : SafeStem(a.Data!)));
+        string runFolder = a.Out is not null
+            ? Path.GetFullPath(a.Out)
+            : DefaultRunFolder(Path.GetFullPath(Path.Combine(a.RunsRoot, builtin ? AdditionTask.TaskName : SafeStem(a.Data!))), a.Resume);
         if (File.Exists(runFolder)) throw new UsageException($"--out '{a.Out}' is a file; give a folder for the run.");
         string? existing = CheckpointStore.TryResolve(runFolder);
         if (a.Resume)
@@ -525,6 +527,41 @@ public static class Trainer
         if (!(minutes > 0 && minutes <= 10_000_000)) throw new UsageException($"--minutes must be positive (or 0 for no limit), got {minutes}.");
         return TimeSpan.FromMinutes(minutes.Value);
     }
+
+    /// <summary>
+    /// Without --out: a new run goes to the first of runs/NAME, runs/NAME-2, runs/NAME-3, ... that holds no checkpoint
+    /// (so running `train` twice never collides); --resume picks the one whose checkpoint was written last.
+    /// </summary>
+    private static string DefaultRunFolder(string baseFolder, bool resume)
+    {
+        static bool HasCheckpoint(string dir)
+        {
+            try { return CheckpointStore.TryResolve(dir) is not null; }
+            catch (CliException) { return true; } // damaged: occupied, and reported if resumed
+        }
+        if (resume)
+        {
+            string? parent = Path.GetDirectoryName(baseFolder);
+            string name = Path.GetFileName(baseFolder);
+            if (parent is null || !Directory.Exists(parent)) return baseFolder;
+            var candidates = Directory.EnumerateDirectories(parent)
+                .Where(d => Path.GetFileName(d) == name || IsNumberedSibling(Path.GetFileName(d), name))
+                .Where(d => File.Exists(Path.Combine(d, CheckpointStore.PointerFileName)))
+                .OrderByDescending(d => File.GetLastWriteTimeUtc(Path.Combine(d, CheckpointStore.PointerFileName)))
+                .ToList();
+            return candidates.Count > 0 ? candidates[0] : baseFolder;
+        }
+        if (!HasCheckpoint(baseFolder)) return baseFolder;
+        for (int i = 2; ; i++)
+        {
+            string candidate = $"{baseFolder}-{i}";
+            if (!HasCheckpoint(candidate)) return candidate;
+        }
+    }
+
+    private static bool IsNumberedSibling(string dirName, string name) =>
+        dirName.Length > name.Length + 1 && dirName.StartsWith(name + "-", StringComparison.Ordinal)
+        && dirName[(name.Length + 1)..].All(char.IsAsciiDigit);
 
     private static int[] LineStarts(long[] tokens, int newline, int seqLen)
     {

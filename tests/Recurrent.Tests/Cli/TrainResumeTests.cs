@@ -220,6 +220,22 @@ public sealed class TrainResumeTests : IDisposable
         Assert.False(Directory.Exists(_tmp["run"]));
     }
 
+    [Fact]
+    public void DefaultRunFoldersNeverCollideAndResumePicksTheLatest()
+    {
+        string data = _tmp.WriteText("my notes.txt", Corpus(1500));
+        string root = _tmp["runs"];
+        TrainArguments Default(long steps, bool resume = false) =>
+            Tiny(data, null!, steps: steps) with { Out = null, RunsRoot = root, Resume = resume };
+
+        Assert.Equal(Path.Combine(root, "my_notes"), Trainer.Run(Default(2), Context().Context).RunFolder);
+        Assert.Equal(Path.Combine(root, "my_notes-2"), Trainer.Run(Default(2), Context().Context).RunFolder);
+        TrainOutcome resumed = Trainer.Run(Default(4, resume: true), Context().Context);
+        Assert.Equal(Path.Combine(root, "my_notes-2"), resumed.RunFolder);
+        Assert.Equal(4, resumed.State.Step);
+        Assert.Equal(2, CharLmCheckpoint.Load(Path.Combine(root, "my_notes"), forTraining: true).State!.Step);
+    }
+
     private static void RewriteManifest(string folder)
     {
         // Re-create a consistent manifest for edited files (as a newer version would have written it).
