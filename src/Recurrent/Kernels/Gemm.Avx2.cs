@@ -78,6 +78,10 @@ internal unsafe struct Avx2Kernel<T> : IGemmKernel<T> where T : unmanaged, IFloa
     }
 
     /// <inheritdoc/>
+    public static void EdgeTile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, int mr, int nr) =>
+        GemmEdge<T, Avx2Kernel<T>>.ViaCopy(kc, a, b, ldbk, c, ldc, alpha, beta, mr, nr, beta == T.Zero);
+
+    /// <inheritdoc/>
     [SkipLocalsInit]
     public static void DotNT(in GemmProblem<T> p, int n0, int n1)
     {

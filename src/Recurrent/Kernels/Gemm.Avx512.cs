@@ -1,7 +1,10 @@
 // AVX-512 micro-kernels for Gemm (float32 and float64 from one generic source; the JIT
-// specialises per element type). Register tile: 8 rows x 3 zmm (8 x 48 floats, 8 x 24 doubles):
-// 24 accumulators, 3 loads and 8 broadcasts per k step. Skinny "nt" kernel: dot products of
-// 3 rows of A with 8 rows of B, vectorised along k, 24 accumulators.
+// specialises per element type).
+//   Tile / EdgeTile: register tile 8 rows x 3 zmm (8 x 48 floats, 8 x 24 doubles), 24
+//     accumulators, 3 loads and 8 broadcasts per k step; edges use masked C loads/stores.
+//   DotNT (layout "nt", few rows, large B): dot products of 3 rows of A with 8 rows of B,
+//     vectorised along k, 24 accumulators, reduced 8 at a time by a shuffle tree. With more
+//     than 3 rows, A and each B tile are first copied into interleaved buffers (DotNTPacked).
 // Only called when Avx512F.IsSupported (see Gemm.Run).
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -15,7 +18,7 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
 {
     public static int MR => 8;
     public static int NR => 3 * Vector512<T>.Count;
-    public static int KC => typeof(T) == typeof(float) ? 256 : 192;
+    public static int KC => typeof(T) == typeof(float) ? 512 : 256;
     public static int MC => 192;
     public static int NC => 3072;
     public static int SkinnyMaxM => 64;
@@ -87,10 +90,92 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
         { T* cr = c + 7 * ldc; Update(c70, cr, va, vb, ow); Update(c71, cr + w, va, vb, ow); Update(c72, cr + 2 * w, va, vb, ow); }
     }
 
+    /// <summary>
+    /// An edge tile (mr &lt;= MR rows, nr &lt; NR or mr &lt; MR): the same FMA chain and epilogue as
+    /// <see cref="Tile"/> on only as many vectors as the columns need, with masked C loads and
+    /// stores, so results do not depend on where the tile boundaries fall.
+    /// </summary>
+    public static void EdgeTile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+    {
+        int w = Vector512<T>.Count;
+        if (nr <= w) EdgeTileV<Rows1>(kc, a, b, ldbk, c, ldc, alpha, beta, mr, nr);
+        else if (nr <= 2 * w) EdgeTileV<Rows2>(kc, a, b, ldbk, c, ldc, alpha, beta, mr, nr);
+        else EdgeTileV<Rows3>(kc, a, b, ldbk, c, ldc, alpha, beta, mr, nr);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateMasked(Vector512<T> acc, T* c, Vector512<T> mask, Vector512<T> alpha, Vector512<T> beta, bool overwrite)
+    {
+        var r = overwrite ? acc * alpha : Fma(acc, alpha, MaskLoad(c, mask) * beta);
+        if (typeof(T) == typeof(float)) Avx512F.MaskStore((float*)c, mask.AsSingle(), r.AsSingle());
+        else Avx512F.MaskStore((double*)c, mask.AsDouble(), r.AsDouble());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void EdgeTileV<TV>(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, int mr, int nr)
+        where TV : IRowCount
+    {
+        int nv = TV.Value;
+        int w = Vector512<T>.Count;
+        Vector512<T> c00 = default, c01 = default, c02 = default;
+        Vector512<T> c10 = default, c11 = default, c12 = default;
+        Vector512<T> c20 = default, c21 = default, c22 = default;
+        Vector512<T> c30 = default, c31 = default, c32 = default;
+        Vector512<T> c40 = default, c41 = default, c42 = default;
+        Vector512<T> c50 = default, c51 = default, c52 = default;
+        Vector512<T> c60 = default, c61 = default, c62 = default;
+        Vector512<T> c70 = default, c71 = default, c72 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = nv > 1 ? Vector512.Load(b + w) : default;
+            var b2 = nv > 2 ? Vector512.Load(b + 2 * w) : default;
+            Vector512<T> av;
+            av = Vector512.Create(a[0]);
+            c00 = Fma(av, b0, c00); if (nv > 1) c01 = Fma(av, b1, c01); if (nv > 2) c02 = Fma(av, b2, c02);
+            av = Vector512.Create(a[1]);
+            c10 = Fma(av, b0, c10); if (nv > 1) c11 = Fma(av, b1, c11); if (nv > 2) c12 = Fma(av, b2, c12);
+            av = Vector512.Create(a[2]);
+            c20 = Fma(av, b0, c20); if (nv > 1) c21 = Fma(av, b1, c21); if (nv > 2) c22 = Fma(av, b2, c22);
+            av = Vector512.Create(a[3]);
+            c30 = Fma(av, b0, c30); if (nv > 1) c31 = Fma(av, b1, c31); if (nv > 2) c32 = Fma(av, b2, c32);
+            av = Vector512.Create(a[4]);
+            c40 = Fma(av, b0, c40); if (nv > 1) c41 = Fma(av, b1, c41); if (nv > 2) c42 = Fma(av, b2, c42);
+            av = Vector512.Create(a[5]);
+            c50 = Fma(av, b0, c50); if (nv > 1) c51 = Fma(av, b1, c51); if (nv > 2) c52 = Fma(av, b2, c52);
+            av = Vector512.Create(a[6]);
+            c60 = Fma(av, b0, c60); if (nv > 1) c61 = Fma(av, b1, c61); if (nv > 2) c62 = Fma(av, b2, c62);
+            av = Vector512.Create(a[7]);
+            c70 = Fma(av, b0, c70); if (nv > 1) c71 = Fma(av, b1, c71); if (nv > 2) c72 = Fma(av, b2, c72);
+            a += 8;
+            b += ldbk;
+        }
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        bool ow = beta == T.Zero;
+        var lane = Vector512<T>.Indices;
+        var m0 = Vector512.LessThan(lane, Vector512.Create(T.CreateTruncating(nr)));
+        var m1 = Vector512.LessThan(lane, Vector512.Create(T.CreateTruncating(nr - w)));
+        var m2 = Vector512.LessThan(lane, Vector512.Create(T.CreateTruncating(nr - 2 * w)));
+        { T* cr = c + 0 * ldc; UpdateMasked(c00, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c01, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c02, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 1) { T* cr = c + 1 * ldc; UpdateMasked(c10, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c11, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c12, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 2) { T* cr = c + 2 * ldc; UpdateMasked(c20, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c21, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c22, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 3) { T* cr = c + 3 * ldc; UpdateMasked(c30, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c31, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c32, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 4) { T* cr = c + 4 * ldc; UpdateMasked(c40, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c41, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c42, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 5) { T* cr = c + 5 * ldc; UpdateMasked(c50, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c51, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c52, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 6) { T* cr = c + 6 * ldc; UpdateMasked(c60, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c61, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c62, cr + 2 * w, m2, va, vb, ow); }
+        if (mr > 7) { T* cr = c + 7 * ldc; UpdateMasked(c70, cr, m0, va, vb, ow); if (nv > 1) UpdateMasked(c71, cr + w, m1, va, vb, ow); if (nv > 2) UpdateMasked(c72, cr + 2 * w, m2, va, vb, ow); }
+    }
+
     /// <inheritdoc/>
     public static void DotNT(in GemmProblem<T> p, int n0, int n1)
     {
         int m = p.M, k = p.K, w = Vector512<T>.Count;
+        if (m > 3)
+        {
+            DotNTPacked(in p, n0, n1);
+            return;
+        }
         int kv = k - k % w, tail = k - kv;
         nint lda = p.Lda, ldb = p.Ldb, ldc = p.Ldc;
         T alpha = p.Alpha, beta = p.Beta;
@@ -105,6 +190,90 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
             if (m - i == 2) DotTile<Rows2>(kv, tail, p.A + i * lda, lda, bj, ldb, cols, cj + i * ldc, ldc, alpha, beta);
             else if (m - i == 1) DotTile<Rows1>(kv, tail, p.A + i * lda, lda, bj, ldb, cols, cj + i * ldc, ldc, alpha, beta);
         }
+    }
+
+    /// <summary>
+    /// DotNT for more than one row tile: A (all m rows) and each 8-row tile of B are first copied
+    /// into interleaved, zero-padded buffers ([k/w][rows][w]) so the kernel reads two sequential
+    /// streams. Reading the rows in place is slow when their stride is a multiple of 4 KB
+    /// (k = 1024: 11 rows alias in L1 and confuse the prefetchers); the copies cost ~3%.
+    /// </summary>
+    private static void DotNTPacked(in GemmProblem<T> p, int n0, int n1)
+    {
+        int m = p.M, k = p.K, w = Vector512<T>.Count;
+        int steps = (k + w - 1) / w;
+        int rowTiles = (m + 2) / 3;
+        nint lda = p.Lda, ldb = p.Ldb, ldc = p.Ldc;
+        T* ap = (T*)PackBuffers.A((nuint)((long)rowTiles * 3 * steps * w * sizeof(T)));
+        T* bp = (T*)PackBuffers.B((nuint)((long)8 * steps * w * sizeof(T)));
+        for (int t = 0; t < rowTiles; t++)
+            PackRows(p.A + 3 * t * lda, lda, Math.Min(3, m - 3 * t), 3, k, ap + (nint)t * 3 * steps * w);
+        for (int j = n0; j < n1; j += 8)
+        {
+            int cols = Math.Min(8, n1 - j);
+            PackRows(p.B + j * ldb, ldb, cols, 8, k, bp);
+            T* cj = p.C + j;
+            for (int t = 0; t < rowTiles; t++)
+                DotTilePacked(steps, ap + (nint)t * 3 * steps * w, bp, Math.Min(3, m - 3 * t), cols, cj + 3 * t * ldc, ldc, p.Alpha, p.Beta);
+        }
+    }
+
+    // dst[s][r][0..w) = src row r, values s*w .. s*w+w (zero past k; rows past `rows` are zero).
+    private static void PackRows(T* src, nint ld, int rows, int height, int k, T* dst)
+    {
+        int w = Vector512<T>.Count;
+        int kv = k - k % w, tail = k - kv;
+        nint step = (nint)height * w;
+        for (int r = 0; r < height; r++)
+        {
+            T* d = dst + r * w;
+            if (r >= rows)
+            {
+                for (int q = 0; q < kv + (tail > 0 ? w : 0); q += w, d += step) Vector512<T>.Zero.Store(d);
+                continue;
+            }
+            T* s = src + r * ld;
+            for (int q = 0; q < kv; q += w, d += step) Vector512.Load(s + q).Store(d);
+            if (tail > 0)
+                MaskLoad(s + kv, Vector512.LessThan(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(tail)))).Store(d);
+        }
+    }
+
+    /// <summary>DotTile on packed operands: a [steps][3][w], b [steps][8][w]; stores `rows` x `cols`.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotTilePacked(int steps, T* a, T* b, int rows, int cols, T* c, nint ldc, T alpha, T beta)
+    {
+        int w = Vector512<T>.Count;
+        Vector512<T> d00 = default, d01 = default, d02 = default, d03 = default, d04 = default, d05 = default, d06 = default, d07 = default;
+        Vector512<T> d10 = default, d11 = default, d12 = default, d13 = default, d14 = default, d15 = default, d16 = default, d17 = default;
+        Vector512<T> d20 = default, d21 = default, d22 = default, d23 = default, d24 = default, d25 = default, d26 = default, d27 = default;
+        for (int s = 0; s < steps; s++)
+        {
+            var x0 = Vector512.Load(a);
+            var x1 = Vector512.Load(a + w);
+            var x2 = Vector512.Load(a + 2 * w);
+            var y = Vector512.Load(b);
+            d00 = Fma(x0, y, d00); d10 = Fma(x1, y, d10); d20 = Fma(x2, y, d20);
+            y = Vector512.Load(b + w);
+            d01 = Fma(x0, y, d01); d11 = Fma(x1, y, d11); d21 = Fma(x2, y, d21);
+            y = Vector512.Load(b + 2 * w);
+            d02 = Fma(x0, y, d02); d12 = Fma(x1, y, d12); d22 = Fma(x2, y, d22);
+            y = Vector512.Load(b + 3 * w);
+            d03 = Fma(x0, y, d03); d13 = Fma(x1, y, d13); d23 = Fma(x2, y, d23);
+            y = Vector512.Load(b + 4 * w);
+            d04 = Fma(x0, y, d04); d14 = Fma(x1, y, d14); d24 = Fma(x2, y, d24);
+            y = Vector512.Load(b + 5 * w);
+            d05 = Fma(x0, y, d05); d15 = Fma(x1, y, d15); d25 = Fma(x2, y, d25);
+            y = Vector512.Load(b + 6 * w);
+            d06 = Fma(x0, y, d06); d16 = Fma(x1, y, d16); d26 = Fma(x2, y, d26);
+            y = Vector512.Load(b + 7 * w);
+            d07 = Fma(x0, y, d07); d17 = Fma(x1, y, d17); d27 = Fma(x2, y, d27);
+            a += 3 * w;
+            b += 8 * w;
+        }
+        StoreRow(d00, d01, d02, d03, d04, d05, d06, d07, c, cols, alpha, beta);
+        if (rows > 1) StoreRow(d10, d11, d12, d13, d14, d15, d16, d17, c + ldc, cols, alpha, beta);
+        if (rows > 2) StoreRow(d20, d21, d22, d23, d24, d25, d26, d27, c + 2 * ldc, cols, alpha, beta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -9,9 +9,10 @@
 //           for ir in MC step MR:             micro-kernel: C[MR, NR] (+)= A panel * B panel
 //
 // Two shortcuts for the per-time-step products of recurrent layers, where packing a weight matrix
-// per call would cost as much as the product: with few rows and op(B) = B (layout "nn"), B's rows
-// are read in place by the micro-kernel (no B packing); with few rows and op(B) = B^T (layout
-// "nt", x W^T), each ISA's dot-product kernel reads A and B rows in place (no packing at all).
+// per call would cost as much as the product: with at most 64 rows and op(B) = B (layout "nn"),
+// B's rows are read in place by the micro-kernel (no B packing); with op(B) = B^T (layout "nt",
+// x W^T) and at most 8 rows, or at most 64 rows and B over 1 MB, each ISA's dot-product kernel
+// computes C[i, j] = A row i . B row j along k (no panel packing; see DotNT).
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -52,6 +53,12 @@ internal unsafe interface IGemmKernel<T> where T : unmanaged
     static abstract void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta);
 
     /// <summary>
+    /// <see cref="Tile"/> for an edge: only c[mr, nr] is read and written (a and b are padded
+    /// panels). Must give each element the same arithmetic as <see cref="Tile"/>.
+    /// </summary>
+    static abstract void EdgeTile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, int mr, int nr);
+
+    /// <summary>
     /// Layout "nt" without packing, columns [n0, n1) of C, all rows:
     /// C[i, j] = alpha * dot(A[i, 0..k), B[j, 0..k)) + beta * C[i, j].
     /// </summary>
@@ -82,7 +89,11 @@ internal static unsafe class GemmDriver<T, TKernel>
 
     public static void Run(in GemmProblem<T> p, int threads)
     {
-        bool skinny = p.TransB && !p.TransA && p.M <= TKernel.SkinnyMaxM;
+        // Layout "nt" with few rows: the dot-product kernels, unless B is small enough (<= 1 MB,
+        // L2) that packing it once is cheaper than their per-output reductions (measured on Zen 5:
+        // 32x256x1024 and 64x20x200 are faster packed, 16x512x2048 and 64x1024x4096 with dots).
+        bool skinny = p.TransB && !p.TransA && p.M <= TKernel.SkinnyMaxM
+            && (p.M <= 8 || (long)p.N * p.K * sizeof(T) > (1 << 20));
         long flops = 2L * p.M * p.N * p.K;
         int parts = flops < ParallelMinFlops ? 1 : threads;
 
@@ -140,7 +151,6 @@ internal static unsafe class GemmDriver<T, TKernel>
     }
 
     /// <summary>C[i0..i1, j0..j1] on the calling thread.</summary>
-    [SkipLocalsInit]
     public static void RunBlock(in GemmProblem<T> p, int i0, int i1, int j0, int j1)
     {
         int MR = TKernel.MR, NR = TKernel.NR, KC = TKernel.KC, MC = TKernel.MC, NC = TKernel.NC;
@@ -152,8 +162,6 @@ internal static unsafe class GemmDriver<T, TKernel>
         int ncMax = directB ? NR : Math.Min(NC, RoundUp(n, NR));
         T* bufA = (T*)PackBuffers.A((nuint)(mcMax * kcMax * sizeof(T)));
         T* bufB = (T*)PackBuffers.B((nuint)(ncMax * kcMax * sizeof(T)));
-        T* tmp = stackalloc T[MR * NR + 64 / sizeof(T)];
-        tmp = (T*)(((nint)tmp + 63) & ~(nint)63);
 
         T alpha = p.Alpha;
         nint ldc = p.Ldc;
@@ -201,23 +209,13 @@ internal static unsafe class GemmDriver<T, TKernel>
                             }
                             else
                             {
-                                // Edge tile: run the same kernel on a padded copy, so every element
-                                // gets the same arithmetic wherever the tile boundaries fall.
-                                if (beta != T.Zero) CopyTile(mr, nr, cp, ldc, tmp, NR);
-                                TKernel.Tile(kc, ap, bp, ldbk, tmp, NR, alpha, beta);
-                                CopyTile(mr, nr, tmp, NR, cp, ldc);
+                                TKernel.EdgeTile(kc, ap, bp, ldbk, cp, ldc, alpha, beta, mr, nr);
                             }
                         }
                     }
                 }
             }
         }
-    }
-
-    private static void CopyTile(int rows, int cols, T* src, nint lds, T* dst, nint ldd)
-    {
-        for (int i = 0; i < rows; i++)
-            new ReadOnlySpan<T>(src + i * lds, cols).CopyTo(new Span<T>(dst + i * ldd, cols));
     }
 
     /// <summary>
@@ -311,6 +309,33 @@ internal static unsafe class GemmDriver<T, TKernel>
     }
 
     private static int RoundUp(int x, int unit) => (x + unit - 1) / unit * unit;
+}
+
+/// <summary>Edge tiles through a padded copy of C, for kernels without masked stores.</summary>
+internal static unsafe class GemmEdge<T, TKernel>
+    where T : unmanaged
+    where TKernel : IGemmKernel<T>
+{
+    /// <summary>
+    /// Runs the full <see cref="IGemmKernel{T}.Tile"/> on a padded copy of c[mr, nr], so every
+    /// element gets the same arithmetic wherever the tile boundaries fall.
+    /// </summary>
+    [SkipLocalsInit]
+    public static void ViaCopy(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, int mr, int nr, bool betaIsZero)
+    {
+        int NR = TKernel.NR;
+        T* tmp = stackalloc T[TKernel.MR * NR + 64 / sizeof(T)];
+        tmp = (T*)(((nint)tmp + 63) & ~(nint)63);
+        if (!betaIsZero) CopyTile(mr, nr, c, ldc, tmp, NR);
+        TKernel.Tile(kc, a, b, ldbk, tmp, NR, alpha, beta);
+        CopyTile(mr, nr, tmp, NR, c, ldc);
+    }
+
+    private static void CopyTile(int rows, int cols, T* src, nint lds, T* dst, nint ldd)
+    {
+        for (int i = 0; i < rows; i++)
+            new ReadOnlySpan<T>(src + i * lds, cols).CopyTo(new Span<T>(dst + i * ldd, cols));
+    }
 }
 
 /// <summary>

@@ -54,6 +54,10 @@ internal unsafe struct PortableKernel<T> : IGemmKernel<T> where T : unmanaged, I
     }
 
     /// <inheritdoc/>
+    public static void EdgeTile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, int mr, int nr) =>
+        GemmEdge<T, PortableKernel<T>>.ViaCopy(kc, a, b, ldbk, c, ldc, alpha, beta, mr, nr, beta == T.Zero);
+
+    /// <inheritdoc/>
     public static void DotNT(in GemmProblem<T> p, int n0, int n1)
     {
         int m = p.M, k = p.K, w = Vector<T>.Count;

@@ -42,14 +42,15 @@ internal abstract class ParallelJob
 /// A fixed team of background worker threads. <see cref="Run"/> publishes a job, runs part 0 on
 /// the calling thread, then claims and runs any part no worker has claimed yet, and waits for the
 /// rest. Parts are claimed through one atomic word (generation | parts | next part), so a late
-/// worker can never run a stale job. Workers spin briefly after a job (back-to-back per-time-step
+/// worker can never run a stale job. Workers spin about 100 us after a job (back-to-back per-time-step
 /// products then pay no wake-up) and then sleep. Nothing is allocated per call. If another thread
 /// is inside <see cref="Run"/>, the caller runs every part itself: same partition, same result.
 /// </summary>
 internal static class WorkerTeam
 {
-    // Roughly 50-100 us of spinning after a job before a worker goes to sleep.
-    private const int SpinIterations = 2000;
+    // A worker spins this long after a job before it sleeps: long enough to bridge the gate
+    // arithmetic between two per-time-step products, short enough not to steal a core for long.
+    private static readonly long s_spinTicks = System.Diagnostics.Stopwatch.Frequency / 10_000; // 100 us
 
     private static readonly object s_runLock = new();
     private static readonly object s_sleepLock = new();
@@ -142,12 +143,12 @@ internal static class WorkerTeam
         int seen = (int)(Volatile.Read(ref s_state) >> 32);
         while (true)
         {
-            int spins = 0;
+            long spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + s_spinTicks;
             while ((int)(Volatile.Read(ref s_state) >> 32) == seen)
             {
-                if (spins++ < SpinIterations)
+                if (System.Diagnostics.Stopwatch.GetTimestamp() < spinUntil)
                 {
-                    Thread.SpinWait(20);
+                    Thread.SpinWait(10);
                     continue;
                 }
                 lock (s_sleepLock)

@@ -77,7 +77,7 @@ public class GemmTests
         var rng = new Random(99);
         // k > KC (two K blocks: second block accumulates with beta = 1), m > MC, n > NC with m
         // past the in-place-B threshold, and a long skinny "nt" product.
-        CheckFloat(rng, isa, 1, transA, transB, 70, 53, 300, 1.25f, 0.5f, 1);
+        CheckFloat(rng, isa, 1, transA, transB, 70, 53, 530, 1.25f, 0.5f, 1);
         CheckFloat(rng, isa, 1, transA, transB, 201, 20, 19, 1f, 0f, 0);
         CheckFloat(rng, isa, 1, transA, transB, 66, 3100, 3, 1f, 1f, 0);
         CheckFloat(rng, isa, 1, transA, transB, 5, 70, 600, -1f, 0f, 2);
@@ -111,6 +111,11 @@ public class GemmTests
         CheckFloat(rng, isa, 1, false, true, 1, 512, 128, 1f, 1f, 0);
         CheckFloat(rng, isa, 2, false, true, 64, 130, 1027, 1f, 0f, 0);
         CheckFloat(rng, isa, 1, false, false, 32, 128, 512, 1f, 1f, 0);
+        // B over 1 MB: the dot-product path also for m > 8 (packed A and B tiles, row remainders).
+        CheckFloat(rng, isa, 1, false, true, 20, 2048, 140, 1f, 0.5f, 0);
+        CheckFloat(rng, isa, 2, false, true, 61, 1030, 257, -1f, 0f, 3);
+        CheckDouble(rng, isa, 1, false, true, 10, 1100, 130, 1, 0, 0);
+        CheckDouble(rng, isa, 2, false, true, 8, 40, 33, 1, 1, 1);
         CheckFloat(rng, isa, 2, true, false, 96, 64, 160, 1f, 1f, 0);
     }
 
@@ -139,6 +144,34 @@ public class GemmTests
                 Assert.Equal(ct, ct2);
             }
         }
+    }
+
+    [Fact]
+    public void ConcurrentCallers_GetTheSameBitsAsOneCaller()
+    {
+        // Several threads inside Gemm at once: one gets the worker team, the others run their
+        // parts inline; thread-static packing buffers keep them apart. Same partition, same bits.
+        var rng = new Random(21);
+        var shapes = new[] { (m: 100, n: 120, k: 80, tb: false), (m: 20, n: 3000, k: 100, tb: true), (m: 5, n: 700, k: 64, tb: true) };
+        var inputs = shapes.Select(s => (a: RandomArray(rng, s.m * s.k), b: RandomArray(rng, s.k * s.n))).ToArray();
+        var expected = new float[shapes.Length][];
+        for (int s = 0; s < shapes.Length; s++)
+        {
+            var (m, n, k, tb) = shapes[s];
+            expected[s] = new float[m * n];
+            Gemm.Sgemm(false, tb, m, n, k, 1f, inputs[s].a, k, inputs[s].b, tb ? k : n, 0f, expected[s], n, GemmIsa.Auto, 2);
+        }
+        Parallel.For(0, 12, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            int s = i % shapes.Length;
+            var (m, n, k, tb) = shapes[s];
+            var c = new float[m * n];
+            for (int rep = 0; rep < 3; rep++)
+            {
+                Gemm.Sgemm(false, tb, m, n, k, 1f, inputs[s].a, k, inputs[s].b, tb ? k : n, 0f, c, n, GemmIsa.Auto, 2);
+                Assert.Equal(expected[s], c);
+            }
+        });
     }
 
     [Fact]
