@@ -50,9 +50,11 @@ public static class SampleCommand
         CharLanguageModel model = ck.BuildModel();
         if (echo) ctx.Out.Write(prompt);
         var pending = new StringBuilder();
+        bool endsWithNewline = echo ? prompt!.EndsWith('\n') : true;
         Sampler.Generate(model, ids, length, temperature, topK, new Generator(seed), id =>
         {
             pending.Append(vocab[(int)id]);
+            endsWithNewline = vocab[(int)id] == "\n";
             if (pending.Length >= 64 || vocab[(int)id] == "\n")
             {
                 ctx.Out.Write(pending.ToString());
@@ -61,7 +63,7 @@ public static class SampleCommand
             }
         }, ctx.Cancellation);
         ctx.Out.Write(pending.ToString());
-        ctx.Out.WriteLine();
+        if (!endsWithNewline) ctx.Out.WriteLine();
         ctx.Out.Flush();
         return ExitCodes.Success;
     }

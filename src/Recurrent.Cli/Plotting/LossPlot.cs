@@ -84,16 +84,20 @@ public static class LossPlot
         }
     }
 
-    /// <summary>Exponential moving average (PyTorch-tutorial style smoothing, alpha 0.05, bias-corrected).</summary>
-    internal static List<CurvePoint> Smooth(IReadOnlyList<CurvePoint> points, double alpha = 0.05)
+    /// <summary>
+    /// Centered moving average over a window of about 2% of the points (at least 1), shrinking at the ends, so the
+    /// smoothed curve does not lag behind a fast initial drop as an exponential average would.
+    /// </summary>
+    internal static List<CurvePoint> Smooth(IReadOnlyList<CurvePoint> points)
     {
-        var result = new List<CurvePoint>(points.Count);
-        double avg = 0, weight = 0;
-        foreach (CurvePoint p in points)
+        int n = points.Count, half = Math.Clamp(n / 100, 0, 250);
+        var prefix = new double[n + 1];
+        for (int i = 0; i < n; i++) prefix[i + 1] = prefix[i] + points[i].Value;
+        var result = new List<CurvePoint>(n);
+        for (int i = 0; i < n; i++)
         {
-            avg = (1 - alpha) * avg + alpha * p.Value;
-            weight = (1 - alpha) * weight + alpha;
-            result.Add(new CurvePoint(p.Step, avg / weight));
+            int w = Math.Min(half, Math.Min(i, n - 1 - i)); // symmetric window, narrower near the ends
+            result.Add(new CurvePoint(points[i].Step, (prefix[i + w + 1] - prefix[i - w]) / (2 * w + 1)));
         }
         return result;
     }

@@ -44,7 +44,9 @@ public sealed class CommandTests(TinyCheckpointFixture fx) : IClassFixture<TinyC
         Assert.Equal(a.Out, b.Out);
         Assert.NotEqual(a.Out, c.Out);
         Assert.StartsWith("the ", a.Out);
-        Assert.Equal(4 + 80 + 1, a.Out.Length); // prompt, 80 generated characters, final newline (ASCII corpus)
+        // Prompt, 80 generated characters (ASCII corpus), and a newline unless the last generated one is a newline.
+        Assert.EndsWith("\n", a.Out);
+        Assert.True(a.Out.Length == 84 || (a.Out.Length == 85 && a.Out[83] != '\n'), $"length {a.Out.Length}");
         // Every generated character comes from the training text's vocabulary.
         string corpus = File.ReadAllText(fx.Data);
         Assert.All(a.Out[..^1], ch => Assert.Contains(ch, corpus));

@@ -43,9 +43,14 @@ public sealed class LossPlotTests
     }
 
     [Fact]
-    public void SmoothingIsBiasCorrected()
+    public void SmoothingIsACenteredMovingAverage()
     {
-        var s = LossPlot.Smooth([new(1, 4), new(2, 4), new(3, 4)]);
-        Assert.All(s, p => Assert.Equal(4, p.Value, 12));
+        var constant = LossPlot.Smooth([new(1, 4), new(2, 4), new(3, 4)]);
+        Assert.All(constant, p => Assert.Equal(4, p.Value, 12));
+        // 1000 points: window of 2*10+1; a straight line is unchanged (no lag), an alternating series is flattened.
+        var line = Enumerable.Range(0, 1000).Select(i => new CurvePoint(i, 2.0 * i)).ToList();
+        Assert.All(LossPlot.Smooth(line).Zip(line), p => Assert.Equal(p.Second.Value, p.First.Value, 9));
+        var zigzag = Enumerable.Range(0, 1000).Select(i => new CurvePoint(i, i % 2)).ToList();
+        Assert.All(LossPlot.Smooth(zigzag).Skip(10).SkipLast(10), p => Assert.InRange(p.Value, 0.45, 0.55));
     }
 }
