@@ -389,7 +389,8 @@ public static class Trainer
 
                 if (!finite)
                 {
-                    progress.Line(string.Create(Inv, $"step {step}: loss {lossValue} / gradient norm {norm} not finite; update skipped ({skipped} so far)"));
+                    if (skipped <= 5 || skipped % 100 == 0) // every skip is counted; the first few and every 100th are shown
+                        progress.Line(string.Create(Inv, $"step {step}: loss {lossValue} / gradient norm {norm} not finite; update skipped ({skipped} so far)"));
                     if (cfg.StopOnNonFinite) { reason = StopReason.NonFinite; break; }
                 }
                 if (step % cfg.EvalEvery == 0)
