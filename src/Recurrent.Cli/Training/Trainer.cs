@@ -432,6 +432,14 @@ public static class Trainer
         ctx.Out.WriteLine(string.Create(Inv, $"{why} after {ProgressReporter.Format(elapsed)} ({tokens:N0} characters in total, {skipped} skipped step{(skipped == 1 ? "" : "s")})"));
         if (lastEval is not null)
             ctx.Out.WriteLine((lastEval.Step == step ? "final: " : $"last evaluation (step {lastEval.Step}): ") + Describe(lastEval));
+        if (s.Problems is { Count: > 0 } problems && step > startStep && reason != StopReason.Cancelled)
+        {
+            // A few held-out problems as the model completes them now (greedy).
+            var shown = problems.Take(6).ToList();
+            string[] answers = Evaluation.GreedyComplete(model, s.Vocab, shown.Select(p => p.Prompt).ToList(), shown[0].Answer.Length);
+            ctx.Out.WriteLine("held-out examples: " + string.Join("  ", shown.Select((p, i) =>
+                $"{p.Prompt.Trim()}{answers[i].TrimEnd('\n')} {(answers[i] == p.Answer ? "(right)" : $"(wrong, expected {p.Answer.TrimEnd('\n')})")}")));
+        }
         if (lastCheckpoint is null)
         {
             ctx.Out.WriteLine("no checkpoint written: no training step was done");

@@ -66,6 +66,31 @@ public sealed class TrainResumeTests : IDisposable
     }
 
     [Fact]
+    public void BuiltInTaskReportsHeldOutAccuracyAndResumesExactly()
+    {
+        string[] common = ["--hidden-size", "16", "--embedding-size", "4", "--batch-size", "4", "--eval-every", "5", "--target-accuracy", "0"];
+        var a = Run(["train", "--out", _tmp["a"], "--steps", "10", .. common]);
+        Assert.Equal(0, a.ExitCode);
+        Assert.Contains("on the built-in 2-digit addition task (500 held-out problems)", a.Out);
+        Assert.Matches(@"eval step 5: validation loss \d+\.\d+ nats/char .* held-out exact-match accuracy \d+\.\d %", a.Out);
+        Assert.Contains("held-out examples: ", a.Out);
+
+        var b1 = Run(["train", "--out", _tmp["b"], "--steps", "4", .. common]);
+        Assert.Equal(0, b1.ExitCode);
+        var b2 = Run("train", "--out", _tmp["b"], "--resume", "--steps", "10");
+        Assert.Equal(0, b2.ExitCode);
+        Assert.Contains("resuming checkpoint-000000004 at step 4", b2.Out);
+
+        var sa = CharLmCheckpoint.Load(_tmp["a"], forTraining: true);
+        var sb = CharLmCheckpoint.Load(_tmp["b"], forTraining: true);
+        Assert.Equal("addition", sa.Config.Training.Data.Kind);
+        Assert.Equal(10, sa.State!.TrainLoss.Count);
+        Assert.Equal(sa.State.TrainLoss, sb.State!.TrainLoss);
+        Assert.Equal(sa.State.Evals.Where(e => e.Step % 5 == 0).Select(e => (e.Step, e.Loss, e.Accuracy)),
+            sb.State.Evals.Where(e => e.Step % 5 == 0).Select(e => (e.Step, e.Loss, e.Accuracy)));
+    }
+
+    [Fact]
     public void CheckpointHoldsPyTorchKeysConfigVocabOptimizerAndRngState()
     {
         string data = _tmp.WriteText("corpus.txt", Corpus(1500));
