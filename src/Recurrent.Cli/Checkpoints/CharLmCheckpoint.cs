@@ -1,4 +1,5 @@
 // The contents of a language-model checkpoint folder and how they are written and read back:
+// Tensors go through Recurrent.IO.TensorIO; atomicity and the manifest through CheckpointStore.
 //   model.safetensors      weights, PyTorch state_dict keys (emb.weight, rnn.weight_ih_l0, ..., fc.bias)
 //   optimizer.safetensors  optimizer state_dict, flattened (state.{i}.exp_avg, param_groups.0.lr, ...)
 //   config.json            format + version, model architecture, training hyperparameters and data source
@@ -12,6 +13,7 @@ using System.Text.Json.Serialization;
 using Recurrent.Cli.Model;
 using Recurrent.Cli.Training;
 using Recurrent.Data;
+using Recurrent.IO;
 using Recurrent.Optim;
 
 namespace Recurrent.Cli.Checkpoints;
@@ -101,8 +103,8 @@ public static class CharLmCheckpoint
         };
         CheckpointFile[] files =
         [
-            new(ModelFile, s => TensorFiles.Write(s, weights, meta)),
-            new(OptimizerFile, s => TensorFiles.Write(s, optimizerState, new Dictionary<string, string> { ["optimizer"] = training.Optimizer })),
+            new(ModelFile, s => s.Write(TensorIO.Serialize(weights, meta))),
+            new(OptimizerFile, s => s.Write(TensorIO.Serialize(optimizerState, new Dictionary<string, string> { ["optimizer"] = training.Optimizer }))),
             new(ConfigFile, s => JsonSerializer.Serialize(s, config, Json)),
             new(VocabFile, s => s.Write(Encoding.UTF8.GetBytes(vocab.ToJson()))),
             new(TrainerFile, s => JsonSerializer.Serialize(s, state, Json)),
@@ -140,12 +142,12 @@ public static class CharLmCheckpoint
         if (vocab.Count != config.Model.VocabSize)
             throw new CliException($"the checkpoint '{folder}' is inconsistent: {VocabFile} has {vocab.Count} characters but config.json says vocab_size {config.Model.VocabSize}.");
 
-        var (weights, _) = TensorFiles.Read(Path.Combine(folder, ModelFile));
+        Dictionary<string, Tensor> weights = ReadTensors(folder, ModelFile);
         Dictionary<string, Tensor>? optimizerState = null;
         TrainerState? state = null;
         if (forTraining)
         {
-            (optimizerState, _) = TensorFiles.Read(Path.Combine(folder, OptimizerFile));
+            optimizerState = ReadTensors(folder, OptimizerFile);
             state = ReadJson<TrainerState>(folder, TrainerFile);
             if (state.Step != manifest.Step || state.DataRng.Length != 6 || state.DropoutRng.Length != 6)
                 throw new CliException($"the checkpoint '{folder}' has a damaged {TrainerFile} (step or RNG state does not fit).");
@@ -172,6 +174,12 @@ public static class CharLmCheckpoint
         {
             return null;
         }
+    }
+
+    private static Dictionary<string, Tensor> ReadTensors(string folder, string name)
+    {
+        try { return TensorIO.ReadTensors(Path.Combine(folder, name)); }
+        catch (NotSupportedException e) { throw new CliException($"the checkpoint '{folder}' has an unusable {name}: {e.Message}", e); }
     }
 
     private static T ReadJson<T>(string folder, string name)
