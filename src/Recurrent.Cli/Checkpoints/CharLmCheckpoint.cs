@@ -1,11 +1,11 @@
 // The contents of a language-model checkpoint folder and how they are written and read back:
-// Tensors go through Recurrent.IO.TensorIO; atomicity and the manifest through CheckpointStore.
 //   model.safetensors      weights, PyTorch state_dict keys (emb.weight, rnn.weight_ih_l0, ..., fc.bias)
 //   optimizer.safetensors  optimizer state_dict, flattened (state.{i}.exp_avg, param_groups.0.lr, ...)
 //   config.json            format + version, model architecture, training hyperparameters and data source
 //   vocab.json             the characters, in id order
 //   trainer.json           step, RNG states (data order, dropout), loss history, evaluations
 //   manifest.json          written last by CheckpointStore (sizes and SHA-256 of the above)
+// Tensors go through Recurrent.IO.TensorIO; atomicity and the manifest through CheckpointStore.
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
