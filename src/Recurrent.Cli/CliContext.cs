@@ -1,0 +1,35 @@
+// What a command needs from its surroundings: where to write, whether that is a terminal, and when to stop.
+namespace Recurrent.Cli;
+
+/// <summary>
+/// The environment of one invocation of the program: its output and error writers, whether the output is an
+/// interactive terminal (progress bars) or redirected (plain periodic lines), and the token that Ctrl+C/SIGTERM cancel.
+/// Tests build one around string writers and their own token to run commands in-process.
+/// </summary>
+public sealed class CliContext
+{
+    /// <summary>Creates a context.</summary>
+    public CliContext(TextWriter output, TextWriter error, bool isTerminal = false, CancellationToken cancellation = default)
+    {
+        Out = output;
+        Error = error;
+        IsTerminal = isTerminal;
+        Cancellation = cancellation;
+    }
+
+    /// <summary>Standard output: results and progress.</summary>
+    public TextWriter Out { get; }
+
+    /// <summary>Standard error: warnings and the one-line error.</summary>
+    public TextWriter Error { get; }
+
+    /// <summary>True when <see cref="Out"/> is an interactive terminal (draw a progress bar in place).</summary>
+    public bool IsTerminal { get; }
+
+    /// <summary>Cancelled by Ctrl+C or SIGTERM: long commands save their work and stop.</summary>
+    public CancellationToken Cancellation { get; }
+
+    /// <summary>The context of the real process: the console, redirected or not, with the given token.</summary>
+    public static CliContext ForConsole(CancellationToken cancellation) =>
+        new(Console.Out, Console.Error, !Console.IsOutputRedirected, cancellation);
+}

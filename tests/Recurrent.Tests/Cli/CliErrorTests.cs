@@ -1,0 +1,133 @@
+// Bad input gives one line on stderr and a non-zero exit code, never a stack trace, and damages nothing on disk.
+using Recurrent.Cli;
+using static Recurrent.Tests.Cli.CliTestSupport;
+
+namespace Recurrent.Tests.Cli;
+
+public sealed class CliErrorTests : IDisposable
+{
+    private readonly TempDir _tmp = new();
+
+    public void Dispose() => _tmp.Dispose();
+
+    private static void AssertOneLineError(CliResult r, int code, params string[] fragments)
+    {
+        Assert.Equal(code, r.ExitCode);
+        string[] lines = r.ErrorLines;
+        Assert.True(lines.Length == 1, $"expected one error line, got:\n{r.Error}");
+        Assert.StartsWith("recurrent: error: ", lines[0]);
+        foreach (string f in fragments) Assert.Contains(f, lines[0]);
+        Assert.DoesNotContain("   at ", r.Error); // no stack trace
+    }
+
+    [Theory]
+    [InlineData("--hidden-size", "0", "--hidden-size must be at least 1, got 0")]
+    [InlineData("--hidden-size", "-5", "--hidden-size must be at least 1, got -5")]
+    [InlineData("--layers", "0", "--layers must be at least 1")]
+    [InlineData("--embedding-size", "0", "--embedding-size must be at least 1")]
+    [InlineData("--seq-len", "0", "--seq-len must be at least 1")]
+    [InlineData("--batch-size", "-1", "--batch-size must be at least 1")]
+    [InlineData("--lr", "0", "--lr must be a positive number")]
+    [InlineData("--lr", "-0.1", "--lr must be a positive number")]
+    [InlineData("--dropout", "1", "--dropout must be in [0, 1)")]
+    [InlineData("--steps", "0", "--steps must be at least 1")]
+    [InlineData("--threads", "0", "--threads must be at least 1")]
+    [InlineData("--clip", "-1", "--clip must be zero")]
+    [InlineData("--minutes", "-2", "--minutes must be positive")]
+    [InlineData("--eval-every", "0", "--eval-every must be at least 1")]
+    [InlineData("--digits", "9", "--digits must be between 1 and 6")]
+    public void NonsensicalTrainOptionsAreUsageErrors(string option, string value, string message)
+    {
+        var r = Run("train", "--out", _tmp["run"], option, value);
+        AssertOneLineError(r, ExitCodes.Usage, message);
+        Assert.False(Directory.Exists(_tmp["run"]));
+    }
+
+    [Theory]
+    [InlineData(new[] { "train", "--hidden-size", "abc" }, "abc")]
+    [InlineData(new[] { "train", "--no-such-option" }, "--no-such-option")]
+    [InlineData(new[] { "train", "--model", "transformer" }, "transformer")]
+    [InlineData(new[] { "frobnicate" }, "frobnicate")]
+    [InlineData(new[] { "eval", "somewhere" }, "--data")]
+    public void ParseErrorsAreOneLineUsageErrors(string[] args, string fragment)
+    {
+        var r = Run(args);
+        AssertOneLineError(r, ExitCodes.Usage, fragment, "--help");
+    }
+
+    [Fact]
+    public void MissingDataFile()
+    {
+        var r = Run("train", "--data", _tmp["missing.txt"], "--out", _tmp["run"]);
+        AssertOneLineError(r, ExitCodes.Failure, "--data", "missing.txt", "does not exist");
+        Assert.False(Directory.Exists(_tmp["run"]));
+    }
+
+    [Fact]
+    public void EmptyDataFile()
+    {
+        string path = _tmp.WriteText("empty.txt", "");
+        AssertOneLineError(Run("train", "--data", path, "--out", _tmp["run"]), ExitCodes.Failure, "empty");
+    }
+
+    [Fact]
+    public void NonUtf8DataFile()
+    {
+        string path = _tmp["latin1.txt"];
+        File.WriteAllBytes(path, System.Text.Encoding.Latin1.GetBytes("na\u00efve caf\u00e9\n"));
+        AssertOneLineError(Run("train", "--data", path, "--out", _tmp["run"]), ExitCodes.Failure, "not valid UTF-8", "offset 2", "line 1");
+    }
+
+    [Fact]
+    public void SequenceLongerThanTheData()
+    {
+        string path = _tmp.WriteText("short.txt", "hello world, this is short.\n");
+        var r = Run("train", "--data", path, "--out", _tmp["run"], "--seq-len", "100");
+        AssertOneLineError(r, ExitCodes.Usage, "--seq-len 100 is longer than the training part");
+        Assert.False(Directory.Exists(_tmp["run"]));
+    }
+
+    [Fact]
+    public void ResumeWithoutCheckpoint()
+    {
+        AssertOneLineError(Run("train", "--resume", "--out", _tmp["run"]), ExitCodes.Usage, "--resume", "no checkpoint");
+    }
+
+    [Fact]
+    public void DigitsWithDataIsRefused()
+    {
+        string path = _tmp.WriteText("c.txt", Corpus(500));
+        AssertOneLineError(Run("train", "--data", path, "--digits", "3", "--out", _tmp["run"]), ExitCodes.Usage, "--digits");
+    }
+
+    [Fact]
+    public void SampleEvalInfoOnMissingOrBrokenCheckpoints()
+    {
+        AssertOneLineError(Run("sample", _tmp["nothing"]), ExitCodes.Failure, "does not exist");
+        Directory.CreateDirectory(_tmp["emptydir"]);
+        AssertOneLineError(Run("sample", _tmp["emptydir"]), ExitCodes.Failure, "holds no checkpoint");
+        AssertOneLineError(Run("info", _tmp["nothing.safetensors"]), ExitCodes.Failure, "does not exist");
+        string junk = _tmp.WriteText("junk.safetensors", "this is not a safetensors file at all");
+        AssertOneLineError(Run("info", junk), ExitCodes.Failure, "safetensors");
+        string text = _tmp.WriteText("plain.txt", "hello");
+        AssertOneLineError(Run("info", text), ExitCodes.Failure, "not a weight file");
+        AssertOneLineError(Run("demo", "no-such-demo"), ExitCodes.Usage, "relu-rnn");
+    }
+
+    [Fact]
+    public void HelpWorksOnEveryCommand()
+    {
+        foreach (string cmd in new[] { "train", "sample", "eval", "info", "demo", "convert" })
+        {
+            var r = Run(cmd, "--help");
+            Assert.Equal(0, r.ExitCode);
+            Assert.Contains("Usage:", r.Out);
+            Assert.Empty(r.Error);
+        }
+        var root = Run();
+        Assert.Equal(0, root.ExitCode);
+        Assert.Contains("train", root.Out);
+        Assert.Contains("--resume", Run("train", "--help").Out);
+        Assert.Contains("--top-k", Run("sample", "--help").Out);
+    }
+}
