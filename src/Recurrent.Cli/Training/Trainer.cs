@@ -65,7 +65,7 @@ public static class Trainer
         Model = "lstm", EmbeddingSize = 16, HiddenSize = 128, Layers = 1, Dropout = 0, SeqLen = 30, BatchSize = 16,
         Optimizer = "adam", LearningRate = 1e-2, WeightDecay = 0, Clip = 1.0, Seed = 1, Steps = 4000, EvalEvery = 200,
         CheckpointEvery = 1000, LogEvery = 200, ValFraction = 0.1, ValChars = 20_000, StopOnNonFinite = false,
-        TargetAccuracy = 0.9, Digits = 2,
+        TargetAccuracy = 0.99, Digits = 2,
     };
 
     /// <summary>Defaults for training on a text file.</summary>
