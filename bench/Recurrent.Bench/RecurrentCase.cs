@@ -64,9 +64,9 @@ internal sealed class RecurrentCase : IBenchCase
         // 1. zero the gradients in place (FORMAT.md 3.2 allows zeroing instead of None)
         foreach (var p in _params) p.Grad?.AsSpan<float>().Clear();
         _x.Grad?.AsSpan<float>().Clear();
-        // 2-4. forward, loss = sum(y * G), backward
+        // 2-4. forward, loss = sum(y * G) (one fused op: dL/dy is G itself, no y * G tensor), backward
         var y = Forward();
-        y.Mul(_g!).Sum().Backward();
+        y.SumProduct(_g!).Backward();
     }
 
     private Tensor Forward() => _model switch

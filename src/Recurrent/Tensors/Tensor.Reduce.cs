@@ -37,6 +37,81 @@ public sealed partial class Tensor
         return Record(r, "SumBackward0", g => new[] { g.Expand(inShape) }, false, this);
     }
 
+    /// <summary>
+    /// <c>(this * other).sum()</c> for two tensors of the same shape and dtype (no broadcasting), as a
+    /// 0-dim tensor, without materialising the product. Float32 accumulates in float64.
+    /// </summary>
+    /// <remarks>
+    /// Meant for losses such as <c>sum(y * G)</c>: the backward returns <c>g * other</c> and
+    /// <c>g * this</c>, and when the incoming gradient is exactly 1 it hands back the other operand
+    /// itself (no copy; gradient consumers never write into what they receive).
+    /// </remarks>
+    public Tensor SumProduct(Tensor other)
+    {
+        Guard.SameDType(this, other, "sum_product");
+        Guard.Shape(other, ShapeRef, "other");
+        var a = Contiguous();
+        var b = other.Contiguous();
+        var r = Empty(DType, Array.Empty<int>());
+        int n = Numel;
+        switch (DType)
+        {
+            case DType.Float32:
+                r.Arr<float>()[0] = (float)SumProductF32(a.AsSpan<float>(), b.AsSpan<float>());
+                break;
+            case DType.Float64:
+            {
+                var x = a.AsSpan<double>(); var y = b.AsSpan<double>();
+                double s = 0;
+                for (int i = 0; i < n; i++) s += x[i] * y[i];
+                r.Arr<double>()[0] = s;
+                break;
+            }
+            default:
+            {
+                var x = a.AsSpan<long>(); var y = b.AsSpan<long>();
+                long s = 0;
+                for (int i = 0; i < n; i++) s += x[i] * y[i];
+                r.Arr<long>()[0] = s;
+                break;
+            }
+        }
+        var self = this;
+        return Record(r, "SumProductBackward0", g =>
+        {
+            bool one = g.ToDouble() == 1.0;
+            return new[]
+            {
+                self.RequiresGrad ? (one ? other : other.Mul(g)) : null,
+                other.RequiresGrad ? (one ? self : self.Mul(g)) : null,
+            };
+        }, true, this, other);
+    }
+
+    // sum_i x[i] * y[i] with float64 accumulation, 8 lanes at a time.
+    private static double SumProductF32(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        int n = x.Length, i = 0;
+        var acc0 = System.Runtime.Intrinsics.Vector256<double>.Zero;
+        var acc1 = System.Runtime.Intrinsics.Vector256<double>.Zero;
+        if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
+        {
+            ref float px = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+            ref float py = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
+            for (; i + 8 <= n; i += 8)
+            {
+                var p = System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref px, (nuint)i)
+                    * System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref py, (nuint)i);
+                var (lo, hi) = System.Runtime.Intrinsics.Vector256.Widen(p);
+                acc0 += lo;
+                acc1 += hi;
+            }
+        }
+        double s = System.Runtime.Intrinsics.Vector256.Sum(acc0 + acc1);
+        for (; i < n; i++) s += (double)(x[i] * y[i]);
+        return s;
+    }
+
     /// <summary>Sum over one dim, as <c>tensor.sum(dim, keepdim)</c>.</summary>
     public Tensor Sum(int dim, bool keepDim = false)
     {

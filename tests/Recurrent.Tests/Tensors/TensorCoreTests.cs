@@ -66,6 +66,27 @@ public class TensorCoreTests
         Assert.True((a * 2).RequiresGrad);
     }
 
+    [Fact]
+    public void SumProductMatchesMulSumAndHandsBackTheOtherOperand()
+    {
+        var gen = new Generator(7);
+        var y = Tensor.Randn(new[] { 5, 3, 7 }, DType.Float32, gen).RequiresGrad_();
+        var w = Tensor.Randn(new[] { 5, 3, 7 }, DType.Float32, gen);
+        var wCopy = w.Clone();
+        var loss = y.SumProduct(w);
+        Assert.Equal("SumProductBackward0", loss.GradFnName);
+        Assert.Equal(0, loss.Dim);
+        Assert.Equal(y.Detach().Mul(w).Sum().Item<float>(), loss.Item<float>(), 5);
+        loss.Backward();
+        // dL/dy = w exactly, and w itself is left untouched by the accumulation into y.Grad.
+        Assert.Equal(w.ToArray<float>(), y.Grad!.ToArray<float>());
+        Assert.Equal(wCopy.ToArray<float>(), w.ToArray<float>());
+        y.SumProduct(w).Backward();
+        Assert.Equal(w.Mul(2.0).ToArray<float>(), y.Grad!.ToArray<float>());
+        Assert.Equal(wCopy.ToArray<float>(), w.ToArray<float>());
+        Assert.Throws<ArgumentException>(() => y.SumProduct(Tensor.Zeros(5, 3)));
+    }
+
     public static IEnumerable<object[]> Ops() => new[]
     {
         new object[] { "add" }, new object[] { "sub" }, new object[] { "mul" }, new object[] { "div" },
@@ -78,7 +99,7 @@ public class TensorCoreTests
         new object[] { "view" }, new object[] { "narrow" }, new object[] { "select" }, new object[] { "expand" },
         new object[] { "cat" }, new object[] { "stack" }, new object[] { "chunk" }, new object[] { "indexselect" },
         new object[] { "gather" }, new object[] { "squeeze" }, new object[] { "maximum" }, new object[] { "clone" },
-        new object[] { "contiguous" },
+        new object[] { "contiguous" }, new object[] { "sumproduct" },
     };
 
     [Theory]
@@ -135,6 +156,7 @@ public class TensorCoreTests
             case "maximum": f = x => new[] { x[0].Maximum(x[1]) }; inputs = new[] { mixed, b }; break;
             case "clone": f = x => new[] { x[0].Clone() }; inputs = new[] { a }; break;
             case "contiguous": f = x => new[] { x[0].T().Contiguous() }; inputs = new[] { a }; break;
+            case "sumproduct": f = x => new[] { x[0].SumProduct(x[1]), x[0].T().SumProduct(x[1].T()) }; inputs = new[] { a, mixed }; break;
             default: throw new ArgumentException(op);
         }
         Assert.Null(GradCheck.Check(f, inputs));

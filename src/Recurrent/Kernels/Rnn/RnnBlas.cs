@@ -61,10 +61,11 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
         for (; j < n; j++) dst[j] *= s[j];
     }
 
-    /// <summary>dst[c, r] = src[r, c] for src (rows, cols) row-major, dst (cols, rows); 16 x 16 blocks.</summary>
+    /// <summary>dst[c, r] = src[r, c] for src (rows, cols) row-major, dst (cols, rows); float: AVX 8 x 8 blocks, else 16 x 16 scalar blocks.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Transpose(T* dst, T* src, int rows, int cols)
     {
+        if (typeof(T) == typeof(float) && PackTranspose.TryTransposeFloat((float*)dst, (float*)src, rows, cols)) return;
         const int Block = 16;
         for (int r0 = 0; r0 < rows; r0 += Block)
         {
