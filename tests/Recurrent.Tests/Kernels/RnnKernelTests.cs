@@ -282,10 +282,18 @@ public class RnnKernelTests
             RecurrentKernels.LayerBackward<float>(dX, [], [], new RnnLayerGrads<float> { WeightIh = dWih, WeightHh = dWhh }, y, 32, [], [],
                 cache, x, [], w, s, bs);
         }
-        for (int i = 0; i < 3; i++) Step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 3; i++) Step();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // Warm up past tiered compilation (re-JIT bookkeeping can allocate a few bytes on the calling
+        // thread once, e.g. when another test already ran these methods under a different ISA), then
+        // require a window of steps that allocates nothing: a kernel that allocates per call never gets one.
+        for (int i = 0; i < 40; i++) Step();
+        long best = long.MaxValue;
+        for (int window = 0; window < 3 && best != 0; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 3; i++) Step();
+            best = Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.Equal(0, best);
     }
 
     [Fact]
