@@ -145,34 +145,26 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 HiddenProduct(bt - carried, gh, hOut, h0 + (nint)carried * hOut, hOut, w.Whh, whhT, ghBuf + (nint)carried * gh);
             }
 
-            for (int b = 0; b < bt; b++)
+            // The gate arithmetic of this step: rows are independent, so large steps split them over
+            // the worker team (same partition for a given thread count, so the same bits).
+            var rows = new ForwardRowsContext
             {
-                nint row = off + b;
-                T* gxr = gx + row * gh, ghr = ghBuf + (nint)b * gh;
-                switch (s.Mode)
-                {
-                    case RnnMode.Lstm:
-                    {
-                        T* cPrev = b < carried ? (training ? cache + layout.C + (nint)(offPrev + b) * h : cState + (nint)b * h) : c0 + (nint)b * h;
-                        T* cOut = training ? cache + layout.C + row * h : cState + (nint)b * h;
-                        T* hOutRow = proj ? (training ? cache + layout.HPre + row * h : hPreBuf + (nint)b * h) : y + row * ldy;
-                        RnnGates<T>.LstmForwardRow(h, gxr, ghr, bias, cPrev, cOut, hOutRow, training ? gxr : null,
-                            training ? cache + layout.TanhC + row * h : null);
-                        if (cN != null && b >= nextCount) new ReadOnlySpan<T>(cOut, h).CopyTo(new Span<T>(cN + (nint)b * h, h));
-                        break;
-                    }
-                    case RnnMode.Gru:
-                    {
-                        T* hPrev = b < hpCarried ? hpBase + (nint)b * hpLd : h0 + (nint)b * hOut;
-                        RnnGates<T>.GruForwardRow(h, gxr, ghr, bias, bhn, hPrev, y + row * ldy, training ? gxr : null,
-                            training ? cache + layout.Hn + row * h : null);
-                        break;
-                    }
-                    default:
-                        RnnGates<T>.RnnForwardRow(s.Mode == RnnMode.RnnRelu, h, gxr, ghr, bias, y + row * ldy, training ? gxr : null);
-                        break;
-                }
+                Mode = s.Mode, H = h, HOut = hOut, Gh = gh, Training = training, Proj = proj,
+                Off = off, OffPrev = offPrev, Carried = carried, HpCarried = hpCarried, HpLd = hpLd, NextCount = nextCount,
+                HpBase = hpBase, Gx = gx, GhBuf = ghBuf, Bias = bias, Bhn = bhn, Cache = cache,
+                LayoutC = layout.C, LayoutHPre = layout.HPre, LayoutTanhC = layout.TanhC, LayoutHn = layout.Hn,
+                CState = cState, C0 = c0, HPreBuf = hPreBuf, Y = y, Ldy = ldy, H0 = h0, CN = cN,
+            };
+            int parts = RowParts(bt, gh);
+            if (parts > 1)
+            {
+                var job = t_forwardRowsJob ??= new ForwardRowsJob();
+                job.Context = rows;
+                job.Rows = bt;
+                WorkerTeam.Run(job, parts);
+                job.Context = default;
             }
+            else ForwardRows(in rows, 0, bt);
 
             // LSTM projection: h_t = (o * tanh(c_t)) W_hr^T.
             if (proj)
@@ -190,6 +182,134 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             if (!s.Reverse) off += bt;
         }
         RnnArena.Release(mark);
+    }
+
+    // Splitting a step's gate rows over the team pays off above about this many gate elements
+    // (the hand-off costs a few microseconds; workers spin between the per-step products anyway).
+    private const int ParallelGateElements = 16_384;
+
+    private static int RowParts(int rows, int gh)
+    {
+        int threads = Parallelism.MaxThreads;
+        if (threads <= 1 || (long)rows * gh < ParallelGateElements) return 1;
+        return Math.Min(threads, rows);
+    }
+
+    /// <summary>Everything one step's forward gate rows read and write.</summary>
+    private struct ForwardRowsContext
+    {
+        public RnnMode Mode;
+        public int H, HOut, Gh, Off, OffPrev, Carried, HpCarried, HpLd, NextCount, Ldy;
+        public bool Training, Proj;
+        public long LayoutC, LayoutHPre, LayoutTanhC, LayoutHn;
+        public T* HpBase, Gx, GhBuf, Bias, Bhn, Cache, CState, C0, HPreBuf, Y, H0, CN;
+    }
+
+    private sealed class ForwardRowsJob : ParallelJob
+    {
+        public ForwardRowsContext Context;
+        public int Rows;
+
+        public override void Execute(int part, int parts)
+        {
+            int b0 = (int)((long)Rows * part / parts), b1 = (int)((long)Rows * (part + 1) / parts);
+            ForwardRows(in Context, b0, b1);
+        }
+    }
+
+    [ThreadStatic] private static ForwardRowsJob? t_forwardRowsJob;
+
+    // Forward gate arithmetic of rows b0 .. b1-1 of one step (see Forward for the buffers).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardRows(in ForwardRowsContext k, int b0, int b1)
+    {
+        int h = k.H, hOut = k.HOut, gh = k.Gh;
+        bool training = k.Training, proj = k.Proj;
+        T* cache = k.Cache;
+        for (int b = b0; b < b1; b++)
+        {
+            nint row = k.Off + b;
+            T* gxr = k.Gx + row * gh, ghr = k.GhBuf + (nint)b * gh;
+            switch (k.Mode)
+            {
+                case RnnMode.Lstm:
+                {
+                    T* cPrev = b < k.Carried ? (training ? cache + k.LayoutC + (nint)(k.OffPrev + b) * h : k.CState + (nint)b * h) : k.C0 + (nint)b * h;
+                    T* cOut = training ? cache + k.LayoutC + row * h : k.CState + (nint)b * h;
+                    T* hOutRow = proj ? (training ? cache + k.LayoutHPre + row * h : k.HPreBuf + (nint)b * h) : k.Y + row * k.Ldy;
+                    RnnGates<T>.LstmForwardRow(h, gxr, ghr, k.Bias, cPrev, cOut, hOutRow, training ? gxr : null,
+                        training ? cache + k.LayoutTanhC + row * h : null);
+                    if (k.CN != null && b >= k.NextCount) new ReadOnlySpan<T>(cOut, h).CopyTo(new Span<T>(k.CN + (nint)b * h, h));
+                    break;
+                }
+                case RnnMode.Gru:
+                {
+                    T* hPrev = b < k.HpCarried ? k.HpBase + (nint)b * k.HpLd : k.H0 + (nint)b * hOut;
+                    RnnGates<T>.GruForwardRow(h, gxr, ghr, k.Bias, k.Bhn, hPrev, k.Y + row * k.Ldy, training ? gxr : null,
+                        training ? cache + k.LayoutHn + row * h : null);
+                    break;
+                }
+                default:
+                    RnnGates<T>.RnnForwardRow(k.Mode == RnnMode.RnnRelu, h, gxr, ghr, k.Bias, k.Y + row * k.Ldy, training ? gxr : null);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Everything one step's backward gate rows read and write.</summary>
+    private struct BackwardRowsContext
+    {
+        public RnnMode Mode;
+        public int H, HOut, Gh, Gb, Ldy, Off, OffPrev, Carried;
+        public bool Proj;
+        public long LayoutGates, LayoutC, LayoutTanhC, LayoutHn, LayoutHPrev;
+        public T* DY, ZeroRow, Cache, DG, C0, DHPre, DH, DC;
+    }
+
+    private sealed class BackwardRowsJob : ParallelJob
+    {
+        public BackwardRowsContext Context;
+        public int Rows;
+
+        public override void Execute(int part, int parts)
+        {
+            int b0 = (int)((long)Rows * part / parts), b1 = (int)((long)Rows * (part + 1) / parts);
+            BackwardRows(in Context, b0, b1);
+        }
+    }
+
+    [ThreadStatic] private static BackwardRowsJob? t_backwardRowsJob;
+
+    // Backward gate arithmetic of rows b0 .. b1-1 of one step (see Backward for the buffers).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardRows(in BackwardRowsContext k, int b0, int b1)
+    {
+        int h = k.H, hOut = k.HOut, gh = k.Gh;
+        T* cache = k.Cache;
+        for (int b = b0; b < b1; b++)
+        {
+            nint row = k.Off + b;
+            T* dy = k.DY != null ? k.DY + row * k.Ldy : k.ZeroRow;
+            T* gates = cache + k.LayoutGates + row * gh;
+            T* dGr = k.DG + row * k.Gb;
+            switch (k.Mode)
+            {
+                case RnnMode.Lstm:
+                {
+                    T* cPrev = b < k.Carried ? cache + k.LayoutC + (nint)(k.OffPrev + b) * h : k.C0 + (nint)b * h;
+                    RnnGates<T>.LstmBackwardRow(h, k.Proj ? k.DHPre + (nint)b * h : k.DH + (nint)b * hOut, k.Proj ? null : dy,
+                        gates, cache + k.LayoutTanhC + row * h, cPrev, k.DC + (nint)b * h, dGr);
+                    break;
+                }
+                case RnnMode.Gru:
+                    RnnGates<T>.GruBackwardRow(h, k.DH + (nint)b * hOut, dy, gates, cache + k.LayoutHn + row * h,
+                        cache + k.LayoutHPrev + row * hOut, dGr);
+                    break;
+                default:
+                    RnnGates<T>.RnnBackwardRow(k.Mode == RnnMode.RnnRelu, h, gates, k.DH + (nint)b * hOut, dy, dGr);
+                    break;
+            }
+        }
     }
 
     // Below this many rows the per-step products use the "nt" layout (dot products), above the
@@ -265,30 +385,24 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 RnnBlas<T>.Gemm(false, false, bt, h, hOut, T.One, dHAll + (nint)off * hOut, hOut, w.Whr, h, T.Zero, dHPre, h);
             }
 
-            for (int b = 0; b < bt; b++)
+            // The gate backward of this step, split over the team like the forward (rows are independent).
+            var rows = new BackwardRowsContext
             {
-                nint row = off + b;
-                T* dy = dY != null ? dY + row * ldy : zeroRow;
-                T* gates = cache + layout.Gates + row * gh;
-                T* dGr = dG + row * gb;
-                switch (s.Mode)
-                {
-                    case RnnMode.Lstm:
-                    {
-                        T* cPrev = b < carried ? cache + layout.C + (nint)(offPrev + b) * h : c0 + (nint)b * h;
-                        RnnGates<T>.LstmBackwardRow(h, proj ? dHPre + (nint)b * h : dH + (nint)b * hOut, proj ? null : dy,
-                            gates, cache + layout.TanhC + row * h, cPrev, dC + (nint)b * h, dGr);
-                        break;
-                    }
-                    case RnnMode.Gru:
-                        RnnGates<T>.GruBackwardRow(h, dH + (nint)b * hOut, dy, gates, cache + layout.Hn + row * h,
-                            cache + layout.HPrev + row * hOut, dGr);
-                        break;
-                    default:
-                        RnnGates<T>.RnnBackwardRow(s.Mode == RnnMode.RnnRelu, h, gates, dH + (nint)b * hOut, dy, dGr);
-                        break;
-                }
+                Mode = s.Mode, H = h, HOut = hOut, Gh = gh, Gb = gb, Ldy = ldy, Off = off, OffPrev = offPrev, Carried = carried,
+                Proj = proj, DY = dY, ZeroRow = zeroRow, Cache = cache, LayoutGates = layout.Gates, LayoutC = layout.C,
+                LayoutTanhC = layout.TanhC, LayoutHn = layout.Hn, LayoutHPrev = layout.HPrev, DG = dG, C0 = c0, DHPre = dHPre,
+                DH = dH, DC = dC,
+            };
+            int parts = RowParts(bt, gh);
+            if (parts > 1)
+            {
+                var job = t_backwardRowsJob ??= new BackwardRowsJob();
+                job.Context = rows;
+                job.Rows = bt;
+                WorkerTeam.Run(job, parts);
+                job.Context = default;
             }
+            else BackwardRows(in rows, 0, bt);
 
             // G_h = h_{t-1} W_hh^T:  dh_{t-1} = dG_h W_hh  (GRU: added to the direct part dh * z)
             T* dGh = dG + (nint)off * gb + (gru ? h : 0);
