@@ -127,11 +127,10 @@ public sealed class CommandTests(TinyCheckpointFixture fx) : IClassFixture<TinyC
         Assert.Contains("metadata note: hi", r.Out);
     }
 
-    [SkippableFact]
+    [Fact]
     public void InfoAndConvertReadPyTorchFiles()
     {
         string pt = Path.Combine(TestPaths.Shared, "real-checkpoints", "RWDavid__rnn-instrument-recognition__gru.pt");
-        Skip.IfNot(File.Exists(pt), "shared/real-checkpoints not present");
         var info = Run("info", pt);
         Assert.Equal(0, info.ExitCode);
         Assert.Matches(@"gru\.weight_ih_l0\s+torch\.float32\s+\[48, 13\]", info.Out);
