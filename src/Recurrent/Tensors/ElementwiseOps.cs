@@ -22,6 +22,7 @@ internal readonly struct ClampOp<T>(T lo, T hi) : IUnaryOp<T> where T : INumber<
 internal readonly struct InRangeMaskOp<T>(T lo, T hi) : IUnaryOp<T> where T : INumber<T> { public T Apply(T x) => x >= lo && x <= hi ? T.One : T.Zero; }
 
 internal readonly struct AddOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x + y; }
+internal readonly struct AddScaledOp<T>(T alpha) : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x + alpha * y; }
 internal readonly struct SubOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x - y; }
 internal readonly struct MulOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x * y; }
 internal readonly struct DivOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x / y; }

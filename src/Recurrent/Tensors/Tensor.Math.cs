@@ -283,12 +283,22 @@ public sealed partial class Tensor
     {
         CheckInPlace("add_");
         Guard.SameDType(this, other, "add_");
-        var o = alpha == 1.0 ? other : other.Detach().Mul(alpha);
+        if (alpha == 1.0)
+        {
+            switch (DType)
+            {
+                case DType.Float32: Elementwise.BinaryInPlace<float, AddOp<float>>(this, other, default); break;
+                case DType.Float64: Elementwise.BinaryInPlace<double, AddOp<double>>(this, other, default); break;
+                default: Elementwise.BinaryInPlace<long, AddOp<long>>(this, other, default); break;
+            }
+            return this;
+        }
+        // this + alpha * other in one pass (alpha rounded to the dtype first, as PyTorch's scalar is).
         switch (DType)
         {
-            case DType.Float32: Elementwise.BinaryInPlace<float, AddOp<float>>(this, o, default); break;
-            case DType.Float64: Elementwise.BinaryInPlace<double, AddOp<double>>(this, o, default); break;
-            default: Elementwise.BinaryInPlace<long, AddOp<long>>(this, o, default); break;
+            case DType.Float32: Elementwise.BinaryInPlace<float, AddScaledOp<float>>(this, other, new((float)alpha)); break;
+            case DType.Float64: Elementwise.BinaryInPlace<double, AddScaledOp<double>>(this, other, new(alpha)); break;
+            default: Elementwise.BinaryInPlace<long, AddScaledOp<long>>(this, other, new((long)alpha)); break;
         }
         return this;
     }

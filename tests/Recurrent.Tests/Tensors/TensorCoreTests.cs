@@ -34,6 +34,18 @@ public class TensorCoreTests
     }
 
     [Fact]
+    public void AddInPlaceWithAlphaScalesTheOtherOperandAndBroadcasts()
+    {
+        var a = Tensor.FromArray(new float[] { 1, 2, 3, 4 }, 2, 2);
+        a.AddInPlace(Tensor.FromArray(new float[] { 10, 20 }), alpha: -0.5);
+        Assert.Equal(new float[] { -4, -8, -2, -6 }, a.ToArray<float>());
+        var t = Tensor.FromArray(new float[] { 1, 2, 3, 4 }, 2, 2).T();
+        t.AddInPlace(Tensor.Ones(2, 2), alpha: 2);
+        Assert.Equal(new float[] { 3, 5, 4, 6 }, t.ToArray<float>());
+        Assert.Throws<InvalidOperationException>(() => Tensor.Ones(2).RequiresGrad_().AddInPlace(Tensor.Ones(2), 2));
+    }
+
+    [Fact]
     public void ViewsShareStorage()
     {
         var a = Tensor.Arange(0, 6, 1, DType.Float32).View(2, 3);
