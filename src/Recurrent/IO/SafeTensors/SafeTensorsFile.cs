@@ -221,34 +221,27 @@ public sealed class SafeTensorsFile
     public static void Write(string path,
         IEnumerable<(string Name, long[] Shape, float[] Data)> tensors,
         IReadOnlyDictionary<string, string>? metadata = null)
-    {
-        ArgumentNullException.ThrowIfNull(tensors);
-        var w = new SafeTensorsWriter();
-        foreach (var (name, shape, data) in tensors) w.Add(name, shape, data);
-        w.AddMetadata(metadata);
-        w.Save(path);
-    }
+        => WriteTyped(path, tensors, metadata, static (w, name, shape, data) => w.Add(name, shape, data));
 
     /// <summary>Writes float64 tensors (dtype F64) and optional metadata to <paramref name="path"/> atomically.</summary>
     public static void Write(string path,
         IEnumerable<(string Name, long[] Shape, double[] Data)> tensors,
         IReadOnlyDictionary<string, string>? metadata = null)
-    {
-        ArgumentNullException.ThrowIfNull(tensors);
-        var w = new SafeTensorsWriter();
-        foreach (var (name, shape, data) in tensors) w.Add(name, shape, data);
-        w.AddMetadata(metadata);
-        w.Save(path);
-    }
+        => WriteTyped(path, tensors, metadata, static (w, name, shape, data) => w.Add(name, shape, data));
 
     /// <summary>Writes int64 tensors (dtype I64) and optional metadata to <paramref name="path"/> atomically.</summary>
     public static void Write(string path,
         IEnumerable<(string Name, long[] Shape, long[] Data)> tensors,
         IReadOnlyDictionary<string, string>? metadata = null)
+        => WriteTyped(path, tensors, metadata, static (w, name, shape, data) => w.Add(name, shape, data));
+
+    // One writer for the typed overloads above: each adds its tensors with the matching Add.
+    private static void WriteTyped<T>(string path, IEnumerable<(string Name, long[] Shape, T[] Data)> tensors,
+        IReadOnlyDictionary<string, string>? metadata, Func<SafeTensorsWriter, string, long[], T[], SafeTensorsWriter> add)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var w = new SafeTensorsWriter();
-        foreach (var (name, shape, data) in tensors) w.Add(name, shape, data);
+        foreach (var (name, shape, data) in tensors) add(w, name, shape, data);
         w.AddMetadata(metadata);
         w.Save(path);
     }
