@@ -1,6 +1,8 @@
 // A recurrent case of the grid (FORMAT.md 1.1 / 3): the library's Rnn / Lstm / Gru module (the
 // path a user gets: fused kernels behind autograd), fp32, bias, no dropout, h0 = c0 = zeros.
-// Built once (weights, x, and G for training); Iterate() is one timed iteration:
+// Built once (weights, x, and G for training); Iterate() is one timed iteration, inside a
+// dispose scope as the libtorch anchor's (TorchSharp NewDisposeScope), so the iteration's
+// tensors are released at its end and large ones reuse pooled storage:
 //   inference: forward under NoGrad;
 //   training:  zero the grads of every parameter and of x in place, forward, loss = sum(y * G),
 //              backward (grads of all parameters and of x).
@@ -55,6 +57,7 @@ internal sealed class RecurrentCase : IBenchCase
 
     public void Iterate()
     {
+        using var scope = Tensor.NewDisposeScope();
         if (!_training)
         {
             using var _ = new NoGrad();

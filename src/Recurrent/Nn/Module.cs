@@ -33,6 +33,7 @@ public abstract class Module
             Guard.Floating(value, name);
             if (!value.IsLeaf) throw new ArgumentException($"parameter '{name}' must be a leaf tensor (use Detach())", nameof(value));
             value.RequiresGrad = true;
+            value.DetachFromDisposeScope();
         }
         if (!_params.ContainsKey(name)) _paramOrder.Add(name);
         _params[name] = value;
@@ -44,7 +45,7 @@ public abstract class Module
     {
         CheckName(name);
         if (!_buffers.ContainsKey(name)) _bufferOrder.Add(name);
-        _buffers[name] = value;
+        _buffers[name] = value?.DetachFromDisposeScope();
         return value;
     }
 
@@ -80,7 +81,7 @@ public abstract class Module
     {
         if (!_params.ContainsKey(name)) throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
         value.RequiresGrad = true;
-        _params[name] = value;
+        _params[name] = value.DetachFromDisposeScope();
     }
 
     /// <summary>Called after parameters were replaced or reloaded (e.g. to re-flatten weights).</summary>
@@ -210,11 +211,11 @@ public abstract class Module
                 if (m._params[n] is { } p && p.DType != dtype)
                 {
                     Tensor c; using (new NoGrad()) c = p.Detach().To(dtype);
-                    m._params[n] = c.RequiresGrad_(p.RequiresGrad);
+                    m._params[n] = c.RequiresGrad_(p.RequiresGrad).DetachFromDisposeScope();
                 }
             foreach (var n in m._bufferOrder.ToList())
                 if (m._buffers[n] is { } b && b.IsFloatingPoint && b.DType != dtype)
-                    m._buffers[n] = b.To(dtype);
+                    m._buffers[n] = b.To(dtype).DetachFromDisposeScope();
             m.OnParametersChanged();
         }
         return this;

@@ -162,7 +162,7 @@ public abstract class Optimizer
     /// <summary>The buffer <paramref name="name"/> of <paramref name="state"/>, created as zeros shaped like the parameter.</summary>
     protected static Tensor Buffer(ParamState state, string name, Tensor parameter)
     {
-        if (!state.Buffers.TryGetValue(name, out var b)) state.Buffers[name] = b = Tensor.ZerosLike(parameter);
+        if (!state.Buffers.TryGetValue(name, out var b)) state.Buffers[name] = b = Tensor.ZerosLike(parameter).DetachFromDisposeScope();
         return b;
     }
 
@@ -251,7 +251,7 @@ public abstract class Optimizer
             if (!t.IsFloatingPoint) throw new ArgumentException($"{key}: expected a floating point tensor, got {Tensor.DTypeName(t.DType)}", nameof(stateDict));
             var copy = Tensor.Empty(p.DType, p.Shape);
             using (new NoGrad()) copy.CopyFrom(t.Detach());
-            st.Buffers[name] = copy;
+            st.Buffers[name] = copy.DetachFromDisposeScope();
         }
         for (int gi = 0; gi < _groups.Count; gi++)
             foreach (var (name, value) in newOptions[gi].ToValues()) _groups[gi].Options.TrySetValue(name, value);

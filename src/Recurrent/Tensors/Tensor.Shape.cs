@@ -4,7 +4,7 @@ namespace Recurrent;
 
 public sealed partial class Tensor
 {
-    private Tensor ViewOf(int offset, int[] shape, int[] strides) => new(Data, offset, shape, strides);
+    private Tensor ViewOf(int offset, int[] shape, int[] strides) => new(this, offset, shape, strides);
 
     /// <summary>A view with a new shape (one dim may be -1), as <c>tensor.view</c>. Needs a contiguous tensor.</summary>
     public Tensor View(params int[] shape)

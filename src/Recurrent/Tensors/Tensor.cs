@@ -12,7 +12,7 @@ namespace Recurrent;
 /// </summary>
 public sealed partial class Tensor
 {
-    internal readonly Array Data;       // float[] | double[] | long[]
+    private readonly Array _data;       // float[] | double[] | long[]
     internal readonly int Offset;       // element offset of [0, 0, ...] in Data
     internal readonly int[] ShapeRef;   // never mutated
     internal readonly int[] StridesRef; // in elements, never mutated
@@ -25,9 +25,16 @@ public sealed partial class Tensor
     private AccumulateGrad? _accumulator;
     internal bool RetainsGrad;
 
-    internal Tensor(Array data, int offset, int[] shape, int[] strides)
+    // A tensor over a fresh array (never one that another tensor uses: views go through the
+    // constructor below, which carries the pool lease along).
+    internal Tensor(Array data, int[] shape) : this(data, 0, shape, ContiguousStrides(shape), null) { }
+
+    /// <summary>A view of <paramref name="source"/>'s storage (shares its array and pool lease).</summary>
+    internal Tensor(Tensor source, int offset, int[] shape, int[] strides) : this(source.Data, offset, shape, strides, source.Lease) { }
+
+    private Tensor(Array data, int offset, int[] shape, int[] strides, StorageLease? lease)
     {
-        Data = data;
+        _data = data;
         Offset = offset;
         ShapeRef = shape;
         StridesRef = strides;
@@ -38,9 +45,20 @@ public sealed partial class Tensor
             long[] => DType.Int64,
             _ => throw new ArgumentException($"unsupported storage type {data.GetType()}"),
         };
+        Lease = lease;
+        JoinScope();
     }
 
-    internal Tensor(Array data, int[] shape) : this(data, 0, shape, ContiguousStrides(shape)) { }
+    /// <summary>The storage array (float[] | double[] | long[]); throws once the tensor is disposed.</summary>
+    internal Array Data
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            if (_disposed) ThrowDisposed();
+            return _data;
+        }
+    }
 
     /// <summary>Element type.</summary>
     public DType DType { get; }
@@ -87,7 +105,13 @@ public sealed partial class Tensor
     public Tensor RequiresGrad_(bool value = true) { RequiresGrad = value; return this; }
 
     /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/>; null until then.</summary>
-    public Tensor? Grad { get; set; }
+    /// <remarks>A tensor stored here leaves its dispose scope (it lives as long as this tensor).</remarks>
+    public Tensor? Grad
+    {
+        get => _grad;
+        set => _grad = value?.DetachFromDisposeScope();
+    }
+    private Tensor? _grad;
 
     /// <summary>True when this tensor was not produced by a differentiable operation.</summary>
     public bool IsLeaf => GradFn is null;
@@ -129,7 +153,7 @@ public sealed partial class Tensor
     };
 
     /// <summary>A new contiguous tensor of zeros with this dtype and the given shape (no autograd).</summary>
-    internal static Tensor Empty(DType t, int[] shape) => new(NewArray(t, ShapeUtil.Numel(shape)), shape);
+    internal static Tensor Empty(DType t, int[] shape) => Allocate(t, shape, clear: true);
 
     internal T[] Arr<T>() => (T[])Data;
 
@@ -204,7 +228,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>A view sharing storage without autograd history, as <c>tensor.detach()</c>.</summary>
-    public Tensor Detach() => new(Data, Offset, ShapeRef, StridesRef);
+    public Tensor Detach() => new(this, Offset, ShapeRef, StridesRef);
 
     /// <summary>A contiguous copy (differentiable), as <c>tensor.clone()</c>.</summary>
     public Tensor Clone()

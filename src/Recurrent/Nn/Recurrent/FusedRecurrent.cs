@@ -93,7 +93,7 @@ internal static class FusedFunction<T> where T : unmanaged, IFloatingPointIeee75
             h = plan.Layer.HiddenSize;
             states = 1;
         }
-        var y = Tensor.Empty(dtype, [n, outWidth]);
+        var y = Tensor.Allocate(dtype, [n, outWidth], clear: false);   // every element is written by the kernels
         var hN = Tensor.Empty(dtype, [states, b, hOut]);
         var cN = plan.IsLstm ? Tensor.Empty(dtype, [states, b, h]) : null;
 

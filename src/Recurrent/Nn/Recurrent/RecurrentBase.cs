@@ -165,12 +165,12 @@ public abstract class RecurrentBase : Module
                 _flatBuffers[group.Key] = existing!;
                 continue;
             }
-            var buffer = Tensor.Empty(group.Key, new[] { total });
+            var buffer = Tensor.Empty(group.Key, new[] { total }).DetachFromDisposeScope();
             int offset = 0;
             foreach (var (name, value) in items)
             {
                 var shape = value.Shape;
-                var view = new Tensor(buffer.Data, offset, shape, Tensor.ContiguousStrides(shape));
+                var view = new Tensor(buffer, offset, shape, Tensor.ContiguousStrides(shape));
                 StridedCopy.Copy(value, view);
                 offset += value.Numel;
                 bool requiresGrad = value.RequiresGrad;
@@ -194,7 +194,7 @@ public abstract class RecurrentBase : Module
             if (!ReferenceEquals(p.Data, data) || p.Offset != offset || !p.IsContiguous || !p.IsLeaf) return false;
             offset += p.Numel;
         }
-        buffer = new Tensor(data, 0, new[] { total }, new[] { 1 });
+        buffer = new Tensor(ps[0], 0, new[] { total }, new[] { 1 }).DetachFromDisposeScope();
         return true;
     }
 

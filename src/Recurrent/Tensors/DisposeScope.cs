@@ -1,0 +1,246 @@
+// Deterministic reuse of tensor storage, as TorchSharp's torch.NewDisposeScope(): every tensor
+// created on this thread while a scope is open belongs to it, and disposing the scope disposes
+// them. A large tensor created in a scope takes its array from a process-wide pool and the
+// array goes back to the pool once every tensor that shares it (views included) is disposed,
+// so a training or inference loop with one scope per iteration allocates no new large arrays
+// after its first iteration: no fresh pages to fault in, no large-object-heap growth, no gen-2
+// collections. Outside any scope nothing changes: storage is ordinary garbage-collected arrays.
+//
+// Safety rules:
+// - A disposed tensor throws ObjectDisposedException on any use of its elements.
+// - A pooled array is recycled only when its count of live tensors reaches zero. A tensor that
+//   leaves the scopes (DetachFromDisposeScope, or a view made outside any scope) keeps its
+//   count forever, so such an array is simply left to the GC.
+// - Tensors the library keeps beyond a call (parameters, buffers, .Grad, optimizer state) are
+//   detached from their scope when stored.
+using System.Runtime.CompilerServices;
+
+namespace Recurrent;
+
+/// <summary>
+/// A region whose tensors are disposed together, as TorchSharp's <c>DisposeScope</c>: open one per
+/// training or inference iteration with <see cref="Tensor.NewDisposeScope"/> (<c>using var scope =
+/// Tensor.NewDisposeScope();</c>) and large intermediate tensors reuse their storage across
+/// iterations instead of allocating fresh memory each time.
+/// </summary>
+/// <remarks>
+/// <para>Every tensor created on the current thread while the scope is the innermost open one belongs
+/// to it. <see cref="Dispose"/> disposes them; using a disposed tensor throws
+/// <see cref="ObjectDisposedException"/>. Keep a result beyond the scope with
+/// <see cref="Tensor.MoveToOuterDisposeScope"/> (into the enclosing scope) or
+/// <see cref="Tensor.DetachFromDisposeScope"/> (into no scope: ordinary garbage collection).</para>
+/// <para>Parameters, buffers, gradients stored in <see cref="Tensor.Grad"/> and optimizer state are
+/// detached automatically. Scopes nest and must be disposed in reverse order of creation, on the
+/// thread that opened them.</para>
+/// </remarks>
+public sealed class DisposeScope : IDisposable
+{
+    [ThreadStatic] private static DisposeScope? t_current;
+
+    private readonly DisposeScope? _outer;
+    private readonly Thread _thread;
+    private List<Tensor>? _tensors = new();
+
+    internal DisposeScope()
+    {
+        _outer = t_current;
+        _thread = Thread.CurrentThread;
+        t_current = this;
+    }
+
+    /// <summary>The innermost open scope of the current thread, or null.</summary>
+    internal static DisposeScope? Current => t_current;
+
+    /// <summary>The enclosing scope (null for an outermost scope).</summary>
+    internal DisposeScope? Outer => _outer;
+
+    /// <summary>Number of tensors that currently belong to this scope.</summary>
+    public int Count
+    {
+        get
+        {
+            if (_tensors is null) return 0;
+            int n = 0;
+            foreach (var t in _tensors) if (ReferenceEquals(t.Scope, this)) n++;
+            return n;
+        }
+    }
+
+    /// <summary>True once <see cref="Dispose"/> has run.</summary>
+    public bool IsDisposed => _tensors is null;
+
+    internal void Add(Tensor t)
+    {
+        if (_tensors is null) throw new ObjectDisposedException(nameof(DisposeScope), "this DisposeScope was already disposed");
+        _tensors.Add(t);
+    }
+
+    /// <summary>Disposes every tensor that still belongs to this scope and closes it.</summary>
+    public void Dispose()
+    {
+        if (_tensors is null) return;
+        if (!ReferenceEquals(Thread.CurrentThread, _thread))
+            throw new InvalidOperationException("a DisposeScope must be disposed on the thread that created it");
+        if (!ReferenceEquals(t_current, this))
+            throw new InvalidOperationException("DisposeScopes must be disposed in the reverse order of their creation (an inner scope is still open)");
+        var tensors = _tensors;
+        _tensors = null;
+        t_current = _outer;
+        foreach (var t in tensors)
+            if (ReferenceEquals(t.Scope, this)) t.DisposeFromScope();
+    }
+}
+
+/// <summary>A pooled array and the number of live tensors that use it.</summary>
+internal sealed class StorageLease
+{
+    public StorageLease(Array array) => Array = array;
+
+    public Array Array { get; }
+
+    /// <summary>Tensors referencing the array that are not disposed (detached ones are never released).</summary>
+    public int Refs;
+}
+
+/// <summary>
+/// The process-wide pool of large tensor arrays used inside dispose scopes, keyed by element type
+/// and exact length (tensor code may rely on <c>Data.Length</c>). Thread safe.
+/// </summary>
+internal static class StoragePool
+{
+    /// <summary>Arrays below this size come from the ordinary small-object heap (cheap in gen 0).</summary>
+    public const int MinBytes = 64 * 1024;
+
+    private static readonly object s_lock = new();
+    private static readonly Dictionary<(DType, int), Stack<Array>> s_free = new();
+    private static long s_freeBytes;
+
+    /// <summary>The most bytes the pool keeps for later use; arrays returned beyond it go to the GC.</summary>
+    public static long LimitBytes { get; set; } = 1L << 30;
+
+    /// <summary>Bytes currently held for reuse.</summary>
+    public static long FreeBytes { get { lock (s_lock) return s_freeBytes; } }
+
+    public static bool Pools(DType t, int n) => (long)n * Tensor.ElementSize(t) >= MinBytes;
+
+    /// <summary>A pooled array of exactly <paramref name="n"/> elements (zeroed when <paramref name="clear"/>).</summary>
+    public static Array Rent(DType t, int n, bool clear)
+    {
+        Array? a = null;
+        lock (s_lock)
+        {
+            if (s_free.TryGetValue((t, n), out var stack) && stack.Count > 0)
+            {
+                a = stack.Pop();
+                s_freeBytes -= (long)n * Tensor.ElementSize(t);
+            }
+        }
+        if (a is null) return Tensor.NewArray(t, n);
+        if (clear) Array.Clear(a);
+        return a;
+    }
+
+    public static void Return(DType t, Array a)
+    {
+        long bytes = (long)a.Length * Tensor.ElementSize(t);
+        lock (s_lock)
+        {
+            if (s_freeBytes + bytes > LimitBytes) return;
+            if (!s_free.TryGetValue((t, a.Length), out var stack)) s_free[(t, a.Length)] = stack = new Stack<Array>();
+            stack.Push(a);
+            s_freeBytes += bytes;
+        }
+    }
+
+    /// <summary>Drops every pooled array (the GC reclaims them).</summary>
+    public static void Clear()
+    {
+        lock (s_lock)
+        {
+            s_free.Clear();
+            s_freeBytes = 0;
+        }
+    }
+}
+
+public sealed partial class Tensor
+{
+    /// <summary>The scope this tensor belongs to (null: none, ordinary garbage collection).</summary>
+    internal DisposeScope? Scope;
+    /// <summary>The pool lease of the array, when it came from <see cref="StoragePool"/>.</summary>
+    internal readonly StorageLease? Lease;
+    private bool _disposed;
+
+    /// <summary>
+    /// Opens a dispose scope on the current thread, as TorchSharp's <c>torch.NewDisposeScope()</c>:
+    /// tensors created until it is disposed belong to it, and large ones reuse pooled storage.
+    /// </summary>
+    public static DisposeScope NewDisposeScope() => new();
+
+    /// <summary>True once the dispose scope that owned this tensor was disposed; its elements can no longer be used.</summary>
+    public bool IsDisposed => _disposed;
+
+    /// <summary>
+    /// Moves this tensor into the scope enclosing its current one (or out of all scopes when there is
+    /// none), so it survives the disposal of its scope. Returns this tensor.
+    /// </summary>
+    public Tensor MoveToOuterDisposeScope()
+    {
+        ThrowIfDisposed();
+        if (Scope is { } s)
+        {
+            Scope = s.Outer;
+            Scope?.Add(this);
+        }
+        return this;
+    }
+
+    /// <summary>Removes this tensor from its dispose scope: it is never disposed and the GC frees it. Returns this tensor.</summary>
+    public Tensor DetachFromDisposeScope()
+    {
+        ThrowIfDisposed();
+        Scope = null;
+        return this;
+    }
+
+    // Called by every constructor: joins the current scope and counts the lease.
+    private void JoinScope()
+    {
+        if (Lease is { } lease) Interlocked.Increment(ref lease.Refs);
+        if (DisposeScope.Current is { } scope)
+        {
+            Scope = scope;
+            scope.Add(this);
+        }
+    }
+
+    internal void DisposeFromScope()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Scope = null;
+        if (Lease is { } lease && Interlocked.Decrement(ref lease.Refs) == 0) StoragePool.Return(DType, lease.Array);
+    }
+
+    /// <summary>A new contiguous tensor; inside a dispose scope, large ones take pooled storage.</summary>
+    /// <param name="clear">Zero the elements (false only when the caller overwrites every element).</param>
+    internal static Tensor Allocate(DType t, int[] shape, bool clear)
+    {
+        int n = ShapeUtil.Numel(shape);
+        if (DisposeScope.Current is not null && StoragePool.Pools(t, n))
+        {
+            var array = StoragePool.Rent(t, n, clear);
+            return new Tensor(array, 0, shape, ContiguousStrides(shape), new StorageLease(array));
+        }
+        return new Tensor(NewArray(t, n), shape);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDisposed() =>
+        throw new ObjectDisposedException(nameof(Tensor), "This tensor was disposed by its DisposeScope. Keep a tensor beyond its scope with MoveToOuterDisposeScope() or DetachFromDisposeScope().");
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed) ThrowDisposed();
+    }
+}

@@ -1,0 +1,175 @@
+// Dispose scopes: tensors created in a scope are disposed with it, large arrays are recycled
+// through the pool only when no live tensor uses them, and a training loop run with one scope
+// per iteration computes exactly what it computes without scopes.
+using Recurrent.Nn;
+using Recurrent.Optim;
+
+namespace Recurrent.Tests.Tensors;
+
+public class DisposeScopeTests
+{
+    // Large enough to be pooled (>= StoragePool.MinBytes), odd so no other test shares the pool key.
+    private static readonly int[] Big = [129, 257];
+
+    [Fact]
+    public void TensorsCreatedInAScopeAreDisposedWithIt()
+    {
+        Tensor small, big, outside = Tensor.Ones(3);
+        using (var scope = Tensor.NewDisposeScope())
+        {
+            small = Tensor.Ones(3) + outside;
+            big = Tensor.Zeros(Big);
+            Assert.Equal(2 + 1, scope.Count); // Ones(3), the sum, Zeros
+            Assert.False(small.IsDisposed);
+        }
+        Assert.True(small.IsDisposed);
+        Assert.True(big.IsDisposed);
+        Assert.False(outside.IsDisposed);
+        var e = Assert.Throws<ObjectDisposedException>(() => small.Sum());
+        Assert.Contains("MoveToOuterDisposeScope", e.Message);
+        Assert.Throws<ObjectDisposedException>(() => big.ToArray<float>());
+        Assert.Equal(3.0, outside.Sum().ToDouble());
+    }
+
+    [Fact]
+    public void LargeStorageIsReusedAndComesBackZeroed()
+    {
+        Array first;
+        using (Tensor.NewDisposeScope())
+        {
+            var a = Tensor.Zeros(Big);
+            a.AsSpan<float>().Fill(7f);
+            first = a.Data;
+        }
+        using (Tensor.NewDisposeScope())
+        {
+            var b = Tensor.Zeros(Big);
+            Assert.Same(first, b.Data);
+            Assert.All(b.ToArray<float>(), v => Assert.Equal(0f, v));
+        }
+    }
+
+    [Fact]
+    public void AViewKeptBeyondTheScopeKeepsItsStorage()
+    {
+        Tensor kept;
+        Array storage;
+        using (Tensor.NewDisposeScope())
+        {
+            var a = Tensor.Full(Big, 3.0);
+            storage = a.Data;
+            kept = a.Select(0, 5).MoveToOuterDisposeScope(); // no outer scope: detached
+        }
+        Assert.False(kept.IsDisposed);
+        using (Tensor.NewDisposeScope())
+        {
+            var b = Tensor.Zeros(Big);
+            Assert.NotSame(storage, b.Data); // the kept view still uses the old array
+            b.AsSpan<float>().Fill(1f);
+        }
+        Assert.All(kept.ToArray<float>(), v => Assert.Equal(3f, v));
+    }
+
+    [Fact]
+    public void ViewsMadeInsideTheScopeDelayRecyclingUntilAllAreDisposed()
+    {
+        using var outer = Tensor.NewDisposeScope();
+        Tensor view;
+        Array storage;
+        using (Tensor.NewDisposeScope())
+        {
+            var a = Tensor.Full(Big, 2.0);
+            storage = a.Data;
+            view = a.Narrow(0, 1, 4).MoveToOuterDisposeScope(); // now owned by `outer`
+        }
+        Assert.False(view.IsDisposed);
+        using (Tensor.NewDisposeScope())
+        {
+            var b = Tensor.Zeros(Big);
+            Assert.NotSame(storage, b.Data);
+        }
+        Assert.Equal(2.0 * 4 * Big[1], view.Sum().ToDouble());
+    }
+
+    [Fact]
+    public void NestedScopesDisposeInReverseOrderOnly()
+    {
+        var outer = Tensor.NewDisposeScope();
+        var inner = Tensor.NewDisposeScope();
+        Assert.Throws<InvalidOperationException>(() => outer.Dispose());
+        inner.Dispose();
+        inner.Dispose(); // a second Dispose does nothing
+        outer.Dispose();
+        Assert.True(outer.IsDisposed);
+        Assert.Null(DisposeScope.Current);
+    }
+
+    [Fact]
+    public void ParametersGradientsAndOptimizerStateSurviveTheScope()
+    {
+        Lstm lstm;
+        Adam adam;
+        using (Tensor.NewDisposeScope())
+        {
+            lstm = new Lstm(8, 40, numLayers: 2, generator: new Generator(3));
+            adam = new Adam(lstm.Parameters(), lr: 0.01);
+            var (y, _) = lstm.Forward(Tensor.Randn([5, 4, 8], DType.Float32, new Generator(4)));
+            y.Sum().Backward();
+            adam.Step();
+        }
+        foreach (var p in lstm.Parameters())
+        {
+            Assert.False(p.IsDisposed);
+            Assert.False(p.Grad!.IsDisposed);
+        }
+        adam.Step(); // reads its state and the gradients
+        Assert.True(lstm.Parameters().All(p => p.ToArray<float>().All(float.IsFinite)));
+    }
+
+    [Fact]
+    public void TrainingWithOneScopePerIterationMatchesTrainingWithout()
+    {
+        var withScopes = Train(scoped: true);
+        var without = Train(scoped: false);
+        Assert.Equal(4, without.OutputArrays);          // a fresh output array every iteration
+        // recycled: the output and its gradient (same shape) take turns with the same two arrays
+        Assert.InRange(withScopes.OutputArrays, 1, 2);
+        Assert.Equal(without.Losses, withScopes.Losses);
+        for (int i = 0; i < without.Params.Length; i++) Assert.Equal(without.Params[i], withScopes.Params[i]);
+    }
+
+    // A character-model step (Embedding -> 2-layer LSTM -> Linear -> cross entropy, Adam), sized so
+    // the LSTM output, its gradient and the logits are pooled; the hidden state is carried between
+    // iterations (detached), as in truncated backpropagation through time.
+    private static (double[] Losses, float[][] Params, int OutputArrays) Train(bool scoped)
+    {
+        var gen = new Generator(11);
+        var emb = new Embedding(30, 16, generator: gen);
+        var lstm = new Lstm(16, 64, numLayers: 2, generator: gen);
+        var fc = new Linear(64, 30, generator: gen);
+        var ps = emb.Parameters().Concat(lstm.Parameters()).Concat(fc.Parameters()).ToList();
+        var adam = new Adam(ps, lr: 0.01);
+        var loss = new CrossEntropyLoss();
+        var tokens = Tensor.RandInt(0, 30, [33, 16], generator: gen);
+        (Tensor H, Tensor C)? state = null;
+        var losses = new List<double>();
+        var outputArrays = new HashSet<Array>(ReferenceEqualityComparer.Instance);
+        for (int it = 0; it < 4; it++)
+        {
+            var scope = scoped ? Tensor.NewDisposeScope() : null;
+            adam.ZeroGrad();
+            var input = tokens.Narrow(0, 0, 32);
+            var target = tokens.Narrow(0, 1, 32);
+            var (y, (h, c)) = lstm.Forward(emb.Forward(input), state);
+            outputArrays.Add(y.Data);
+            var logits = fc.Forward(y);
+            var l = loss.Forward(logits.Reshape(-1, 30), target.Reshape(-1));
+            l.Backward();
+            adam.Step();
+            losses.Add(l.ToDouble());
+            state = (h.Detach().DetachFromDisposeScope(), c.Detach().DetachFromDisposeScope());
+            scope?.Dispose();
+        }
+        return (losses.ToArray(), ps.Select(p => p.ToArray<float>()).ToArray(), outputArrays.Count);
+    }
+}
