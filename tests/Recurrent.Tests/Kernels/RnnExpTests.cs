@@ -52,4 +52,11 @@ public class RnnExpTests
         Assert.True(double.IsNaN(RnnExp.Exp(Vector256.Create(double.NaN)).GetElement(0)));
         Assert.True(RnnExp.Exp(Vector256.Create(-1e5)).GetElement(0) < 1e-300);
     }
+
+    [Fact]
+    public void MagicNumberBitPatterns()
+    {
+        Assert.Equal(BitConverter.SingleToInt32Bits(1.5f * (1 << 23)), RnnExp.FMagicBits);
+        Assert.Equal(BitConverter.DoubleToInt64Bits(1.5 * (1L << 52)), RnnExp.DMagicBits);
+    }
 }

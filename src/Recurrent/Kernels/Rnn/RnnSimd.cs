@@ -8,6 +8,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Recurrent.Kernels;
 
@@ -21,6 +22,8 @@ internal unsafe interface IRnnVec<TV, T> where TV : unmanaged where T : unmanage
     static abstract TV Add(TV a, TV b);
     static abstract TV Sub(TV a, TV b);
     static abstract TV Mul(TV a, TV b);
+    /// <summary>a * b + c with one rounding.</summary>
+    static abstract TV Fma(TV a, TV b, TV c);
     static abstract TV Div(TV a, TV b);
     static abstract TV Exp(TV x);
     static abstract TV Abs(TV x);
@@ -31,6 +34,68 @@ internal unsafe interface IRnnVec<TV, T> where TV : unmanaged where T : unmanage
     static abstract TV Relu(TV x);
     /// <summary>h &gt; 0 ? d : 0 (relu backward, from the output h).</summary>
     static abstract TV PositiveMask(TV h, TV d);
+}
+
+/// <summary>How a row body loads and stores its lanes: whole vectors, or the first few lanes of one.</summary>
+internal unsafe interface IRnnLanes<TV, T> where TV : unmanaged where T : unmanaged
+{
+    TV Load(T* p);
+    void Store(T* p, TV v);
+}
+
+/// <summary>Whole vectors.</summary>
+internal readonly unsafe struct FullLanes<TV, T> : IRnnLanes<TV, T> where TV : unmanaged, IRnnVec<TV, T> where T : unmanaged
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public TV Load(T* p) => TV.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public void Store(T* p, TV v) => TV.Store(p, v);
+}
+
+/// <summary>The first <c>count</c> lanes of a Vector512 (AVX-512 masked moves: the other lanes read as 0, are not written and never fault).</summary>
+internal readonly unsafe struct MaskedLanes512<T> : IRnnLanes<Vec512<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Vector512<T> _mask;
+
+    public MaskedLanes512(int count) => _mask = Vector512.LessThan(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(count)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vec512<T> Load(T* p)
+    {
+        if (typeof(T) == typeof(float)) return new(Avx512F.MaskLoad((float*)p, _mask.AsSingle(), Vector512<float>.Zero).As<float, T>());
+        if (typeof(T) == typeof(double)) return new(Avx512F.MaskLoad((double*)p, _mask.AsDouble(), Vector512<double>.Zero).As<double, T>());
+        throw new NotSupportedException();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Store(T* p, Vec512<T> v)
+    {
+        if (typeof(T) == typeof(float)) Avx512F.MaskStore((float*)p, _mask.AsSingle(), v.Value.AsSingle());
+        else if (typeof(T) == typeof(double)) Avx512F.MaskStore((double*)p, _mask.AsDouble(), v.Value.AsDouble());
+        else throw new NotSupportedException();
+    }
+}
+
+/// <summary>The first <c>count</c> lanes of a Vector256 (AVX masked moves, as <see cref="MaskedLanes512{T}"/>).</summary>
+internal readonly unsafe struct MaskedLanes256<T> : IRnnLanes<Vec256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Vector256<T> _mask;
+
+    public MaskedLanes256(int count) => _mask = Vector256.LessThan(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(count)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vec256<T> Load(T* p)
+    {
+        if (typeof(T) == typeof(float)) return new(Avx.MaskLoad((float*)p, _mask.AsSingle()).As<float, T>());
+        if (typeof(T) == typeof(double)) return new(Avx.MaskLoad((double*)p, _mask.AsDouble()).As<double, T>());
+        throw new NotSupportedException();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Store(T* p, Vec256<T> v)
+    {
+        if (typeof(T) == typeof(float)) Avx.MaskStore((float*)p, _mask.AsSingle(), v.Value.AsSingle());
+        else if (typeof(T) == typeof(double)) Avx.MaskStore((double*)p, _mask.AsDouble(), v.Value.AsDouble());
+        else throw new NotSupportedException();
+    }
 }
 
 /// <summary>Activations on any width.</summary>
@@ -54,14 +119,14 @@ internal static class RnnAct
         // |x| = 1/4 use the odd Taylor series to x^17 instead (truncation < 4e-15 relative).
         TV x2 = TV.Mul(x, x);
         TV p = TV.Splat(T.CreateTruncating(6404582.0 / 10854718875.0));
-        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(-929569.0 / 638512875.0)));
-        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(21844.0 / 6081075.0)));
-        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(-1382.0 / 155925.0)));
-        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(62.0 / 2835.0)));
-        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(-17.0 / 315.0)));
-        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(2.0 / 15.0)));
-        p = TV.Add(TV.Mul(p, x2), TV.Splat(T.CreateTruncating(-1.0 / 3.0)));
-        TV small = TV.Add(x, TV.Mul(TV.Mul(x, x2), p));
+        p = TV.Fma(p, x2, TV.Splat(T.CreateTruncating(-929569.0 / 638512875.0)));
+        p = TV.Fma(p, x2, TV.Splat(T.CreateTruncating(21844.0 / 6081075.0)));
+        p = TV.Fma(p, x2, TV.Splat(T.CreateTruncating(-1382.0 / 155925.0)));
+        p = TV.Fma(p, x2, TV.Splat(T.CreateTruncating(62.0 / 2835.0)));
+        p = TV.Fma(p, x2, TV.Splat(T.CreateTruncating(-17.0 / 315.0)));
+        p = TV.Fma(p, x2, TV.Splat(T.CreateTruncating(2.0 / 15.0)));
+        p = TV.Fma(p, x2, TV.Splat(T.CreateTruncating(-1.0 / 3.0)));
+        TV small = TV.Fma(TV.Mul(x, x2), p, x);
         return TV.SelectBelow(x, T.CreateTruncating(0.25), small, large);
     }
 }
@@ -78,6 +143,7 @@ internal readonly unsafe struct ScalarVec<T> : IRnnVec<ScalarVec<T>, T> where T 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Add(ScalarVec<T> a, ScalarVec<T> b) => new(a._v + b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Sub(ScalarVec<T> a, ScalarVec<T> b) => new(a._v - b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Mul(ScalarVec<T> a, ScalarVec<T> b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Fma(ScalarVec<T> a, ScalarVec<T> b, ScalarVec<T> c) => new(T.FusedMultiplyAdd(a._v, b._v, c._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Div(ScalarVec<T> a, ScalarVec<T> b) => new(a._v / b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Exp(ScalarVec<T> x) => new(T.Exp(x._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Abs(ScalarVec<T> x) => new(T.Abs(x._v));
@@ -91,7 +157,8 @@ internal readonly unsafe struct ScalarVec<T> : IRnnVec<ScalarVec<T>, T> where T 
 internal readonly unsafe struct Vec256<T> : IRnnVec<Vec256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Vector256<T> _v;
-    private Vec256(Vector256<T> v) => _v = v;
+    internal Vec256(Vector256<T> v) => _v = v;
+    internal Vector256<T> Value => _v;
     public static int Count => Vector256<T>.Count;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Load(T* p) => new(Vector256.Load(p));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(T* p, Vec256<T> v) => v._v.Store(p);
@@ -99,6 +166,13 @@ internal readonly unsafe struct Vec256<T> : IRnnVec<Vec256<T>, T> where T : unma
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Add(Vec256<T> a, Vec256<T> b) => new(a._v + b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Sub(Vec256<T> a, Vec256<T> b) => new(a._v - b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Mul(Vec256<T> a, Vec256<T> b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> Fma(Vec256<T> a, Vec256<T> b, Vec256<T> c)
+    {
+        if (typeof(T) == typeof(float)) return new(Vector256.FusedMultiplyAdd(a._v.AsSingle(), b._v.AsSingle(), c._v.AsSingle()).As<float, T>());
+        if (typeof(T) == typeof(double)) return new(Vector256.FusedMultiplyAdd(a._v.AsDouble(), b._v.AsDouble(), c._v.AsDouble()).As<double, T>());
+        throw new NotSupportedException();
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Div(Vec256<T> a, Vec256<T> b) => new(a._v / b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256<T> Exp(Vec256<T> x)
@@ -119,7 +193,8 @@ internal readonly unsafe struct Vec256<T> : IRnnVec<Vec256<T>, T> where T : unma
 internal readonly unsafe struct Vec512<T> : IRnnVec<Vec512<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Vector512<T> _v;
-    private Vec512(Vector512<T> v) => _v = v;
+    internal Vec512(Vector512<T> v) => _v = v;
+    internal Vector512<T> Value => _v;
     public static int Count => Vector512<T>.Count;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Load(T* p) => new(Vector512.Load(p));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(T* p, Vec512<T> v) => v._v.Store(p);
@@ -127,6 +202,13 @@ internal readonly unsafe struct Vec512<T> : IRnnVec<Vec512<T>, T> where T : unma
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Add(Vec512<T> a, Vec512<T> b) => new(a._v + b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Sub(Vec512<T> a, Vec512<T> b) => new(a._v - b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Mul(Vec512<T> a, Vec512<T> b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512<T> Fma(Vec512<T> a, Vec512<T> b, Vec512<T> c)
+    {
+        if (typeof(T) == typeof(float)) return new(Vector512.FusedMultiplyAdd(a._v.AsSingle(), b._v.AsSingle(), c._v.AsSingle()).As<float, T>());
+        if (typeof(T) == typeof(double)) return new(Vector512.FusedMultiplyAdd(a._v.AsDouble(), b._v.AsDouble(), c._v.AsDouble()).As<double, T>());
+        throw new NotSupportedException();
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Div(Vec512<T> a, Vec512<T> b) => new(a._v / b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512<T> Exp(Vec512<T> x)
