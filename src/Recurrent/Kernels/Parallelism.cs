@@ -59,7 +59,56 @@ internal static class WorkerTeam
     private static long s_state; // generation << 32 | parts << 16 | next unclaimed part
     private static int s_pending;
     private static int s_sleepers;
+    private static long s_lastUse; // timestamp of the last job (start and end) or Wake
     private static Exception? s_error;
+
+    /// <summary>
+    /// True when a small job should not wake the workers: none started yet, or no job and no
+    /// <see cref="Wake"/> in the last spin period (they are asleep or about to be), and the calling
+    /// thread is not inside a <see cref="Burst"/>. Small jobs then run on the caller: a wake-up costs
+    /// more than the split saves.
+    /// </summary>
+    public static bool Asleep =>
+        !t_burst && (s_threads.Length == 0 || System.Diagnostics.Stopwatch.GetTimestamp() - Volatile.Read(ref s_lastUse) > s_spinTicks);
+
+    [ThreadStatic] private static bool t_burst;
+
+    /// <summary>
+    /// Wakes the team and marks the calling thread as running a burst of back-to-back small jobs
+    /// (a time-step loop) until the returned scope is disposed: its jobs split whenever they are
+    /// large enough, as the workers keep spinning between them.
+    /// </summary>
+    public static BurstScope Burst(int threads)
+    {
+        if (threads <= 1 || t_burst) return default;
+        Wake(threads);
+        t_burst = true;
+        return new BurstScope(true);
+    }
+
+    /// <summary>Ends a <see cref="Burst"/>.</summary>
+    public readonly struct BurstScope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active) t_burst = false;
+        }
+    }
+
+    /// <summary>
+    /// Wakes sleeping workers (starting them if needed) so that they spin, ready for a run of jobs:
+    /// called before a time-step loop whose per-step jobs are each too small to pay for a wake-up.
+    /// </summary>
+    public static void Wake(int threads)
+    {
+        if (threads <= 1) return;
+        lock (s_runLock) EnsureWorkers(threads - 1);
+        Volatile.Write(ref s_lastUse, System.Diagnostics.Stopwatch.GetTimestamp());
+        if (Volatile.Read(ref s_sleepers) > 0)
+        {
+            lock (s_sleepLock) Monitor.PulseAll(s_sleepLock);
+        }
+    }
 
     /// <summary>Runs <paramref name="job"/> for parts 0 .. <paramref name="parts"/>-1 and waits for all of them.</summary>
     public static void Run(ParallelJob job, int parts)
@@ -83,6 +132,7 @@ internal static class WorkerTeam
             long generation = (Volatile.Read(ref s_state) >> 32) + 1;
             // Full fence: the store of the new state must not pass the read of s_sleepers below.
             Interlocked.Exchange(ref s_state, (generation << 32) | ((long)parts << 16) | 1);
+            Volatile.Write(ref s_lastUse, System.Diagnostics.Stopwatch.GetTimestamp());
             if (Volatile.Read(ref s_sleepers) > 0)
             {
                 lock (s_sleepLock) Monitor.PulseAll(s_sleepLock);
@@ -96,6 +146,8 @@ internal static class WorkerTeam
 
             var spin = new SpinWait();
             while (Volatile.Read(ref s_pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            // The workers spin from here on: measure their idle time from the end of the job.
+            Volatile.Write(ref s_lastUse, System.Diagnostics.Stopwatch.GetTimestamp());
             s_job = null;
             if (mine is not null) throw mine;
             if (s_error is { } e2) throw new AggregateException("A kernel worker thread failed.", e2);
@@ -154,9 +206,11 @@ internal static class WorkerTeam
                 lock (s_sleepLock)
                 {
                     Interlocked.Increment(ref s_sleepers);
-                    while ((int)(Volatile.Read(ref s_state) >> 32) == seen) Monitor.Wait(s_sleepLock);
+                    if ((int)(Volatile.Read(ref s_state) >> 32) == seen) Monitor.Wait(s_sleepLock);
                     Interlocked.Decrement(ref s_sleepers);
                 }
+                // Woken by a job or by Wake(): spin again before the next sleep.
+                spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + s_spinTicks;
             }
             seen = (int)(Volatile.Read(ref s_state) >> 32);
             if (ClaimAndRun(seen) is { } e) s_error = e;

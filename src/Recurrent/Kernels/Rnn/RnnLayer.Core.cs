@@ -83,6 +83,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         bool training = cache != null, lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
         var layout = new RnnLayerCacheLayout(in s, n);
         nuint mark = RnnArena.Mark();
+        using var burst = BurstFor(bMax, gh, hOut);
 
         if (h0 == null) h0 = RnnArena.RentZeroed<T>((long)bMax * hOut);
         if (lstm && c0 == null) c0 = RnnArena.RentZeroed<T>((long)bMax * h);
@@ -188,10 +189,25 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     // (the hand-off costs a few microseconds; workers spin between the per-step products anyway).
     private const int ParallelGateElements = 16_384;
 
+    // Per-step products of at least this many flops split over the team when it is awake (the
+    // GEMM driver's threshold for workers that are spinning).
+    private const long ParallelStepFlops = 1L << 21;
+
+    // The per-step jobs of a layer are each too small to pay for waking a sleeping worker, but
+    // there are many of them back to back: when they will split, wake the team once, up front, and
+    // run the layer as a burst (its jobs split without asking whether the workers are awake).
+    private static WorkerTeam.BurstScope BurstFor(int bMax, int gh, int hOut)
+    {
+        int threads = Parallelism.MaxThreads;
+        bool splits = 2L * bMax * gh * hOut >= ParallelStepFlops || (long)bMax * gh >= ParallelGateElements;
+        return splits ? WorkerTeam.Burst(threads) : default;
+    }
+
     private static int RowParts(int rows, int gh)
     {
         int threads = Parallelism.MaxThreads;
-        if (threads <= 1 || (long)rows * gh < ParallelGateElements) return 1;
+        long elements = (long)rows * gh;
+        if (threads <= 1 || elements < ParallelGateElements || (elements < 4 * ParallelGateElements && WorkerTeam.Asleep)) return 1;
         return Math.Min(threads, rows);
     }
 
@@ -341,6 +357,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         bool lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
         var layout = new RnnLayerCacheLayout(in s, n);
         nuint mark = RnnArena.Mark();
+        using var burst = BurstFor(bMax, gh, hOut);
 
         // dG: (N, GB) pre-activation gate gradients. GRU keeps four blocks (n input part, r, z,
         // n hidden part): [r, z, n_h] is the hidden-side gradient in W_hh's row order.
