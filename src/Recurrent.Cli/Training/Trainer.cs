@@ -364,27 +364,36 @@ public static class Trainer
             while (true)
             {
                 // One step: a batch from the data generator, forward, backward, clip, update (or skip).
-                TokenBatch batch = batcher.Sample(dataRng);
-                var (logits, _) = model.Forward(batch.Input);
-                Tensor loss = Functional.CrossEntropy(logits.Reshape(-1, s.Model.VocabSize), batch.Target.Reshape(-1));
-                optimizer.ZeroGrad();
-                loss.Backward();
-                double lossValue = loss.ToDouble();
-                double norm = (cfg.ClipNorm > 0
-                    ? ClipGrad.ClipGradNorm(parameters, cfg.ClipNorm)
-                    : ClipGrad.GetTotalNorm(parameters.Where(p => p.Grad is not null).Select(p => p.Grad!).ToList())).ToDouble();
-                bool finite = double.IsFinite(lossValue) && double.IsFinite(norm);
-                if (finite) optimizer.Step();
-                else
+                // The step's tensors live in a dispose scope, so the large ones (logits, the LSTM
+                // output and their gradients) reuse their storage from step to step.
+                double lossValue, norm;
+                bool finite;
+                int batchTokens;
+                using (Tensor.NewDisposeScope())
                 {
-                    skipped++;
+                    TokenBatch batch = batcher.Sample(dataRng);
+                    batchTokens = batch.TokenCount;
+                    var (logits, _) = model.Forward(batch.Input);
+                    Tensor loss = Functional.CrossEntropy(logits.Reshape(-1, s.Model.VocabSize), batch.Target.Reshape(-1));
                     optimizer.ZeroGrad();
+                    loss.Backward();
+                    lossValue = loss.ToDouble();
+                    norm = (cfg.ClipNorm > 0
+                        ? ClipGrad.ClipGradNorm(parameters, cfg.ClipNorm)
+                        : ClipGrad.GetTotalNorm(parameters.Where(p => p.Grad is not null).Select(p => p.Grad!).ToList())).ToDouble();
+                    finite = double.IsFinite(lossValue) && double.IsFinite(norm);
+                    if (finite) optimizer.Step();
+                    else
+                    {
+                        skipped++;
+                        optimizer.ZeroGrad();
+                    }
                 }
                 step++;
-                tokens += batch.TokenCount;
+                tokens += batchTokens;
                 losses.Add(lossValue);
                 norms.Add(norm);
-                progress.Step(step, lossValue, norm, batch.TokenCount, !finite);
+                progress.Step(step, lossValue, norm, batchTokens, !finite);
                 args.OnStep?.Invoke(new StepRecord(step, lossValue, norm, !finite));
 
                 if (!finite)

@@ -19,7 +19,7 @@ public unsafe class RnnActivationTests
         int n = xs.Length;
         var zeros = new float[n]; var y = new float[n];
         fixed (float* px = xs, pz = zeros, py = y)
-            RnnGates<float>.RnnForwardRow(false, n, px, pz, pz, py, null);
+            RnnGates<float>.RnnForwardRow(false, n, px, pz, pz, pz, py, null);
         for (int i = 0; i < n; i++)
         {
             double exact = Math.Tanh(xs[i]);
@@ -35,7 +35,7 @@ public unsafe class RnnActivationTests
         int n = xs.Length;
         var zeros = new double[n]; var y = new double[n];
         fixed (double* px = xs, pz = zeros, py = y)
-            RnnGates<double>.RnnForwardRow(false, n, px, pz, pz, py, null);
+            RnnGates<double>.RnnForwardRow(false, n, px, pz, pz, pz, py, null);
         for (int i = 0; i < n; i++)
         {
             double exact = Math.Tanh(xs[i]);

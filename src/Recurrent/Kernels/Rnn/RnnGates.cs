@@ -25,56 +25,57 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     // ------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// h = act(gx + (gh + bias)), PyTorch's rounding order.
-    /// gx: (H) x W_ih^T + b_ih; gh: (H) h W_hh^T; bias: (H) b_hh; hOut: (H); actOut: (H) copy of h for backward, or null (may be gx).
+    /// h = act((gx + bih) + (gh + bias)), PyTorch's rounding order.
+    /// gx: (H) x W_ih^T; bih: (H) b_ih (zeros without bias); gh: (H) h W_hh^T; bias: (H) b_hh; hOut: (H);
+    /// actOut: (H) copy of h for backward, or null (may be gx).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RnnForwardRow(bool relu, int h, T* gx, T* gh, T* bias, T* hOut, T* actOut)
+    public static void RnnForwardRow(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
     {
-        if (s_v512) RnnForwardRow512(relu, h, gx, gh, bias, hOut, actOut);
-        else if (s_v256) RnnForwardRow256(relu, h, gx, gh, bias, hOut, actOut);
-        else RnnF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(relu, default, 0, h, h, gx, gh, bias, hOut, actOut);
+        if (s_v512) RnnForwardRow512(relu, h, gx, bih, gh, bias, hOut, actOut);
+        else if (s_v256) RnnForwardRow256(relu, h, gx, bih, gh, bias, hOut, actOut);
+        else RnnF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(relu, default, 0, h, h, gx, bih, gh, bias, hOut, actOut);
     }
 
     // One instantiation of the body per method (full vectors; masked tail): each inlines completely
     // within the JIT's inlining budget (several in one method left vector ops as calls).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnForwardRow512(bool relu, int h, T* gx, T* gh, T* bias, T* hOut, T* actOut)
+    private static void RnnForwardRow512(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
     {
         int full = h - h % Vec512<T>.Count;
-        RnnF<Vec512<T>, FullLanes<Vec512<T>, T>>(relu, default, 0, full, h, gx, gh, bias, hOut, actOut);
-        if (full < h) RnnForwardRow512Tail(relu, h, gx, gh, bias, hOut, actOut);
+        RnnF<Vec512<T>, FullLanes<Vec512<T>, T>>(relu, default, 0, full, h, gx, bih, gh, bias, hOut, actOut);
+        if (full < h) RnnForwardRow512Tail(relu, h, gx, bih, gh, bias, hOut, actOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnForwardRow512Tail(bool relu, int h, T* gx, T* gh, T* bias, T* hOut, T* actOut)
+    private static void RnnForwardRow512Tail(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
     {
         int full = h - h % Vec512<T>.Count;
-        RnnF<Vec512<T>, MaskedLanes512<T>>(relu, new(h - full), full, h, h, gx, gh, bias, hOut, actOut);
+        RnnF<Vec512<T>, MaskedLanes512<T>>(relu, new(h - full), full, h, h, gx, bih, gh, bias, hOut, actOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnForwardRow256(bool relu, int h, T* gx, T* gh, T* bias, T* hOut, T* actOut)
+    private static void RnnForwardRow256(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
     {
         int full = h - h % Vec256<T>.Count;
-        RnnF<Vec256<T>, FullLanes<Vec256<T>, T>>(relu, default, 0, full, h, gx, gh, bias, hOut, actOut);
-        if (full < h) RnnForwardRow256Tail(relu, h, gx, gh, bias, hOut, actOut);
+        RnnF<Vec256<T>, FullLanes<Vec256<T>, T>>(relu, default, 0, full, h, gx, bih, gh, bias, hOut, actOut);
+        if (full < h) RnnForwardRow256Tail(relu, h, gx, bih, gh, bias, hOut, actOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnForwardRow256Tail(bool relu, int h, T* gx, T* gh, T* bias, T* hOut, T* actOut)
+    private static void RnnForwardRow256Tail(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
     {
         int full = h - h % Vec256<T>.Count;
-        RnnF<Vec256<T>, MaskedLanes256<T>>(relu, new(h - full), full, h, h, gx, gh, bias, hOut, actOut);
+        RnnF<Vec256<T>, MaskedLanes256<T>>(relu, new(h - full), full, h, h, gx, bih, gh, bias, hOut, actOut);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RnnF<TV, TL>(bool relu, TL lanes, int j, int end, int h, T* gx, T* gh, T* bias, T* hOut, T* actOut)
+    private static void RnnF<TV, TL>(bool relu, TL lanes, int j, int end, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
         where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
         for (; j < end; j += TV.Count)
         {
-            TV pre = TV.Add(lanes.Load(gx + j), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j)));
+            TV pre = TV.Add(TV.Add(lanes.Load(gx + j), lanes.Load(bih + j)), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j)));
             TV y = relu ? TV.Relu(pre) : RnnAct.Tanh<TV, T>(pre);
             lanes.Store(hOut + j, y);
             if (actOut != null) lanes.Store(actOut + j, y);
@@ -144,60 +145,61 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     // ------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// i,f,o = sigmoid, g = tanh of gx + (gh + bias) (gx includes b_ih, bias is b_hh: PyTorch's rounding order); c = f*cPrev + i*g; hOut = o*tanh(c).
-    /// gx, gh, bias: (4H) order i,f,g,o; cPrev: (H); cOut: (H), may equal cPrev; hOut: (H);
+    /// i,f,o = sigmoid, g = tanh of (gx + bih) + (gh + bias) (PyTorch's rounding order); c = f*cPrev + i*g; hOut = o*tanh(c).
+    /// gx: (4H) x W_ih^T, order i,f,g,o; bih: (4H) b_ih (zeros without bias); gh: (4H) h W_hh^T; bias: (4H) b_hh;
+    /// cPrev: (H); cOut: (H), may equal cPrev; hOut: (H);
     /// gatesOut: (4H) activated gates or null (may equal gx); tanhCOut: (H) tanh(c) or null.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void LstmForwardRow(int h, T* gx, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
+    public static void LstmForwardRow(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
     {
-        if (s_v512) LstmForwardRow512(h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-        else if (s_v256) LstmForwardRow256(h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-        else LstmF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, h, h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        if (s_v512) LstmForwardRow512(h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        else if (s_v256) LstmForwardRow256(h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        else LstmF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, h, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
     }
 
     // One instantiation of the body per method (full vectors; masked tail): each inlines completely
     // within the JIT's inlining budget (several in one method left vector ops as calls).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmForwardRow512(int h, T* gx, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
+    private static void LstmForwardRow512(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
     {
         int full = h - h % Vec512<T>.Count;
-        LstmF<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full, h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-        if (full < h) LstmForwardRow512Tail(h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        LstmF<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        if (full < h) LstmForwardRow512Tail(h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmForwardRow512Tail(int h, T* gx, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
+    private static void LstmForwardRow512Tail(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
     {
         int full = h - h % Vec512<T>.Count;
-        LstmF<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h, h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        LstmF<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmForwardRow256(int h, T* gx, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
+    private static void LstmForwardRow256(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
     {
         int full = h - h % Vec256<T>.Count;
-        LstmF<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full, h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-        if (full < h) LstmForwardRow256Tail(h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        LstmF<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        if (full < h) LstmForwardRow256Tail(h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmForwardRow256Tail(int h, T* gx, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
+    private static void LstmForwardRow256Tail(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
     {
         int full = h - h % Vec256<T>.Count;
-        LstmF<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h, h, gx, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
+        LstmF<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void LstmF<TV, TL>(TL lanes, int j, int end, int h, T* gx, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
+    private static void LstmF<TV, TL>(TL lanes, int j, int end, int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
         where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
         for (; j < end; j += TV.Count)
         {
-            TV i = RnnAct.Sigmoid<TV, T>(TV.Add(lanes.Load(gx + j), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j))));
-            TV f = RnnAct.Sigmoid<TV, T>(TV.Add(lanes.Load(gx + h + j), TV.Add(lanes.Load(gh + h + j), lanes.Load(bias + h + j))));
-            TV g = RnnAct.Tanh<TV, T>(TV.Add(lanes.Load(gx + 2 * h + j), TV.Add(lanes.Load(gh + 2 * h + j), lanes.Load(bias + 2 * h + j))));
-            TV o = RnnAct.Sigmoid<TV, T>(TV.Add(lanes.Load(gx + 3 * h + j), TV.Add(lanes.Load(gh + 3 * h + j), lanes.Load(bias + 3 * h + j))));
+            TV i = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + j), lanes.Load(bih + j)), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j))));
+            TV f = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + h + j), lanes.Load(bih + h + j)), TV.Add(lanes.Load(gh + h + j), lanes.Load(bias + h + j))));
+            TV g = RnnAct.Tanh<TV, T>(TV.Add(TV.Add(lanes.Load(gx + 2 * h + j), lanes.Load(bih + 2 * h + j)), TV.Add(lanes.Load(gh + 2 * h + j), lanes.Load(bias + 2 * h + j))));
+            TV o = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + 3 * h + j), lanes.Load(bih + 3 * h + j)), TV.Add(lanes.Load(gh + 3 * h + j), lanes.Load(bias + 3 * h + j))));
             TV c = TV.Add(TV.Mul(f, lanes.Load(cPrev + j)), TV.Mul(i, g));   // unfused: PyTorch's rounding (it matters when c cancels)
             TV tc = RnnAct.Tanh<TV, T>(c);
             lanes.Store(cOut + j, c);
@@ -288,61 +290,62 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     // ------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// r = sigmoid(gx_r + gh_r + b_r), z = sigmoid(gx_z + gh_z + b_z), hn = gh_n + b_hn,
-    /// n = tanh(gx_n + b_in + r * hn), h = (1 - z) * n + z * hPrev.
-    /// gx, gh: (3H) order r,z,n; bias: (3H) = (b_ir + b_hr, b_iz + b_hz, b_in); bhn: (H);
+    /// r = sigmoid((gx_r + b_ir) + (gh_r + b_hr)), z likewise, hn = gh_n + b_hn,
+    /// n = tanh((gx_n + b_in) + r * hn), h = (1 - z) * n + z * hPrev.
+    /// gx: (3H) x W_ih^T, order r,z,n; bih: (3H) b_ih (zeros without bias); gh: (3H) h W_hh^T;
+    /// bias: (3H) = (b_hr, b_hz, 0); bhn: (H) b_hn;
     /// hPrev: (H); hOut: (H); gatesOut: (3H) r,z,n or null (may equal gx); hnOut: (H) hn or null.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void GruForwardRow(int h, T* gx, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
+    public static void GruForwardRow(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
     {
-        if (s_v512) GruForwardRow512(h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-        else if (s_v256) GruForwardRow256(h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-        else GruF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, h, h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        if (s_v512) GruForwardRow512(h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        else if (s_v256) GruForwardRow256(h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        else GruF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, h, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
     }
 
     // One instantiation of the body per method (full vectors; masked tail): each inlines completely
     // within the JIT's inlining budget (several in one method left vector ops as calls).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruForwardRow512(int h, T* gx, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
+    private static void GruForwardRow512(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
     {
         int full = h - h % Vec512<T>.Count;
-        GruF<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full, h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-        if (full < h) GruForwardRow512Tail(h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        GruF<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        if (full < h) GruForwardRow512Tail(h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruForwardRow512Tail(int h, T* gx, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
+    private static void GruForwardRow512Tail(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
     {
         int full = h - h % Vec512<T>.Count;
-        GruF<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h, h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        GruF<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruForwardRow256(int h, T* gx, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
+    private static void GruForwardRow256(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
     {
         int full = h - h % Vec256<T>.Count;
-        GruF<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full, h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-        if (full < h) GruForwardRow256Tail(h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        GruF<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        if (full < h) GruForwardRow256Tail(h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruForwardRow256Tail(int h, T* gx, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
+    private static void GruForwardRow256Tail(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
     {
         int full = h - h % Vec256<T>.Count;
-        GruF<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h, h, gx, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
+        GruF<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void GruF<TV, TL>(TL lanes, int j, int end, int h, T* gx, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
+    private static void GruF<TV, TL>(TL lanes, int j, int end, int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
         where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
         for (; j < end; j += TV.Count)
         {
-            TV r = RnnAct.Sigmoid<TV, T>(TV.Add(lanes.Load(gx + j), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j))));
-            TV z = RnnAct.Sigmoid<TV, T>(TV.Add(lanes.Load(gx + h + j), TV.Add(lanes.Load(gh + h + j), lanes.Load(bias + h + j))));
+            TV r = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + j), lanes.Load(bih + j)), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j))));
+            TV z = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + h + j), lanes.Load(bih + h + j)), TV.Add(lanes.Load(gh + h + j), lanes.Load(bias + h + j))));
             TV hn = TV.Add(lanes.Load(gh + 2 * h + j), lanes.Load(bhn + j));
-            TV n = RnnAct.Tanh<TV, T>(TV.Add(lanes.Load(gx + 2 * h + j), TV.Mul(r, hn)));
+            TV n = RnnAct.Tanh<TV, T>(TV.Add(TV.Add(lanes.Load(gx + 2 * h + j), lanes.Load(bih + 2 * h + j)), TV.Mul(r, hn)));
             TV hp = lanes.Load(hPrev + j);
             lanes.Store(hOut + j, TV.Add(n, TV.Mul(z, TV.Sub(hp, n))));
             if (gatesOut != null)

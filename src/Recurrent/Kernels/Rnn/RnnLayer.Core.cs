@@ -89,9 +89,11 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         if (lstm && c0 == null) c0 = RnnArena.RentZeroed<T>((long)bMax * h);
 
         // Biases are added in PyTorch's order, (x W_ih^T + b_ih) + (h W_hh^T + b_hh), so results round
-        // as ATen's do (it matters in ill-conditioned cells, e.g. c_t = f*c + i*g cancelling): b_ih goes
-        // into the input projection below, `bias` holds b_hh for the gate step. GRU's b_hn sits inside
+        // as ATen's do (it matters in ill-conditioned cells, e.g. c_t = f*c + i*g cancelling). The gate
+        // step adds both (a separate pass adding b_ih to the whole (N, G*H) projection would stream it
+        // through memory once more): `bih` is b_ih (or zeros), `bias` b_hh. GRU's b_hn sits inside
         // r * (W_hn h + b_hn) and is kept apart (bhn); the n part of `bias` stays zero.
+        T* bih = w.Bih != null ? w.Bih : RnnArena.RentZeroed<T>(gh);
         T* bias = RnnArena.RentZeroed<T>(gh);
         T* bhn = gru ? RnnArena.RentZeroed<T>(h) : null;
         if (w.Bhh != null)
@@ -100,11 +102,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             if (gru) RnnBlas<T>.AddTo(bhn, w.Bhh + 2 * h, h);
         }
 
-        // gx: (N, G*H) input projection of every step plus b_ih; in training it becomes the saved gates in place.
+        // gx: (N, G*H) input projection of every step (b_ih is added in the gate step); in training it
+        // becomes the saved gates in place.
         T* gx = training ? cache + layout.Gates : RnnArena.Rent<T>((long)n * gh);
         RnnBlas<T>.Gemm(false, true, n, gh, s.InputSize, T.One, x, ldx, w.Wih, s.InputSize, T.Zero, gx, gh);
-        if (w.Bih != null)
-            for (nint row = 0; row < n; row++) RnnBlas<T>.AddTo(gx + row * gh, w.Bih, gh);
 
         // Per-step products h_{t-1} W_hh^T: with 4 or more rows the "nn" layout on a transposed
         // copy W_hh^T (OutSize, G*H), made once per call, runs about twice as fast as "nt" on W_hh
@@ -152,7 +153,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             {
                 Mode = s.Mode, H = h, HOut = hOut, Gh = gh, Training = training, Proj = proj,
                 Off = off, OffPrev = offPrev, Carried = carried, HpCarried = hpCarried, HpLd = hpLd, NextCount = nextCount,
-                HpBase = hpBase, Gx = gx, GhBuf = ghBuf, Bias = bias, Bhn = bhn, Cache = cache,
+                HpBase = hpBase, Gx = gx, Bih = bih, GhBuf = ghBuf, Bias = bias, Bhn = bhn, Cache = cache,
                 LayoutC = layout.C, LayoutHPre = layout.HPre, LayoutTanhC = layout.TanhC, LayoutHn = layout.Hn,
                 CState = cState, C0 = c0, HPreBuf = hPreBuf, Y = y, Ldy = ldy, H0 = h0, CN = cN,
             };
@@ -218,7 +219,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         public int H, HOut, Gh, Off, OffPrev, Carried, HpCarried, HpLd, NextCount, Ldy;
         public bool Training, Proj;
         public long LayoutC, LayoutHPre, LayoutTanhC, LayoutHn;
-        public T* HpBase, Gx, GhBuf, Bias, Bhn, Cache, CState, C0, HPreBuf, Y, H0, CN;
+        public T* HpBase, Gx, Bih, GhBuf, Bias, Bhn, Cache, CState, C0, HPreBuf, Y, H0, CN;
     }
 
     private sealed class ForwardRowsJob : ParallelJob
@@ -253,7 +254,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                     T* cPrev = b < k.Carried ? (training ? cache + k.LayoutC + (nint)(k.OffPrev + b) * h : k.CState + (nint)b * h) : k.C0 + (nint)b * h;
                     T* cOut = training ? cache + k.LayoutC + row * h : k.CState + (nint)b * h;
                     T* hOutRow = proj ? (training ? cache + k.LayoutHPre + row * h : k.HPreBuf + (nint)b * h) : k.Y + row * k.Ldy;
-                    RnnGates<T>.LstmForwardRow(h, gxr, ghr, k.Bias, cPrev, cOut, hOutRow, training ? gxr : null,
+                    RnnGates<T>.LstmForwardRow(h, gxr, k.Bih, ghr, k.Bias, cPrev, cOut, hOutRow, training ? gxr : null,
                         training ? cache + k.LayoutTanhC + row * h : null);
                     if (k.CN != null && b >= k.NextCount) new ReadOnlySpan<T>(cOut, h).CopyTo(new Span<T>(k.CN + (nint)b * h, h));
                     break;
@@ -261,12 +262,12 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 case RnnMode.Gru:
                 {
                     T* hPrev = b < k.HpCarried ? k.HpBase + (nint)b * k.HpLd : k.H0 + (nint)b * hOut;
-                    RnnGates<T>.GruForwardRow(h, gxr, ghr, k.Bias, k.Bhn, hPrev, k.Y + row * k.Ldy, training ? gxr : null,
+                    RnnGates<T>.GruForwardRow(h, gxr, k.Bih, ghr, k.Bias, k.Bhn, hPrev, k.Y + row * k.Ldy, training ? gxr : null,
                         training ? cache + k.LayoutHn + row * h : null);
                     break;
                 }
                 default:
-                    RnnGates<T>.RnnForwardRow(k.Mode == RnnMode.RnnRelu, h, gxr, ghr, k.Bias, k.Y + row * k.Ldy, training ? gxr : null);
+                    RnnGates<T>.RnnForwardRow(k.Mode == RnnMode.RnnRelu, h, gxr, k.Bih, ghr, k.Bias, k.Y + row * k.Ldy, training ? gxr : null);
                     break;
             }
         }
