@@ -56,7 +56,7 @@ public class RnnExpTests
     [Fact]
     public void MagicNumberBitPatterns()
     {
-        Assert.Equal(BitConverter.SingleToInt32Bits(1.5f * (1 << 23)), RnnExp.FMagicBits);
-        Assert.Equal(BitConverter.DoubleToInt64Bits(1.5 * (1L << 52)), RnnExp.DMagicBits);
+        Assert.Equal(RnnExp.FMagicBits, BitConverter.SingleToInt32Bits(1.5f * (1 << 23)));
+        Assert.Equal(RnnExp.DMagicBits, BitConverter.DoubleToInt64Bits(1.5 * (1L << 52)));
     }
 }

@@ -172,4 +172,49 @@ public class DisposeScopeTests
         }
         return (losses.ToArray(), ps.Select(p => p.ToArray<float>()).ToArray(), outputArrays.Count);
     }
+
+    [Fact]
+    public void PackedBidirectionalGruWithDropoutMatchesWithoutScopes()
+    {
+        Assert.Equal(TrainGru(scoped: false), TrainGru(scoped: true));
+    }
+
+    // Unsorted packed batches through a 2-layer bidirectional GRU with dropout (the masks come from the
+    // generator), SGD with momentum; the padded input and the lengths are made once, outside the scopes.
+    private static float[] TrainGru(bool scoped)
+    {
+        var gen = new Generator(5);
+        var gru = new Gru(24, 48, numLayers: 2, batchFirst: true, dropout: 0.25, bidirectional: true, generator: gen);
+        var sgd = new Sgd(gru.Parameters(), lr: 0.05, momentum: 0.9);
+        var padded = Tensor.Randn([6, 40, 24], DType.Float32, gen);
+        long[] lengths = [40, 7, 33, 40, 12, 25];
+        for (int it = 0; it < 3; it++)
+        {
+            using var scope = scoped ? Tensor.NewDisposeScope() : null;
+            sgd.ZeroGrad();
+            var packed = PackedSequence.FromPadded(padded, lengths, batchFirst: true, enforceSorted: false);
+            var (output, hN) = gru.Forward(packed);
+            var (unpacked, _) = RnnUtils.PadPackedSequence(output, batchFirst: true);
+            (unpacked.Pow(2).Mean() + hN.Sum()).Backward();
+            sgd.Step();
+        }
+        return gru.Parameters().SelectMany(p => p.ToArray<float>()).ToArray();
+    }
+
+    [Fact]
+    public void ConvertingAndReloadingAModuleInsideAScopeKeepsItUsable()
+    {
+        var lstm = new Lstm(6, 70, generator: new Generator(8));
+        var saved = lstm.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+        using (Tensor.NewDisposeScope())
+        {
+            lstm.To(DType.Float64);                     // new parameter tensors, re-flattened
+            lstm.To(DType.Float32);
+            lstm.LoadStateDict(saved);
+        }
+        var x = Tensor.Randn([3, 2, 6], DType.Float32, new Generator(9));
+        var (y, _) = lstm.Forward(x);
+        var reference = new Lstm(6, 70, generator: new Generator(8));
+        Assert.Equal(reference.Forward(x).Output.ToArray<float>(), y.ToArray<float>());
+    }
 }
