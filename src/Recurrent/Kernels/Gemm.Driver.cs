@@ -8,6 +8,8 @@
 //         for jr in NC step NR:               B micro-panel [KC, NR] stays in L1
 //           for ir in MC step MR:             micro-kernel: C[MR, NR] (+)= A panel * B panel
 //
+// A B packed once (PackFullB) can be reused by many products: the recurrent layers pack W_hh once
+// per call and every time step reads its panels contiguously (Gemm.Packed.cs).
 // Two shortcuts for the per-time-step products of recurrent layers, where packing a weight matrix
 // per call would cost as much as the product: with at most 64 rows and op(B) = B (layout "nn"),
 // B's rows are read in place by the micro-kernel (no B packing); with op(B) = B^T (layout "nt",
@@ -27,6 +29,8 @@ internal unsafe struct GemmProblem<T> where T : unmanaged
     public T Alpha, Beta;
     public T* A, B, C;
     public nint Lda, Ldb, Ldc;
+    /// <summary>op(B) already packed by <see cref="GemmDriver{T, TKernel}.PackFullB"/> (then B, Ldb and TransB are unused), or null.</summary>
+    public T* PackedB;
 }
 
 /// <summary>A micro-kernel family for one instruction set and element type, with its blocking.</summary>
@@ -160,7 +164,8 @@ internal static unsafe class GemmDriver<T, TKernel>
     {
         int MR = TKernel.MR, NR = TKernel.NR, KC = TKernel.KC, MC = TKernel.MC, NC = TKernel.NC;
         int m = i1 - i0, n = j1 - j0, k = p.K;
-        bool directB = !p.TransB && m <= DirectBMaxM;
+        bool prepacked = p.PackedB != null;
+        bool directB = !prepacked && !p.TransB && m <= DirectBMaxM;
 
         int kcMax = Math.Min(KC, k);
         int mcMax = Math.Min(MC, RoundUp(m, MR));
@@ -177,7 +182,7 @@ internal static unsafe class GemmDriver<T, TKernel>
             {
                 int kc = Math.Min(KC, k - pc);
                 T beta = pc == 0 ? p.Beta : T.One;
-                if (!directB) PackB(in p, pc, kc, jc, nc, bufB);
+                if (!directB && !prepacked) PackB(in p, pc, kc, jc, nc, bufB);
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
@@ -187,7 +192,13 @@ internal static unsafe class GemmDriver<T, TKernel>
                         int nr = Math.Min(NR, nc - jr);
                         T* bp;
                         nint ldbk;
-                        if (!directB)
+                        if (prepacked)
+                        {
+                            // Panel (jc + jr) / NR holds all k rows; this block starts at row pc.
+                            bp = p.PackedB + (nint)(jc + jr) * k + (nint)pc * NR;
+                            ldbk = NR;
+                        }
+                        else if (!directB)
                         {
                             bp = bufB + (nint)jr * kc;
                             ldbk = NR;
@@ -221,6 +232,20 @@ internal static unsafe class GemmDriver<T, TKernel>
                 }
             }
         }
+    }
+
+    /// <summary>Elements of op(B) ([k, n]) packed whole by <see cref="PackFullB"/>.</summary>
+    public static long PackedBElements(int k, int n) => (long)RoundUp(n, TKernel.NR) * k;
+
+    /// <summary>
+    /// Packs all of op(B) ([k, n]; B stored [n, ldb] with transB, else [k, ldb]) into NR-wide
+    /// panels of full depth: panel j (columns j*NR ..) at dst + j*NR*k, k steps of NR values,
+    /// columns past n zero. <see cref="RunBlock"/> reads any (pc, jc) block of it in place.
+    /// </summary>
+    public static void PackFullB(bool transB, int k, int n, T* b, nint ldb, T* dst)
+    {
+        var p = new GemmProblem<T> { TransB = transB, K = k, N = n, B = b, Ldb = ldb };
+        for (int jp = 0; jp < n; jp += TKernel.NR) PackB(in p, 0, k, jp, Math.Min(TKernel.NR, n - jp), dst + (nint)jp * k);
     }
 
     /// <summary>

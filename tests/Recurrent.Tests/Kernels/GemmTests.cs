@@ -197,6 +197,43 @@ public class GemmTests
             }
     }
 
+    // A B packed once (the recurrent layers' W_hh) and reused: sizes across panel and block edges,
+    // both packing layouts, beta 0 and 1, against the reference (at the default thread count:
+    // MaxThreads is process-wide and RnnThreadingTests, which runs beside this class, sets it).
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public unsafe void PackedB_MatchesReference(bool transB)
+    {
+        var rng = new Random(transB ? 21 : 22);
+        foreach (var (m, n, k) in new[] { (1, 1, 1), (4, 50, 200), (7, 97, 33), (64, 200, 50), (33, 1024, 256), (130, 61, 600) })
+            foreach (float beta in new[] { 0f, 1f })
+            {
+                int ldb = (transB ? k : n) + 3, lda = k + 2;
+                float[] a = RandomArray(rng, m * lda), b = RandomArray(rng, (transB ? n : k) * ldb), c = RandomArray(rng, m * n);
+                float[] expected = (float[])c.Clone();
+                GemmReference.Sgemm(false, transB, m, n, k, 0.5f, a, lda, b, ldb, beta, expected, n);
+                var packed = new float[Gemm.PackedBElements<float>(k, n)];
+                fixed (float* pa = a, pb = b, pp = packed, pc = c)
+                {
+                    Gemm.PackB(transB, k, n, pb, ldb, pp);
+                    Gemm.GemmPackedB(m, n, k, 0.5f, pa, lda, pp, beta, pc, n);
+                }
+                AssertClose(expected, c, 1e-4);
+
+                double[] ad = Array.ConvertAll(a, x => (double)x), bd = Array.ConvertAll(b, x => (double)x);
+                double[] cd = Array.ConvertAll(c, _ => 0.0), ed = (double[])cd.Clone();
+                GemmReference.Dgemm(false, transB, m, n, k, 2, ad, lda, bd, ldb, 0, ed, n);
+                var packedD = new double[Gemm.PackedBElements<double>(k, n)];
+                fixed (double* pa = ad, pb = bd, pp = packedD, pc = cd)
+                {
+                    Gemm.PackB(transB, k, n, pb, ldb, pp);
+                    Gemm.GemmPackedB(m, n, k, 2.0, pa, lda, pp, 0.0, pc, n);
+                }
+                AssertClose(ed, cd, 1e-12);
+            }
+    }
+
     [Fact]
     public unsafe void PointerOverloads_MatchSpanOverloads()
     {

@@ -107,11 +107,11 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         T* gx = training ? cache + layout.Gates : RnnArena.Rent<T>((long)n * gh);
         RnnBlas<T>.Gemm(false, true, n, gh, s.InputSize, T.One, x, ldx, w.Wih, s.InputSize, T.Zero, gx, gh);
 
-        // Per-step products h_{t-1} W_hh^T: with 4 or more rows the "nn" layout on a transposed
-        // copy W_hh^T (OutSize, G*H), made once per call, runs about twice as fast as "nt" on W_hh
-        // itself (measured: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt" is faster.
-        T* whhT = bMax >= NnMinRows ? RnnArena.Rent<T>((long)gh * hOut) : null;
-        if (whhT != null) RnnBlas<T>.Transpose(whhT, w.Whh, gh, hOut);
+        // Per-step products h_{t-1} W_hh^T: with 4 or more rows, against W_hh^T (OutSize, G*H) packed
+        // once per call into the GEMM's panels (every step then reads it contiguously; "nt" on W_hh
+        // itself runs at half the speed: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt".
+        T* whhP = bMax >= NnMinRows ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
+        if (whhP != null) Gemm.PackB(transB: true, hOut, gh, w.Whh, hOut, whhP);
         T* ghBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
         T* cState = lstm && !training ? RnnArena.Rent<T>((long)bMax * h) : null;        // (B, H) c in inference
         T* hPreBuf = proj && !training ? RnnArena.Rent<T>((long)bMax * h) : null;       // (B, H) o*tanh(c) in inference
@@ -136,15 +136,15 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 hpCarried = bt;
                 RnnBlas<T>.CopyRows(hpBase, hOut, yPrev, ldy, carried, hOut);
                 RnnBlas<T>.CopyRows(hpBase + (nint)carried * hOut, hOut, h0 + (nint)carried * hOut, hOut, bt - carried, hOut);
-                HiddenProduct(bt, gh, hOut, hpBase, hOut, w.Whh, whhT, ghBuf);
+                HiddenProduct(bt, gh, hOut, hpBase, hOut, w.Whh, whhP, ghBuf);
             }
             else
             {
                 hpBase = yPrev;
                 hpLd = ldy;
                 hpCarried = carried;
-                HiddenProduct(carried, gh, hOut, yPrev, ldy, w.Whh, whhT, ghBuf);
-                HiddenProduct(bt - carried, gh, hOut, h0 + (nint)carried * hOut, hOut, w.Whh, whhT, ghBuf + (nint)carried * gh);
+                HiddenProduct(carried, gh, hOut, yPrev, ldy, w.Whh, whhP, ghBuf);
+                HiddenProduct(bt - carried, gh, hOut, h0 + (nint)carried * hOut, hOut, w.Whh, whhP, ghBuf + (nint)carried * gh);
             }
 
             // The gate arithmetic of this step: rows are independent, so large steps split them over
@@ -330,13 +330,14 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     }
 
     // Below this many rows the per-step products use the "nt" layout (dot products), above the
-    // "nn" layout on a transposed weight copy; see HiddenProduct and the backward's dh product.
+    // weights packed once per call; see HiddenProduct and the backward's dh product.
     private const int NnMinRows = 4;
 
-    // c (m, gh) = a (m, hOut; row stride lda) W_hh^T, W_hh (gh, hOut); whhT = W_hh^T (hOut, gh) or null.
-    private static void HiddenProduct(int m, int gh, int hOut, T* a, int lda, T* whh, T* whhT, T* c)
+    // c (m, gh) = a (m, hOut; row stride lda) W_hh^T, W_hh (gh, hOut); whhP = W_hh^T packed (Gemm.PackB) or null.
+    private static void HiddenProduct(int m, int gh, int hOut, T* a, int lda, T* whh, T* whhP, T* c)
     {
-        if (whhT != null && m >= NnMinRows) RnnBlas<T>.Gemm(false, false, m, gh, hOut, T.One, a, lda, whhT, gh, T.Zero, c, gh);
+        if (m == 0) return;
+        if (whhP != null && m >= NnMinRows) Gemm.GemmPackedB(m, gh, hOut, T.One, a, lda, whhP, T.Zero, c, gh);
         else RnnBlas<T>.Gemm(false, true, m, gh, hOut, T.One, a, lda, whh, hOut, T.Zero, c, gh);
     }
 
@@ -378,9 +379,11 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             else new Span<T>(dC, bMax * h).Clear();
         }
 
-        // dh_{t-1} = dG_h W_hh: "nn" on W_hh itself, or with few rows "nt" on a transposed copy.
+        // dh_{t-1} = dG_h W_hh: against W_hh packed once per call, or with few rows "nt" on a transposed copy.
         T* whhT = bMax < NnMinRows ? RnnArena.Rent<T>((long)gh * hOut) : null;
         if (whhT != null) RnnBlas<T>.Transpose(whhT, w.Whh, gh, hOut);
+        T* whhP = whhT == null ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(gh, hOut)) : null;
+        if (whhP != null) Gemm.PackB(transB: false, gh, hOut, w.Whh, hOut, whhP);
 
         // Row offsets of every time index.
         int* offs = RnnArena.Rent<int>(steps);
@@ -426,7 +429,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             T* dGh = dG + (nint)off * gb + (gru ? h : 0);
             T beta = gru ? T.One : T.Zero;
             if (whhT != null) RnnBlas<T>.Gemm(false, true, bt, hOut, gh, T.One, dGh, gb, whhT, gh, beta, dH, hOut);
-            else RnnBlas<T>.Gemm(false, false, bt, hOut, gh, T.One, dGh, gb, w.Whh, hOut, beta, dH, hOut);
+            else Gemm.GemmPackedB(bt, hOut, gh, T.One, dGh, gb, whhP, beta, dH, hOut);
 
             // Rows that started this step (from h0, c0) hand their gradient to dh0, dc0.
             for (int b = carried; b < bt; b++)
