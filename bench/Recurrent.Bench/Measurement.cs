@@ -1,7 +1,8 @@
 // The timing rule of FORMAT.md section 4, identical for cases and gemm entries:
 // warm-up until >= 2 iterations and >= 0.5 s; then time each iteration separately until
 // >= MinIters iterations and >= 1.5 s since the first timed iteration; median, min, iters.
-// Also records allocated bytes per timed iteration (all threads) and gen-2 collections.
+// Also records allocated bytes per timed iteration (all threads) and gen-2 collections; a full
+// blocking collection (untimed) precedes the timed loop.
 using System.Diagnostics;
 
 namespace Recurrent.Bench;
@@ -31,6 +32,12 @@ internal readonly record struct Measurement(double MedianMs, double MinMs, int I
         // itself does not allocate (it grows only if the estimate was far off).
         long expected = (long)(TimedSeconds * freq / Math.Max(1, warmMinTicks)) + 16;
         var ticks = new long[(int)Math.Min(Math.Max(expected * 2, bench.MinIters + 1), 64_000_000)];
+
+        // Start the timed loop from a collected heap (as BenchmarkDotNet does between stages), so a
+        // collection owed to earlier cases' garbage does not land inside this case's timed loop.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
 
         int gen2Before = GC.CollectionCount(2);
         long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
