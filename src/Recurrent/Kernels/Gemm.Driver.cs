@@ -86,11 +86,11 @@ internal static unsafe class GemmDriver<T, TKernel>
 {
     // Below this many flops a product stays on the calling thread (about 10 us of work)...
     private const long ParallelMinFlops = 1L << 21;
-    // ...and below this many (about 150 us) also when the workers are asleep: waking one costs tens
-    // of microseconds on the reference VM, more than it saves on a product this small (measured:
-    // seed4_rnn training at 2 threads 3.2 ms with, 2.4 ms without; 1 thread: 2.4 ms). Products inside
-    // a time-step loop find the workers still spinning from the previous step and split as before.
-    private const long WakeMinFlops = 1L << 25;
+    // ...and below this many (about 350 us of work) also when the workers are asleep: waking one
+    // costs more on the reference VM than splitting such a product saves (measured at 2 threads vs 1:
+    // seed4_gru training 6.8 vs 5.6 ms with a 2^25 limit, 5.4 vs 5.4 with this one). Products inside a
+    // time-step loop run as a burst (WorkerTeam.Burst) and split as before.
+    private const long WakeMinFlops = 1L << 26;
     // "nn" products with at most this many rows read B in place instead of packing it.
     private const int DirectBMaxM = 64;
 

@@ -223,6 +223,8 @@ public sealed partial class Tensor
     }
 
     /// <summary>A new contiguous tensor; inside a dispose scope, large ones take pooled storage.</summary>
+    /// <param name="t">Element type.</param>
+    /// <param name="shape">Shape (kept by the tensor, not copied).</param>
     /// <param name="clear">Zero the elements (false only when the caller overwrites every element).</param>
     internal static Tensor Allocate(DType t, int[] shape, bool clear)
     {
