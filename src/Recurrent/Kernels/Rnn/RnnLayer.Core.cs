@@ -329,6 +329,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         }
     }
 
+    // Up to this input + hidden width the LSTM/RNN weight gradients are one product (copying x and
+    // h_prev side by side costs less than packing dG^T a second time; beyond it, about the same).
+    private const int MergedWeightGradMaxWidth = 1024;
+
     // Below this many rows the per-step products use the "nt" layout (dot products), above the
     // weights packed once per call; see HiddenProduct and the backward's dh product.
     private const int NnMinRows = 4;
@@ -466,8 +470,28 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         }
         else
         {
-            if (g.Wih != null) RnnBlas<T>.Gemm(true, false, gh, I, n, T.One, dG, gb, x, ldx, T.One, g.Wih, I);
-            if (g.Whh != null) RnnBlas<T>.Gemm(true, false, gh, hOut, n, T.One, dG, gb, hPrevAll, hOut, T.One, g.Whh, hOut);
+            if (g.Wih != null && g.Whh != null && I + hOut <= MergedWeightGradMaxWidth)
+            {
+                // [dW_ih | dW_hh] = dG^T [x | h_prev] as one product: dG^T is packed once instead of
+                // twice, which is most of the cost when I and H are small (seed4: 200 x 50 x 3200 runs
+                // at 73 GFLOP/s alone, 200 x 100 x 3200 at 105).
+                int w2 = I + hOut;
+                T* xh = RnnArena.Rent<T>((long)n * w2);
+                RnnBlas<T>.CopyRows(xh, w2, x, ldx, n, I);
+                RnnBlas<T>.CopyRows(xh + I, w2, hPrevAll, hOut, n, hOut);
+                T* dW = RnnArena.Rent<T>((long)gh * w2);
+                RnnBlas<T>.Gemm(true, false, gh, w2, n, T.One, dG, gb, xh, w2, T.Zero, dW, w2);
+                for (int r = 0; r < gh; r++)
+                {
+                    RnnBlas<T>.AddTo(g.Wih + (nint)r * I, dW + (nint)r * w2, I);
+                    RnnBlas<T>.AddTo(g.Whh + (nint)r * hOut, dW + (nint)r * w2 + I, hOut);
+                }
+            }
+            else
+            {
+                if (g.Wih != null) RnnBlas<T>.Gemm(true, false, gh, I, n, T.One, dG, gb, x, ldx, T.One, g.Wih, I);
+                if (g.Whh != null) RnnBlas<T>.Gemm(true, false, gh, hOut, n, T.One, dG, gb, hPrevAll, hOut, T.One, g.Whh, hOut);
+            }
             // G = x W_ih^T + b_ih + h W_hh^T + b_hh: both biases get the column sums of dG.
             if (g.Bih != null || g.Bhh != null)
             {
