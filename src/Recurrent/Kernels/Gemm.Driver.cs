@@ -86,11 +86,12 @@ internal static unsafe class GemmDriver<T, TKernel>
 {
     // Below this many flops a product stays on the calling thread (about 10 us of work)...
     private const long ParallelMinFlops = 1L << 21;
-    // ...and below this many (about 350 us of work) also when the workers are asleep: waking one
-    // costs more on the reference VM than splitting such a product saves (measured at 2 threads vs 1:
-    // seed4_gru training 6.8 vs 5.6 ms with a 2^25 limit, 5.4 vs 5.4 with this one). Products inside a
-    // time-step loop run as a burst (WorkerTeam.Burst) and split as before.
-    private const long WakeMinFlops = 1L << 26;
+    // ...and below this many (about 0.7 ms of work) also when the workers are asleep, unless the same
+    // product is repeated back to back: waking one costs more on the reference VM than splitting an
+    // isolated product saves (measured at 2 threads vs 1: seed4_gru training 6.8 vs 5.6 ms with a
+    // 2^25 limit, 5.4 vs 5.4 with 2^26; seed4_lstm's merged weight gradient, 2^26.4 - 2^27, likewise).
+    // Products inside a time-step loop run as a burst (WorkerTeam.Burst) and split as before.
+    private const long WakeMinFlops = 1L << 27;
     // "nn" products with at most this many rows read B in place instead of packing it.
     private const int DirectBMaxM = 64;
 
@@ -104,7 +105,16 @@ internal static unsafe class GemmDriver<T, TKernel>
         bool skinny = p.TransB && !p.TransA && p.M <= TKernel.SkinnyMaxM
             && (p.M <= 8 || (long)p.N * p.K * sizeof(T) > (1 << 20));
         long flops = 2L * p.M * p.N * p.K;
-        int parts = flops < ParallelMinFlops || (flops < WakeMinFlops && WorkerTeam.Asleep) ? 1 : threads;
+        int parts = threads;
+        long deferredKey = 0;
+        if (flops < ParallelMinFlops) parts = 1;
+        else if (flops < WakeMinFlops && threads > 1 && WorkerTeam.Asleep)
+        {
+            // Kept on this thread, unless the same product is being repeated back to back.
+            deferredKey = ((long)p.M << 42) ^ ((long)p.N << 21) ^ p.K;
+            if (!WorkerTeam.DeferAgain(deferredKey)) parts = 1;
+            else deferredKey = 0;
+        }
 
         // Split C on output blocks only: whole columns panels (or row panels), never K.
         bool splitN;
@@ -128,6 +138,7 @@ internal static unsafe class GemmDriver<T, TKernel>
         {
             if (skinny) TKernel.DotNT(in p, 0, p.N);
             else RunBlock(in p, 0, p.M, 0, p.N);
+            if (deferredKey != 0) WorkerTeam.Deferred(deferredKey);
             return;
         }
 

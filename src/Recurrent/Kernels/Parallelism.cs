@@ -72,6 +72,26 @@ internal static class WorkerTeam
         !t_burst && (s_threads.Length == 0 || System.Diagnostics.Stopwatch.GetTimestamp() - Volatile.Read(ref s_lastUse) > s_spinTicks);
 
     [ThreadStatic] private static bool t_burst;
+    private static long s_lastDeferredEnd; // when the last small job kept off the sleeping team ended
+    private static long s_lastDeferredKey;  // and which job it was (the caller's key, e.g. the product's sizes)
+
+    /// <summary>
+    /// Called when a small job finds the team asleep: true (wake the team for it) when the same job
+    /// (same <paramref name="key"/>) was kept off the team and ended less than a spin period ago, i.e.
+    /// it is being repeated back to back and the workers would stay busy once awake; false (run it on
+    /// the caller) otherwise, as for the different products of a small model's backward pass. Call
+    /// <see cref="Deferred"/> after running it on the caller.
+    /// </summary>
+    public static bool DeferAgain(long key) =>
+        Volatile.Read(ref s_lastDeferredKey) == key
+        && System.Diagnostics.Stopwatch.GetTimestamp() - Volatile.Read(ref s_lastDeferredEnd) < s_spinTicks;
+
+    /// <summary>Records that the job <paramref name="key"/> just ran on the caller while the team slept.</summary>
+    public static void Deferred(long key)
+    {
+        Volatile.Write(ref s_lastDeferredKey, key);
+        Volatile.Write(ref s_lastDeferredEnd, System.Diagnostics.Stopwatch.GetTimestamp());
+    }
 
     /// <summary>
     /// Wakes the team and marks the calling thread as running a burst of back-to-back small jobs
