@@ -119,7 +119,7 @@ internal static class WorkerTeam
     /// Wakes sleeping workers (starting them if needed) so that they spin, ready for a run of jobs:
     /// called before a time-step loop whose per-step jobs are each too small to pay for a wake-up.
     /// </summary>
-    public static void Wake(int threads)
+    private static void Wake(int threads)
     {
         if (threads <= 1) return;
         lock (s_runLock) EnsureWorkers(threads - 1);

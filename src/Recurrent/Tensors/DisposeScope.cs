@@ -116,10 +116,7 @@ internal static class StoragePool
     private static long s_freeBytes;
 
     /// <summary>The most bytes the pool keeps for later use; arrays returned beyond it go to the GC.</summary>
-    public static long LimitBytes { get; set; } = 1L << 30;
-
-    /// <summary>Bytes currently held for reuse.</summary>
-    public static long FreeBytes { get { lock (s_lock) return s_freeBytes; } }
+    private const long LimitBytes = 1L << 30;
 
     public static bool Pools(DType t, int n) => (long)n * Tensor.ElementSize(t) >= MinBytes;
 
@@ -149,16 +146,6 @@ internal static class StoragePool
             if (!s_free.TryGetValue((t, a.Length), out var stack)) s_free[(t, a.Length)] = stack = new Stack<Array>();
             stack.Push(a);
             s_freeBytes += bytes;
-        }
-    }
-
-    /// <summary>Drops every pooled array (the GC reclaims them).</summary>
-    public static void Clear()
-    {
-        lock (s_lock)
-        {
-            s_free.Clear();
-            s_freeBytes = 0;
         }
     }
 }
