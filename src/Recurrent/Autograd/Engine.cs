@@ -4,9 +4,23 @@ namespace Recurrent.Autograd;
 
 internal static class Engine
 {
+    private static long s_passes;
+    [ThreadStatic] private static long t_pass;
+
+    /// <summary>An id of the backward pass running on this thread (unique per pass, process-wide).</summary>
+    public static long CurrentPass => t_pass;
+
     public static void Run(Tensor[] roots, Tensor[] grads, bool retainGraph)
     {
         using var _ = new NoGrad();
+        long outerPass = t_pass;
+        t_pass = Interlocked.Increment(ref s_passes);
+        try { RunPass(roots, grads, retainGraph); }
+        finally { t_pass = outerPass; }
+    }
+
+    private static void RunPass(Tensor[] roots, Tensor[] grads, bool retainGraph)
+    {
         // 1. Count, for every reachable node, how many edges point at it.
         var deps = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<Node>();

@@ -99,7 +99,12 @@ internal sealed class AccumulateGrad : Node
         using var _ = new NoGrad();
         if (!g.SameShape(target))
             throw new InvalidOperationException($"gradient of shape {Guard.ShapeText(g.ShapeRef)} does not match tensor of shape {Guard.ShapeText(target.ShapeRef)}");
-        if (target.Grad is null)
+        if (target.Grad is null && g.AdoptableAsGrad && g.DType == target.DType && g.IsContiguous)
+        {
+            g.AdoptableAsGrad = false;
+            target.Grad = g;
+        }
+        else if (target.Grad is null)
         {
             var copy = Tensor.Empty(target.DType, target.ShapeRef);
             StridedCopy.Copy(g.DType == target.DType ? g : g.To(target.DType), copy);

@@ -43,6 +43,12 @@ public static class Guard
             throw new ArgumentException($"{name}: expected dtype {Tensor.DTypeName(expected)}, but got {Tensor.DTypeName(t.DType)}", name);
     }
 
+    public static void Floating(Recurrent.DType dtype, string name)
+    {
+        if (dtype == Recurrent.DType.Int64)
+            throw new ArgumentException($"{name}: expected a floating point dtype (DType.Float32 or DType.Float64), but got {dtype}", name);
+    }
+
     public static void Floating(Tensor t, string name)
     {
         if (t.DType == Recurrent.DType.Int64)

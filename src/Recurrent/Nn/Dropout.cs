@@ -1,5 +1,22 @@
-// nn.Dropout: random zeroing with 1/(1-p) rescaling in training mode, identity in eval mode.
+// nn.Dropout: random zeroing with 1/(1-p) rescaling in training mode, identity in eval mode; and
+// the one mask helper every dropout (this module, F.dropout, between recurrent layers) draws with.
+using System.Numerics;
+
 namespace Recurrent.Nn;
+
+/// <summary>Inverted-dropout masks: each element is 0 with probability p, else 1/(1-p).</summary>
+internal static class DropoutMask
+{
+    /// <summary>
+    /// Fills <paramref name="mask"/> in order, one <see cref="Generator.NextDouble"/> per element: kept
+    /// (1/(1-p), rounded to <typeparamref name="T"/>) when the draw is &gt;= p, else 0. p = 1 zeroes everything.
+    /// </summary>
+    public static void Fill<T>(Span<T> mask, double p, Generator generator) where T : IFloatingPointIeee754<T>
+    {
+        T scale = p >= 1 ? T.Zero : T.CreateTruncating(1.0 / (1.0 - p));
+        for (int i = 0; i < mask.Length; i++) mask[i] = generator.NextDouble() >= p ? scale : T.Zero;
+    }
+}
 
 /// <summary>
 /// During training, zeroes each element with probability <see cref="P"/> and scales the others by 1/(1-p);

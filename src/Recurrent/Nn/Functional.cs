@@ -215,22 +215,17 @@ public static partial class Functional
         if (p == 1) return input.Mul(0.0);
         var gen = generator ?? Generator.Default;
         var x = input.Contiguous().Detach();
-        var mask = Tensor.Empty(input.DType, input.Shape);                 // 0 or 1/(1-p)
-        var y = Tensor.Empty(input.DType, input.Shape);
-        double keep = 1 - p;
+        var mask = Tensor.Allocate(input.DType, input.ShapeRef, clear: false);   // 0 or 1/(1-p)
+        var y = Tensor.Allocate(input.DType, input.ShapeRef, clear: false);
         if (input.DType == DType.Float32)
         {
-            float scale = (float)(1 / keep);
-            var m = mask.AsSpan<float>();
-            for (int i = 0; i < m.Length; i++) m[i] = gen.NextDouble() < keep ? scale : 0f;
-            System.Numerics.Tensors.TensorPrimitives.Multiply(x.AsSpan<float>(), m, y.AsSpan<float>());
+            DropoutMask.Fill(mask.AsSpan<float>(), p, gen);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(x.AsSpan<float>(), mask.AsSpan<float>(), y.AsSpan<float>());
         }
         else
         {
-            double scale = 1 / keep;
-            var m = mask.AsSpan<double>();
-            for (int i = 0; i < m.Length; i++) m[i] = gen.NextDouble() < keep ? scale : 0.0;
-            System.Numerics.Tensors.TensorPrimitives.Multiply(x.AsSpan<double>(), m, y.AsSpan<double>());
+            DropoutMask.Fill(mask.AsSpan<double>(), p, gen);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(x.AsSpan<double>(), mask.AsSpan<double>(), y.AsSpan<double>());
         }
         // y = x * mask  =>  dx = g * mask
         return Tensor.Record(y, "MulBackward0", g => new Tensor?[] { g.Mul(mask) }, true, input);

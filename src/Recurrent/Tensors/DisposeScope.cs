@@ -206,7 +206,8 @@ public sealed partial class Tensor
         if (_disposed) return;
         _disposed = true;
         Scope = null;
-        if (Lease is { } lease && Interlocked.Decrement(ref lease.Refs) == 0) StoragePool.Return(DType, lease.Array);
+        if (Lease is { } lease && Interlocked.Decrement(ref lease.Refs) == 0 && StoragePool.Pools(DType, lease.Array.Length))
+            StoragePool.Return(DType, lease.Array);
     }
 
     /// <summary>A new contiguous tensor; inside a dispose scope, large ones take pooled storage.</summary>
@@ -221,8 +222,23 @@ public sealed partial class Tensor
             var array = StoragePool.Rent(t, n, clear);
             return new Tensor(array, 0, shape, ContiguousStrides(shape), new StorageLease(array));
         }
-        return new Tensor(NewArray(t, n), shape);
+        return new Tensor(clear ? NewArray(t, n) : NewUninitializedArray(t, n), shape);
     }
+
+    /// <summary>
+    /// A 1-D workspace of <paramref name="n"/> elements (contents undefined) from the storage pool, inside or
+    /// outside a dispose scope. Its owner gives it back with <see cref="ReleaseWorkspace"/>; if it never does,
+    /// the enclosing dispose scope does (or, outside scopes, the GC collects the array).
+    /// </summary>
+    internal static Tensor AllocateWorkspace(DType t, int n)
+    {
+        var array = StoragePool.Pools(t, n) ? StoragePool.Rent(t, n, clear: false) : NewArray(t, n);
+        int[] shape = [n];
+        return new Tensor(array, 0, shape, ContiguousStrides(shape), new StorageLease(array));
+    }
+
+    /// <summary>Disposes a workspace from <see cref="AllocateWorkspace"/> now, returning its array to the pool.</summary>
+    internal void ReleaseWorkspace() => DisposeFromScope();
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowDisposed() =>

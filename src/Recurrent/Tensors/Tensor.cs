@@ -128,6 +128,20 @@ public sealed partial class Tensor
 
     internal AccumulateGrad GetAccumulator() => _accumulator ??= new AccumulateGrad(this);
 
+    /// <summary>
+    /// Set by a backward node on a gradient nothing else references (a view of a module's flat gradient
+    /// buffer): AccumulateGrad may keep it as a leaf's <see cref="Grad"/> instead of copying it.
+    /// </summary>
+    internal bool AdoptableAsGrad;
+
+    /// <summary>Makes this tensor output <paramref name="outputNr"/> of <paramref name="node"/> (a multi-output op's result).</summary>
+    internal void SetGradFn(Node node, int outputNr)
+    {
+        GradFn = node;
+        OutputNr = outputNr;
+        _requiresGrad = true;
+    }
+
     internal static int[] ContiguousStrides(ReadOnlySpan<int> shape)
     {
         var s = new int[shape.Length];
@@ -150,6 +164,14 @@ public sealed partial class Tensor
         DType.Float32 => new float[n],
         DType.Float64 => new double[n],
         _ => new long[n],
+    };
+
+    /// <summary>A new array whose contents are undefined (the GC skips zeroing large ones).</summary>
+    internal static Array NewUninitializedArray(DType t, int n) => t switch
+    {
+        DType.Float32 => GC.AllocateUninitializedArray<float>(n),
+        DType.Float64 => GC.AllocateUninitializedArray<double>(n),
+        _ => GC.AllocateUninitializedArray<long>(n),
     };
 
     /// <summary>A new contiguous tensor of zeros with this dtype and the given shape (no autograd).</summary>

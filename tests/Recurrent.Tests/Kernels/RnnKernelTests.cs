@@ -3,8 +3,8 @@
 // bias, LSTM projection, dropout masks between layers. Double kernels: outputs against the
 // reference and every gradient against central finite differences of the reference (a random
 // subset of entries per tensor). Float kernels: against the double kernels. Plus inference ==
-// training outputs, += accumulation, the layer-level API, argument checks and steady-state
-// allocation.
+// training outputs, += accumulation and overwriting of the flat weight gradient, argument checks and
+// steady-state allocation.
 using Recurrent.Kernels;
 
 namespace Recurrent.Tests.Kernels;
@@ -108,7 +108,7 @@ public class RnnKernelTests
             Y = new T[p.N * width], HN = new T[p.H0.Length], CN = new T[p.C0.Length],
         };
         var cache = training ? new T[RecurrentKernels.StackCacheSize(s, p.BatchSizes)] : [];
-        var weights = p.W.Select(w => (ReadOnlyMemory<T>)Cast<T>(w)).ToArray();
+        var weights = Cast<T>(Flat(p.W));
         T[] x = Cast<T>(p.X), h0 = Cast<T>(p.H0), c0 = Cast<T>(p.C0);
         T[] mask = p.Mask is null ? [] : Cast<T>(p.Mask);
         RecurrentKernels.StackForward<T>(r.Y, r.HN, r.CN, cache, x, h0, c0, weights, s, p.BatchSizes, mask);
@@ -116,10 +116,20 @@ public class RnnKernelTests
         r.DX = new T[x.Length];
         r.DH0 = new T[h0.Length];
         r.DC0 = new T[c0.Length];
-        r.DW = p.W.Select(w => new T[w.Length]).ToArray();
-        var dW = r.DW.Select(a => (Memory<T>)a).ToArray();
-        RecurrentKernels.StackBackward<T>(r.DX, r.DH0, r.DC0, dW, Cast<T>(p.GY), Cast<T>(p.GHN), Cast<T>(p.GCN), cache,
+        var dW = new T[weights.Length];
+        RecurrentKernels.StackBackward<T>(r.DX, r.DH0, r.DC0, dW, accumulateWeights: true, Cast<T>(p.GY), Cast<T>(p.GHN), Cast<T>(p.GCN), cache,
             x, c0, weights, s, p.BatchSizes, mask);
+        r.DW = Unflat(dW, p.W);
+        return r;
+    }
+
+    // The per-parameter arrays (in the flat order) as one flat buffer, and back.
+    private static double[] Flat(double[][] w) => w.SelectMany(a => a).ToArray();
+
+    private static T[][] Unflat<T>(T[] flat, double[][] like)
+    {
+        var r = new T[like.Length][];
+        for (int i = 0, at = 0; i < like.Length; at += like[i].Length, i++) r[i] = flat.AsSpan(at, like[i].Length).ToArray();
         return r;
     }
 
@@ -197,90 +207,77 @@ public class RnnKernelTests
     }
 
     [Fact]
-    public void Backward_Accumulates()
+    public void Backward_AccumulatesOrOverwritesTheFlatWeightGradient()
     {
         var p = Problem.Make("Gru", 2, true, true, true, false, seed: 5);
         var once = Run<double>(p, training: true);
         var s = p.S;
         var cache = new double[RecurrentKernels.StackCacheSize(s, p.BatchSizes)];
-        var weights = p.W.Select(w => (ReadOnlyMemory<double>)w.ToArray()).ToArray();
+        var weights = Flat(p.W);
+        Assert.Equal(s.WeightCount, weights.Length);
         var y = new double[once.Y.Length];
         RecurrentKernels.StackForward<double>(y, [], [], cache, p.X, p.H0, [], weights, s, p.BatchSizes, p.Mask);
         var dX = new double[p.X.Length];
-        var dW = p.W.Select(w => new double[w.Length]).ToArray();
+        var dW = new double[weights.Length];
         for (int rep = 0; rep < 2; rep++)
-            RecurrentKernels.StackBackward<double>(dX, [], [], dW.Select(a => (Memory<double>)a).ToArray(), p.GY, p.GHN, [], cache,
+            RecurrentKernels.StackBackward<double>(dX, [], [], dW, accumulateWeights: true, p.GY, p.GHN, [], cache,
                 p.X, [], weights, s, p.BatchSizes, p.Mask);
         AssertClose(once.DX.Select(v => 2 * v).ToArray(), dX, 1e-12, 1e-12, "2 x dx");
-        for (int i = 0; i < dW.Length; i++) AssertClose(once.DW[i].Select(v => 2 * v).ToArray(), dW[i], 1e-12, 1e-12, $"2 x dweights[{i}]");
+        var twice = Unflat(dW, p.W);
+        for (int i = 0; i < twice.Length; i++) AssertClose(once.DW[i].Select(v => 2 * v).ToArray(), twice[i], 1e-12, 1e-12, $"2 x dweights[{i}]");
+
+        // Overwrite mode never reads the old contents (NaN does not propagate) and writes every element.
+        Array.Fill(dW, double.NaN);
+        RecurrentKernels.StackBackward<double>([], [], [], dW, accumulateWeights: false, p.GY, p.GHN, [], cache,
+            p.X, [], weights, s, p.BatchSizes, p.Mask);
+        var written = Unflat(dW, p.W);
+        for (int i = 0; i < written.Length; i++) AssertClose(once.DW[i], written[i], 1e-12, 1e-12, $"overwritten dweights[{i}]");
     }
 
     [Theory]
-    [InlineData(RnnMode.Lstm)]
-    [InlineData(RnnMode.Gru)]
-    [InlineData(RnnMode.RnnTanh)]
-    public void LayerApi_ReverseIntoStridedOutput_ZeroStates(RnnMode mode)
+    [InlineData(RnnMode.Lstm, true)]
+    [InlineData(RnnMode.Lstm, false)]
+    [InlineData(RnnMode.Gru, false)]
+    [InlineData(RnnMode.RnnTanh, false)]
+    public void Slots_FollowPyTorchFlatOrder(RnnMode mode, bool proj)
     {
-        // Reverse direction written into the second half of a (N, 2 * H) output, h0/c0 omitted (zeros).
-        var p = Problem.Make(mode.ToString(), 1, false, true, true, false, seed: 31);
-        var s = new RnnLayerSizes(mode, InputSize, Hidden, Reverse: true);
-        var stack = p.S with { Bidirectional = true };
-        var refW = new List<double[]>();
-        refW.AddRange(p.W.Select(w => w.Select(v => v * 0.5).ToArray()));  // forward direction (unused here)
-        refW.AddRange(p.W);                                                  // reverse direction
-        var zeroH = new double[2 * p.B * Hidden];
-        var zeroC = mode == RnnMode.Lstm ? new double[2 * p.B * Hidden] : [];
-        var expected = RnnReference.Forward(stack, p.BatchSizes, p.X, zeroH, zeroC, refW.ToArray(), null);
-
-        int width = 2 * Hidden;
-        var y = new double[p.N * width];
-        var hN = new double[p.B * Hidden];
-        var cache = new double[RecurrentKernels.LayerCacheSize(s, p.BatchSizes)];
-        var w = new RnnLayerWeights<double> { WeightIh = p.W[0], WeightHh = p.W[1], BiasIh = p.W[2], BiasHh = p.W[3] };
-        RecurrentKernels.LayerForward<double>(y.AsSpan(Hidden), width, hN, [], cache, p.X, [], [], w, s, p.BatchSizes);
-        for (int r = 0; r < p.N; r++)
-            AssertClose(expected.Y.AsSpan(r * width + Hidden, Hidden).ToArray(), y.AsSpan(r * width + Hidden, Hidden).ToArray(), 1e-12, 1e-10, $"y row {r}");
-        AssertClose(expected.HN.AsSpan(p.B * Hidden).ToArray(), hN, 1e-12, 1e-10, "h_n");
-
-        // Backward with only dY: matches the stack's reverse-direction gradients for the same loss.
-        var dY = new double[p.N * width];
-        for (int r = 0; r < p.N; r++) p.GY.AsSpan(r * Hidden, Hidden).CopyTo(dY.AsSpan(r * width + Hidden));
-        var dWih = new double[p.W[0].Length];
-        var dX = new double[p.X.Length];
-        RecurrentKernels.LayerBackward<double>(dX, [], [], new RnnLayerGrads<double> { WeightIh = dWih }, dY.AsSpan(Hidden), width,
-            [], [], cache, p.X, [], w, s, p.BatchSizes);
-        var probe = new Problem
-        {
-            S = stack, BatchSizes = p.BatchSizes, N = p.N, B = p.B, X = p.X, H0 = zeroH, C0 = zeroC, W = refW.ToArray(),
-            GY = dY, GHN = new double[zeroH.Length], GCN = new double[zeroC.Length],
-        };
-        var rng = new Random(3);
-        CheckGradient(probe, probe.W[p.W.Length], dWih, "dweight_ih_l0_reverse", rng);
-        // dx of the reverse direction only: the forward direction's loss weights are zero, but its
-        // weights still see x; compare against finite differences of a reverse-only loss.
-        CheckGradient(probe, probe.X, dX, "dx", rng);
+        var s = new RnnStackSizes(mode, 3, 6, NumLayers: 2, Bidirectional: true, ProjSize: proj ? 2 : 0);
+        int gh = mode.GateCount() * 6, hOut = proj ? 2 : 6;
+        int at = 0;
+        for (int l = 0; l < 2; l++)
+            for (int d = 0; d < 2; d++)
+            {
+                int input = l == 0 ? 3 : 2 * hOut;
+                var slots = s.Slots(l, d);
+                Assert.Equal(at, slots.WeightIh); at += gh * input;
+                Assert.Equal(at, slots.WeightHh); at += gh * hOut;
+                Assert.Equal(at, slots.BiasIh); at += gh;
+                Assert.Equal(at, slots.BiasHh); at += gh;
+                Assert.Equal(proj ? at : -1, slots.WeightHr); at += proj ? 2 * 6 : 0;
+            }
+        Assert.Equal(at, s.WeightCount);
+        var noBias = s with { HasBias = false };
+        Assert.Equal(-1, noBias.Slots(1, 1).BiasIh);
+        Assert.Throws<ArgumentOutOfRangeException>(() => s.Slots(2, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => s.Slots(0, 2));
     }
 
     [Fact]
-    public void LayerForward_AllocatesNothingInSteadyState()
+    public void StackForwardAndBackward_AllocateNothingInSteadyState()
     {
-        var s = new RnnLayerSizes(RnnMode.Lstm, 8, 32, HasBias: false);
+        var s = new RnnStackSizes(RnnMode.Lstm, 8, 32, HasBias: false);
         int[] bs = [4, 4, 3, 2, 2];
         int n = bs.Sum();
         var x = new float[n * 8];
         var y = new float[n * 32];
-        var cache = new float[RecurrentKernels.LayerCacheSize(s, bs)];
-        var wih = new float[128 * 8];
-        var whh = new float[128 * 32];
-        var dWih = new float[wih.Length];
-        var dWhh = new float[whh.Length];
+        var cache = new float[RecurrentKernels.StackCacheSize(s, bs)];
+        var w = new float[s.WeightCount];
+        var dW = new float[w.Length];
         var dX = new float[x.Length];
         void Step()
         {
-            var w = new RnnLayerWeights<float> { WeightIh = wih, WeightHh = whh };
-            RecurrentKernels.LayerForward<float>(y, 32, [], [], cache, x, [], [], w, s, bs);
-            RecurrentKernels.LayerBackward<float>(dX, [], [], new RnnLayerGrads<float> { WeightIh = dWih, WeightHh = dWhh }, y, 32, [], [],
-                cache, x, [], w, s, bs);
+            RecurrentKernels.StackForward<float>(y, [], [], cache, x, [], [], w, s, bs);
+            RecurrentKernels.StackBackward<float>(dX, [], [], dW, true, y, [], [], cache, x, [], w, s, bs);
         }
         // Warm up past tiered compilation (re-JIT bookkeeping can allocate a few bytes on the calling
         // thread once, e.g. when another test already ran these methods under a different ISA), then
@@ -299,19 +296,26 @@ public class RnnKernelTests
     [Fact]
     public void ArgumentChecks_NameTheArgument()
     {
-        var s = new RnnLayerSizes(RnnMode.Gru, 2, 3, HasBias: false);
-        var w = new double[9 * 2];
-        var u = new double[9 * 3];
-        var ex = Assert.Throws<ArgumentException>(() => RecurrentKernels.LayerForward<double>(new double[6], 3, [], [], [], new double[4],
-            [], [], new RnnLayerWeights<double> { WeightIh = w, WeightHh = u }, s, [1, 2]));
+        var s = new RnnStackSizes(RnnMode.Gru, 2, 3, HasBias: false);
+        var w = new double[s.WeightCount];
+        var ex = Assert.Throws<ArgumentException>(() => RecurrentKernels.StackForward<double>(new double[9], [], [], [], new double[6],
+            [], [], w, s, [1, 2]));
         Assert.Contains("non-increasing", ex.Message);
-        ex = Assert.Throws<ArgumentException>(() => RecurrentKernels.LayerForward<double>(new double[9], 3, [], [], [], new double[4],
-            [], [], new RnnLayerWeights<double> { WeightIh = w, WeightHh = u }, s, [2, 1]));
+        ex = Assert.Throws<ArgumentException>(() => RecurrentKernels.StackForward<double>(new double[9], [], [], [], new double[4],
+            [], [], w, s, [2, 1]));
         Assert.Contains("x is too short", ex.Message);
         Assert.Contains("Expected at least 6 elements, got 4", ex.Message);
-        ex = Assert.Throws<ArgumentException>(() => RecurrentKernels.LayerForward<double>(new double[9], 3, [], [], [], new double[6],
-            [], [], new RnnLayerWeights<double> { WeightIh = w, WeightHh = new double[5] }, s, [2, 1]));
-        Assert.Contains("weights.WeightHh must have 27 elements, but got 5", ex.Message);
-        Assert.Throws<ArgumentException>(() => new RnnLayerSizes(RnnMode.Gru, 2, 3, ProjSize: 2).Validate());
+        ex = Assert.Throws<ArgumentException>(() => RecurrentKernels.StackForward<double>(new double[9], [], [], [], new double[6],
+            [], [], new double[5], s, [2, 1]));
+        Assert.Contains("weights must have 45 elements, but got 5", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => RecurrentKernels.StackBackward<double>([], [], [], new double[3], true, [], [], [],
+            new double[RecurrentKernels.StackCacheSize(s, [2, 1])], new double[6], [], w, s, [2, 1]));
+        Assert.Contains("dWeights must be empty or have 45 elements, but got 3", ex.Message);
+        var proj = Assert.Throws<ArgumentException>(() => new RnnStackSizes(RnnMode.Gru, 2, 3, ProjSize: 2).Validate());
+        Assert.Equal("projSize", proj.ParamName);
+        var hidden = Assert.Throws<ArgumentOutOfRangeException>(() => new RnnStackSizes(RnnMode.Lstm, 2, 0).Validate());
+        Assert.Contains("hidden_size must be greater than zero, but got 0", hidden.Message);
+        var huge = Assert.Throws<ArgumentException>(() => new RnnStackSizes(RnnMode.Lstm, 100_000, 100_000, NumLayers: 3).Validate());
+        Assert.Contains("too many parameters", huge.Message);
     }
 }

@@ -17,7 +17,7 @@ internal static class RnnReference
     public static Result Forward(RnnStackSizes s, int[] batchSizes, double[] x, double[] h0, double[] c0, double[][] weights, double[]? mask)
     {
         int L = s.NumLayers, dirs = s.Directions, H = s.HiddenSize, hOut = s.OutSize, width = dirs * hOut;
-        int B = batchSizes[0], steps = batchSizes.Length, n = batchSizes.Sum(), per = s.WeightsPerLayer;
+        int B = batchSizes[0], steps = batchSizes.Length, n = batchSizes.Sum(), per = 2 + (s.HasBias ? 2 : 0) + (s.ProjSize > 0 ? 1 : 0);
         var offs = new int[steps];
         for (int t = 1; t < steps; t++) offs[t] = offs[t - 1] + batchSizes[t - 1];
         var hN = new double[L * dirs * B * hOut];

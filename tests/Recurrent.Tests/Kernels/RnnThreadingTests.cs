@@ -13,33 +13,30 @@ public class RnnThreadingTests
     [InlineData(RnnMode.RnnRelu, 256)]
     public void ForwardAndBackwardAreBitIdenticalForOneAndTwoThreads(RnnMode mode, int hidden)
     {
-        var s = new RnnLayerSizes(mode, 24, hidden);
+        var s = new RnnStackSizes(mode, 24, hidden, NumLayers: 1, Bidirectional: true);
         int[] bs = [64, 64, 60, 33, 8];
-        int n = bs.Sum(), g = s.Gates * hidden;
+        int n = bs.Sum(), width = 2 * hidden;
         var gen = new Generator(5);
         float[] R(int count, double scale) => Tensor.Uniform(new[] { count }, -scale, scale, generator: gen).ToArray<float>();
-        var x = R(n * 24, 1); var wih = R(g * 24, 0.2); var whh = R(g * hidden, 0.1); var bih = R(g, 0.1); var bhh = R(g, 0.1);
-        var h0 = R(64 * hidden, 0.5); var c0 = mode == RnnMode.Lstm ? R(64 * hidden, 0.5) : [];
-        var dY = R(n * hidden, 1);
+        var x = R(n * 24, 1); var w = R((int)s.WeightCount, 0.1);
+        var h0 = R(2 * 64 * hidden, 0.5); var c0 = mode == RnnMode.Lstm ? R(2 * 64 * hidden, 0.5) : [];
+        var dY = R(n * width, 1);
         (float[] y, float[] hN, float[] cache, float[] grads) Run(int threads)
         {
             int keep = Parallelism.MaxThreads;
             Parallelism.MaxThreads = threads;
             try
             {
-                var y = new float[n * hidden]; var hN = new float[64 * hidden]; var cN = new float[mode == RnnMode.Lstm ? 64 * hidden : 0];
-                var cache = new float[RecurrentKernels.LayerCacheSize(s, bs)];
-                var w = new RnnLayerWeights<float> { WeightIh = wih, WeightHh = whh, BiasIh = bih, BiasHh = bhh };
-                RecurrentKernels.LayerForward<float>(y, hidden, hN, cN, cache, x, h0, c0, w, s, bs);
-                var yInf = new float[n * hidden];
-                RecurrentKernels.LayerForward<float>(yInf, hidden, [], [], [], x, h0, c0, w, s, bs);
+                var y = new float[n * width]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
+                var cache = new float[RecurrentKernels.StackCacheSize(s, bs)];
+                RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs);
+                // Inference (no cache) gives the same bits, the reverse direction's joining rows included.
+                var yInf = new float[n * width];
+                RecurrentKernels.StackForward<float>(yInf, [], [], [], x, h0, c0, w, s, bs);
                 Assert.Equal(y, yInf);
-                var dX = new float[x.Length]; var dWih = new float[wih.Length]; var dWhh = new float[whh.Length];
-                var dBih = new float[g]; var dBhh = new float[g]; var dH0 = new float[h0.Length]; var dC0 = new float[c0.Length];
-                RecurrentKernels.LayerBackward<float>(dX, dH0, dC0,
-                    new RnnLayerGrads<float> { WeightIh = dWih, WeightHh = dWhh, BiasIh = dBih, BiasHh = dBhh },
-                    dY, hidden, [], [], cache, x, c0, w, s, bs);
-                return (y, hN, cache, [.. dX, .. dWih, .. dWhh, .. dBih, .. dBhh, .. dH0, .. dC0]);
+                var dX = new float[x.Length]; var dW = new float[w.Length]; var dH0 = new float[h0.Length]; var dC0 = new float[c0.Length];
+                RecurrentKernels.StackBackward<float>(dX, dH0, dC0, dW, false, dY, [], [], cache, x, c0, w, s, bs);
+                return (y, hN, cache, [.. dX, .. dW, .. dH0, .. dC0]);
             }
             finally { Parallelism.MaxThreads = keep; }
         }

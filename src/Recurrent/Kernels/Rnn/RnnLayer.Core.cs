@@ -57,26 +57,30 @@ internal readonly struct RnnLayerCacheLayout
     }
 }
 
-/// <summary>Pointers to one layer's parameters (biases and W_hr null when absent).</summary>
-internal unsafe struct RnnLayerPtrs<T> where T : unmanaged
-{
-    public T* Wih, Whh, Bih, Bhh, Whr;
-}
-
-/// <summary>The pointer-level layer kernels. Callers pin and validate; nothing here allocates.</summary>
+/// <summary>
+/// The pointer-level layer kernels. Callers pin and validate. Parameters are read from a flat
+/// buffer <c>w</c> at the offsets of <see cref="RnnLayerSlots"/> (gradients likewise from <c>dw</c>).
+/// Scratch comes from <see cref="RnnArena"/>; nothing here allocates managed memory.
+/// </summary>
 internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    /// <summary><paramref name="flat"/> + <paramref name="offset"/>, or null when the buffer or the slot is absent.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T* At(T* flat, int offset) => flat == null || offset < 0 ? null : flat + offset;
+
     /// <summary>
     /// One layer and direction, forward.
     /// y: (N, ldy) output rows, h_t written to columns [0, OutSize);
     /// hN: (B, OutSize) or null; cN: (B, H) (LSTM) or null;
     /// cache: training cache (<see cref="RnnLayerCacheLayout"/>) or null for inference;
-    /// x: (N, ldx) input rows, columns [0, I); h0: (B, OutSize) or null (zeros); c0: (B, H) or null.
+    /// x: (N, ldx) input rows, columns [0, I); h0: (B, OutSize) or null (zeros); c0: (B, H) or null;
+    /// w: the flat weight buffer, this layer's parameters at <paramref name="slots"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
-        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, in RnnLayerPtrs<T> w)
+        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots)
     {
+        T* wIh = w + slots.WeightIh, wHh = w + slots.WeightHh, bIh = At(w, slots.BiasIh), bHh = At(w, slots.BiasHh), wHr = At(w, slots.WeightHr);
         int steps = batchSizes.Length;
         if (steps == 0) return;
         int bMax = batchSizes[0], h = s.HiddenSize, hOut = s.OutSize, gh = s.Gates * h;
@@ -93,28 +97,29 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         // step adds both (a separate pass adding b_ih to the whole (N, G*H) projection would stream it
         // through memory once more): `bih` is b_ih (or zeros), `bias` b_hh. GRU's b_hn sits inside
         // r * (W_hn h + b_hn) and is kept apart (bhn); the n part of `bias` stays zero.
-        T* bih = w.Bih != null ? w.Bih : RnnArena.RentZeroed<T>(gh);
+        T* bih = bIh != null ? bIh : RnnArena.RentZeroed<T>(gh);
         T* bias = RnnArena.RentZeroed<T>(gh);
         T* bhn = gru ? RnnArena.RentZeroed<T>(h) : null;
-        if (w.Bhh != null)
+        if (bHh != null)
         {
-            RnnBlas<T>.AddTo(bias, w.Bhh, gru ? 2 * h : gh);
-            if (gru) RnnBlas<T>.AddTo(bhn, w.Bhh + 2 * h, h);
+            RnnBlas<T>.AddTo(bias, bHh, gru ? 2 * h : gh);
+            if (gru) RnnBlas<T>.AddTo(bhn, bHh + 2 * h, h);
         }
 
         // gx: (N, G*H) input projection of every step (b_ih is added in the gate step); in training it
         // becomes the saved gates in place.
         T* gx = training ? cache + layout.Gates : RnnArena.Rent<T>((long)n * gh);
-        RnnBlas<T>.Gemm(false, true, n, gh, s.InputSize, T.One, x, ldx, w.Wih, s.InputSize, T.Zero, gx, gh);
+        RnnBlas<T>.Gemm(false, true, n, gh, s.InputSize, T.One, x, ldx, wIh, s.InputSize, T.Zero, gx, gh);
 
         // Per-step products h_{t-1} W_hh^T: with 4 or more rows, against W_hh^T (OutSize, G*H) packed
         // once per call into the GEMM's panels (every step then reads it contiguously; "nt" on W_hh
         // itself runs at half the speed: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt".
         T* whhP = bMax >= NnMinRows ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
-        if (whhP != null) Gemm.PackB(transB: true, hOut, gh, w.Whh, hOut, whhP);
+        if (whhP != null) Gemm.PackB(transB: true, hOut, gh, wHh, hOut, whhP);
         T* ghBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
         T* cState = lstm && !training ? RnnArena.Rent<T>((long)bMax * h) : null;        // (B, H) c in inference
         T* hPreBuf = proj && !training ? RnnArena.Rent<T>((long)bMax * h) : null;       // (B, H) o*tanh(c) in inference
+        T* hpGather = !training ? RnnArena.Rent<T>((long)bMax * hOut) : null;          // (B, OutSize) h_{t-1} rows in inference
 
         int off = s.Reverse ? n : 0, offPrev = 0, prevCount = 0;
         for (int step = 0; step < steps; step++)
@@ -136,15 +141,26 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 hpCarried = bt;
                 RnnBlas<T>.CopyRows(hpBase, hOut, yPrev, ldy, carried, hOut);
                 RnnBlas<T>.CopyRows(hpBase + (nint)carried * hOut, hOut, h0 + (nint)carried * hOut, hOut, bt - carried, hOut);
-                HiddenProduct(bt, gh, hOut, hpBase, hOut, w.Whh, whhP, ghBuf);
+                HiddenProduct(bt, gh, hOut, hpBase, hOut, wHh, whhP, ghBuf);
+            }
+            else if (carried == bt || carried == 0)
+            {
+                // All rows continue (or all start from h0): one product straight from them.
+                hpBase = carried == 0 ? h0 : yPrev;
+                hpLd = carried == 0 ? hOut : ldy;
+                hpCarried = bt;
+                HiddenProduct(bt, gh, hOut, hpBase, hpLd, wHh, whhP, ghBuf);
             }
             else
             {
-                hpBase = yPrev;
-                hpLd = ldy;
-                hpCarried = carried;
-                HiddenProduct(carried, gh, hOut, yPrev, ldy, w.Whh, whhP, ghBuf);
-                HiddenProduct(bt - carried, gh, hOut, h0 + (nint)carried * hOut, hOut, w.Whh, whhP, ghBuf + (nint)carried * gh);
+                // Some rows join from h0 (the reverse direction of a packed batch): gather them so the
+                // product has the same rows as in training, and so the same bits with and without NoGrad.
+                hpBase = hpGather;
+                hpLd = hOut;
+                hpCarried = bt;
+                RnnBlas<T>.CopyRows(hpBase, hOut, yPrev, ldy, carried, hOut);
+                RnnBlas<T>.CopyRows(hpBase + (nint)carried * hOut, hOut, h0 + (nint)carried * hOut, hOut, bt - carried, hOut);
+                HiddenProduct(bt, gh, hOut, hpBase, hOut, wHh, whhP, ghBuf);
             }
 
             // The gate arithmetic of this step: rows are independent, so large steps split them over
@@ -172,7 +188,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             if (proj)
             {
                 T* hPre = training ? cache + layout.HPre + (nint)off * h : hPreBuf;
-                RnnBlas<T>.Gemm(false, true, bt, hOut, h, T.One, hPre, h, w.Whr, h, T.Zero, y + (nint)off * ldy, ldy);
+                RnnBlas<T>.Gemm(false, true, bt, hOut, h, T.One, hPre, h, wHr, h, T.Zero, y + (nint)off * ldy, ldy);
             }
 
             // Sequences that end here hand their h to h_n.
@@ -346,16 +362,19 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     }
 
     /// <summary>
-    /// One layer and direction, backward through time. Every output is accumulated (+=); a null
-    /// output is skipped.
-    /// dX: (N, ldx) or null; dH0: (B, OutSize) or null; dC0: (B, H) or null; g: parameter gradients;
+    /// One layer and direction, backward through time. dX, dH0 and dC0 are accumulated (+=); the
+    /// parameter gradients are accumulated when <paramref name="accumulate"/>, else overwritten.
+    /// A null output is skipped.
+    /// dX: (N, ldx) or null; dH0: (B, OutSize) or null; dC0: (B, H) or null;
+    /// dw: the flat gradient buffer (this layer's gradients at <paramref name="slots"/>), or null for none;
     /// dY: (N, ldy) gradient of the output rows or null (zero); dHN: (B, OutSize) or null; dCN: (B, H) or null;
-    /// cache: what <see cref="Forward"/> saved; x: (N, ldx) the forward input; c0: (B, H) or null (zeros).
+    /// cache: what <see cref="Forward"/> saved; x: (N, ldx) the forward input; c0: (B, H) or null (zeros);
+    /// w: the flat weight buffer of the forward.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
-        T* dX, T* dH0, T* dC0, in RnnLayerPtrs<T> g, T* dY, int ldy, T* dHN, T* dCN,
-        T* cache, T* x, int ldx, T* c0, in RnnLayerPtrs<T> w)
+        T* dX, T* dH0, T* dC0, T* dw, bool accumulate, T* dY, int ldy, T* dHN, T* dCN,
+        T* cache, T* x, int ldx, T* c0, T* w, in RnnLayerSlots slots)
     {
         int steps = batchSizes.Length;
         if (steps == 0) return;
@@ -385,9 +404,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
 
         // dh_{t-1} = dG_h W_hh: against W_hh packed once per call, or with few rows "nt" on a transposed copy.
         T* whhT = bMax < NnMinRows ? RnnArena.Rent<T>((long)gh * hOut) : null;
-        if (whhT != null) RnnBlas<T>.Transpose(whhT, w.Whh, gh, hOut);
+        T* wIh = w + slots.WeightIh, wHh = w + slots.WeightHh, wHr = At(w, slots.WeightHr);
+        if (whhT != null) RnnBlas<T>.Transpose(whhT, wHh, gh, hOut);
         T* whhP = whhT == null ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(gh, hOut)) : null;
-        if (whhP != null) Gemm.PackB(transB: false, gh, hOut, w.Whh, hOut, whhP);
+        if (whhP != null) Gemm.PackB(transB: false, gh, hOut, wHh, hOut, whhP);
 
         // Row offsets of every time index.
         int* offs = RnnArena.Rent<int>(steps);
@@ -407,7 +427,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 // h_t = hpre W_hr^T:  dh_t (total) = dH + dY;  dhpre = dh_t W_hr
                 for (int b = 0; b < bt; b++)
                     RnnBlas<T>.Sum(dHAll + (nint)(off + b) * hOut, dH + (nint)b * hOut, dY != null ? dY + (nint)(off + b) * ldy : zeroRow, hOut);
-                RnnBlas<T>.Gemm(false, false, bt, h, hOut, T.One, dHAll + (nint)off * hOut, hOut, w.Whr, h, T.Zero, dHPre, h);
+                RnnBlas<T>.Gemm(false, false, bt, h, hOut, T.One, dHAll + (nint)off * hOut, hOut, wHr, h, T.Zero, dHPre, h);
             }
 
             // The gate backward of this step, split over the team like the forward (rows are independent).
@@ -431,9 +451,9 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
 
             // G_h = h_{t-1} W_hh^T:  dh_{t-1} = dG_h W_hh  (GRU: added to the direct part dh * z)
             T* dGh = dG + (nint)off * gb + (gru ? h : 0);
-            T beta = gru ? T.One : T.Zero;
-            if (whhT != null) RnnBlas<T>.Gemm(false, true, bt, hOut, gh, T.One, dGh, gb, whhT, gh, beta, dH, hOut);
-            else Gemm.GemmPackedB(bt, hOut, gh, T.One, dGh, gb, whhP, beta, dH, hOut);
+            T dhBeta = gru ? T.One : T.Zero;
+            if (whhT != null) RnnBlas<T>.Gemm(false, true, bt, hOut, gh, T.One, dGh, gb, whhT, gh, dhBeta, dH, hOut);
+            else Gemm.GemmPackedB(bt, hOut, gh, T.One, dGh, gb, whhP, dhBeta, dH, hOut);
 
             // Rows that started this step (from h0, c0) hand their gradient to dh0, dc0.
             for (int b = carried; b < bt; b++)
@@ -444,33 +464,41 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         }
 
         // Weight gradients and dx as whole-sequence GEMMs. dG_x (input side) is dG for LSTM/RNN;
-        // for GRU its r,z rows are dG[:, H:3H] and its n rows dG[:, 0:H].
+        // for GRU its r,z rows are dG[:, H:3H] and its n rows dG[:, 0:H]. Weight gradients are
+        // added (beta = 1) or written (beta = 0); every element of this layer's slots is written once.
         T* hPrevAll = cache + layout.HPrev;
+        T* gWih = At(dw, slots.WeightIh), gWhh = At(dw, slots.WeightHh), gBih = At(dw, slots.BiasIh), gBhh = At(dw, slots.BiasHh);
+        T wBeta = accumulate ? T.One : T.Zero;
+        if (!accumulate)
+        {
+            if (gBih != null) new Span<T>(gBih, gh).Clear();
+            if (gBhh != null) new Span<T>(gBhh, gh).Clear();
+        }
         if (gru)
         {
             // G_x = x W_ih^T + b_ih
-            if (g.Wih != null)
+            if (gWih != null)
             {
-                RnnBlas<T>.Gemm(true, false, 2 * h, I, n, T.One, dG + h, gb, x, ldx, T.One, g.Wih, I);
-                RnnBlas<T>.Gemm(true, false, h, I, n, T.One, dG, gb, x, ldx, T.One, g.Wih + 2 * h * I, I);
+                RnnBlas<T>.Gemm(true, false, 2 * h, I, n, T.One, dG + h, gb, x, ldx, wBeta, gWih, I);
+                RnnBlas<T>.Gemm(true, false, h, I, n, T.One, dG, gb, x, ldx, wBeta, gWih + 2 * h * I, I);
             }
-            if (g.Bih != null)
+            if (gBih != null)
             {
-                RnnBlas<T>.AddColumnSums(g.Bih, dG + h, gb, n, 2 * h);
-                RnnBlas<T>.AddColumnSums(g.Bih + 2 * h, dG, gb, n, h);
+                RnnBlas<T>.AddColumnSums(gBih, dG + h, gb, n, 2 * h);
+                RnnBlas<T>.AddColumnSums(gBih + 2 * h, dG, gb, n, h);
             }
             if (dX != null)
             {
-                RnnBlas<T>.Gemm(false, false, n, I, 2 * h, T.One, dG + h, gb, w.Wih, I, T.One, dX, ldx);
-                RnnBlas<T>.Gemm(false, false, n, I, h, T.One, dG, gb, w.Wih + 2 * h * I, I, T.One, dX, ldx);
+                RnnBlas<T>.Gemm(false, false, n, I, 2 * h, T.One, dG + h, gb, wIh, I, T.One, dX, ldx);
+                RnnBlas<T>.Gemm(false, false, n, I, h, T.One, dG, gb, wIh + 2 * h * I, I, T.One, dX, ldx);
             }
             // G_h = h_{t-1} W_hh^T + b_hh
-            if (g.Whh != null) RnnBlas<T>.Gemm(true, false, gh, hOut, n, T.One, dG + h, gb, hPrevAll, hOut, T.One, g.Whh, hOut);
-            if (g.Bhh != null) RnnBlas<T>.AddColumnSums(g.Bhh, dG + h, gb, n, gh);
+            if (gWhh != null) RnnBlas<T>.Gemm(true, false, gh, hOut, n, T.One, dG + h, gb, hPrevAll, hOut, wBeta, gWhh, hOut);
+            if (gBhh != null) RnnBlas<T>.AddColumnSums(gBhh, dG + h, gb, n, gh);
         }
         else
         {
-            if (g.Wih != null && g.Whh != null && I + hOut <= MergedWeightGradMaxWidth)
+            if (gWih != null && I + hOut <= MergedWeightGradMaxWidth)
             {
                 // [dW_ih | dW_hh] = dG^T [x | h_prev] as one product: dG^T is packed once instead of
                 // twice, which is most of the cost when I and H are small (seed4: 200 x 50 x 3200 runs
@@ -481,30 +509,38 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 RnnBlas<T>.CopyRows(xh + I, w2, hPrevAll, hOut, n, hOut);
                 T* dW = RnnArena.Rent<T>((long)gh * w2);
                 RnnBlas<T>.Gemm(true, false, gh, w2, n, T.One, dG, gb, xh, w2, T.Zero, dW, w2);
-                for (int r = 0; r < gh; r++)
+                if (accumulate)
                 {
-                    RnnBlas<T>.AddTo(g.Wih + (nint)r * I, dW + (nint)r * w2, I);
-                    RnnBlas<T>.AddTo(g.Whh + (nint)r * hOut, dW + (nint)r * w2 + I, hOut);
+                    for (int r = 0; r < gh; r++)
+                    {
+                        RnnBlas<T>.AddTo(gWih + (nint)r * I, dW + (nint)r * w2, I);
+                        RnnBlas<T>.AddTo(gWhh + (nint)r * hOut, dW + (nint)r * w2 + I, hOut);
+                    }
+                }
+                else
+                {
+                    RnnBlas<T>.CopyRows(gWih, I, dW, w2, gh, I);
+                    RnnBlas<T>.CopyRows(gWhh, hOut, dW + I, w2, gh, hOut);
                 }
             }
-            else
+            else if (gWih != null)
             {
-                if (g.Wih != null) RnnBlas<T>.Gemm(true, false, gh, I, n, T.One, dG, gb, x, ldx, T.One, g.Wih, I);
-                if (g.Whh != null) RnnBlas<T>.Gemm(true, false, gh, hOut, n, T.One, dG, gb, hPrevAll, hOut, T.One, g.Whh, hOut);
+                RnnBlas<T>.Gemm(true, false, gh, I, n, T.One, dG, gb, x, ldx, wBeta, gWih, I);
+                RnnBlas<T>.Gemm(true, false, gh, hOut, n, T.One, dG, gb, hPrevAll, hOut, wBeta, gWhh, hOut);
             }
             // G = x W_ih^T + b_ih + h W_hh^T + b_hh: both biases get the column sums of dG.
-            if (g.Bih != null || g.Bhh != null)
+            if (gBih != null)
             {
                 T* db = RnnArena.RentZeroed<T>(gh);
                 RnnBlas<T>.AddColumnSums(db, dG, gb, n, gh);
-                if (g.Bih != null) RnnBlas<T>.AddTo(g.Bih, db, gh);
-                if (g.Bhh != null) RnnBlas<T>.AddTo(g.Bhh, db, gh);
+                RnnBlas<T>.AddTo(gBih, db, gh);
+                RnnBlas<T>.AddTo(gBhh, db, gh);
             }
-            if (dX != null) RnnBlas<T>.Gemm(false, false, n, I, gh, T.One, dG, gb, w.Wih, I, T.One, dX, ldx);
+            if (dX != null) RnnBlas<T>.Gemm(false, false, n, I, gh, T.One, dG, gb, wIh, I, T.One, dX, ldx);
         }
         // h_t = hpre_t W_hr^T:  dW_hr += dH^T hpre
-        if (proj && g.Whr != null)
-            RnnBlas<T>.Gemm(true, false, hOut, h, n, T.One, dHAll, hOut, cache + layout.HPre, h, T.One, g.Whr, h);
+        if (proj && dw != null)
+            RnnBlas<T>.Gemm(true, false, hOut, h, n, T.One, dHAll, hOut, cache + layout.HPre, h, wBeta, dw + slots.WeightHr, h);
 
         RnnArena.Release(mark);
     }

@@ -1,14 +1,20 @@
-// The vocabulary of the fused recurrent kernels: the cell mode, the sizes of one layer and
-// direction, of a whole stack, and the weight / gradient bundles the kernels read and accumulate.
-// Shapes follow PyTorch's parameters exactly (gate order LSTM i,f,g,o; GRU r,z,n).
+// The vocabulary of the fused recurrent kernels: the cell mode, the sizes of a stack (with the one
+// size check every caller uses), and the flat weight layout — cuDNN's contract: every parameter of
+// a stack lives in one buffer, in PyTorch's _flat_weights order, and the kernels read it (and
+// write its gradient, in the same layout) by offsets.
+//
+// Flat order: for layer l = 0..L-1, for direction d = 0..D-1 (1 = reverse):
+//   weight_ih (G*H, I_l), weight_hh (G*H, H_out), [bias_ih (G*H), bias_hh (G*H)], [weight_hr (P, H)]
+// with G = 4 (LSTM i,f,g,o), 3 (GRU r,z,n), 1 (RNN); I_0 = input size, I_l = D*H_out for l > 0;
+// H_out = P if P > 0 else H. Every block is contiguous and row-major, exactly PyTorch's shapes.
 namespace Recurrent.Kernels;
 
 /// <summary>The recurrent cell a kernel runs, with PyTorch's mode names.</summary>
 public enum RnnMode
 {
-    /// <summary><c>h' = tanh(W_ih x + b_ih + W_hh h + b_hh)</c>.</summary>
+    /// <summary><c>RNN_TANH</c>: <c>h' = tanh(W_ih x + b_ih + W_hh h + b_hh)</c>.</summary>
     RnnTanh,
-    /// <summary><c>h' = relu(W_ih x + b_ih + W_hh h + b_hh)</c>.</summary>
+    /// <summary><c>RNN_RELU</c>: <c>h' = relu(W_ih x + b_ih + W_hh h + b_hh)</c>.</summary>
     RnnRelu,
     /// <summary>LSTM, gates i,f,g,o; optional projection <c>h = W_hr (o * tanh(c))</c>.</summary>
     Lstm,
@@ -16,96 +22,106 @@ public enum RnnMode
     Gru,
 }
 
-/// <summary>Sizes of one layer and direction of a recurrent network.</summary>
-/// <param name="Mode">The cell.</param>
-/// <param name="InputSize">Features of the layer input, <c>I</c>.</param>
-/// <param name="HiddenSize">Hidden size <c>H</c> (the cell state size for LSTM).</param>
-/// <param name="ProjSize">LSTM projection size <c>P</c>, or 0 for none (must be 0 for other modes).</param>
-/// <param name="HasBias">Whether <c>b_ih</c> and <c>b_hh</c> exist.</param>
-/// <param name="Reverse">Walk time from the last step to the first (the reverse direction).</param>
-public readonly record struct RnnLayerSizes(RnnMode Mode, int InputSize, int HiddenSize, int ProjSize = 0, bool HasBias = true,
-    bool Reverse = false)
+/// <summary>Facts about <see cref="RnnMode"/>.</summary>
+public static class RnnModeExtensions
 {
-    /// <summary>Gates per hidden unit: 4 (LSTM), 3 (GRU), 1 (RNN).</summary>
-    public int Gates => GatesOf(Mode);
+    /// <summary>Gate blocks stacked in the rows of <c>weight_ih</c> / <c>weight_hh</c>: 4 (LSTM), 3 (GRU), 1 (RNN).</summary>
+    public static int GateCount(this RnnMode mode) => mode switch { RnnMode.Lstm => 4, RnnMode.Gru => 3, _ => 1 };
 
-    /// <summary>Width of the output and of <c>h</c>: <c>ProjSize</c> if set, else <c>HiddenSize</c>.</summary>
-    public int OutSize => ProjSize > 0 ? ProjSize : HiddenSize;
-
-    /// <summary>Gates per hidden unit of <paramref name="mode"/>.</summary>
-    public static int GatesOf(RnnMode mode) => mode switch { RnnMode.Lstm => 4, RnnMode.Gru => 3, _ => 1 };
-
-    internal void Validate()
+    /// <summary>PyTorch's name of the mode (<c>RNN_TANH</c>, <c>RNN_RELU</c>, <c>LSTM</c>, <c>GRU</c>).</summary>
+    public static string PyTorchName(this RnnMode mode) => mode switch
     {
-        if (!Enum.IsDefined(Mode)) throw new ArgumentOutOfRangeException(nameof(Mode), Mode, $"Unknown RNN mode {Mode}.");
-        if (InputSize < 0) throw new ArgumentOutOfRangeException(nameof(InputSize), InputSize, $"input_size must be non-negative, but got {InputSize}");
-        if (HiddenSize <= 0) throw new ArgumentOutOfRangeException(nameof(HiddenSize), HiddenSize, $"hidden_size must be greater than zero, but got {HiddenSize}");
-        if (ProjSize < 0) throw new ArgumentOutOfRangeException(nameof(ProjSize), ProjSize, $"proj_size should be a positive integer or zero to disable projections, but got {ProjSize}");
-        if (ProjSize > 0 && Mode != RnnMode.Lstm) throw new ArgumentException($"proj_size argument is only supported for LSTM, not RNN or GRU (mode {Mode}).", nameof(ProjSize));
-        if (ProjSize >= HiddenSize) throw new ArgumentException($"proj_size has to be smaller than hidden_size. Expected < {HiddenSize}, got {ProjSize}.", nameof(ProjSize));
-    }
+        RnnMode.RnnTanh => "RNN_TANH",
+        RnnMode.RnnRelu => "RNN_RELU",
+        RnnMode.Lstm => "LSTM",
+        _ => "GRU",
+    };
 }
 
-/// <summary>Sizes of a whole stack: layers x directions of one mode.</summary>
+/// <summary>Where one layer's and direction's parameters start in a flat weight buffer (element offsets; -1 when absent).</summary>
+/// <param name="WeightIh"><c>weight_ih</c> (G*H, I_l).</param>
+/// <param name="WeightHh"><c>weight_hh</c> (G*H, H_out).</param>
+/// <param name="BiasIh"><c>bias_ih</c> (G*H), or -1 without bias.</param>
+/// <param name="BiasHh"><c>bias_hh</c> (G*H), or -1 without bias.</param>
+/// <param name="WeightHr"><c>weight_hr</c> (P, H), or -1 without projection.</param>
+public readonly record struct RnnLayerSlots(int WeightIh, int WeightHh, int BiasIh, int BiasHh, int WeightHr);
+
+/// <summary>Sizes of a whole stack: layers x directions of one mode, and its flat weight layout.</summary>
 /// <param name="Mode">The cell.</param>
-/// <param name="InputSize">Features of the stack input.</param>
-/// <param name="HiddenSize">Hidden size of every layer.</param>
+/// <param name="InputSize">Features of the stack input, at least 1.</param>
+/// <param name="HiddenSize">Hidden size of every layer (the cell state size for LSTM), at least 1.</param>
 /// <param name="NumLayers">Layers, at least 1.</param>
 /// <param name="Bidirectional">Two directions per layer; layer outputs concatenate (forward, reverse) features.</param>
-/// <param name="ProjSize">LSTM projection size or 0.</param>
-/// <param name="HasBias">Whether the biases exist.</param>
+/// <param name="ProjSize">LSTM projection size, or 0 for none.</param>
+/// <param name="HasBias">Whether <c>b_ih</c> and <c>b_hh</c> exist.</param>
 public readonly record struct RnnStackSizes(RnnMode Mode, int InputSize, int HiddenSize, int NumLayers = 1, bool Bidirectional = false,
     int ProjSize = 0, bool HasBias = true)
 {
     /// <summary>1 or 2.</summary>
     public int Directions => Bidirectional ? 2 : 1;
 
-    /// <summary>Width of <c>h</c> per direction.</summary>
+    /// <summary>Width of <c>h</c> per direction: <c>ProjSize</c> if set, else <c>HiddenSize</c> (PyTorch's H_out).</summary>
     public int OutSize => ProjSize > 0 ? ProjSize : HiddenSize;
 
-    /// <summary>Parameters per layer and direction in PyTorch's flat order: w_ih, w_hh, [b_ih, b_hh], [w_hr].</summary>
-    public int WeightsPerLayer => 2 + (HasBias ? 2 : 0) + (ProjSize > 0 ? 1 : 0);
+    /// <summary>Rows of <c>weight_ih</c> / <c>weight_hh</c>: gates x hidden size.</summary>
+    public int GateRows => Mode.GateCount() * HiddenSize;
 
-    /// <summary>Sizes of layer <paramref name="layer"/>, direction <paramref name="direction"/> (1 = reverse).</summary>
-    public RnnLayerSizes Layer(int layer, int direction) =>
-        new(Mode, layer == 0 ? InputSize : OutSize * Directions, HiddenSize, ProjSize, HasBias, direction == 1);
+    /// <summary>Input features of layer <paramref name="layer"/>: <c>InputSize</c> for layer 0, <c>Directions * OutSize</c> above.</summary>
+    public int LayerInputSize(int layer) => layer == 0 ? InputSize : Directions * OutSize;
 
-    internal void Validate()
+    /// <summary>Elements of the parameters of one layer and direction.</summary>
+    public long LayerWeightCount(int layer) =>
+        (long)GateRows * LayerInputSize(layer) + (long)GateRows * OutSize + (HasBias ? 2L * GateRows : 0) + (long)ProjSize * HiddenSize;
+
+    /// <summary>Elements of the whole flat weight buffer (and of its gradient).</summary>
+    public long WeightCount => Directions * (LayerWeightCount(0) + (NumLayers - 1) * LayerWeightCount(1));
+
+    /// <summary>Where the parameters of layer <paramref name="layer"/>, direction <paramref name="direction"/> start in the flat buffer.</summary>
+    public RnnLayerSlots Slots(int layer, int direction)
     {
-        if (NumLayers < 1) throw new ArgumentOutOfRangeException(nameof(NumLayers), NumLayers, $"num_layers must be greater than zero, but got {NumLayers}");
-        Layer(0, 0).Validate();
+        if ((uint)layer >= (uint)NumLayers) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"layer must be in [0, {NumLayers - 1}], but got {layer}");
+        if ((uint)direction >= (uint)Directions) throw new ArgumentOutOfRangeException(nameof(direction), direction, $"direction must be in [0, {Directions - 1}], but got {direction}");
+        long at = layer == 0 ? direction * LayerWeightCount(0) : Directions * LayerWeightCount(0) + ((layer - 1L) * Directions + direction) * LayerWeightCount(1);
+        long gh = GateRows;
+        long wih = at, whh = wih + gh * LayerInputSize(layer), next = whh + gh * OutSize;
+        long bih = -1, bhh = -1, whr = -1;
+        if (HasBias) { bih = next; bhh = bih + gh; next = bhh + gh; }
+        if (ProjSize > 0) whr = next;
+        return new RnnLayerSlots(checked((int)wih), checked((int)whh), checked((int)bih), checked((int)bhh), checked((int)whr));
     }
+
+    /// <summary>
+    /// Checks the sizes, with PyTorch's messages (<c>nn.RNNBase</c>) naming the argument, the expected and the actual
+    /// value; also that the flat buffer fits one array.
+    /// </summary>
+    /// <exception cref="ArgumentException">A size is out of range.</exception>
+    public void Validate()
+    {
+        if (!Enum.IsDefined(Mode)) throw new ArgumentOutOfRangeException("mode", Mode, $"Unknown recurrent mode {Mode}. Expected one of RnnTanh, RnnRelu, Lstm, Gru.");
+        if (InputSize <= 0) throw new ArgumentOutOfRangeException("inputSize", InputSize, $"input_size must be greater than zero, but got {InputSize}");
+        if (HiddenSize <= 0) throw new ArgumentOutOfRangeException("hiddenSize", HiddenSize, $"hidden_size must be greater than zero, but got {HiddenSize}");
+        if (NumLayers <= 0) throw new ArgumentOutOfRangeException("numLayers", NumLayers, $"num_layers must be greater than zero, but got {NumLayers}");
+        if (ProjSize < 0) throw new ArgumentOutOfRangeException("projSize", ProjSize, $"proj_size should be a positive integer or zero to disable projections, but got {ProjSize}");
+        if (ProjSize >= HiddenSize) throw new ArgumentOutOfRangeException("projSize", ProjSize, $"proj_size has to be smaller than hidden_size. Expected < {HiddenSize}, got {ProjSize}");
+        if (ProjSize != 0 && Mode != RnnMode.Lstm) throw new ArgumentException($"proj_size argument is only supported for LSTM, not RNN or GRU (mode {Mode.PyTorchName()}).", "projSize");
+        long count;
+        try { count = checked(Directions * (LayerWeightCount(0) + (NumLayers - 1) * LayerWeightCount(1))); }
+        catch (OverflowException) { count = long.MaxValue; }
+        if (count > Array.MaxLength)
+            throw new ArgumentException($"The stack has too many parameters for one buffer. Expected at most {Array.MaxLength} elements, got {(count == long.MaxValue ? "more than 2^63" : count.ToString(System.Globalization.CultureInfo.InvariantCulture))}.", "numLayers");
+    }
+
+    /// <summary>Sizes of one layer and direction.</summary>
+    internal RnnLayerSizes Layer(int layer, int direction) =>
+        new(Mode, LayerInputSize(layer), HiddenSize, ProjSize, HasBias, direction == 1);
 }
 
-/// <summary>The parameters of one layer and direction (read only). Absent ones are empty spans.</summary>
-public readonly ref struct RnnLayerWeights<T>
+/// <summary>Sizes of one layer and direction, as the layer kernels see them.</summary>
+internal readonly record struct RnnLayerSizes(RnnMode Mode, int InputSize, int HiddenSize, int ProjSize, bool HasBias, bool Reverse)
 {
-    /// <summary><c>weight_ih</c>: (G*H, I).</summary>
-    public ReadOnlySpan<T> WeightIh { get; init; }
-    /// <summary><c>weight_hh</c>: (G*H, OutSize).</summary>
-    public ReadOnlySpan<T> WeightHh { get; init; }
-    /// <summary><c>bias_ih</c>: (G*H), or empty without bias.</summary>
-    public ReadOnlySpan<T> BiasIh { get; init; }
-    /// <summary><c>bias_hh</c>: (G*H), or empty without bias.</summary>
-    public ReadOnlySpan<T> BiasHh { get; init; }
-    /// <summary><c>weight_hr</c>: (P, H), LSTM with projection only, else empty.</summary>
-    public ReadOnlySpan<T> WeightHr { get; init; }
-}
+    /// <summary>Gates per hidden unit: 4 (LSTM), 3 (GRU), 1 (RNN).</summary>
+    public int Gates => Mode.GateCount();
 
-/// <summary>
-/// Gradients of the parameters of one layer and direction; the backward kernels add into them
-/// (<c>+=</c>). An empty span means "no gradient wanted" and is skipped.
-/// </summary>
-public readonly ref struct RnnLayerGrads<T>
-{
-    /// <summary>d <c>weight_ih</c>: (G*H, I).</summary>
-    public Span<T> WeightIh { get; init; }
-    /// <summary>d <c>weight_hh</c>: (G*H, OutSize).</summary>
-    public Span<T> WeightHh { get; init; }
-    /// <summary>d <c>bias_ih</c>: (G*H).</summary>
-    public Span<T> BiasIh { get; init; }
-    /// <summary>d <c>bias_hh</c>: (G*H).</summary>
-    public Span<T> BiasHh { get; init; }
-    /// <summary>d <c>weight_hr</c>: (P, H).</summary>
-    public Span<T> WeightHr { get; init; }
+    /// <summary>Width of the output and of <c>h</c>: <c>ProjSize</c> if set, else <c>HiddenSize</c>.</summary>
+    public int OutSize => ProjSize > 0 ? ProjSize : HiddenSize;
 }

@@ -1,5 +1,7 @@
 // Gru: the multi-layer GRU (torch.nn.GRU). Only the mode and the forward signatures live here;
 // everything else is RecurrentBase's.
+using Recurrent.Kernels;
+
 namespace Recurrent.Nn;
 
 /// <summary>
@@ -37,7 +39,7 @@ public sealed class Gru : RecurrentBase
     /// <param name="generator">random source of the initialisation and the dropout masks.</param>
     public Gru(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false, double dropout = 0.0,
         bool bidirectional = false, DType dtype = DType.Float32, Generator? generator = null)
-        : base(RecurrentMode.Gru, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, dtype, generator) { }
+        : base(RnnMode.Gru, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, dtype, generator) { }
 
     /// <inheritdoc/>
     public override string TypeName => "GRU";
@@ -63,13 +65,13 @@ public sealed class Gru : RecurrentBase
     /// </summary>
     public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, Tensor lengths, Tensor? h0 = null)
     {
-        var (o, h, _) = base.ForwardPadded(padded, lengths, h0, null);
+        var (o, h, _) = ForwardPaddedCore(padded, lengths, h0, null);
         return (o, h);
     }
 
-    /// <summary>Same as <see cref="ForwardPadded"/> with the lengths as an array.</summary>
-    public (Tensor Output, Tensor HN) Forward(Tensor padded, long[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
+    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, Tensor?)"/> with the lengths as an array.</summary>
+    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, long[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
 
-    /// <summary>Same as <see cref="ForwardPadded"/> with the lengths as an array.</summary>
-    public (Tensor Output, Tensor HN) Forward(Tensor padded, int[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
+    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, Tensor?)"/> with the lengths as an array.</summary>
+    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, int[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
 }

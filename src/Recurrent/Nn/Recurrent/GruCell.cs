@@ -1,4 +1,6 @@
 // GruCell: one step of a GRU (torch.nn.GRUCell); checks and parameters are RecurrentCellBase's.
+using Recurrent.Kernels;
+
 namespace Recurrent.Nn;
 
 /// <summary>
@@ -16,7 +18,7 @@ public sealed class GruCell : RecurrentCellBase
 {
     /// <summary>Creates the cell.</summary>
     public GruCell(int inputSize, int hiddenSize, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
-        : base(RecurrentMode.Gru, inputSize, hiddenSize, bias, dtype, generator) { }
+        : base(RnnMode.Gru, inputSize, hiddenSize, bias, dtype, generator) { }
 
     /// <inheritdoc/>
     public override string TypeName => "GRUCell";

@@ -1,5 +1,7 @@
 // Lstm: the multi-layer LSTM (torch.nn.LSTM), with optional projections (proj_size). Only the
 // mode and the forward signatures live here; everything else is RecurrentBase's.
+using Recurrent.Kernels;
+
 namespace Recurrent.Nn;
 
 /// <summary>
@@ -41,7 +43,7 @@ public sealed class Lstm : RecurrentBase
     /// <param name="generator">random source of the initialisation and the dropout masks.</param>
     public Lstm(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false, double dropout = 0.0,
         bool bidirectional = false, int projSize = 0, DType dtype = DType.Float32, Generator? generator = null)
-        : base(RecurrentMode.Lstm, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, projSize, dtype, generator) { }
+        : base(RnnMode.Lstm, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, projSize, dtype, generator) { }
 
     /// <inheritdoc/>
     public override string TypeName => "LSTM";
@@ -67,15 +69,13 @@ public sealed class Lstm : RecurrentBase
     /// </summary>
     public (Tensor Output, (Tensor H, Tensor C) State) ForwardPadded(Tensor padded, Tensor lengths, (Tensor H, Tensor C)? state = null)
     {
-        var (o, h, c) = base.ForwardPadded(padded, lengths, state?.H, state?.C);
+        var (o, h, c) = ForwardPaddedCore(padded, lengths, state?.H, state?.C);
         return (o, (h, c!));
     }
 
-    /// <summary>Same as <see cref="ForwardPadded"/> with the lengths as an array.</summary>
-    public (Tensor Output, (Tensor H, Tensor C) State) Forward(Tensor padded, long[] lengths, (Tensor H, Tensor C)? state = null) =>
-        ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), state);
+    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, ValueTuple{Tensor, Tensor}?)"/> with the lengths as an array.</summary>
+    public (Tensor Output, (Tensor H, Tensor C) State) ForwardPadded(Tensor padded, long[] lengths, (Tensor H, Tensor C)? state = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), state);
 
-    /// <summary>Same as <see cref="ForwardPadded"/> with the lengths as an array.</summary>
-    public (Tensor Output, (Tensor H, Tensor C) State) Forward(Tensor padded, int[] lengths, (Tensor H, Tensor C)? state = null) =>
-        ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), state);
+    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, ValueTuple{Tensor, Tensor}?)"/> with the lengths as an array.</summary>
+    public (Tensor Output, (Tensor H, Tensor C) State) ForwardPadded(Tensor padded, int[] lengths, (Tensor H, Tensor C)? state = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), state);
 }

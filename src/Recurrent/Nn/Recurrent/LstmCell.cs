@@ -1,4 +1,6 @@
 // LstmCell: one step of an LSTM (torch.nn.LSTMCell); checks and parameters are RecurrentCellBase's.
+using Recurrent.Kernels;
+
 namespace Recurrent.Nn;
 
 /// <summary>
@@ -18,7 +20,7 @@ public sealed class LstmCell : RecurrentCellBase
 {
     /// <summary>Creates the cell.</summary>
     public LstmCell(int inputSize, int hiddenSize, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
-        : base(RecurrentMode.Lstm, inputSize, hiddenSize, bias, dtype, generator) { }
+        : base(RnnMode.Lstm, inputSize, hiddenSize, bias, dtype, generator) { }
 
     /// <inheritdoc/>
     public override string TypeName => "LSTMCell";

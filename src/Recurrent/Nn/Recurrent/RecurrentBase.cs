@@ -1,98 +1,111 @@
 // RecurrentBase: everything Rnn, Lstm and Gru share (PyTorch's RNNBase). Construction and
 // argument checks, parameter naming (one loop over layer x direction, PyTorch's
-// _flat_weights_names order), default initialisation, FlattenParameters, and the forward
+// _flat_weights_names order), default initialisation, the flat parameter buffer, and the forward
 // semantics: unbatched input, batch_first, packed sequences (sorted_indices permutation of h0 and
-// h_n), h0/c0 defaults and checks, the layer stack with inter-layer dropout. The math of one
-// layer and direction is delegated to an IRecurrentScan (composed tensor ops or fused kernels).
+// h_n), h0/c0 defaults and checks. The math of the whole stack is one call to an IStackRunner
+// (fused kernels, or the composed reference in tests).
 using System.Globalization;
+using Recurrent.Kernels;
 
 namespace Recurrent.Nn;
+
+/// <summary>The parameters of one layer and direction of a recurrent module (views of its flat buffer).</summary>
+/// <param name="WeightIh"><c>weight_ih_l{k}</c>: (G*hidden_size, I_k), gate blocks in PyTorch's order (LSTM i,f,g,o; GRU r,z,n).</param>
+/// <param name="WeightHh"><c>weight_hh_l{k}</c>: (G*hidden_size, H_out).</param>
+/// <param name="BiasIh"><c>bias_ih_l{k}</c>: (G*hidden_size), or null when <c>bias: false</c>.</param>
+/// <param name="BiasHh"><c>bias_hh_l{k}</c>: (G*hidden_size), or null when <c>bias: false</c>.</param>
+/// <param name="WeightHr"><c>weight_hr_l{k}</c>: (proj_size, hidden_size) for an LSTM with projections, else null.</param>
+public sealed record RecurrentLayerWeights(Tensor WeightIh, Tensor WeightHh, Tensor? BiasIh, Tensor? BiasHh, Tensor? WeightHr);
+
+/// <summary>
+/// The state a recurrent module carries between calls: h (D*num_layers, N, H_out) and, for an LSTM, c
+/// (D*num_layers, N, hidden_size); without the N dimension for unbatched input.
+/// </summary>
+/// <param name="H">h_0 / h_n.</param>
+/// <param name="C">c_0 / c_n for an LSTM, otherwise null.</param>
+public readonly record struct RecurrentState(Tensor H, Tensor? C = null);
 
 /// <summary>
 /// Base class of the multi-layer recurrent modules <see cref="Rnn"/>, <see cref="Lstm"/> and
 /// <see cref="Gru"/>, as <c>torch.nn.RNNBase</c>.
 /// </summary>
+/// <remarks>
+/// The parameters live in one contiguous buffer in PyTorch's <c>_flat_weights</c> order (cuDNN's layout:
+/// <see cref="FlatWeightsNames"/>); every parameter is a view of it and the fused kernels read it directly.
+/// Their gradients land in one flat gradient buffer the same way: after a backward, each parameter's
+/// <see cref="Tensor.Grad"/> is a view of it, and the next backward writes into the same storage (as
+/// PyTorch's <c>zero_grad(set_to_none=False)</c> does); copy a gradient you want to keep across steps.
+/// The parameter objects never change, except when <see cref="Module.To(DType)"/> converts them (create
+/// optimizers after converting, as PyTorch advises for <c>.to()</c>).
+/// </remarks>
 public abstract class RecurrentBase : Module
 {
     private readonly string[] _flatWeightsNames;
-    private readonly Dictionary<DType, Tensor> _flatBuffers = new();
+    private FlatParameters _flat;
 
     /// <summary>
-    /// The scan new modules use: the fused kernels (<see cref="FusedScan"/>). Tests set
-    /// <see cref="Scan"/> per module to <see cref="ComposedScan"/> to cross-check both paths.
+    /// The runner new modules use: the fused kernels. Tests set <see cref="Runner"/> per module to
+    /// <see cref="ComposedStackRunner"/> to cross-check both paths.
     /// </summary>
-    internal static IRecurrentScan DefaultScan { get; set; } = FusedScan.Instance;
+    internal static IStackRunner DefaultRunner { get; set; } = FusedStackRunner.Instance;
 
-    private protected RecurrentBase(RecurrentMode mode, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst,
+    private protected RecurrentBase(RnnMode mode, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst,
         double dropout, bool bidirectional, int projSize, DType dtype, Generator? generator)
     {
         // Checks in PyTorch's order (RNNBase.__init__), with its messages.
         if (double.IsNaN(dropout) || dropout < 0 || dropout > 1)
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout should be a number in range [0, 1] representing the probability of an element being zeroed");
-        if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), inputSize, "input_size must be greater than zero");
-        if (hiddenSize <= 0) throw new ArgumentOutOfRangeException(nameof(hiddenSize), hiddenSize, "hidden_size must be greater than zero");
-        if (numLayers <= 0) throw new ArgumentOutOfRangeException(nameof(numLayers), numLayers, "num_layers must be greater than zero");
-        if (projSize < 0) throw new ArgumentOutOfRangeException(nameof(projSize), projSize, "proj_size should be a positive integer or zero to disable projections");
-        if (projSize >= hiddenSize) throw new ArgumentOutOfRangeException(nameof(projSize), projSize, "proj_size has to be smaller than hidden_size");
-        if (projSize != 0 && mode != RecurrentMode.Lstm)
-            throw new ArgumentException("proj_size argument is only supported for LSTM, not RNN or GRU", nameof(projSize));
-        Guard.Floating(Tensor.Scalar(0, dtype), nameof(dtype));
-
-        Mode = mode;
-        InputSize = inputSize;
-        HiddenSize = hiddenSize;
-        NumLayers = numLayers;
-        Bias = bias;
+        Sizes = new RnnStackSizes(mode, inputSize, hiddenSize, numLayers, bidirectional, projSize, bias);
+        Sizes.Validate();
+        Guard.Floating(dtype, nameof(dtype));
         BatchFirst = batchFirst;
         Dropout = dropout;
-        Bidirectional = bidirectional;
-        ProjSize = projSize;
         Generator = generator;
 
-        // One loop over layer x direction names and creates every parameter, in the order of
-        // PyTorch's _flat_weights_names: w_ih, w_hh, [b_ih, b_hh], [w_hr] per layer and direction.
-        int gateSize = mode.GateCount() * hiddenSize;
-        int realHidden = OutputSize;
+        // One loop over layer x direction names every parameter, in the order of PyTorch's
+        // _flat_weights_names (w_ih, w_hh, [b_ih, b_hh], [w_hr] per layer and direction), which is
+        // also the order of the flat buffer's slots.
         var names = new List<string>();
-        var shapes = new List<int[]>();
         for (int layer = 0; layer < numLayers; layer++)
             for (int direction = 0; direction < NumDirections; direction++)
             {
-                int layerInput = layer == 0 ? inputSize : realHidden * NumDirections;
-                string suffix = direction == 1 ? "_reverse" : "";
-                void Add(string stem, params int[] shape)
-                {
-                    names.Add(string.Create(CultureInfo.InvariantCulture, $"{stem}_l{layer}{suffix}"));
-                    shapes.Add(shape);
-                }
-                Add("weight_ih", gateSize, layerInput);
-                Add("weight_hh", gateSize, realHidden);
-                if (bias) { Add("bias_ih", gateSize); Add("bias_hh", gateSize); }
-                if (projSize > 0) Add("weight_hr", projSize, hiddenSize);
+                string suffix = string.Create(CultureInfo.InvariantCulture, $"_l{layer}{(direction == 1 ? "_reverse" : "")}");
+                names.Add("weight_ih" + suffix);
+                names.Add("weight_hh" + suffix);
+                if (bias) { names.Add("bias_ih" + suffix); names.Add("bias_hh" + suffix); }
+                if (projSize > 0) names.Add("weight_hr" + suffix);
             }
         _flatWeightsNames = names.ToArray();
 
-        // reset_parameters(): every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
+        // reset_parameters(): every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), drawn in name order.
         double k = 1.0 / Math.Sqrt(hiddenSize);
         var g = generator ?? Generator.Default;
+        _flat = NewFlatParameters(dtype);
         for (int i = 0; i < names.Count; i++)
-            RegisterParameter(names[i], Tensor.Uniform(shapes[i], -k, k, dtype, g));
-        FlattenParameters();
+        {
+            var view = _flat.Views[i];
+            using (new NoGrad()) view.CopyFrom(Tensor.Uniform(view.ShapeRef, -k, k, dtype, g));
+            RegisterParameter(names[i], view);
+        }
     }
 
-    internal RecurrentMode Mode { get; }
+    /// <summary>The recurrence (PyTorch's <c>mode</c>: RNN_TANH, RNN_RELU, LSTM, GRU).</summary>
+    public RnnMode Mode => Sizes.Mode;
+
+    /// <summary>The sizes and the flat weight layout, as the kernels see them.</summary>
+    public RnnStackSizes Sizes { get; }
 
     /// <summary>The number of features of the input x (<c>input_size</c>).</summary>
-    public int InputSize { get; }
+    public int InputSize => Sizes.InputSize;
 
     /// <summary>The number of features of the hidden state h, or of the cell state c for LSTM (<c>hidden_size</c>).</summary>
-    public int HiddenSize { get; }
+    public int HiddenSize => Sizes.HiddenSize;
 
     /// <summary>The number of stacked recurrent layers (<c>num_layers</c>).</summary>
-    public int NumLayers { get; }
+    public int NumLayers => Sizes.NumLayers;
 
     /// <summary>Whether the layers have the biases b_ih and b_hh (<c>bias</c>).</summary>
-    public bool Bias { get; }
+    public bool Bias => Sizes.HasBias;
 
     /// <summary>
     /// Whether input and output are (batch, seq, feature) instead of (seq, batch, feature)
@@ -104,98 +117,85 @@ public abstract class RecurrentBase : Module
     public double Dropout { get; }
 
     /// <summary>Whether every layer also runs in reverse (<c>bidirectional</c>).</summary>
-    public bool Bidirectional { get; }
+    public bool Bidirectional => Sizes.Bidirectional;
 
     /// <summary>LSTM projection size, 0 when there is no projection (<c>proj_size</c>).</summary>
-    public int ProjSize { get; }
+    public int ProjSize => Sizes.ProjSize;
 
     /// <summary>2 when bidirectional, else 1 (PyTorch's D).</summary>
-    public int NumDirections => Bidirectional ? 2 : 1;
+    public int NumDirections => Sizes.Directions;
 
     /// <summary>Features of h and of each direction's output: proj_size if &gt; 0, else hidden_size (PyTorch's H_out).</summary>
-    public int OutputSize => ProjSize > 0 ? ProjSize : HiddenSize;
+    public int OutputSize => Sizes.OutSize;
 
     /// <summary>Random source of the inter-layer dropout masks (null: <see cref="Generator.Default"/>).</summary>
     public Generator? Generator { get; set; }
 
-    /// <summary>The parameter names in PyTorch's <c>_flat_weights_names</c> order (also the registration and state_dict order).</summary>
+    /// <summary>The parameter names in PyTorch's <c>_flat_weights_names</c> order (also the registration, state_dict and flat buffer order).</summary>
     public IReadOnlyList<string> FlatWeightsNames => _flatWeightsNames;
 
-    /// <summary>The implementation of the per-layer math this module uses (composed reference or fused).</summary>
-    internal IRecurrentScan Scan { get; set; } = DefaultScan;
+    /// <summary>The parameters in <see cref="FlatWeightsNames"/> order, as PyTorch's <c>_flat_weights</c>.</summary>
+    public IReadOnlyList<Tensor> FlatWeights => _flat.Views;
 
-    /// <summary>The parameters of one layer and direction (read now; never cache them).</summary>
-    internal LayerWeights Weights(int layer, int direction)
+    /// <summary>The stack runner this module uses (fused kernels by default; tests switch to the composed reference).</summary>
+    internal IStackRunner Runner { get; set; } = DefaultRunner;
+
+    /// <summary>The flat buffer and its views, as the runners see them.</summary>
+    internal FlatParameters Flat => _flat;
+
+    /// <summary>The parameters of layer <paramref name="layer"/>, direction <paramref name="direction"/> (1 = reverse).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The layer or direction does not exist.</exception>
+    public RecurrentLayerWeights Weights(int layer, int direction = 0)
     {
-        string suffix = string.Create(CultureInfo.InvariantCulture, $"_l{layer}{(direction == 1 ? "_reverse" : "")}");
-        return new LayerWeights(
-            Param("weight_ih" + suffix)!,
-            Param("weight_hh" + suffix)!,
-            Bias ? Param("bias_ih" + suffix) : null,
-            Bias ? Param("bias_hh" + suffix) : null,
-            ProjSize > 0 ? Param("weight_hr" + suffix) : null);
+        if ((uint)layer >= (uint)NumLayers) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"layer must be in [0, {NumLayers - 1}], but got {layer}");
+        if ((uint)direction >= (uint)NumDirections) throw new ArgumentOutOfRangeException(nameof(direction), direction, $"direction must be in [0, {NumDirections - 1}], but got {direction}");
+        return _flat.Layer(layer, direction);
     }
 
-    /// <summary>The parameters in <see cref="FlatWeightsNames"/> order, as PyTorch's <c>_flat_weights</c>.</summary>
-    public IReadOnlyList<Tensor> FlatWeights => _flatWeightsNames.Select(n => Param(n)!).ToArray();
+    private FlatParameters NewFlatParameters(DType dtype)
+    {
+        var buffer = Tensor.Allocate(dtype, [checked((int)Sizes.WeightCount)], clear: true).DetachFromDisposeScope();
+        var views = new Tensor[_flatWeightsNames.Length];
+        int i = 0;
+        for (int layer = 0; layer < NumLayers; layer++)
+            for (int direction = 0; direction < NumDirections; direction++)
+            {
+                var slots = Sizes.Slots(layer, direction);
+                int gh = Sizes.GateRows;
+                views[i++] = View(buffer, slots.WeightIh, gh, Sizes.LayerInputSize(layer));
+                views[i++] = View(buffer, slots.WeightHh, gh, OutputSize);
+                if (Bias) { views[i++] = View(buffer, slots.BiasIh, gh); views[i++] = View(buffer, slots.BiasHh, gh); }
+                if (ProjSize > 0) views[i++] = View(buffer, slots.WeightHr, ProjSize, HiddenSize);
+            }
+        return new FlatParameters(Sizes, buffer, views);
+
+        static Tensor View(Tensor buffer, int offset, params int[] shape) =>
+            new Tensor(buffer, offset, shape, Tensor.ContiguousStrides(shape)).DetachFromDisposeScope();
+    }
 
     /// <summary>
-    /// The contiguous buffer holding every parameter of <paramref name="dtype"/> after
-    /// <see cref="FlattenParameters"/> (in <see cref="FlatWeightsNames"/> order), or null.
-    /// </summary>
-    internal Tensor? FlatBuffer(DType dtype) => _flatBuffers.TryGetValue(dtype, out var b) ? b : null;
-
-    /// <summary>
-    /// Puts all weights of the stack into one contiguous buffer per dtype (in
-    /// <see cref="FlatWeightsNames"/> order) and makes every parameter a view of it, keeping the
-    /// current values and gradients. Safe to call any number of times (a no-op when already
-    /// flat); re-done automatically after <c>To(dtype)</c> and <c>LoadStateDict</c>. Replaces the
-    /// parameter tensors when it has work to do, so call it before creating an optimizer.
+    /// Makes every parameter a view of one contiguous buffer in <see cref="FlatWeightsNames"/> order, as
+    /// <c>flatten_parameters()</c>. The parameters of a recurrent module are always flat (they are created as
+    /// views and values are copied into them), so this only has work to do after <see cref="Module.To(DType)"/>
+    /// replaced them, which calls it already; it is safe to call any time.
     /// </summary>
     public void FlattenParameters()
     {
-        var parameters = _flatWeightsNames.Select(n => (Name: n, Value: Param(n)!)).ToList();
-        _flatBuffers.Clear();
-        foreach (var group in parameters.GroupBy(p => p.Value.DType))
+        bool flat = true;
+        for (int i = 0; i < _flatWeightsNames.Length && flat; i++)
+            flat = ReferenceEquals(Param(_flatWeightsNames[i]), _flat.Views[i]);
+        if (flat) return;
+        var dtype = Param(_flatWeightsNames[0])!.DType;
+        var next = NewFlatParameters(dtype);
+        for (int i = 0; i < _flatWeightsNames.Length; i++)
         {
-            var items = group.ToList();
-            int total = items.Sum(p => p.Value.Numel);
-            if (IsFlat(items.Select(p => p.Value).ToList(), total, out var existing))
-            {
-                _flatBuffers[group.Key] = existing!;
-                continue;
-            }
-            var buffer = Tensor.Empty(group.Key, new[] { total }).DetachFromDisposeScope();
-            int offset = 0;
-            foreach (var (name, value) in items)
-            {
-                var shape = value.Shape;
-                var view = new Tensor(buffer, offset, shape, Tensor.ContiguousStrides(shape));
-                StridedCopy.Copy(value, view);
-                offset += value.Numel;
-                bool requiresGrad = value.RequiresGrad;
-                var grad = value.Grad;
-                ReplaceParameter(name, view);
-                view.RequiresGrad = requiresGrad;
-                view.Grad = grad;
-            }
-            _flatBuffers[group.Key] = buffer;
+            var old = Param(_flatWeightsNames[i])!;
+            var view = next.Views[i];
+            using (new NoGrad()) view.CopyFrom(old.Detach());
+            view.RequiresGrad = old.RequiresGrad;
+            ReplaceParameter(_flatWeightsNames[i], view);
         }
-    }
-
-    private static bool IsFlat(List<Tensor> ps, int total, out Tensor? buffer)
-    {
-        buffer = null;
-        var data = ps[0].Data;
-        if (data.Length != total) return false;
-        int offset = 0;
-        foreach (var p in ps)
-        {
-            if (!ReferenceEquals(p.Data, data) || p.Offset != offset || !p.IsContiguous || !p.IsLeaf) return false;
-            offset += p.Numel;
-        }
-        buffer = new Tensor(ps[0], 0, new[] { total }, new[] { 1 }).DetachFromDisposeScope();
-        return true;
+        _flat = next;
     }
 
     /// <inheritdoc/>
@@ -209,29 +209,15 @@ public abstract class RecurrentBase : Module
         if (NumLayers != 1) s += string.Create(CultureInfo.InvariantCulture, $", num_layers={NumLayers}");
         if (!Bias) s += ", bias=False";
         if (BatchFirst) s += ", batch_first=True";
-        if (Dropout != 0) s += ", dropout=" + PyFloat(Dropout);
+        if (Dropout != 0) s += ", dropout=" + PyFormat.Float(Dropout);
         if (Bidirectional) s += ", bidirectional=True";
         return s;
     }
 
-    /// <summary>Python's repr of a float (0.5, 1.0, 1e-05).</summary>
-    internal static string PyFloat(double v)
+    internal static RnnMode ParseNonlinearity(string nonlinearity) => nonlinearity switch
     {
-        if (v == Math.Floor(v) && Math.Abs(v) < 1e16) return v.ToString("F1", CultureInfo.InvariantCulture);
-        var s = v.ToString("R", CultureInfo.InvariantCulture);
-        int e = s.IndexOf('E');
-        if (e < 0) return s;
-        string mant = s[..e], exp = s[(e + 1)..];
-        string sign = exp.StartsWith('-') ? "-" : "+";
-        exp = exp.TrimStart('+', '-');
-        if (exp.Length < 2) exp = "0" + exp;
-        return mant + "e" + sign + exp;
-    }
-
-    internal static RecurrentMode ParseNonlinearity(string nonlinearity) => nonlinearity switch
-    {
-        "tanh" => RecurrentMode.RnnTanh,
-        "relu" => RecurrentMode.RnnRelu,
+        "tanh" => RnnMode.RnnTanh,
+        "relu" => RnnMode.RnnRelu,
         _ => throw new ArgumentException($"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.", nameof(nonlinearity)),
     };
 
@@ -249,13 +235,57 @@ public abstract class RecurrentBase : Module
     }
 
     // ------------------------------------------------------------------------------------------
+    // Polymorphic forward: the same call for Rnn, Lstm and Gru.
+    // ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Runs the module on a dense input (see the derived class for shapes) from <paramref name="state"/>
+    /// (zeros when null; <see cref="RecurrentState.C"/> is required for an LSTM and must be null otherwise).
+    /// The same call for every recurrent module; the derived classes also have PyTorch's typed forms.
+    /// </summary>
+    public (Tensor Output, RecurrentState State) Forward(Tensor input, RecurrentState? state = null)
+    {
+        var (h0, c0) = SplitState(state);
+        var (o, h, c) = ForwardDense(input, h0, c0);
+        return (o, new RecurrentState(h, c));
+    }
+
+    /// <summary>Runs the module on packed sequences; the states are in the caller's batch order.</summary>
+    public (PackedSequence Output, RecurrentState State) Forward(PackedSequence input, RecurrentState? state = null)
+    {
+        var (h0, c0) = SplitState(state);
+        var (o, h, c) = ForwardPacked(input, h0, c0);
+        return (o, new RecurrentState(h, c));
+    }
+
+    /// <summary>
+    /// Runs the module on a padded batch with per-sequence lengths (int64, any order): packs internally,
+    /// returns the padded output (zeros at padding, the input's length, batch_first honoured) and the state at
+    /// each sequence's own last step.
+    /// </summary>
+    public (Tensor Output, RecurrentState State) ForwardPadded(Tensor padded, Tensor lengths, RecurrentState? state = null)
+    {
+        var (h0, c0) = SplitState(state);
+        var (o, h, c) = ForwardPaddedCore(padded, lengths, h0, c0);
+        return (o, new RecurrentState(h, c));
+    }
+
+    private (Tensor? H, Tensor? C) SplitState(RecurrentState? state)
+    {
+        if (state is not { } s) return (null, null);
+        Guard.NotNull(s.H, "state.H");
+        if (IsLstm && s.C is null)
+            throw new ArgumentException($"{TypeName}: state.C must be given with state.H (an LSTM carries (h, c)), but got null", "state");
+        if (!IsLstm && s.C is not null)
+            throw new ArgumentException($"{TypeName}: state.C must be null ({TypeName} carries only h), but got a tensor of shape {Guard.ShapeText(s.C.ShapeRef)}", "state");
+        return (s.H, s.C);
+    }
+
+    // ------------------------------------------------------------------------------------------
     // Forward semantics shared by Rnn, Lstm and Gru.
     // ------------------------------------------------------------------------------------------
 
-    /// <summary>The result of the stack on time-major rows: output (N, D*H_out), h_n (L*D, B, H_out), c_n (L*D, B, H) or null.</summary>
-    private protected readonly record struct StackResult(Tensor Output, Tensor HN, Tensor? CN);
-
-    private bool IsLstm => Mode == RecurrentMode.Lstm;
+    private bool IsLstm => Mode == RnnMode.Lstm;
 
     /// <summary>
     /// Dense forward: input (L, N, H_in) / (N, L, H_in) when batch_first / (L, H_in) unbatched;
@@ -266,7 +296,7 @@ public abstract class RecurrentBase : Module
         Guard.NotNull(input, nameof(input));
         bool stateGiven = h0 is not null;
         if (input.Dim is not (2 or 3))
-            throw new ArgumentException(Mode is RecurrentMode.RnnTanh or RecurrentMode.RnnRelu
+            throw new ArgumentException(Mode is RnnMode.RnnTanh or RnnMode.RnnRelu
                 ? $"RNN: Expected input to be 2D or 3D, got {input.Dim}D tensor instead"
                 : $"{TypeName}: Expected input to be 2D or 3D, got {input.Dim}D instead", nameof(input));
         bool batched = input.Dim == 3;
@@ -352,7 +382,7 @@ public abstract class RecurrentBase : Module
     /// Padded forward with lengths: packs (enforce_sorted = false), runs, and pads back to the
     /// input's own length with zeros; h_n/c_n are at each sequence's real last step.
     /// </summary>
-    private protected (Tensor Output, Tensor HN, Tensor? CN) ForwardPadded(Tensor padded, Tensor lengths, Tensor? h0, Tensor? c0)
+    private protected (Tensor Output, Tensor HN, Tensor? CN) ForwardPaddedCore(Tensor padded, Tensor lengths, Tensor? h0, Tensor? c0)
     {
         Guard.NotNull(padded, nameof(padded));
         if (padded.Dim != 3)
@@ -367,9 +397,9 @@ public abstract class RecurrentBase : Module
     /// <summary>PyTorch's check_input: dtype, rank (3 dense / 2 packed data) and feature size.</summary>
     private void CheckInput(Tensor x, bool packed)
     {
-        var wdt = Param(_flatWeightsNames[0])!.DType;
+        var wdt = _flat.DType;
         if (x.DType != wdt)
-            throw new ArgumentException($"{TypeName} input dtype ({Tensor.DTypeName(x.DType)}) does not match weight dtype ({Tensor.DTypeName(wdt)}). Convert input: input.to({Tensor.DTypeName(wdt)}), or convert model: model.to({Tensor.DTypeName(x.DType)})", "input");
+            throw new ArgumentException($"{TypeName} input dtype ({Tensor.DTypeName(x.DType)}) does not match weight dtype ({Tensor.DTypeName(wdt)}). Convert the input with input.To(DType.{wdt}), or the model with model.To(DType.{x.DType}).", "input");
         int expected = packed ? 2 : 3;
         if (x.Dim != expected)
             throw new ArgumentException($"input must have {expected} dimensions, got {x.Dim}", "input");
@@ -404,61 +434,8 @@ public abstract class RecurrentBase : Module
                 "(" + string.Join(", ", expected) + ")", Guard.ShapeText(t.ShapeRef)), name);
     }
 
-    /// <summary>
-    /// The stack: layer l's input is the concatenated (forward, reverse) output of layer l-1,
-    /// with dropout between layers in training mode. x (N, I), h0 (L*D, B, H_out), c0 (L*D, B, H).
-    /// </summary>
-    private StackResult RunStack(Tensor x, int[] batchSizes, Tensor h0, Tensor? c0)
-    {
-        // The fused kernels run the whole stack (dropout included) as one autograd node.
-        if (Scan is FusedScan fused)
-        {
-            var (output, hN, cN) = fused.RunStack(this, x, batchSizes, h0, c0);
-            return new StackResult(output, hN, cN);
-        }
-        int dirs = NumDirections;
-        var h0s = h0.Unbind(0);
-        var c0s = c0?.Unbind(0);
-        var hs = new List<Tensor>(NumLayers * dirs);
-        var cs = new List<Tensor>(NumLayers * dirs);
-        var scan = Scan;
-        var layerInput = x;
-        for (int layer = 0; layer < NumLayers; layer++)
-        {
-            var outs = new Tensor[dirs];
-            for (int direction = 0; direction < dirs; direction++)
-            {
-                int idx = layer * dirs + direction;
-                var r = scan.Scan(Mode, Weights(layer, direction), layerInput, batchSizes, direction == 1, h0s[idx], c0s?[idx]);
-                outs[direction] = r.Output;
-                hs.Add(r.HN);
-                if (r.CN is { } cn) cs.Add(cn);
-            }
-            var layerOutput = dirs == 1 ? outs[0] : Tensor.Cat(outs, 1);
-            if (layer < NumLayers - 1 && Dropout > 0 && Training)
-                layerOutput = ApplyDropout(layerOutput);
-            layerInput = layerOutput;
-        }
-        return new StackResult(layerInput, Tensor.Stack(hs, 0), IsLstm ? Tensor.Stack(cs, 0) : null);
-    }
-
-    /// <summary>Inverted dropout with probability <see cref="Dropout"/>: zero with p, scale the rest by 1/(1-p).</summary>
-    private Tensor ApplyDropout(Tensor x)
-    {
-        var gen = Generator ?? Generator.Default;
-        var mask = Tensor.Empty(x.DType, x.Shape);
-        double p = Dropout, scale = p >= 1 ? 0 : 1.0 / (1.0 - p);
-        int n = mask.Numel;
-        if (x.DType == DType.Float32)
-        {
-            var m = mask.Arr<float>();
-            for (int i = 0; i < n; i++) m[i] = gen.NextDouble() >= p ? (float)scale : 0f;
-        }
-        else
-        {
-            var m = mask.Arr<double>();
-            for (int i = 0; i < n; i++) m[i] = gen.NextDouble() >= p ? scale : 0.0;
-        }
-        return x.Mul(mask);
-    }
+    /// <summary>Hands the stack to the runner: x (N, I), h0 (L*D, B, H_out), c0 (L*D, B, H).</summary>
+    private StackResult RunStack(Tensor x, int[] batchSizes, Tensor h0, Tensor? c0) =>
+        Runner.Run(new StackCall(Sizes, _flat, x, batchSizes, h0, c0, NumLayers > 1 && Training ? Dropout : 0,
+            Generator ?? Generator.Default));
 }

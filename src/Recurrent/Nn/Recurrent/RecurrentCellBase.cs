@@ -4,12 +4,14 @@
 // printed form.
 using System.Globalization;
 
+using Recurrent.Kernels;
+
 namespace Recurrent.Nn;
 
 /// <summary>Base class of the single-step recurrent cells, as <c>torch.nn.RNNCellBase</c>.</summary>
 public abstract class RecurrentCellBase : Module
 {
-    private protected RecurrentCellBase(RecurrentMode mode, int inputSize, int hiddenSize, bool bias, DType dtype, Generator? generator)
+    private protected RecurrentCellBase(RnnMode mode, int inputSize, int hiddenSize, bool bias, DType dtype, Generator? generator)
     {
         if (inputSize < 0) throw new ArgumentOutOfRangeException(nameof(inputSize), inputSize, $"input_size must be non-negative, but got {inputSize}");
         if (hiddenSize < 0) throw new ArgumentOutOfRangeException(nameof(hiddenSize), hiddenSize, $"hidden_size must be non-negative, but got {hiddenSize}");
@@ -28,7 +30,8 @@ public abstract class RecurrentCellBase : Module
         RegisterParameter("bias_hh", bias ? Tensor.Uniform(new[] { gates }, -k, k, dtype, g) : null);
     }
 
-    internal RecurrentMode Mode { get; }
+    /// <summary>The recurrence (RNN_TANH, RNN_RELU, LSTM or GRU).</summary>
+    public RnnMode Mode { get; }
 
     /// <summary>The number of features of the input x (<c>input_size</c>).</summary>
     public int InputSize { get; }
@@ -53,7 +56,7 @@ public abstract class RecurrentCellBase : Module
     {
         var s = string.Create(CultureInfo.InvariantCulture, $"{InputSize}, {HiddenSize}");
         if (!Bias) s += ", bias=False";
-        if (Mode == RecurrentMode.RnnRelu) s += ", nonlinearity=relu";
+        if (Mode == RnnMode.RnnRelu) s += ", nonlinearity=relu";
         return s;
     }
 

@@ -1,5 +1,7 @@
 // Rnn: the multi-layer Elman RNN (torch.nn.RNN). Only the mode and the forward signatures live
 // here; construction, checks, layouts and the stack are RecurrentBase's.
+using Recurrent.Kernels;
+
 namespace Recurrent.Nn;
 
 /// <summary>
@@ -47,7 +49,7 @@ public sealed class Rnn : RecurrentBase
     public override string TypeName => "RNN";
 
     /// <summary><c>"tanh"</c> or <c>"relu"</c>.</summary>
-    public string Nonlinearity => Mode == RecurrentMode.RnnRelu ? "relu" : "tanh";
+    public string Nonlinearity => Mode == RnnMode.RnnRelu ? "relu" : "tanh";
 
     /// <summary>Runs the RNN, as <c>output, h_n = rnn(input, h_0)</c>; h_0 defaults to zeros.</summary>
     public (Tensor Output, Tensor HN) Forward(Tensor input, Tensor? h0 = null)
@@ -71,13 +73,13 @@ public sealed class Rnn : RecurrentBase
     /// </summary>
     public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, Tensor lengths, Tensor? h0 = null)
     {
-        var (o, h, _) = base.ForwardPadded(padded, lengths, h0, null);
+        var (o, h, _) = ForwardPaddedCore(padded, lengths, h0, null);
         return (o, h);
     }
 
-    /// <summary>Same as <see cref="ForwardPadded"/> with the lengths as an array.</summary>
-    public (Tensor Output, Tensor HN) Forward(Tensor padded, long[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
+    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, Tensor?)"/> with the lengths as an array.</summary>
+    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, long[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
 
-    /// <summary>Same as <see cref="ForwardPadded"/> with the lengths as an array.</summary>
-    public (Tensor Output, Tensor HN) Forward(Tensor padded, int[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
+    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, Tensor?)"/> with the lengths as an array.</summary>
+    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, int[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
 }

@@ -1,4 +1,6 @@
 // RnnCell: one step of an Elman RNN (torch.nn.RNNCell); checks and parameters are RecurrentCellBase's.
+using Recurrent.Kernels;
+
 namespace Recurrent.Nn;
 
 /// <summary>
@@ -24,7 +26,7 @@ public sealed class RnnCell : RecurrentCellBase
     public override string TypeName => "RNNCell";
 
     /// <summary><c>"tanh"</c> or <c>"relu"</c>.</summary>
-    public string Nonlinearity => Mode == RecurrentMode.RnnRelu ? "relu" : "tanh";
+    public string Nonlinearity => Mode == RnnMode.RnnRelu ? "relu" : "tanh";
 
     /// <summary>
     /// One step, as <c>cell(input, hx)</c>: input (N, input_size) or (input_size); hx of the same

@@ -31,7 +31,7 @@ public class ErrorTests
     /// <summary>A test-only subclass that asks the base for a projected GRU.</summary>
     private sealed class ProjectedGru : RecurrentBase
     {
-        public ProjectedGru() : base(RecurrentMode.Gru, 4, 5, 1, true, false, 0, false, 2, DType.Float32, null) { }
+        public ProjectedGru() : base(global::Recurrent.Kernels.RnnMode.Gru, 4, 5, 1, true, false, 0, false, 2, DType.Float32, null) { }
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public class GradCheckTests
         var lc0 = R(g, 2, 3, 3);
         Check(_ =>
         {
-            var (o, (h, c)) = lstm.Forward(x, lengths, (lh0, lc0));
+            var (o, (h, c)) = lstm.ForwardPadded(x, lengths, (lh0, lc0));
             return new[] { o, h, c };
         }, new[] { x, lh0, lc0 }.Concat(lstm.Parameters()));
 

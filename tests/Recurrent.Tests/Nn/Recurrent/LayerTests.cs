@@ -232,7 +232,7 @@ public class LayerTests
         // Un-flattened parameters (e.g. after To) are re-flattened automatically, values kept.
         m.Double();
         AssertFlat(m);
-        Assert.Equal(DType.Float64, m.FlatBuffer(DType.Float64)!.DType);
+        Assert.Equal(DType.Float64, m.Flat.Buffer.DType);
         var (afterDouble, _) = m.Forward(x.Double());
         AssertClose(before, afterDouble, 1e-6);
         m.Float();
@@ -246,7 +246,7 @@ public class LayerTests
         AssertFlat(m);
         var w = m.NamedParameters().First(p => p.Name == "weight_hh_l1").Parameter;
         Assert.Equal(other.NamedParameters().First(p => p.Name == "weight_hh_l1").Parameter.ToArray<float>(), w.ToArray<float>());
-        Assert.Equal(w.ToArray<float>(), m.FlatBuffer(DType.Float32)!.Narrow(0, w.Offset, w.Numel).ToArray<float>());
+        Assert.Equal(w.ToArray<float>(), m.Flat.Buffer.Narrow(0, w.Offset, w.Numel).ToArray<float>());
 
         // Gradients reach the views, and a no-op re-flatten keeps them.
         var (o, (h, _)) = m.Forward(x);
@@ -260,8 +260,7 @@ public class LayerTests
     private static void AssertFlat(RecurrentBase m)
     {
         var ps = m.FlatWeights;
-        var buffer = m.FlatBuffer(ps[0].DType)!;
-        Assert.NotNull(buffer);
+        var buffer = m.Flat.Buffer;
         Assert.True(buffer.IsContiguous);
         Assert.Equal(ps.Sum(p => p.Numel), buffer.Numel);
         int offset = 0;
@@ -273,50 +272,70 @@ public class LayerTests
             offset += p.Numel;
         }
         Assert.Equal(ps, m.Parameters());
+        // The kernels' layout: every parameter starts at its slot.
+        for (int l = 0; l < m.NumLayers; l++)
+            for (int d = 0; d < m.NumDirections; d++)
+            {
+                var slots = m.Sizes.Slots(l, d);
+                var w = m.Weights(l, d);
+                Assert.Equal(slots.WeightIh, w.WeightIh.Offset);
+                Assert.Equal(slots.WeightHh, w.WeightHh.Offset);
+                Assert.Equal(slots.BiasIh, w.BiasIh?.Offset ?? -1);
+                Assert.Equal(slots.WeightHr, w.WeightHr?.Offset ?? -1);
+            }
     }
 
-    /// <summary>A scan that records each call and delegates to the composed path.</summary>
-    private sealed class RecordingScan : IRecurrentScan
+    /// <summary>A runner that records each call and delegates to the composed reference.</summary>
+    private sealed class RecordingRunner : IStackRunner
     {
-        public readonly List<(int Rows, int Features, int[] BatchSizes, bool Reverse, int[] H0, int[]? C0, Tensor WeightIh)> Calls = new();
+        public readonly List<StackCall> Calls = new();
 
-        public ScanResult Scan(RecurrentMode mode, in LayerWeights weights, Tensor x, int[] batchSizes, bool reverse, Tensor h0, Tensor? c0)
+        public StackResult Run(in StackCall call)
         {
-            Calls.Add((x.Size(0), x.Size(1), (int[])batchSizes.Clone(), reverse, h0.Shape, c0?.Shape, weights.WeightIh));
-            var r = ComposedScan.Instance.Scan(mode, weights, x, batchSizes, reverse, h0, c0);
-            Assert.Equal(new[] { x.Size(0), h0.Size(1) }, r.Output.Shape);
-            Assert.Equal(h0.Shape, r.HN.Shape);
+            Calls.Add(call);
+            var r = ComposedStackRunner.Instance.Run(call);
+            var s = call.Sizes;
+            Assert.Equal(new[] { call.X.Size(0), s.Directions * s.OutSize }, r.Output.Shape);
+            Assert.Equal(call.H0.Shape, r.HN.Shape);
             return r;
         }
     }
 
     [Fact]
-    public void EveryLayerAndDirectionIsOneScanCallWithThePackedRowContract()
+    public void TheWholeStackIsOneRunnerCallWithThePackedRowContract()
     {
         var gen = new Generator(31);
-        var m = new Lstm(3, 5, 2, bidirectional: true, projSize: 2, generator: gen);
-        var rec = new RecordingScan();
-        m.Scan = rec;
+        var m = new Lstm(3, 5, 2, dropout: 0.25, bidirectional: true, projSize: 2, generator: gen);
+        var rec = new RecordingRunner();
+        m.Runner = rec;
         var x = Tensor.Randn(new[] { 4, 2, 3 }, generator: gen);
         var (o, _) = m.Forward(x);
-        Assert.Equal(4, rec.Calls.Count);
-        Assert.Equal(new[] { false, true, false, true }, rec.Calls.Select(c => c.Reverse));
-        Assert.All(rec.Calls, c => Assert.Equal(new[] { 2, 2, 2, 2 }, c.BatchSizes));
-        Assert.All(rec.Calls, c => Assert.Equal(8, c.Rows));
-        Assert.Equal(new[] { 3, 3, 4, 4 }, rec.Calls.Select(c => c.Features));
-        Assert.All(rec.Calls, c => { Assert.Equal(new[] { 2, 2 }, c.H0); Assert.Equal(new[] { 2, 5 }, c.C0); });
-        Assert.Same(m.NamedParameters().First(p => p.Name == "weight_ih_l1_reverse").Parameter, rec.Calls[3].WeightIh);
+        var call = Assert.Single(rec.Calls);
+        Assert.Equal(new[] { 2, 2, 2, 2 }, call.BatchSizes);
+        Assert.Equal(new[] { 8, 3 }, call.X.Shape);
+        Assert.Equal(new[] { 4, 2, 2 }, call.H0.Shape);
+        Assert.Equal(new[] { 4, 2, 5 }, call.C0!.Shape);
+        Assert.Equal(0.25, call.Dropout);
+        Assert.Same(m.Flat, call.Weights);
+        Assert.Same(m.NamedParameters().First(p => p.Name == "weight_ih_l1_reverse").Parameter, m.Weights(1, 1).WeightIh);
 
+        // Eval mode: no dropout reaches the runner; packed input: the packed batch sizes.
         rec.Calls.Clear();
+        m.Eval();
         var packed = RnnUtils.PackPaddedSequence(x, new long[] { 2, 4 }, enforceSorted: false);
         m.Forward(packed);
-        Assert.All(rec.Calls, c => Assert.Equal(new[] { 2, 2, 1, 1 }, c.BatchSizes));
-        Assert.All(rec.Calls, c => Assert.Equal(6, c.Rows));
+        call = Assert.Single(rec.Calls);
+        Assert.Equal(new[] { 2, 2, 1, 1 }, call.BatchSizes);
+        Assert.Equal(6, call.X.Size(0));
+        Assert.Equal(0.0, call.Dropout);
 
-        // A fresh module uses the default (fused) path; it computes what the composed scan did (to rounding).
+        // A fresh module uses the default (fused) runner; it computes what the composed runner did (to rounding).
+        m.Train();
         var fresh = new Lstm(3, 5, 2, bidirectional: true, projSize: 2);
-        Assert.Same(FusedScan.Instance, fresh.Scan);
+        Assert.Same(FusedStackRunner.Instance, fresh.Runner);
         fresh.LoadStateDict(m.StateDict());
-        AssertClose(o, fresh.Forward(x).Output, 1e-6);
+        m.Runner = ComposedStackRunner.Instance;
+        m.Eval();
+        AssertClose(m.Forward(x).Output, fresh.Forward(x).Output, 1e-6);
     }
 }

@@ -167,9 +167,9 @@ public class PackedTests
             // The padded-with-lengths overload is the same computation, with batch_first honoured.
             var (padOut, padH, padC) = m switch
             {
-                Rnn r => Pair2(r.Forward(x, lengths, h0)),
+                Rnn r => Pair2(r.ForwardPadded(x, lengths, h0)),
                 Gru g => Pair2(g.ForwardPadded(x, Tensor.FromArray(lengths, 4), h0)),
-                Lstm l => Triple2(l.Forward(x, lengths.Select(v => (int)v).ToArray(), (h0, c0))),
+                Lstm l => Triple2(l.ForwardPadded(x, lengths.Select(v => (int)v).ToArray(), (h0, c0))),
                 _ => throw new InvalidOperationException(),
             };
             AssertClose(output, padOut, 0);
@@ -189,7 +189,7 @@ public class PackedTests
         var gen = new Generator(23);
         var gru = new Gru(3, 4, batchFirst: true, generator: gen);
         var x = Tensor.Randn(new[] { 3, 6, 3 }, generator: gen);    // (B, T, I), longest real length 4 < 6
-        var (output, hN) = gru.Forward(x, new long[] { 4, 1, 3 });
+        var (output, hN) = gru.ForwardPadded(x, new long[] { 4, 1, 3 });
         Assert.Equal(new[] { 3, 6, 4 }, output.Shape);
         Assert.Equal(new[] { 1, 3, 4 }, hN.Shape);
         AssertClose(output.Select(0, 2).Select(0, 2), hN.Select(0, 0).Select(0, 2), 0);

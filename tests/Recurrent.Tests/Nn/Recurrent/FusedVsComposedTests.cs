@@ -1,22 +1,16 @@
-// Property test: the fused path (FusedScan: one autograd node per stack, and the per-layer node)
-// against the composed reference path (ComposedScan: tensor ops + autograd) on random
-// configurations of Rnn / Lstm / Gru: mode, layers, directions, bias, projection, batch_first,
-// dense / packed / padded-with-lengths input, given or default initial states, inter-layer dropout
-// in training mode, float32 and float64. Outputs, h_n, c_n and the gradients of every parameter,
-// x, h0 and c0 must agree, also after a second backward that accumulates into existing grads.
+// Property test: the fused stack runner (one autograd node over the flat weights) against the
+// composed reference runner (tensor ops + autograd) on random configurations of Rnn / Lstm / Gru:
+// mode, layers, directions, bias, projection, batch_first, dense / packed / padded-with-lengths
+// input, given or default initial states, inter-layer dropout in training mode, float32 and
+// float64. Outputs, h_n, c_n and the gradients of every parameter, x, h0 and c0 must agree, also
+// after a second backward that accumulates into existing grads, after ZeroGrad, and when the module
+// runs twice in one graph. Plus the flat gradient buffer contract.
 using Recurrent.Nn;
 
-namespace Recurrent.Tests.Kernels;
+namespace Recurrent.Tests.Nn.Recurrent;
 
-public class RnnFusedVsComposedTests
+public class FusedVsComposedTests
 {
-    /// <summary>Calls the fused per-layer node for every layer and direction (not the stack node).</summary>
-    private sealed class PerLayerFused : IRecurrentScan
-    {
-        public ScanResult Scan(RecurrentMode mode, in LayerWeights weights, Tensor x, int[] batchSizes, bool reverse, Tensor h0, Tensor? c0) =>
-            FusedScan.Instance.Scan(mode, weights, x, batchSizes, reverse, h0, c0);
-    }
-
     private sealed record Config(int Mode, int Input, int Hidden, int Layers, bool Bidir, bool Bias, int Proj, bool BatchFirst,
         int InputKind, bool GiveState, double Dropout, DType DType, int Steps, int Batch)
     {
@@ -84,40 +78,26 @@ public class RnnFusedVsComposedTests
         return new Outcome(output, hN, cN, grads);
     }
 
+    // Every input kind through the polymorphic API (no type switch over Rnn / Lstm / Gru).
     private static (Tensor Out, Tensor HN, Tensor? CN) Forward(RecurrentBase m, Config c, Tensor x, Tensor? h0, Tensor? c0, long[] lengths)
     {
+        RecurrentState? state = h0 is null ? null : new RecurrentState(h0, c0);
         switch (c.InputKind)
         {
             case 1:
             {
-                var packed = RnnUtils.PackPaddedSequence(x, lengths, c.BatchFirst, enforceSorted: false);
-                if (m is Lstm l)
-                {
-                    var (o, (h, cc)) = l.Forward(packed, h0 is null ? null : (h0, c0!));
-                    return (o.Data, h, cc);
-                }
-                var (po, ph) = m is Rnn r ? r.Forward(packed, h0) : ((Gru)m).Forward(packed, h0);
-                return (po.Data, ph, null);
+                var (o, s) = m.Forward(RnnUtils.PackPaddedSequence(x, lengths, c.BatchFirst, enforceSorted: false), state);
+                return (o.Data, s.H, s.C);
             }
             case 2:
             {
-                if (m is Lstm l)
-                {
-                    var (o, (h, cc)) = l.Forward(x, lengths, h0 is null ? null : (h0, c0!));
-                    return (o, h, cc);
-                }
-                var (po, ph) = m is Rnn r ? r.Forward(x, lengths, h0) : ((Gru)m).Forward(x, lengths, h0);
-                return (po, ph, null);
+                var (o, s) = m.ForwardPadded(x, Tensor.FromArray(lengths, lengths.Length), state);
+                return (o, s.H, s.C);
             }
             default:
             {
-                if (m is Lstm l)
-                {
-                    var (o, (h, cc)) = l.Forward(x, h0 is null ? null : (h0, c0!));
-                    return (o, h, cc);
-                }
-                var (po, ph) = m is Rnn r ? r.Forward(x, h0) : ((Gru)m).Forward(x, h0);
-                return (po, ph, null);
+                var (o, s) = m.Forward(x, state);
+                return (o, s.H, s.C);
             }
         }
     }
@@ -146,30 +126,97 @@ public class RnnFusedVsComposedTests
             var c = RandomConfig(rng);
             var g = new Generator((ulong)(1000 + trial));
             var composed = Make(c, g);
-            composed.Scan = ComposedScan.Instance;
+            composed.Runner = ComposedStackRunner.Instance;
             composed.Train(c.Dropout > 0);
             var data = MakeData(c, g);
             var state = composed.StateDict();
             var expected = Run(composed, c, data, dropoutSeed: 7);
 
-            var variants = new (string Name, IRecurrentScan? Scan)[] { ("stack", null), ("per-layer", new PerLayerFused()) };
-            foreach (var (name, scan) in variants)
-            {
-                var fused = Make(c, new Generator(1));
-                fused.LoadStateDict(state);
-                fused.Train(c.Dropout > 0);
-                if (scan is not null) fused.Scan = scan;
-                else Assert.IsType<FusedScan>(fused.Scan);
-                var actual = Run(fused, c, data, dropoutSeed: 7);
-                double atol = c.DType == DType.Float64 ? 1e-10 : 2e-5, rtol = c.DType == DType.Float64 ? 1e-9 : 1e-4;
-                string at = $"trial {trial} ({c}) {name}";
-                Close(expected.Out, actual.Out, atol, rtol, $"{at} output");
-                Close(expected.HN, actual.HN, atol, rtol, $"{at} h_n");
-                Close(expected.CN, actual.CN, atol, rtol, $"{at} c_n");
-                foreach (var (key, grad) in expected.Grads)
-                    Close(grad, actual.Grads[key], atol, rtol, $"{at} grad {key}");
-            }
+            var fused = Make(c, new Generator(1));
+            fused.LoadStateDict(state);
+            fused.Train(c.Dropout > 0);
+            Assert.Same(FusedStackRunner.Instance, fused.Runner);
+            var actual = Run(fused, c, data, dropoutSeed: 7);
+            double atol = c.DType == DType.Float64 ? 1e-10 : 2e-5, rtol = c.DType == DType.Float64 ? 1e-9 : 1e-4;
+            string at = $"trial {trial} ({c})";
+            Close(expected.Out, actual.Out, atol, rtol, $"{at} output");
+            Close(expected.HN, actual.HN, atol, rtol, $"{at} h_n");
+            Close(expected.CN, actual.CN, atol, rtol, $"{at} c_n");
+            foreach (var (key, grad) in expected.Grads)
+                Close(grad, actual.Grads[key], atol, rtol, $"{at} grad {key}");
         }
+    }
+
+    // loss = sum over calls of (out . G); the module runs `calls` times in one graph.
+    private static Tensor Loss(RecurrentBase m, Tensor x, int calls, Tensor g)
+    {
+        Tensor? loss = null;
+        for (int i = 0; i < calls; i++)
+        {
+            var (o, _) = m.Forward(x.Mul(1.0 + i));
+            var l = o.Mul(g).Sum();
+            loss = loss is null ? l : loss.Add(l);
+        }
+        return loss!;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void WeightGradients_LandInTheFlatGradientBuffer_ForEveryZeroGradStyle(int calls)
+    {
+        var gen = new Generator(12);
+        var fused = new Gru(3, 5, numLayers: 2, bidirectional: true, generator: gen);
+        var composed = new Gru(3, 5, numLayers: 2, bidirectional: true, generator: gen);
+        composed.LoadStateDict(fused.StateDict());
+        composed.Runner = ComposedStackRunner.Instance;
+        var x = Tensor.Randn([4, 2, 3], generator: gen);
+        var g = Tensor.Randn([4, 2, 10], generator: gen);
+        Tensor[] Grads(RecurrentBase m) => m.Parameters().Select(p => p.Grad!.Detach().Clone()).ToArray();
+        void Same(Tensor[] expected, IEnumerable<Tensor> parameters, string what)
+        {
+            var actual = parameters.ToArray();
+            for (int i = 0; i < expected.Length; i++) Close(expected[i], actual[i].Grad, 1e-5, 1e-5, $"{what} {i}");
+        }
+
+        // 1. Fresh grads (null): the fused backward writes the flat buffer and the parameters adopt views of it.
+        Loss(composed, x, calls, g).Backward();
+        Loss(fused, x, calls, g).Backward();
+        var once = Grads(composed);
+        Same(once, fused.Parameters(), "first backward");
+        // Run once per graph, the parameters keep views of the flat buffer; run twice, the engine sums the two
+        // nodes' gradients into fresh tensors (the second node cannot use the buffer the first handed out).
+        var flat = fused.Flat.GradBuffer;
+        foreach (var p in fused.Parameters())
+            Assert.Equal(calls == 1, ReferenceEquals(flat.Data, p.Grad!.Data));
+
+        // 2. Accumulate into the views (no ZeroGrad): twice the gradient, still the same storage.
+        Loss(composed, x, calls, g).Backward();
+        Loss(fused, x, calls, g).Backward();
+        Same(Grads(composed), fused.Parameters(), "accumulated");
+        Assert.All(fused.Parameters(), p => Assert.Equal(calls == 1, ReferenceEquals(flat.Data, p.Grad!.Data)));
+
+        // 3. ZeroGrad(setToNone: true): overwritten, not accumulated.
+        composed.ZeroGrad(); fused.ZeroGrad();
+        Assert.All(fused.Parameters(), p => Assert.Null(p.Grad));
+        Loss(composed, x, calls, g).Backward();
+        Loss(fused, x, calls, g).Backward();
+        Same(once, fused.Parameters(), "after ZeroGrad()");
+
+        // 4. ZeroGrad(setToNone: false): zeroed in place, then accumulated.
+        composed.ZeroGrad(setToNone: false); fused.ZeroGrad(setToNone: false);
+        Loss(composed, x, calls, g).Backward();
+        Loss(fused, x, calls, g).Backward();
+        Same(once, fused.Parameters(), "after ZeroGrad(false)");
+
+        // 5. A gradient set by the user: added to, in its own storage.
+        var first = fused.Parameters().First();
+        var own = Tensor.Ones(first.ShapeRef);
+        fused.ZeroGrad();
+        first.Grad = own;
+        Loss(fused, x, calls, g).Backward();
+        Close(once[0].Add(1.0), first.Grad, 1e-5, 1e-5, "user gradient + backward");
+        Same(once[1..], fused.Parameters().Skip(1), "others");
     }
 
     [Fact]

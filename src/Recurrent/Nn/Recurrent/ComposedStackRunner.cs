@@ -1,7 +1,10 @@
 // The reference implementation of the recurrent math, composed from tensor ops so autograd
-// differentiates it: the cell level (one step: input projection + hidden state -> new state) shared
-// by the cell modules and the layers, and the layer level (a scan over time, forward or reversed,
-// dense or packed). It stays available permanently as the cross-check for the fused kernels.
+// differentiates it, in ATen's three levels: the cell (one step: input projection + hidden state ->
+// new state), shared by the cell modules; the layer (a scan over time, forward or reversed, dense or
+// packed); and the stack (layers, directions, dropout between layers). It stays available
+// permanently as the cross-check for the fused kernels (tests switch a module's runner to it).
+using Recurrent.Kernels;
+
 namespace Recurrent.Nn;
 
 /// <summary>One time step of each recurrence, on tensors (differentiable).</summary>
@@ -18,18 +21,18 @@ internal static class CellMath
     /// One step. <paramref name="gi"/> (n, G*H) is the input projection of this step (with b_ih);
     /// <paramref name="h"/> (n, H_out), <paramref name="c"/> (n, H) for LSTM. Returns (h', c').
     /// </summary>
-    public static (Tensor H, Tensor? C) Step(RecurrentMode mode, Tensor gi, Tensor h, Tensor? c, Tensor weightHh, Tensor? biasHh, Tensor? weightHr)
+    public static (Tensor H, Tensor? C) Step(RnnMode mode, Tensor gi, Tensor h, Tensor? c, Tensor weightHh, Tensor? biasHh, Tensor? weightHr)
     {
         // gh = h W_hh^T + b_hh: (n, G*H)
         var gh = h.Mm(weightHh.T());
         if (biasHh is not null) gh = gh.Add(biasHh);
         switch (mode)
         {
-            case RecurrentMode.RnnTanh:
+            case RnnMode.RnnTanh:
                 return (gi.Add(gh).Tanh(), null);
-            case RecurrentMode.RnnRelu:
+            case RnnMode.RnnRelu:
                 return (gi.Add(gh).Relu(), null);
-            case RecurrentMode.Lstm:
+            case RnnMode.Lstm:
             {
                 int hs = gi.Size(1) / 4;
                 var g4 = gi.Add(gh).SplitWithSizes(new[] { hs, hs, hs, hs }, 1);
@@ -43,7 +46,7 @@ internal static class CellMath
                 if (weightHr is not null) hNext = hNext.Mm(weightHr.T());
                 return (hNext, cNext);
             }
-            case RecurrentMode.Gru:
+            case RnnMode.Gru:
             {
                 int hs = gi.Size(1) / 3;
                 var sizes = new[] { hs, hs, hs };
@@ -62,17 +65,52 @@ internal static class CellMath
 }
 
 /// <summary>
-/// The composed (tensor ops + autograd) layer scan: one input-projection GEMM for all steps,
-/// then per step one h W_hh^T product and the gate arithmetic of <see cref="CellMath.Step"/>.
+/// The composed (tensor ops + autograd) stack: per layer and direction one input-projection GEMM for all
+/// steps, then per step one h W_hh^T product and the gate arithmetic of <see cref="CellMath.Step"/>.
 /// </summary>
-internal sealed class ComposedScan : IRecurrentScan
+internal sealed class ComposedStackRunner : IStackRunner
 {
     /// <summary>The shared instance (stateless).</summary>
-    public static ComposedScan Instance { get; } = new();
+    public static ComposedStackRunner Instance { get; } = new();
 
-    private ComposedScan() { }
+    private ComposedStackRunner() { }
 
-    public ScanResult Scan(RecurrentMode mode, in LayerWeights w, Tensor x, int[] batchSizes, bool reverse, Tensor h0, Tensor? c0)
+    public StackResult Run(in StackCall call)
+    {
+        var s = call.Sizes;
+        int dirs = s.Directions;
+        var h0s = call.H0.Unbind(0);
+        var c0s = call.C0?.Unbind(0);
+        var hs = new List<Tensor>(s.NumLayers * dirs);
+        var cs = new List<Tensor>(s.NumLayers * dirs);
+        var layerInput = call.X;
+        for (int layer = 0; layer < s.NumLayers; layer++)
+        {
+            if (layer > 0 && call.Dropout > 0)
+            {
+                // The fused runner draws the same masks from the same generator, layer by layer.
+                var mask = Tensor.Allocate(layerInput.DType, layerInput.ShapeRef, clear: false);
+                if (mask.DType == DType.Float32) DropoutMask.Fill(mask.AsSpan<float>(), call.Dropout, call.Generator);
+                else DropoutMask.Fill(mask.AsSpan<double>(), call.Dropout, call.Generator);
+                layerInput = layerInput.Mul(mask);
+            }
+            var outs = new Tensor[dirs];
+            for (int direction = 0; direction < dirs; direction++)
+            {
+                var (output, hN, cN) = Scan(s.Mode, call.Weights.Layer(layer, direction), layerInput, call.BatchSizes, direction == 1,
+                    h0s[layer * dirs + direction], c0s?[layer * dirs + direction]);
+                outs[direction] = output;
+                hs.Add(hN);
+                if (cN is not null) cs.Add(cN);
+            }
+            layerInput = dirs == 1 ? outs[0] : Tensor.Cat(outs, 1);
+        }
+        return new StackResult(layerInput, Tensor.Stack(hs, 0), s.Mode == RnnMode.Lstm ? Tensor.Stack(cs, 0) : null);
+    }
+
+    // One layer and direction over the packed rows: output (N, H_out), h_n (B, H_out), c_n (B, H).
+    private static (Tensor Output, Tensor HN, Tensor? CN) Scan(RnnMode mode, RecurrentLayerWeights w, Tensor x, int[] batchSizes, bool reverse,
+        Tensor h0, Tensor? c0)
     {
         int steps = batchSizes.Length;
         int batch = batchSizes[0];
@@ -135,6 +173,6 @@ internal sealed class ComposedScan : IRecurrentScan
             hN = h; cN = c;
         }
         var output = steps == 1 ? outs[0] : Tensor.Cat(outs, 0);
-        return new ScanResult(output, hN, cN);
+        return (output, hN, cN);
     }
 }
