@@ -1,78 +1,152 @@
 // The fused per-row gate arithmetic of every mode: the forward step after the recurrent GEMM
 // (bias add, activations, state update, saving what backward needs) and the backward step
-// (pre-activation gate gradients and the elementwise parts of dh_{t-1}, dc_{t-1}). One body per
-// mode, instantiated for Vector512, Vector256 and scalar lanes; the remainder of a row shorter than
-// a vector runs the same body once more with masked loads and stores (MaskedLanes512/256), so a
-// row of 50 costs four vector chunks, not three plus two scalar elements. Every pointer is one
-// row; shapes in the comments are per row. In-place use is allowed where noted: each chunk of
-// lanes is read completely before it is written. The row functions are compiled fully optimised
-// at once (AggressiveOptimization): their tier-0 code makes every vector op a call (seen in the
-// JIT's disassembly) and short runs, such as a few test or warm-up calls, never leave it.
+// (pre-activation gate gradients and the elementwise parts of dh_{t-1}, dc_{t-1}).
+//
+// TensorPrimitives' shape: one operator struct per (mode, direction) holds a row's pointers and a
+// generic body Run<TV, TL> written once over the lane type; one driver (GateRows<T>.Run) picks the
+// widest vector width and runs the body over full vectors, then once more over the remainder with
+// masked loads and stores (MaskedLanes512/256), so a row of 50 costs four vector chunks, not three
+// plus two scalar elements. Every pointer is one row; shapes in the comments are per row. In-place
+// use is allowed where noted: each chunk of lanes is read completely before it is written.
+//
+// Code generation: the driver has one NoInlining method per (width, full/tail) — the JIT specialises
+// each per operator struct and inlines that one body completely (two bodies in one method left
+// vector ops as calls, 2.5x slower at H = 50); bodies copy the struct's pointers to locals first (the
+// JIT reloads fields after every store through a pointer otherwise); the drivers are compiled fully
+// optimised at once (AggressiveOptimization), since tier-0 code makes every vector op a call.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Recurrent.Kernels;
 
-/// <summary>Per-row fused gate kernels for element type <typeparamref name="T"/>.</summary>
-internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee754<T>
+/// <summary>One row of gate arithmetic: a body written once over the lane type.</summary>
+internal interface IGateRow<T> where T : unmanaged
+{
+    /// <summary>Row length H (the body runs lanes [0, H)).</summary>
+    int Length { get; }
+
+    /// <summary>Runs lanes [j, end): whole vectors with <see cref="FullLanes{TV, T}"/>, or the first lanes of one with a masked lane type.</summary>
+    void Run<TV, TL>(TL lanes, int j, int end) where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>;
+}
+
+/// <summary>The driver: runs an <see cref="IGateRow{T}"/> over its row with the widest supported vectors.</summary>
+internal static class GateRows<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private static readonly bool s_v512 = Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported;
     private static readonly bool s_v256 = Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
 
-    // ------------------------------------------------------------------------------------------
-    // RNN (tanh / relu)
-    // ------------------------------------------------------------------------------------------
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TOp>(in TOp op) where TOp : struct, IGateRow<T>
+    {
+        if (s_v512) Run512(op);
+        else if (s_v256) Run256(op);
+        else op.Run<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, op.Length);
+    }
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Run512<TOp>(in TOp op) where TOp : struct, IGateRow<T>
+    {
+        int h = op.Length, full = h - h % Vec512<T>.Count;
+        op.Run<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full);
+        if (full < h) Run512Tail(op);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Run512Tail<TOp>(in TOp op) where TOp : struct, IGateRow<T>
+    {
+        int h = op.Length, full = h - h % Vec512<T>.Count;
+        op.Run<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Run256<TOp>(in TOp op) where TOp : struct, IGateRow<T>
+    {
+        int h = op.Length, full = h - h % Vec256<T>.Count;
+        op.Run<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full);
+        if (full < h) Run256Tail(op);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Run256Tail<TOp>(in TOp op) where TOp : struct, IGateRow<T>
+    {
+        int h = op.Length, full = h - h % Vec256<T>.Count;
+        op.Run<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h);
+    }
+}
+
+/// <summary>The gate rows of every mode, forward and backward (wrappers that build the operator and run it).</summary>
+internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
     /// <summary>
-    /// h = act((gx + bih) + (gh + bias)), PyTorch's rounding order.
+    /// RNN: h = act((gx + bih) + (gh + bias)), PyTorch's rounding order.
     /// gx: (H) x W_ih^T; bih: (H) b_ih (zeros without bias); gh: (H) h W_hh^T; bias: (H) b_hh; hOut: (H);
     /// actOut: (H) copy of h for backward, or null (may be gx).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RnnForwardRow(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
-    {
-        if (s_v512) RnnForwardRow512(relu, h, gx, bih, gh, bias, hOut, actOut);
-        else if (s_v256) RnnForwardRow256(relu, h, gx, bih, gh, bias, hOut, actOut);
-        else RnnF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(relu, default, 0, h, h, gx, bih, gh, bias, hOut, actOut);
-    }
+    public static void RnnForwardRow(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut) =>
+        GateRows<T>.Run(new RnnForward<T> { Length = h, Relu = relu, Gx = gx, Bih = bih, Gh = gh, Bias = bias, HOut = hOut, ActOut = actOut });
 
-    // One instantiation of the body per method (full vectors; masked tail): each inlines completely
-    // within the JIT's inlining budget (several in one method left vector ops as calls).
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnForwardRow512(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
-    {
-        int full = h - h % Vec512<T>.Count;
-        RnnF<Vec512<T>, FullLanes<Vec512<T>, T>>(relu, default, 0, full, h, gx, bih, gh, bias, hOut, actOut);
-        if (full < h) RnnForwardRow512Tail(relu, h, gx, bih, gh, bias, hOut, actOut);
-    }
+    /// <summary>
+    /// Backward of h = act(pre): dPre = (dh + dy) * act'(pre), from the saved h.
+    /// act: (H) saved h; dh: (H) gradient from later steps; dy: (H) output gradient; dG: (H) out.
+    /// </summary>
+    public static void RnnBackwardRow(bool relu, int h, T* act, T* dh, T* dy, T* dG) =>
+        GateRows<T>.Run(new RnnBackward<T> { Length = h, Relu = relu, Act = act, DH = dh, DY = dy, DG = dG });
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnForwardRow512Tail(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
-    {
-        int full = h - h % Vec512<T>.Count;
-        RnnF<Vec512<T>, MaskedLanes512<T>>(relu, new(h - full), full, h, h, gx, bih, gh, bias, hOut, actOut);
-    }
+    /// <summary>
+    /// LSTM: i,f,o = sigmoid, g = tanh of (gx + bih) + (gh + bias) (PyTorch's rounding order); c = f*cPrev + i*g; hOut = o*tanh(c).
+    /// gx: (4H) x W_ih^T, order i,f,g,o; bih: (4H) b_ih (zeros without bias); gh: (4H) h W_hh^T; bias: (4H) b_hh;
+    /// cPrev: (H); cOut: (H), may equal cPrev; hOut: (H);
+    /// gatesOut: (4H) activated gates or null (may equal gx); tanhCOut: (H) tanh(c) or null.
+    /// </summary>
+    public static void LstmForwardRow(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut) =>
+        GateRows<T>.Run(new LstmForward<T>
+        {
+            Length = h, Gx = gx, Bih = bih, Gh = gh, Bias = bias, CPrev = cPrev, COut = cOut, HOut = hOut, GatesOut = gatesOut, TanhCOut = tanhCOut,
+        });
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnForwardRow256(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
-    {
-        int full = h - h % Vec256<T>.Count;
-        RnnF<Vec256<T>, FullLanes<Vec256<T>, T>>(relu, default, 0, full, h, gx, bih, gh, bias, hOut, actOut);
-        if (full < h) RnnForwardRow256Tail(relu, h, gx, bih, gh, bias, hOut, actOut);
-    }
+    /// <summary>
+    /// Backward of one LSTM row. dhA (+ dhB when not null): (H) gradient into o*tanh(c_t);
+    /// gates: (4H) saved i,f,g,o; tanhC: (H) saved tanh(c_t); cPrev: (H) c_{t-1};
+    /// dc: (H) in: dc_t from later steps, out: dc_{t-1}; dG: (4H) out: pre-activation gradients.
+    /// </summary>
+    public static void LstmBackwardRow(int h, T* dhA, T* dhB, T* gates, T* tanhC, T* cPrev, T* dc, T* dG) =>
+        GateRows<T>.Run(new LstmBackward<T> { Length = h, DHA = dhA, DHB = dhB, Gates = gates, TanhC = tanhC, CPrev = cPrev, DC = dc, DG = dG });
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnForwardRow256Tail(bool relu, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
-    {
-        int full = h - h % Vec256<T>.Count;
-        RnnF<Vec256<T>, MaskedLanes256<T>>(relu, new(h - full), full, h, h, gx, bih, gh, bias, hOut, actOut);
-    }
+    /// <summary>
+    /// GRU: r = sigmoid((gx_r + b_ir) + (gh_r + b_hr)), z likewise, hn = gh_n + b_hn,
+    /// n = tanh((gx_n + b_in) + r * hn), h = (1 - z) * n + z * hPrev.
+    /// gx: (3H) x W_ih^T, order r,z,n; bih: (3H) b_ih (zeros without bias); gh: (3H) h W_hh^T;
+    /// bias: (3H) = (b_hr, b_hz, 0); bhn: (H) b_hn;
+    /// hPrev: (H); hOut: (H); gatesOut: (3H) r,z,n or null (may equal gx); hnOut: (H) hn or null.
+    /// </summary>
+    public static void GruForwardRow(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut) =>
+        GateRows<T>.Run(new GruForward<T>
+        {
+            Length = h, Gx = gx, Bih = bih, Gh = gh, Bias = bias, Bhn = bhn, HPrev = hPrev, HOut = hOut, GatesOut = gatesOut, HnOut = hnOut,
+        });
+
+    /// <summary>
+    /// Backward of one GRU row. dh: (H) in: gradient from later steps, out: dh_total * z (the
+    /// direct path to h_{t-1}); dy: (H) output gradient; gates: (3H) saved r,z,n; hn: (H) saved
+    /// W_hn h + b_hn; hPrev: (H); dG: (4H) out, order (n input part, r, z, n hidden part).
+    /// </summary>
+    public static void GruBackwardRow(int h, T* dh, T* dy, T* gates, T* hn, T* hPrev, T* dG) =>
+        GateRows<T>.Run(new GruBackward<T> { Length = h, DH = dh, DY = dy, Gates = gates, Hn = hn, HPrev = hPrev, DG = dG });
+}
+
+/// <summary>RNN forward row (see <see cref="RnnGates{T}.RnnForwardRow"/>).</summary>
+internal unsafe struct RnnForward<T> : IGateRow<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public int Length { get; init; }
+    public bool Relu;
+    public T* Gx, Bih, Gh, Bias, HOut, ActOut;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RnnF<TV, TL>(bool relu, TL lanes, int j, int end, int h, T* gx, T* bih, T* gh, T* bias, T* hOut, T* actOut)
-        where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
+    public readonly void Run<TV, TL>(TL lanes, int j, int end) where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
+        bool relu = Relu;
+        T* gx = Gx, bih = Bih, gh = Gh, bias = Bias, hOut = HOut, actOut = ActOut;
         for (; j < end; j += TV.Count)
         {
             TV pre = TV.Add(TV.Add(lanes.Load(gx + j), lanes.Load(bih + j)), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j)));
@@ -81,55 +155,20 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
             if (actOut != null) lanes.Store(actOut + j, y);
         }
     }
+}
 
-    /// <summary>
-    /// Backward of h = act(pre): dPre = (dh + dy) * act'(pre), from the saved h.
-    /// act: (H) saved h; dh: (H) gradient from later steps; dy: (H) output gradient; dG: (H) out.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RnnBackwardRow(bool relu, int h, T* act, T* dh, T* dy, T* dG)
-    {
-        if (s_v512) RnnBackwardRow512(relu, h, act, dh, dy, dG);
-        else if (s_v256) RnnBackwardRow256(relu, h, act, dh, dy, dG);
-        else RnnB<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(relu, default, 0, h, h, act, dh, dy, dG);
-    }
-
-    // One instantiation of the body per method (full vectors; masked tail): each inlines completely
-    // within the JIT's inlining budget (several in one method left vector ops as calls).
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnBackwardRow512(bool relu, int h, T* act, T* dh, T* dy, T* dG)
-    {
-        int full = h - h % Vec512<T>.Count;
-        RnnB<Vec512<T>, FullLanes<Vec512<T>, T>>(relu, default, 0, full, h, act, dh, dy, dG);
-        if (full < h) RnnBackwardRow512Tail(relu, h, act, dh, dy, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnBackwardRow512Tail(bool relu, int h, T* act, T* dh, T* dy, T* dG)
-    {
-        int full = h - h % Vec512<T>.Count;
-        RnnB<Vec512<T>, MaskedLanes512<T>>(relu, new(h - full), full, h, h, act, dh, dy, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnBackwardRow256(bool relu, int h, T* act, T* dh, T* dy, T* dG)
-    {
-        int full = h - h % Vec256<T>.Count;
-        RnnB<Vec256<T>, FullLanes<Vec256<T>, T>>(relu, default, 0, full, h, act, dh, dy, dG);
-        if (full < h) RnnBackwardRow256Tail(relu, h, act, dh, dy, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RnnBackwardRow256Tail(bool relu, int h, T* act, T* dh, T* dy, T* dG)
-    {
-        int full = h - h % Vec256<T>.Count;
-        RnnB<Vec256<T>, MaskedLanes256<T>>(relu, new(h - full), full, h, h, act, dh, dy, dG);
-    }
+/// <summary>RNN backward row (see <see cref="RnnGates{T}.RnnBackwardRow"/>).</summary>
+internal unsafe struct RnnBackward<T> : IGateRow<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public int Length { get; init; }
+    public bool Relu;
+    public T* Act, DH, DY, DG;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RnnB<TV, TL>(bool relu, TL lanes, int j, int end, int h, T* act, T* dh, T* dy, T* dG)
-        where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
+    public readonly void Run<TV, TL>(TL lanes, int j, int end) where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
+        bool relu = Relu;
+        T* act = Act, dh = DH, dy = DY, dG = DG;
         TV one = TV.Splat(T.One);
         for (; j < end; j += TV.Count)
         {
@@ -139,61 +178,19 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
             lanes.Store(dG + j, relu ? TV.PositiveMask(y, d) : TV.Mul(d, TV.Sub(one, TV.Mul(y, y))));
         }
     }
+}
 
-    // ------------------------------------------------------------------------------------------
-    // LSTM
-    // ------------------------------------------------------------------------------------------
-
-    /// <summary>
-    /// i,f,o = sigmoid, g = tanh of (gx + bih) + (gh + bias) (PyTorch's rounding order); c = f*cPrev + i*g; hOut = o*tanh(c).
-    /// gx: (4H) x W_ih^T, order i,f,g,o; bih: (4H) b_ih (zeros without bias); gh: (4H) h W_hh^T; bias: (4H) b_hh;
-    /// cPrev: (H); cOut: (H), may equal cPrev; hOut: (H);
-    /// gatesOut: (4H) activated gates or null (may equal gx); tanhCOut: (H) tanh(c) or null.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void LstmForwardRow(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
-    {
-        if (s_v512) LstmForwardRow512(h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-        else if (s_v256) LstmForwardRow256(h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-        else LstmF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, h, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-    }
-
-    // One instantiation of the body per method (full vectors; masked tail): each inlines completely
-    // within the JIT's inlining budget (several in one method left vector ops as calls).
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmForwardRow512(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
-    {
-        int full = h - h % Vec512<T>.Count;
-        LstmF<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-        if (full < h) LstmForwardRow512Tail(h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmForwardRow512Tail(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
-    {
-        int full = h - h % Vec512<T>.Count;
-        LstmF<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmForwardRow256(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
-    {
-        int full = h - h % Vec256<T>.Count;
-        LstmF<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-        if (full < h) LstmForwardRow256Tail(h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmForwardRow256Tail(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
-    {
-        int full = h - h % Vec256<T>.Count;
-        LstmF<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h, h, gx, bih, gh, bias, cPrev, cOut, hOut, gatesOut, tanhCOut);
-    }
+/// <summary>LSTM forward row (see <see cref="RnnGates{T}.LstmForwardRow"/>).</summary>
+internal unsafe struct LstmForward<T> : IGateRow<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public int Length { get; init; }
+    public T* Gx, Bih, Gh, Bias, CPrev, COut, HOut, GatesOut, TanhCOut;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void LstmF<TV, TL>(TL lanes, int j, int end, int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut)
-        where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
+    public readonly void Run<TV, TL>(TL lanes, int j, int end) where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
+        int h = Length;
+        T* gx = Gx, bih = Bih, gh = Gh, bias = Bias, cPrev = CPrev, cOut = COut, hOut = HOut, gatesOut = GatesOut, tanhCOut = TanhCOut;
         for (; j < end; j += TV.Count)
         {
             TV i = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + j), lanes.Load(bih + j)), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j))));
@@ -214,56 +211,19 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
             if (tanhCOut != null) lanes.Store(tanhCOut + j, tc);
         }
     }
+}
 
-    /// <summary>
-    /// Backward of one LSTM row. dhA (+ dhB when not null): (H) gradient into o*tanh(c_t);
-    /// gates: (4H) saved i,f,g,o; tanhC: (H) saved tanh(c_t); cPrev: (H) c_{t-1};
-    /// dc: (H) in: dc_t from later steps, out: dc_{t-1}; dG: (4H) out: pre-activation gradients.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void LstmBackwardRow(int h, T* dhA, T* dhB, T* gates, T* tanhC, T* cPrev, T* dc, T* dG)
-    {
-        if (s_v512) LstmBackwardRow512(h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-        else if (s_v256) LstmBackwardRow256(h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-        else LstmB<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, h, h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-    }
-
-    // One instantiation of the body per method (full vectors; masked tail): each inlines completely
-    // within the JIT's inlining budget (several in one method left vector ops as calls).
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmBackwardRow512(int h, T* dhA, T* dhB, T* gates, T* tanhC, T* cPrev, T* dc, T* dG)
-    {
-        int full = h - h % Vec512<T>.Count;
-        LstmB<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full, h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-        if (full < h) LstmBackwardRow512Tail(h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmBackwardRow512Tail(int h, T* dhA, T* dhB, T* gates, T* tanhC, T* cPrev, T* dc, T* dG)
-    {
-        int full = h - h % Vec512<T>.Count;
-        LstmB<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h, h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmBackwardRow256(int h, T* dhA, T* dhB, T* gates, T* tanhC, T* cPrev, T* dc, T* dG)
-    {
-        int full = h - h % Vec256<T>.Count;
-        LstmB<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full, h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-        if (full < h) LstmBackwardRow256Tail(h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void LstmBackwardRow256Tail(int h, T* dhA, T* dhB, T* gates, T* tanhC, T* cPrev, T* dc, T* dG)
-    {
-        int full = h - h % Vec256<T>.Count;
-        LstmB<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h, h, dhA, dhB, gates, tanhC, cPrev, dc, dG);
-    }
+/// <summary>LSTM backward row (see <see cref="RnnGates{T}.LstmBackwardRow"/>).</summary>
+internal unsafe struct LstmBackward<T> : IGateRow<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public int Length { get; init; }
+    public T* DHA, DHB, Gates, TanhC, CPrev, DC, DG;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void LstmB<TV, TL>(TL lanes, int j, int end, int h, T* dhA, T* dhB, T* gates, T* tanhC, T* cPrev, T* dc, T* dG)
-        where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
+    public readonly void Run<TV, TL>(TL lanes, int j, int end) where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
+        int h = Length;
+        T* dhA = DHA, dhB = DHB, gates = Gates, tanhC = TanhC, cPrev = CPrev, dc = DC, dG = DG;
         TV one = TV.Splat(T.One);
         for (; j < end; j += TV.Count)
         {
@@ -284,62 +244,19 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
             lanes.Store(dG + 3 * h + j, TV.Mul(dO, TV.Mul(o, TV.Sub(one, o))));
         }
     }
+}
 
-    // ------------------------------------------------------------------------------------------
-    // GRU
-    // ------------------------------------------------------------------------------------------
-
-    /// <summary>
-    /// r = sigmoid((gx_r + b_ir) + (gh_r + b_hr)), z likewise, hn = gh_n + b_hn,
-    /// n = tanh((gx_n + b_in) + r * hn), h = (1 - z) * n + z * hPrev.
-    /// gx: (3H) x W_ih^T, order r,z,n; bih: (3H) b_ih (zeros without bias); gh: (3H) h W_hh^T;
-    /// bias: (3H) = (b_hr, b_hz, 0); bhn: (H) b_hn;
-    /// hPrev: (H); hOut: (H); gatesOut: (3H) r,z,n or null (may equal gx); hnOut: (H) hn or null.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void GruForwardRow(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
-    {
-        if (s_v512) GruForwardRow512(h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-        else if (s_v256) GruForwardRow256(h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-        else GruF<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, h, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-    }
-
-    // One instantiation of the body per method (full vectors; masked tail): each inlines completely
-    // within the JIT's inlining budget (several in one method left vector ops as calls).
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruForwardRow512(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
-    {
-        int full = h - h % Vec512<T>.Count;
-        GruF<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-        if (full < h) GruForwardRow512Tail(h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruForwardRow512Tail(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
-    {
-        int full = h - h % Vec512<T>.Count;
-        GruF<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruForwardRow256(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
-    {
-        int full = h - h % Vec256<T>.Count;
-        GruF<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-        if (full < h) GruForwardRow256Tail(h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruForwardRow256Tail(int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
-    {
-        int full = h - h % Vec256<T>.Count;
-        GruF<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h, h, gx, bih, gh, bias, bhn, hPrev, hOut, gatesOut, hnOut);
-    }
+/// <summary>GRU forward row (see <see cref="RnnGates{T}.GruForwardRow"/>).</summary>
+internal unsafe struct GruForward<T> : IGateRow<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public int Length { get; init; }
+    public T* Gx, Bih, Gh, Bias, Bhn, HPrev, HOut, GatesOut, HnOut;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void GruF<TV, TL>(TL lanes, int j, int end, int h, T* gx, T* bih, T* gh, T* bias, T* bhn, T* hPrev, T* hOut, T* gatesOut, T* hnOut)
-        where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
+    public readonly void Run<TV, TL>(TL lanes, int j, int end) where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
+        int h = Length;
+        T* gx = Gx, bih = Bih, gh = Gh, bias = Bias, bhn = Bhn, hPrev = HPrev, hOut = HOut, gatesOut = GatesOut, hnOut = HnOut;
         for (; j < end; j += TV.Count)
         {
             TV r = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + j), lanes.Load(bih + j)), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j))));
@@ -357,56 +274,19 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
             if (hnOut != null) lanes.Store(hnOut + j, hn);
         }
     }
+}
 
-    /// <summary>
-    /// Backward of one GRU row. dh: (H) in: gradient from later steps, out: dh_total * z (the
-    /// direct path to h_{t-1}); dy: (H) output gradient; gates: (3H) saved r,z,n; hn: (H) saved
-    /// W_hn h + b_hn; hPrev: (H); dG: (4H) out, order (n input part, r, z, n hidden part).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void GruBackwardRow(int h, T* dh, T* dy, T* gates, T* hn, T* hPrev, T* dG)
-    {
-        if (s_v512) GruBackwardRow512(h, dh, dy, gates, hn, hPrev, dG);
-        else if (s_v256) GruBackwardRow256(h, dh, dy, gates, hn, hPrev, dG);
-        else GruB<ScalarVec<T>, FullLanes<ScalarVec<T>, T>>(default, 0, h, h, dh, dy, gates, hn, hPrev, dG);
-    }
-
-    // One instantiation of the body per method (full vectors; masked tail): each inlines completely
-    // within the JIT's inlining budget (several in one method left vector ops as calls).
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruBackwardRow512(int h, T* dh, T* dy, T* gates, T* hn, T* hPrev, T* dG)
-    {
-        int full = h - h % Vec512<T>.Count;
-        GruB<Vec512<T>, FullLanes<Vec512<T>, T>>(default, 0, full, h, dh, dy, gates, hn, hPrev, dG);
-        if (full < h) GruBackwardRow512Tail(h, dh, dy, gates, hn, hPrev, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruBackwardRow512Tail(int h, T* dh, T* dy, T* gates, T* hn, T* hPrev, T* dG)
-    {
-        int full = h - h % Vec512<T>.Count;
-        GruB<Vec512<T>, MaskedLanes512<T>>(new(h - full), full, h, h, dh, dy, gates, hn, hPrev, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruBackwardRow256(int h, T* dh, T* dy, T* gates, T* hn, T* hPrev, T* dG)
-    {
-        int full = h - h % Vec256<T>.Count;
-        GruB<Vec256<T>, FullLanes<Vec256<T>, T>>(default, 0, full, h, dh, dy, gates, hn, hPrev, dG);
-        if (full < h) GruBackwardRow256Tail(h, dh, dy, gates, hn, hPrev, dG);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GruBackwardRow256Tail(int h, T* dh, T* dy, T* gates, T* hn, T* hPrev, T* dG)
-    {
-        int full = h - h % Vec256<T>.Count;
-        GruB<Vec256<T>, MaskedLanes256<T>>(new(h - full), full, h, h, dh, dy, gates, hn, hPrev, dG);
-    }
+/// <summary>GRU backward row (see <see cref="RnnGates{T}.GruBackwardRow"/>).</summary>
+internal unsafe struct GruBackward<T> : IGateRow<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public int Length { get; init; }
+    public T* DH, DY, Gates, Hn, HPrev, DG;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void GruB<TV, TL>(TL lanes, int j, int end, int h, T* dh, T* dy, T* gates, T* hn, T* hPrev, T* dG)
-        where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
+    public readonly void Run<TV, TL>(TL lanes, int j, int end) where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
+        int h = Length;
+        T* dh = DH, dy = DY, gates = Gates, hn = Hn, hPrev = HPrev, dG = DG;
         TV one = TV.Splat(T.One);
         for (; j < end; j += TV.Count)
         {
