@@ -3,6 +3,11 @@
 //   dotnet run -c Release --project bench/Recurrent.Bench -- --grid ../shared/bench/grid.json \
 //       --threads N [--only NAME[,NAME...]] [--out FILE] [--impl ID] [--isa avx512|avx2|portable] [--verify]
 //
+// The end-to-end char-LM recipe of ../shared/bench/charlm-anchor (the anchor's JSON lines):
+//
+//   dotnet run -c Release --project bench/Recurrent.Bench -- --charlm --corpus FILE --threads N \
+//       [--max-steps N] [--seconds S] [--run NAME] [--profile] --out FILE
+//
 // One process per thread count. Order: cases in grid order (phases in listed order), then the
 // gemm entries in grid order. One JSON line per measurement on stdout, appended to --out.
 // Recurrent cases not yet wired into CaseFactory are skipped with a line on stderr.
@@ -10,7 +15,10 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Recurrent.Bench;
+using Recurrent.Bench.CharLm;
 using Recurrent.Kernels;
+
+if (args.Contains("--charlm")) return CharLmMain(args);
 
 string? gridPath = null, outPath = null, impl = null;
 int threads = 0;
@@ -109,3 +117,36 @@ void Report(IBenchCase bench, Measurement r)
 }
 
 static string Num(double x) => x.ToString("G6", CultureInfo.InvariantCulture);
+
+static int CharLmMain(string[] args)
+{
+    string? corpus = null, output = null, run = "main";
+    int threads = 2;
+    double seconds = 600;
+    long maxSteps = long.MaxValue;
+    bool profile = false;
+    for (int i = 0; i < args.Length; i++)
+    {
+        string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+        switch (args[i])
+        {
+            case "--charlm": break;
+            case "--corpus": corpus = Next(); break;
+            case "--out": output = Next(); break;
+            case "--threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--seconds": seconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--max-steps": maxSteps = long.Parse(Next(), CultureInfo.InvariantCulture); break;
+            case "--run": run = Next(); break;
+            case "--profile": profile = true; break;
+            default:
+                Console.Error.WriteLine($"unknown argument: {args[i]}");
+                return 2;
+        }
+    }
+    if (corpus is null || output is null || threads < 1)
+    {
+        Console.Error.WriteLine("usage: Recurrent.Bench --charlm --corpus FILE --threads N [--max-steps N] [--seconds S] [--run NAME] [--profile] --out FILE");
+        return 2;
+    }
+    return new CharLmRun(corpus, output, threads, seconds, maxSteps, run, profile).Run();
+}

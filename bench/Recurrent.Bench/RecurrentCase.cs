@@ -72,13 +72,7 @@ internal sealed class RecurrentCase : IBenchCase
         y.SumProduct(_g!).Backward();
     }
 
-    private Tensor Forward() => _model switch
-    {
-        Lstm l => l.Forward(_x).Output,
-        Gru g => g.Forward(_x).Output,
-        Rnn r => r.Forward(_x).Output,
-        _ => throw new InvalidOperationException(),
-    };
+    private Tensor Forward() => _model.Forward(_x).Output;
 
     public void Dispose() { }
 }

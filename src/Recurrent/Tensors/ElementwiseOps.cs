@@ -1,149 +1,230 @@
-// Elementwise operator structs (one per math function) and the drivers that run them over
-// contiguous or broadcast-strided tensors. Generic over float and double (INumber for int64).
-using System.Numerics;
+// The elementwise driver: runs a span kernel of Kernels/Elementwise.cs over tensors of any layout.
+// Contiguous operands go to the kernel whole; broadcasting and strided views are walked row by row
+// (the last dimension), each row gathered into a contiguous scratch run when it is not one already,
+// so every element goes through the same kernel code whatever the layout. Large contiguous runs
+// are split over the worker team on 1024-element boundaries (the same per-element results for any
+// thread count: the kernels are elementwise and each part is long enough for their vector code).
+using Recurrent.Kernels;
 
 namespace Recurrent;
 
-internal interface IUnaryOp<T> { T Apply(T x); }
-internal interface IBinaryOp<T> { T Apply(T x, T y); }
-
-internal readonly struct NegOp<T> : IUnaryOp<T> where T : INumber<T> { public T Apply(T x) => -x; }
-internal readonly struct ExpOp<T> : IUnaryOp<T> where T : IFloatingPointIeee754<T> { public T Apply(T x) => T.Exp(x); }
-internal readonly struct LogOp<T> : IUnaryOp<T> where T : IFloatingPointIeee754<T> { public T Apply(T x) => T.Log(x); }
-internal readonly struct TanhOp<T> : IUnaryOp<T> where T : IFloatingPointIeee754<T> { public T Apply(T x) => T.Tanh(x); }
-internal readonly struct SigmoidOp<T> : IUnaryOp<T> where T : IFloatingPointIeee754<T> { public T Apply(T x) => T.One / (T.One + T.Exp(-x)); }
-internal readonly struct ReluOp<T> : IUnaryOp<T> where T : INumber<T> { public T Apply(T x) => x > T.Zero ? x : (T.IsNaN(x) ? x : T.Zero); }
-internal readonly struct SqrtOp<T> : IUnaryOp<T> where T : IFloatingPointIeee754<T> { public T Apply(T x) => T.Sqrt(x); }
-internal readonly struct AbsOp<T> : IUnaryOp<T> where T : INumber<T> { public T Apply(T x) => T.Abs(x); }
-internal readonly struct SignOp<T> : IUnaryOp<T> where T : INumber<T> { public T Apply(T x) => x > T.Zero ? T.One : x < T.Zero ? -T.One : T.Zero; }
-internal readonly struct PositiveMaskOp<T> : IUnaryOp<T> where T : INumber<T> { public T Apply(T x) => x > T.Zero ? T.One : T.Zero; }
-internal readonly struct PowScalarOp<T>(T p) : IUnaryOp<T> where T : IFloatingPointIeee754<T> { public T Apply(T x) => T.Pow(x, p); }
-internal readonly struct ClampOp<T>(T lo, T hi) : IUnaryOp<T> where T : INumber<T> { public T Apply(T x) => T.IsNaN(x) ? x : x < lo ? lo : x > hi ? hi : x; }
-internal readonly struct InRangeMaskOp<T>(T lo, T hi) : IUnaryOp<T> where T : INumber<T> { public T Apply(T x) => x >= lo && x <= hi ? T.One : T.Zero; }
-
-internal readonly struct AddOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x + y; }
-internal readonly struct AddScaledOp<T>(T alpha) : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x + alpha * y; }
-internal readonly struct SubOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x - y; }
-internal readonly struct MulOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x * y; }
-internal readonly struct DivOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x / y; }
-internal readonly struct PowOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754<T> { public T Apply(T x, T y) => T.Pow(x, y); }
-internal readonly struct MaximumOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => T.IsNaN(x) || x > y ? x : y; }
-internal readonly struct MinimumOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => T.IsNaN(x) || x < y ? x : y; }
-internal readonly struct EqOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x == y ? T.One : T.Zero; }
-internal readonly struct GtOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x > y ? T.One : T.Zero; }
-internal readonly struct LtOp<T> : IBinaryOp<T> where T : INumber<T> { public T Apply(T x, T y) => x < y ? T.One : T.Zero; }
-
 internal static class Elementwise
 {
+    // Runs this many elements or more split over the worker team.
+    private const int ParallelElements = 1 << 18;
+    private const int PartAlign = 1024;
+
     /// <summary>out = op(x) elementwise; out is a new contiguous tensor.</summary>
-    public static Tensor Unary<T, TOp>(Tensor x, TOp op) where TOp : IUnaryOp<T>
+    public static Tensor Unary<T, TOp>(Tensor x, TOp op) where T : unmanaged where TOp : struct, IUnaryKernel<T>
     {
-        var r = Tensor.Empty(x.DType, x.ShapeRef);
-        var dst = r.Arr<T>();
-        int n = dst.Length;
-        if (x.IsContiguous)
-        {
-            var src = x.Arr<T>();
-            int o = x.Offset;
-            for (int i = 0; i < n; i++) dst[i] = op.Apply(src[o + i]);
-        }
-        else
-        {
-            var c = Tensor.Empty(x.DType, x.ShapeRef);
-            StridedCopy.Copy(x, c);
-            var src = c.Arr<T>();
-            for (int i = 0; i < n; i++) dst[i] = op.Apply(src[i]);
-        }
+        var r = Tensor.Allocate(x.DType, x.ShapeRef, clear: false);
+        var src = x.IsContiguous ? x : Copy(x);
+        RunUnary(op, src.AsSpan<T>(), r.AsSpan<T>());
         return r;
     }
 
     /// <summary>x = op(x) in place over every element of a (possibly strided) tensor.</summary>
-    public static void UnaryInPlace<T, TOp>(Tensor x, TOp op) where TOp : IUnaryOp<T>
+    public static void UnaryInPlace<T, TOp>(Tensor x, TOp op) where T : unmanaged where TOp : struct, IUnaryKernel<T>
     {
-        var a = x.Arr<T>();
         if (x.IsContiguous)
         {
-            int o = x.Offset, n = x.Numel;
-            for (int i = 0; i < n; i++) a[o + i] = op.Apply(a[o + i]);
+            var s = x.AsSpan<T>();
+            RunUnary(op, s, s);
             return;
         }
-        ForEachOffset(x.ShapeRef, x.Offset, x.StridesRef, off => a[off] = op.Apply(a[off]));
+        var c = Copy(x);
+        var cs = c.AsSpan<T>();
+        RunUnary(op, cs, cs);
+        StridedCopy.Copy(c, x);
     }
 
     /// <summary>out = op(a, b) with broadcasting; out is a new contiguous tensor.</summary>
-    public static Tensor Binary<T, TOp>(Tensor a, Tensor b, TOp op) where TOp : IBinaryOp<T>
+    public static Tensor Binary<T, TOp>(Tensor a, Tensor b, TOp op) where T : unmanaged where TOp : struct, IBinaryKernel<T>
     {
         int[] shape = a.SameShape(b) ? a.ShapeRef : ShapeUtil.Broadcast(a.ShapeRef, b.ShapeRef);
-        var r = Tensor.Empty(a.DType, shape);
-        BinaryInto<T, TOp>(a, b, r.Arr<T>(), 0, Tensor.ContiguousStrides(shape), shape, op);
+        var r = Tensor.Allocate(a.DType, shape, clear: false);
+        BinaryInto<T, TOp>(a, b, r, op);
         return r;
     }
 
     /// <summary>a = op(a, b) in place; b broadcasts to a's shape.</summary>
-    public static void BinaryInPlace<T, TOp>(Tensor a, Tensor b, TOp op) where TOp : IBinaryOp<T>
+    public static void BinaryInPlace<T, TOp>(Tensor a, Tensor b, TOp op) where T : unmanaged where TOp : struct, IBinaryKernel<T>
     {
         var shape = ShapeUtil.Broadcast(a.ShapeRef, b.ShapeRef);
         if (!shape.AsSpan().SequenceEqual(a.ShapeRef))
             throw new ArgumentException($"output with shape {Guard.ShapeText(a.ShapeRef)} doesn't match the broadcast shape {Guard.ShapeText(shape)}");
-        BinaryInto<T, TOp>(a, b, a.Arr<T>(), a.Offset, a.StridesRef, shape, op);
+        if (a.IsContiguous)
+        {
+            BinaryInto<T, TOp>(a, b, a, op);
+            return;
+        }
+        var c = Tensor.Allocate(a.DType, a.ShapeRef, clear: false);
+        BinaryInto<T, TOp>(a, b, c, op);
+        StridedCopy.Copy(c, a);
     }
 
-    private static void BinaryInto<T, TOp>(Tensor a, Tensor b, T[] dst, int dOff, int[] dStrides, int[] shape, TOp op) where TOp : IBinaryOp<T>
+    // dst (contiguous, the broadcast shape) = op(a, b). dst may be a itself.
+    private static void BinaryInto<T, TOp>(Tensor a, Tensor b, Tensor dst, TOp op) where T : unmanaged where TOp : struct, IBinaryKernel<T>
     {
-        var xa = a.Arr<T>(); var xb = b.Arr<T>();
-        int n = ShapeUtil.Numel(shape);
+        var shape = dst.ShapeRef;
+        int n = dst.Numel;
         if (n == 0) return;
-        bool dContig = ShapeUtil.IsContiguous(shape, dStrides);
-        if (dContig && a.IsContiguous && b.IsContiguous && a.Numel == n && b.Numel == n)
+        var d = dst.AsSpan<T>();
+        bool aFull = a.Numel == n, bFull = b.Numel == n;
+        if (aFull && bFull && a.IsContiguous && b.IsContiguous)
         {
-            int ao = a.Offset, bo = b.Offset;
-            for (int i = 0; i < n; i++) dst[dOff + i] = op.Apply(xa[ao + i], xb[bo + i]);
+            RunBinary(op, a.AsSpan<T>(), b.AsSpan<T>(), d);
             return;
         }
-        if (dContig && a.IsContiguous && a.Numel == n && b.Numel == 1)
+        if (aFull && a.IsContiguous && b.Numel == 1)
         {
-            T s = xb[b.Offset]; int ao = a.Offset;
-            for (int i = 0; i < n; i++) dst[dOff + i] = op.Apply(xa[ao + i], s);
+            op.Run(a.AsSpan<T>(), b.Arr<T>()[b.Offset], d);
             return;
         }
-        int rank = shape.Length;
+        if (bFull && b.IsContiguous && a.Numel == 1)
+        {
+            op.Run(a.Arr<T>()[a.Offset], b.AsSpan<T>(), d);
+            return;
+        }
+        // Row by row over the last dimension: each operand row is a contiguous run, one repeated element,
+        // or a strided run gathered into scratch.
+        int rank = shape.Length, inner = shape[rank - 1], outer = n / inner;
         var sa = ShapeUtil.BroadcastStrides(a, shape);
         var sb = ShapeUtil.BroadcastStrides(b, shape);
-        if (rank == 0) { dst[dOff] = op.Apply(xa[a.Offset], xb[b.Offset]); return; }
-        int inner = shape[rank - 1];
-        int ia = sa[rank - 1], ib = sb[rank - 1], id = dStrides[rank - 1];
+        var xa = a.Arr<T>();
+        var xb = b.Arr<T>();
+        T[]? rowA = sa[rank - 1] is 0 or 1 ? null : new T[inner];
+        T[]? rowB = sb[rank - 1] is 0 or 1 ? null : new T[inner];
         var idx = new int[rank];
-        int pa = a.Offset, pb = b.Offset, pd = dOff;
-        int outer = n / inner;
+        int pa = a.Offset, pb = b.Offset;
         for (int o = 0; o < outer; o++)
         {
-            for (int j = 0; j < inner; j++) dst[pd + j * id] = op.Apply(xa[pa + j * ia], xb[pb + j * ib]);
-            for (int d = rank - 2; d >= 0; d--)
+            var dRow = d.Slice(o * inner, inner);
+            int ia = sa[rank - 1], ib = sb[rank - 1];
+            if (ia == 0 && ib == 0)
             {
-                idx[d]++; pa += sa[d]; pb += sb[d]; pd += dStrides[d];
-                if (idx[d] < shape[d]) break;
-                pa -= sa[d] * shape[d]; pb -= sb[d] * shape[d]; pd -= dStrides[d] * shape[d];
-                idx[d] = 0;
+                T av = xa[pa];
+                dRow.Fill(xb[pb]);
+                op.Run(av, dRow, dRow);
+            }
+            else if (ia == 0) op.Run(xa[pa], Row(xb, pb, ib, inner, rowB), dRow);
+            else if (ib == 0) op.Run(Row(xa, pa, ia, inner, rowA), xb[pb], dRow);
+            else op.Run(Row(xa, pa, ia, inner, rowA), Row(xb, pb, ib, inner, rowB), dRow);
+            for (int k = rank - 2; k >= 0; k--)
+            {
+                idx[k]++; pa += sa[k]; pb += sb[k];
+                if (idx[k] < shape[k]) break;
+                pa -= sa[k] * shape[k]; pb -= sb[k] * shape[k];
+                idx[k] = 0;
             }
         }
     }
 
-    public static void ForEachOffset(int[] shape, int offset, int[] strides, Action<int> body)
+    // One row of `inner` elements from `offset` with stride `stride` (1: the array itself; else gathered into scratch).
+    private static ReadOnlySpan<T> Row<T>(T[] data, int offset, int stride, int inner, T[]? scratch)
     {
-        int rank = shape.Length, n = ShapeUtil.Numel(shape);
-        if (n == 0) return;
-        if (rank == 0) { body(offset); return; }
-        var idx = new int[rank];
-        int p = offset;
-        for (int i = 0; i < n; i++)
+        if (stride == 1) return data.AsSpan(offset, inner);
+        for (int j = 0; j < inner; j++) scratch![j] = data[offset + j * stride];
+        return scratch;
+    }
+
+    private static Tensor Copy(Tensor x)
+    {
+        var c = Tensor.Allocate(x.DType, x.ShapeRef, clear: false);
+        StridedCopy.Copy(x, c);
+        return c;
+    }
+
+    private static void RunUnary<T, TOp>(TOp op, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged where TOp : struct, IUnaryKernel<T>
+    {
+        int parts = Parts(x.Length);
+        if (parts == 1) { op.Run(x, y); return; }
+        unsafe
         {
-            body(p);
-            for (int d = rank - 1; d >= 0; d--)
+            fixed (T* px = x, py = y)
             {
-                idx[d]++; p += strides[d];
-                if (idx[d] < shape[d]) break;
-                p -= strides[d] * shape[d]; idx[d] = 0;
+                var job = UnaryJob<T, TOp>.Rent(op, px, py, x.Length);
+                WorkerTeam.Run(job, parts);
+                job.Return();
             }
+        }
+    }
+
+    private static void RunBinary<T, TOp>(TOp op, ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y) where T : unmanaged where TOp : struct, IBinaryKernel<T>
+    {
+        int parts = Parts(a.Length);
+        if (parts == 1) { op.Run(a, b, y); return; }
+        unsafe
+        {
+            fixed (T* pa = a, pb = b, py = y)
+            {
+                var job = BinaryJob<T, TOp>.Rent(op, pa, pb, py, a.Length);
+                WorkerTeam.Run(job, parts);
+                job.Return();
+            }
+        }
+    }
+
+    private static int Parts(int n)
+    {
+        int threads = Parallelism.MaxThreads;
+        if (threads <= 1 || n < ParallelElements) return 1;
+        return Math.Min(threads, n / PartAlign);
+    }
+
+    /// <summary>[start, end) of part <paramref name="part"/> of <paramref name="n"/> elements, boundaries on PartAlign.</summary>
+    internal static (int Start, int End) PartRange(int n, int part, int parts)
+    {
+        int blocks = (n + PartAlign - 1) / PartAlign;
+        int b0 = (int)((long)blocks * part / parts), b1 = (int)((long)blocks * (part + 1) / parts);
+        return (Math.Min(n, b0 * PartAlign), Math.Min(n, b1 * PartAlign));
+    }
+
+    private sealed unsafe class UnaryJob<T, TOp> : ParallelJob where T : unmanaged where TOp : struct, IUnaryKernel<T>
+    {
+        [ThreadStatic] private static UnaryJob<T, TOp>? t_cached;
+        private TOp _op;
+        private T* _x, _y;
+        private int _n;
+
+        public static UnaryJob<T, TOp> Rent(TOp op, T* x, T* y, int n)
+        {
+            var job = t_cached ?? new UnaryJob<T, TOp>();
+            t_cached = null;
+            job._op = op; job._x = x; job._y = y; job._n = n;
+            return job;
+        }
+
+        public void Return() { _x = _y = null; t_cached = this; }
+
+        public override void Execute(int part, int parts)
+        {
+            var (s, e) = PartRange(_n, part, parts);
+            _op.Run(new ReadOnlySpan<T>(_x + s, e - s), new Span<T>(_y + s, e - s));
+        }
+    }
+
+    private sealed unsafe class BinaryJob<T, TOp> : ParallelJob where T : unmanaged where TOp : struct, IBinaryKernel<T>
+    {
+        [ThreadStatic] private static BinaryJob<T, TOp>? t_cached;
+        private TOp _op;
+        private T* _a, _b, _y;
+        private int _n;
+
+        public static BinaryJob<T, TOp> Rent(TOp op, T* a, T* b, T* y, int n)
+        {
+            var job = t_cached ?? new BinaryJob<T, TOp>();
+            t_cached = null;
+            job._op = op; job._a = a; job._b = b; job._y = y; job._n = n;
+            return job;
+        }
+
+        public void Return() { _a = _b = _y = null; t_cached = this; }
+
+        public override void Execute(int part, int parts)
+        {
+            var (s, e) = PartRange(_n, part, parts);
+            _op.Run(new ReadOnlySpan<T>(_a + s, e - s), new ReadOnlySpan<T>(_b + s, e - s), new Span<T>(_y + s, e - s));
         }
     }
 }

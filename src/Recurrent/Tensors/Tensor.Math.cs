@@ -1,5 +1,7 @@
 // Elementwise math with NumPy broadcasting and autograd: + - * /, Neg, Exp, Log, Tanh,
 // Sigmoid, Relu, Pow, Sqrt, Abs, Clamp, and the in-place forms optimizers use.
+using Recurrent.Kernels;
+
 namespace Recurrent;
 
 public sealed partial class Tensor
@@ -10,9 +12,9 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "add");
         var r = DType switch
         {
-            DType.Float32 => Elementwise.Binary<float, AddOp<float>>(this, other, default),
-            DType.Float64 => Elementwise.Binary<double, AddOp<double>>(this, other, default),
-            _ => Elementwise.Binary<long, AddOp<long>>(this, other, default),
+            DType.Float32 => Elementwise.Binary<float, AddKernel<float>>(this, other, default),
+            DType.Float64 => Elementwise.Binary<double, AddKernel<double>>(this, other, default),
+            _ => Elementwise.Binary<long, AddKernel<long>>(this, other, default),
         };
         int[] sa = ShapeRef, sb = other.ShapeRef;
         return Record(r, "AddBackward0", g => new[] { g.SumToShape(sa), g.SumToShape(sb) }, false, this, other);
@@ -24,9 +26,9 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "sub");
         var r = DType switch
         {
-            DType.Float32 => Elementwise.Binary<float, SubOp<float>>(this, other, default),
-            DType.Float64 => Elementwise.Binary<double, SubOp<double>>(this, other, default),
-            _ => Elementwise.Binary<long, SubOp<long>>(this, other, default),
+            DType.Float32 => Elementwise.Binary<float, SubKernel<float>>(this, other, default),
+            DType.Float64 => Elementwise.Binary<double, SubKernel<double>>(this, other, default),
+            _ => Elementwise.Binary<long, SubKernel<long>>(this, other, default),
         };
         int[] sa = ShapeRef, sb = other.ShapeRef;
         return Record(r, "SubBackward0", g => new[] { g.SumToShape(sa), g.Neg().SumToShape(sb) }, false, this, other);
@@ -38,9 +40,9 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "mul");
         var r = DType switch
         {
-            DType.Float32 => Elementwise.Binary<float, MulOp<float>>(this, other, default),
-            DType.Float64 => Elementwise.Binary<double, MulOp<double>>(this, other, default),
-            _ => Elementwise.Binary<long, MulOp<long>>(this, other, default),
+            DType.Float32 => Elementwise.Binary<float, MulKernel<float>>(this, other, default),
+            DType.Float64 => Elementwise.Binary<double, MulKernel<double>>(this, other, default),
+            _ => Elementwise.Binary<long, MulKernel<long>>(this, other, default),
         };
         var a = this; var b = other;
         return Record(r, "MulBackward0", g => new[]
@@ -56,8 +58,8 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "div");
         Guard.Floating(this, "input");
         var r = DType == DType.Float32
-            ? Elementwise.Binary<float, DivOp<float>>(this, other, default)
-            : Elementwise.Binary<double, DivOp<double>>(this, other, default);
+            ? Elementwise.Binary<float, DivKernel<float>>(this, other, default)
+            : Elementwise.Binary<double, DivKernel<double>>(this, other, default);
         var a = this; var b = other;
         return Record(r, "DivBackward0", g => new[]
         {
@@ -72,8 +74,8 @@ public sealed partial class Tensor
         Guard.SameDType(this, exponent, "pow");
         Guard.Floating(this, "input");
         var r = DType == DType.Float32
-            ? Elementwise.Binary<float, PowOp<float>>(this, exponent, default)
-            : Elementwise.Binary<double, PowOp<double>>(this, exponent, default);
+            ? Elementwise.Binary<float, PowKernel<float>>(this, exponent, default)
+            : Elementwise.Binary<double, PowKernel<double>>(this, exponent, default);
         var a = this; var b = exponent;
         return Record(r, "PowBackward1", g => new[]
         {
@@ -88,9 +90,9 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "maximum");
         var r = DType switch
         {
-            DType.Float32 => Elementwise.Binary<float, MaximumOp<float>>(this, other, default),
-            DType.Float64 => Elementwise.Binary<double, MaximumOp<double>>(this, other, default),
-            _ => Elementwise.Binary<long, MaximumOp<long>>(this, other, default),
+            DType.Float32 => Elementwise.Binary<float, MaximumKernel<float>>(this, other, default),
+            DType.Float64 => Elementwise.Binary<double, MaximumKernel<double>>(this, other, default),
+            _ => Elementwise.Binary<long, MaximumKernel<long>>(this, other, default),
         };
         var a = this; var b = other;
         return Record(r, "MaximumBackward0", g =>
@@ -107,9 +109,9 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "eq");
         return DType switch
         {
-            DType.Float32 => Elementwise.Binary<float, EqOp<float>>(this, other, default),
-            DType.Float64 => Elementwise.Binary<double, EqOp<double>>(this, other, default),
-            _ => Elementwise.Binary<long, EqOp<long>>(this, other, default),
+            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Equal)),
+            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Equal)),
+            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Equal)),
         };
     }
 
@@ -119,9 +121,9 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "gt");
         return DType switch
         {
-            DType.Float32 => Elementwise.Binary<float, GtOp<float>>(this, other, default),
-            DType.Float64 => Elementwise.Binary<double, GtOp<double>>(this, other, default),
-            _ => Elementwise.Binary<long, GtOp<long>>(this, other, default),
+            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Greater)),
+            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Greater)),
+            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Greater)),
         };
     }
 
@@ -131,13 +133,13 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "lt");
         return DType switch
         {
-            DType.Float32 => Elementwise.Binary<float, LtOp<float>>(this, other, default),
-            DType.Float64 => Elementwise.Binary<double, LtOp<double>>(this, other, default),
-            _ => Elementwise.Binary<long, LtOp<long>>(this, other, default),
+            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Less)),
+            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Less)),
+            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Less)),
         };
     }
 
-    private Tensor UnaryFloat<TF, TD>(string name, TF f, TD d) where TF : IUnaryOp<float> where TD : IUnaryOp<double>
+    private Tensor UnaryFloat<TF, TD>(string name, TF f, TD d) where TF : struct, IUnaryKernel<float> where TD : struct, IUnaryKernel<double>
     {
         Guard.Floating(this, "input");
         return DType == DType.Float32 ? Elementwise.Unary<float, TF>(this, f) : Elementwise.Unary<double, TD>(this, d);
@@ -148,9 +150,9 @@ public sealed partial class Tensor
     {
         var r = DType switch
         {
-            DType.Float32 => Elementwise.Unary<float, NegOp<float>>(this, default),
-            DType.Float64 => Elementwise.Unary<double, NegOp<double>>(this, default),
-            _ => Elementwise.Unary<long, NegOp<long>>(this, default),
+            DType.Float32 => Elementwise.Unary<float, NegKernel<float>>(this, default),
+            DType.Float64 => Elementwise.Unary<double, NegKernel<double>>(this, default),
+            _ => Elementwise.Unary<long, NegKernel<long>>(this, default),
         };
         return Record(r, "NegBackward0", g => new[] { g.Neg() }, false, this);
     }
@@ -158,7 +160,7 @@ public sealed partial class Tensor
     /// <summary>e^x, as <c>torch.exp</c>.</summary>
     public Tensor Exp()
     {
-        var r = UnaryFloat("exp", new ExpOp<float>(), new ExpOp<double>());
+        var r = UnaryFloat("exp", new ExpKernel<float>(), new ExpKernel<double>());
         var rd = r.Detach();
         return Record(r, "ExpBackward0", g => new[] { g.Mul(rd) }, true, this);
     }
@@ -166,7 +168,7 @@ public sealed partial class Tensor
     /// <summary>Natural logarithm, as <c>torch.log</c>.</summary>
     public Tensor Log()
     {
-        var r = UnaryFloat("log", new LogOp<float>(), new LogOp<double>());
+        var r = UnaryFloat("log", new LogKernel<float>(), new LogKernel<double>());
         var x = this;
         return Record(r, "LogBackward0", g => new[] { g.Div(x) }, true, this);
     }
@@ -174,7 +176,7 @@ public sealed partial class Tensor
     /// <summary>Hyperbolic tangent, as <c>torch.tanh</c>.</summary>
     public Tensor Tanh()
     {
-        var r = UnaryFloat("tanh", new TanhOp<float>(), new TanhOp<double>());
+        var r = UnaryFloat("tanh", new TanhKernel<float>(), new TanhKernel<double>());
         var y = r.Detach();
         return Record(r, "TanhBackward0", g => new[] { g.Mul(Scalar(1.0, y.DType).Sub(y.Mul(y))) }, true, this);
     }
@@ -182,7 +184,7 @@ public sealed partial class Tensor
     /// <summary>Logistic sigmoid 1/(1+e^-x), as <c>torch.sigmoid</c>.</summary>
     public Tensor Sigmoid()
     {
-        var r = UnaryFloat("sigmoid", new SigmoidOp<float>(), new SigmoidOp<double>());
+        var r = UnaryFloat("sigmoid", new SigmoidKernel<float>(), new SigmoidKernel<double>());
         var y = r.Detach();
         return Record(r, "SigmoidBackward0", g => new[] { g.Mul(y).Mul(Scalar(1.0, y.DType).Sub(y)) }, true, this);
     }
@@ -190,15 +192,15 @@ public sealed partial class Tensor
     /// <summary>max(x, 0), as <c>torch.relu</c>.</summary>
     public Tensor Relu()
     {
-        var r = UnaryFloat("relu", new ReluOp<float>(), new ReluOp<double>());
+        var r = UnaryFloat("relu", new ReluKernel<float>(), new ReluKernel<double>());
         var y = r.Detach();
-        return Record(r, "ReluBackward0", g => new[] { g.Mul(y.UnaryFloat("mask", new PositiveMaskOp<float>(), new PositiveMaskOp<double>())) }, true, this);
+        return Record(r, "ReluBackward0", g => new[] { g.Mul(y.UnaryFloat("mask", new CompareScalarKernel<float>(CompareOp.Greater, 0f), new CompareScalarKernel<double>(CompareOp.Greater, 0.0))) }, true, this);
     }
 
     /// <summary>Square root, as <c>torch.sqrt</c>.</summary>
     public Tensor Sqrt()
     {
-        var r = UnaryFloat("sqrt", new SqrtOp<float>(), new SqrtOp<double>());
+        var r = UnaryFloat("sqrt", new SqrtKernel<float>(), new SqrtKernel<double>());
         var y = r.Detach();
         return Record(r, "SqrtBackward0", g => new[] { g.Div(y.Mul(Scalar(2.0, y.DType))) }, true, this);
     }
@@ -208,18 +210,18 @@ public sealed partial class Tensor
     {
         var r = DType switch
         {
-            DType.Float32 => Elementwise.Unary<float, AbsOp<float>>(this, default),
-            DType.Float64 => Elementwise.Unary<double, AbsOp<double>>(this, default),
-            _ => Elementwise.Unary<long, AbsOp<long>>(this, default),
+            DType.Float32 => Elementwise.Unary<float, AbsKernel<float>>(this, default),
+            DType.Float64 => Elementwise.Unary<double, AbsKernel<double>>(this, default),
+            _ => Elementwise.Unary<long, AbsKernel<long>>(this, default),
         };
         var x = this;
-        return Record(r, "AbsBackward0", g => new[] { g.Mul(x.UnaryFloat("sign", new SignOp<float>(), new SignOp<double>())) }, true, this);
+        return Record(r, "AbsBackward0", g => new[] { g.Mul(x.UnaryFloat("sign", new SignKernel<float>(), new SignKernel<double>())) }, true, this);
     }
 
     /// <summary>x^p with a scalar exponent, as <c>torch.pow(input, p)</c>.</summary>
     public Tensor Pow(double p)
     {
-        var r = UnaryFloat("pow", new PowScalarOp<float>((float)p), new PowScalarOp<double>(p));
+        var r = UnaryFloat("pow", new PowScalarKernel<float>((float)p), new PowScalarKernel<double>(p));
         var x = this;
         return Record(r, "PowBackward0", g => new[] { p == 0 ? g.Mul(Scalar(0.0, x.DType)) : g.Mul(x.Pow(p - 1).Mul(Scalar(p, x.DType))) }, true, this);
     }
@@ -229,9 +231,9 @@ public sealed partial class Tensor
     {
         if (min is null && max is null) throw new ArgumentException("torch.clamp: At least one of 'min' or 'max' must not be None");
         double lo = min ?? double.NegativeInfinity, hi = max ?? double.PositiveInfinity;
-        var r = UnaryFloat("clamp", new ClampOp<float>((float)lo, (float)hi), new ClampOp<double>(lo, hi));
+        var r = UnaryFloat("clamp", new ClampKernel<float>((float)lo, (float)hi), new ClampKernel<double>(lo, hi));
         var x = this;
-        return Record(r, "ClampBackward1", g => new[] { g.Mul(x.UnaryFloat("mask", new InRangeMaskOp<float>((float)lo, (float)hi), new InRangeMaskOp<double>(lo, hi))) }, true, this);
+        return Record(r, "ClampBackward1", g => new[] { g.Mul(x.UnaryFloat("mask", new InRangeMaskKernel<float>((float)lo, (float)hi), new InRangeMaskKernel<double>(lo, hi))) }, true, this);
     }
 
     // ---- scalar overloads and operators ----
@@ -287,18 +289,18 @@ public sealed partial class Tensor
         {
             switch (DType)
             {
-                case DType.Float32: Elementwise.BinaryInPlace<float, AddOp<float>>(this, other, default); break;
-                case DType.Float64: Elementwise.BinaryInPlace<double, AddOp<double>>(this, other, default); break;
-                default: Elementwise.BinaryInPlace<long, AddOp<long>>(this, other, default); break;
+                case DType.Float32: Elementwise.BinaryInPlace<float, AddKernel<float>>(this, other, default); break;
+                case DType.Float64: Elementwise.BinaryInPlace<double, AddKernel<double>>(this, other, default); break;
+                default: Elementwise.BinaryInPlace<long, AddKernel<long>>(this, other, default); break;
             }
             return this;
         }
         // this + alpha * other in one pass (alpha rounded to the dtype first, as PyTorch's scalar is).
         switch (DType)
         {
-            case DType.Float32: Elementwise.BinaryInPlace<float, AddScaledOp<float>>(this, other, new((float)alpha)); break;
-            case DType.Float64: Elementwise.BinaryInPlace<double, AddScaledOp<double>>(this, other, new(alpha)); break;
-            default: Elementwise.BinaryInPlace<long, AddScaledOp<long>>(this, other, new((long)alpha)); break;
+            case DType.Float32: Elementwise.BinaryInPlace<float, AddScaledKernel<float>>(this, other, new((float)alpha)); break;
+            case DType.Float64: Elementwise.BinaryInPlace<double, AddScaledKernel<double>>(this, other, new(alpha)); break;
+            default: Elementwise.BinaryInPlace<long, AddScaledKernel<long>>(this, other, new((long)alpha)); break;
         }
         return this;
     }
@@ -310,9 +312,9 @@ public sealed partial class Tensor
         Guard.SameDType(this, other, "mul_");
         switch (DType)
         {
-            case DType.Float32: Elementwise.BinaryInPlace<float, MulOp<float>>(this, other, default); break;
-            case DType.Float64: Elementwise.BinaryInPlace<double, MulOp<double>>(this, other, default); break;
-            default: Elementwise.BinaryInPlace<long, MulOp<long>>(this, other, default); break;
+            case DType.Float32: Elementwise.BinaryInPlace<float, MulKernel<float>>(this, other, default); break;
+            case DType.Float64: Elementwise.BinaryInPlace<double, MulKernel<double>>(this, other, default); break;
+            default: Elementwise.BinaryInPlace<long, MulKernel<long>>(this, other, default); break;
         }
         return this;
     }
@@ -349,9 +351,9 @@ public sealed partial class Tensor
     {
         CheckInPlace("clamp_");
         double lo = min ?? double.NegativeInfinity, hi = max ?? double.PositiveInfinity;
-        if (DType == DType.Float32) Elementwise.UnaryInPlace<float, ClampOp<float>>(this, new((float)lo, (float)hi));
-        else if (DType == DType.Float64) Elementwise.UnaryInPlace<double, ClampOp<double>>(this, new(lo, hi));
-        else Elementwise.UnaryInPlace<long, ClampOp<long>>(this, new((long)Math.Max(lo, long.MinValue), (long)Math.Min(hi, long.MaxValue)));
+        if (DType == DType.Float32) Elementwise.UnaryInPlace<float, ClampKernel<float>>(this, new((float)lo, (float)hi));
+        else if (DType == DType.Float64) Elementwise.UnaryInPlace<double, ClampKernel<double>>(this, new(lo, hi));
+        else Elementwise.UnaryInPlace<long, ClampKernel<long>>(this, new((long)Math.Max(lo, long.MinValue), (long)Math.Min(hi, long.MaxValue)));
         return this;
     }
 

@@ -1,5 +1,7 @@
 // Reductions (Sum, Mean, Max, Min, ArgMax, ArgMin) with dim and keepdim, and the
 // numerically stable Softmax / LogSoftmax. Float32 sums accumulate in float64.
+using Recurrent.Kernels;
+
 namespace Recurrent;
 
 public sealed partial class Tensor
@@ -29,8 +31,8 @@ public sealed partial class Tensor
         int n = Numel;
         switch (DType)
         {
-            case DType.Float32: { var a = c.Arr<float>(); double s = 0; for (int i = 0; i < n; i++) s += a[c.Offset + i]; r.Arr<float>()[0] = (float)s; break; }
-            case DType.Float64: { var a = c.Arr<double>(); double s = 0; for (int i = 0; i < n; i++) s += a[c.Offset + i]; r.Arr<double>()[0] = s; break; }
+            case DType.Float32: r.Arr<float>()[0] = (float)Reductions.Sum(c.AsSpan<float>()); break;
+            case DType.Float64: r.Arr<double>()[0] = Reductions.Sum(c.AsSpan<double>()); break;
             default: { var a = c.Arr<long>(); long s = 0; for (int i = 0; i < n; i++) s += a[c.Offset + i]; r.Arr<long>()[0] = s; break; }
         }
         var inShape = ShapeRef;
@@ -57,16 +59,11 @@ public sealed partial class Tensor
         switch (DType)
         {
             case DType.Float32:
-                r.Arr<float>()[0] = (float)SumProductF32(a.AsSpan<float>(), b.AsSpan<float>());
+                r.Arr<float>()[0] = (float)Reductions.SumProduct(a.AsSpan<float>(), b.AsSpan<float>());
                 break;
             case DType.Float64:
-            {
-                var x = a.AsSpan<double>(); var y = b.AsSpan<double>();
-                double s = 0;
-                for (int i = 0; i < n; i++) s += x[i] * y[i];
-                r.Arr<double>()[0] = s;
+                r.Arr<double>()[0] = Reductions.SumProduct(a.AsSpan<double>(), b.AsSpan<double>());
                 break;
-            }
             default:
             {
                 var x = a.AsSpan<long>(); var y = b.AsSpan<long>();
@@ -86,30 +83,6 @@ public sealed partial class Tensor
                 other.RequiresGrad ? (one ? self : self.Mul(g)) : null,
             };
         }, true, this, other);
-    }
-
-    // sum_i x[i] * y[i] with float64 accumulation, 8 lanes at a time.
-    private static double SumProductF32(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
-    {
-        int n = x.Length, i = 0;
-        var acc0 = System.Runtime.Intrinsics.Vector256<double>.Zero;
-        var acc1 = System.Runtime.Intrinsics.Vector256<double>.Zero;
-        if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
-        {
-            ref float px = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
-            ref float py = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
-            for (; i + 8 <= n; i += 8)
-            {
-                var p = System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref px, (nuint)i)
-                    * System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref py, (nuint)i);
-                var (lo, hi) = System.Runtime.Intrinsics.Vector256.Widen(p);
-                acc0 += lo;
-                acc1 += hi;
-            }
-        }
-        double s = System.Runtime.Intrinsics.Vector256.Sum(acc0 + acc1);
-        for (; i < n; i++) s += (double)(x[i] * y[i]);
-        return s;
     }
 
     /// <summary>Sum over one dim, as <c>tensor.sum(dim, keepdim)</c>.</summary>
