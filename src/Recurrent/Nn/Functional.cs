@@ -176,7 +176,7 @@ public static partial class Functional
         };
     }
 
-    private static double VectorNorm<T>(ReadOnlySpan<T> a, double p) where T : System.Numerics.IFloatingPointIeee754<T>
+    private static double VectorNorm<T>(ReadOnlySpan<T> a, double p) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         if (a.Length == 0) return p == double.NegativeInfinity ? double.PositiveInfinity : 0;
         if (double.IsInfinity(p))
@@ -194,7 +194,11 @@ public static partial class Functional
         double s = 0;
         if (p == 0) { foreach (var v in a) if (v != T.Zero) s++; return s; }
         if (p == 1) { foreach (var v in a) s += Math.Abs(double.CreateTruncating(v)); return s; }
-        if (p == 2) { foreach (var v in a) { double x = double.CreateTruncating(v); s += x * x; } return Math.Sqrt(s); }
+        if (p == 2)
+        {
+            if (typeof(T) == typeof(float)) return Math.Sqrt(Kernels.Reductions.SumOfSquares(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(a)));
+            if (typeof(T) == typeof(double)) return Math.Sqrt(Kernels.Reductions.SumOfSquares(System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(a)));
+        }
         foreach (var v in a) s += Math.Pow(Math.Abs(double.CreateTruncating(v)), p);
         return Math.Pow(s, 1 / p);
     }

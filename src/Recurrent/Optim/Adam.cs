@@ -3,6 +3,8 @@
 // floats), denom = sqrt(v)/sqrt(bc2) + eps and addcdiv with -lr/bc1, all tensor arithmetic in
 // the parameter's dtype so float32 results match PyTorch's rounding (with libtorch's FMA contraction
 // of add-with-alpha, addcmul and lerp; see Sgd.cs).
+using Recurrent.Kernels;
+
 namespace Recurrent.Optim;
 
 /// <summary>Hyperparameters of <see cref="Adam"/> and <see cref="AdamW"/>.</summary>
@@ -98,34 +100,20 @@ public class Adam : Optimizer<AdamOptions>
         long step = (state.Step ?? 0) + 1;                                   // step_t += 1
         state.Step = step;
 
-        // Python-float scalars, rounded to T where a kernel receives them.
+        // Python-float scalars, rounded to T where a kernel receives them; the per-element arithmetic is
+        // OptimizerKernels.Adam (AdamRow: the operations of _single_tensor_adam, vectorised).
         double bc1 = 1 - Math.Pow(o.Beta1, step), bc2 = 1 - Math.Pow(o.Beta2, step);
         double stepSize = o.Lr / bc1, bc2Sqrt = Math.Pow(bc2, 0.5);
-        T decay = T.CreateTruncating(1 - o.Lr * o.WeightDecay), wd = T.CreateTruncating(o.WeightDecay);
-        T w1 = T.CreateTruncating(1 - o.Beta1), beta2 = T.CreateTruncating(o.Beta2), oneMinusBeta2 = T.CreateTruncating(1 - o.Beta2);
-        T bc2SqrtT = T.CreateTruncating(bc2Sqrt), eps = T.CreateTruncating(o.Eps), negStepSize = T.CreateTruncating(-stepSize);
-        bool useWd = o.WeightDecay != 0;
-
-        for (int i = 0; i < p.Length; i++)
+        T w1 = T.CreateTruncating(1 - o.Beta1);
+        var row = new AdamRow<T>
         {
-            T g = o.Maximize ? -grad[i] : grad[i];
-            if (useWd)
-            {
-                if (o.DecoupledWeightDecay) p[i] = p[i] * decay;               // param.mul_(1 - lr * weight_decay)
-                else g = T.FusedMultiplyAdd(wd, p[i], g);                                        // grad.add(param, alpha=weight_decay)
-            }
-            expAvg[i] = Lerp(expAvg[i], g, w1);                                // exp_avg.lerp_(grad, 1 - beta1)
-            expAvgSq[i] = T.FusedMultiplyAdd(oneMinusBeta2 * g, g, expAvgSq[i] * beta2);        // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            T v = expAvgSq[i];
-            if (o.Amsgrad) { if (v > maxSq[i] || T.IsNaN(v)) maxSq[i] = v; v = maxSq[i]; }  // torch.maximum(max_exp_avg_sq, exp_avg_sq, out=...)
-            T denom = T.Sqrt(v) / bc2SqrtT + eps;                              // (v.sqrt() / bias_correction2_sqrt).add_(eps)
-            p[i] = p[i] + negStepSize * expAvg[i] / denom;                     // param.addcdiv_(exp_avg, denom, value=-step_size)
-        }
+            Maximize = o.Maximize, UseWeightDecay = o.WeightDecay != 0, Decoupled = o.DecoupledWeightDecay, LerpSmall = T.Abs(w1) < T.CreateTruncating(0.5),
+            Decay = T.CreateTruncating(1 - o.Lr * o.WeightDecay), WeightDecay = T.CreateTruncating(o.WeightDecay), W1 = w1, OneMinusW1 = T.One - w1,
+            Beta2 = T.CreateTruncating(o.Beta2), OneMinusBeta2 = T.CreateTruncating(1 - o.Beta2), Bc2Sqrt = T.CreateTruncating(bc2Sqrt),
+            Eps = T.CreateTruncating(o.Eps), NegStepSize = T.CreateTruncating(-stepSize),
+        };
+        OptimizerKernels.Adam(p, grad, expAvg, expAvgSq, maxSq, row);
     }
-
-    /// <summary>ATen's lerp: self + w·(end - self) for |w| &lt; 0.5, else end - (end - self)·(1 - w).</summary>
-    internal static T Lerp<T>(T self, T end, T weight) where T : System.Numerics.IFloatingPointIeee754<T> =>
-        T.Abs(weight) < T.CreateTruncating(0.5) ? T.FusedMultiplyAdd(weight, end - self, self) : T.FusedMultiplyAdd(-(end - self), T.One - weight, end);
 }
 
 /// <summary>

@@ -2,6 +2,8 @@
 // `_single_tensor_rmsprop` operation by operation, in the parameter's dtype, with libtorch's FMA
 // contraction of add-with-alpha, addcmul and lerp (see Sgd.cs). A few elements of the fixtures still
 // differ by one float32 ulp; no reordering of these operations we tried reproduces them.
+using Recurrent.Kernels;
+
 namespace Recurrent.Optim;
 
 /// <summary>Hyperparameters of <see cref="RmsProp"/>.</summary>
@@ -86,28 +88,13 @@ public sealed class RmsProp : Optimizer<RmsPropOptions>
         var gavg = o.Centered ? Buffer(state, "grad_avg", parameter).AsSpan<T>() : default;
         state.Step = (state.Step ?? 0) + 1;                                   // step += 1
 
-        T wd = T.CreateTruncating(o.WeightDecay), alpha = T.CreateTruncating(o.Alpha), oneMinusAlpha = T.CreateTruncating(1 - o.Alpha);
-        T eps = T.CreateTruncating(o.Eps), mom = T.CreateTruncating(o.Momentum), negLr = T.CreateTruncating(-o.Lr), minusOne = -T.One;
-        bool useWd = o.WeightDecay != 0;
-        for (int i = 0; i < p.Length; i++)
+        // The operations of _single_tensor_rmsprop, vectorised (OptimizerKernels.RmsProp / RmsPropRow).
+        T oneMinusAlpha = T.CreateTruncating(1 - o.Alpha);
+        OptimizerKernels.RmsProp(p, grad, sq, buf, gavg, new RmsPropRow<T>
         {
-            T g = o.Maximize ? -grad[i] : grad[i];
-            if (useWd) g = T.FusedMultiplyAdd(wd, p[i], g);                                     // grad.add(param, alpha=weight_decay)
-            sq[i] = T.FusedMultiplyAdd(oneMinusAlpha * g, g, sq[i] * alpha);                    // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-            T avg;
-            if (o.Centered)
-            {
-                gavg[i] = Adam.Lerp(gavg[i], g, oneMinusAlpha);                // grad_avg.lerp_(grad, 1 - alpha)
-                avg = T.Sqrt(T.FusedMultiplyAdd(minusOne * gavg[i], gavg[i], sq[i]));           // square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
-            }
-            else avg = T.Sqrt(sq[i]);                                          // square_avg.sqrt()
-            avg = avg + eps;                                                   // avg.add_(eps)
-            if (o.Momentum > 0)
-            {
-                buf[i] = buf[i] * mom + T.One * g / avg;                       // buf.mul_(momentum).addcdiv_(grad, avg)
-                p[i] = T.FusedMultiplyAdd(negLr, buf[i], p[i]);                                 // param.add_(buf, alpha=-lr)
-            }
-            else p[i] = p[i] + negLr * g / avg;                                // param.addcdiv_(grad, avg, value=-lr)
-        }
+            Maximize = o.Maximize, UseWeightDecay = o.WeightDecay != 0, LerpSmall = T.Abs(oneMinusAlpha) < T.CreateTruncating(0.5),
+            WeightDecay = T.CreateTruncating(o.WeightDecay), Alpha = T.CreateTruncating(o.Alpha), OneMinusAlpha = oneMinusAlpha,
+            Eps = T.CreateTruncating(o.Eps), Momentum = T.CreateTruncating(o.Momentum), NegLr = T.CreateTruncating(-o.Lr),
+        });
     }
 }

@@ -2,6 +2,8 @@
 // torch/optim/sgd.py `_single_tensor_sgd` operation by operation (in the parameter's dtype).
 // libtorch's CPU kernels contract `a + alpha*b` (add with alpha, addcmul, lerp) into one fused
 // multiply-add, so we do too: the SGD and Adam fixtures then match bit for bit.
+using Recurrent.Kernels;
+
 namespace Recurrent.Optim;
 
 /// <summary>Hyperparameters of <see cref="Sgd"/>.</summary>
@@ -78,26 +80,19 @@ public sealed class Sgd : Optimizer<SgdOptions>
     /// <inheritdoc/>
     protected override void UpdateCore<T>(SgdOptions o, Tensor parameter, Span<T> p, ReadOnlySpan<T> grad, ParamState state)
     {
-        T wd = T.CreateTruncating(o.WeightDecay), mom = T.CreateTruncating(o.Momentum);
-        T oneMinusDamp = T.CreateTruncating(1 - o.Dampening), negLr = T.CreateTruncating(-o.Lr);
-        bool useWd = o.WeightDecay != 0, useMom = o.Momentum != 0;
+        bool useMom = o.Momentum != 0, first = false;
         Span<T> buf = default;
-        bool first = false;
         if (useMom)
         {
             first = !state.Buffers.ContainsKey("momentum_buffer");
             buf = Buffer(state, "momentum_buffer", parameter).AsSpan<T>();
         }
-        for (int i = 0; i < p.Length; i++)
+        // The operations of _single_tensor_sgd, vectorised (OptimizerKernels.Sgd / SgdRow).
+        OptimizerKernels.Sgd(p, grad, buf, new SgdRow<T>
         {
-            T g = o.Maximize ? -grad[i] : grad[i];
-            if (useWd) g = T.FusedMultiplyAdd(wd, p[i], g);                                      // grad.add(param, alpha=weight_decay)
-            if (useMom)
-            {
-                buf[i] = first ? g : T.FusedMultiplyAdd(oneMinusDamp, g, buf[i] * mom);          // clone(grad) | buf.mul_(momentum).add_(grad, alpha=1-dampening)
-                g = o.Nesterov ? T.FusedMultiplyAdd(mom, buf[i], g) : buf[i];                    // grad.add(buf, alpha=momentum) | buf
-            }
-            p[i] = T.FusedMultiplyAdd(negLr, g, p[i]);                                           // param.add_(grad, alpha=-lr)
-        }
+            Maximize = o.Maximize, UseWeightDecay = o.WeightDecay != 0, FirstStep = first, Nesterov = o.Nesterov,
+            WeightDecay = T.CreateTruncating(o.WeightDecay), Momentum = T.CreateTruncating(o.Momentum),
+            OneMinusDampening = T.CreateTruncating(1 - o.Dampening), NegLr = T.CreateTruncating(-o.Lr),
+        });
     }
 }

@@ -34,6 +34,10 @@ internal unsafe interface IRnnVec<TV, T> where TV : unmanaged where T : unmanage
     static abstract TV Relu(TV x);
     /// <summary>h &gt; 0 ? d : 0 (relu backward, from the output h).</summary>
     static abstract TV PositiveMask(TV h, TV d);
+    /// <summary>Square root, correctly rounded.</summary>
+    static abstract TV Sqrt(TV x);
+    /// <summary>a &gt; b || a is NaN ? a : b, per lane (torch.maximum's NaN propagation for a).</summary>
+    static abstract TV MaxOrNaN(TV a, TV b);
 }
 
 /// <summary>How a row body loads and stores its lanes: whole vectors, or the first few lanes of one.</summary>
@@ -151,6 +155,8 @@ internal readonly unsafe struct ScalarVec<T> : IRnnVec<ScalarVec<T>, T> where T 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> SelectBelow(ScalarVec<T> x, T limit, ScalarVec<T> small, ScalarVec<T> large) => T.Abs(x._v) < limit ? small : large;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Relu(ScalarVec<T> x) => new(T.Max(x._v, T.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> PositiveMask(ScalarVec<T> h, ScalarVec<T> d) => new(h._v > T.Zero ? d._v : T.Zero);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> Sqrt(ScalarVec<T> x) => new(T.Sqrt(x._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarVec<T> MaxOrNaN(ScalarVec<T> a, ScalarVec<T> b) => a._v > b._v || T.IsNaN(a._v) ? a : b;
 }
 
 /// <summary>Vector256 lanes.</summary>
@@ -187,6 +193,10 @@ internal readonly unsafe struct Vec256<T> : IRnnVec<Vec256<T>, T> where T : unma
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Relu(Vec256<T> x) => new(Vector256.Max(x._v, Vector256<T>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256<T> PositiveMask(Vec256<T> h, Vec256<T> d) => new(Vector256.ConditionalSelect(Vector256.GreaterThan(h._v, Vector256<T>.Zero), d._v, Vector256<T>.Zero));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec256<T> Sqrt(Vec256<T> x) => new(Vector256.Sqrt(x._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256<T> MaxOrNaN(Vec256<T> a, Vec256<T> b) =>
+        new(Vector256.ConditionalSelect(Vector256.GreaterThan(a._v, b._v) | ~Vector256.Equals(a._v, a._v), a._v, b._v));
 }
 
 /// <summary>Vector512 lanes.</summary>
@@ -223,4 +233,8 @@ internal readonly unsafe struct Vec512<T> : IRnnVec<Vec512<T>, T> where T : unma
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Relu(Vec512<T> x) => new(Vector512.Max(x._v, Vector512<T>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512<T> PositiveMask(Vec512<T> h, Vec512<T> d) => new(Vector512.ConditionalSelect(Vector512.GreaterThan(h._v, Vector512<T>.Zero), d._v, Vector512<T>.Zero));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512<T> Sqrt(Vec512<T> x) => new(Vector512.Sqrt(x._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512<T> MaxOrNaN(Vec512<T> a, Vec512<T> b) =>
+        new(Vector512.ConditionalSelect(Vector512.GreaterThan(a._v, b._v) | ~Vector512.Equals(a._v, a._v), a._v, b._v));
 }

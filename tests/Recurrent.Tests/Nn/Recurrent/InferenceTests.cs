@@ -5,6 +5,7 @@ using Recurrent.Nn;
 
 namespace Recurrent.Tests.Nn.Recurrent;
 
+[Collection(Serial.Name)]
 public class InferenceTests
 {
     public static TheoryData<string, int, bool, bool, int, int> Options()
