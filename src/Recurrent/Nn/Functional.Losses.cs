@@ -218,8 +218,17 @@ public static partial class Functional
         private double W(long cls) => w is null ? 1.0 : w[cls];
         private double WSum() { if (w is null) return c; double a = 0; foreach (var v in w) a += v; return a; }
 
-        public void Forward<T>(ReadOnlySpan<T> x, Span<T> loss) where T : IFloatingPointIeee754<T>
+        // The common case, as the recurrent language models use it: (N, C) logits, no class weights, no label
+        // smoothing. Row by row with vector kernels: max, exp(x - max) in T, the sum in double.
+        private bool Plain => s == 1 && w is null && eps == 0 && logSoftmax;
+
+        public void Forward<T>(ReadOnlySpan<T> x, Span<T> loss) where T : unmanaged, IFloatingPointIeee754<T>
         {
+            if (Plain && typeof(T) == typeof(float))
+            {
+                ForwardRows(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(x), System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(loss));
+                return;
+            }
             int m = n * s;
             if (logSoftmax) _lse = new double[m];
             double total = 0, smoothTotal = 0, denom = 0;
@@ -254,8 +263,59 @@ public static partial class Functional
             else if (reduction == Reduction.Mean) loss[0] = T.CreateTruncating((1 - eps) * (total / denom) + eps / c * (smoothTotal / denom));
         }
 
-        public void Backward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> g, Span<T> gx) where T : IFloatingPointIeee754<T>
+        private void ForwardRows(ReadOnlySpan<float> x, Span<float> loss)
         {
+            _lse = new double[n];
+            var row = c <= 1024 ? stackalloc float[c] : new float[c];
+            double total = 0, denom = 0;
+            for (int i = 0; i < n; i++)
+            {
+                var xi = x.Slice(i * c, c);
+                float mx = System.Numerics.Tensors.TensorPrimitives.Max(xi);
+                if (float.IsNegativeInfinity(mx)) mx = 0;
+                System.Numerics.Tensors.TensorPrimitives.Subtract(xi, mx, row);
+                System.Numerics.Tensors.TensorPrimitives.Exp(row, row);
+                double lse = mx + Math.Log(Kernels.Reductions.Sum(row));
+                _lse[i] = lse;
+                double nll = 0;
+                if (t[i] != ignoreIndex)
+                {
+                    denom += 1;
+                    nll = -(xi[(int)t[i]] - lse);
+                }
+                if (reduction == Reduction.None) loss[i] = (float)nll;
+                else total += nll;
+            }
+            _denominator = denom;
+            if (reduction == Reduction.Sum) loss[0] = (float)total;
+            else if (reduction == Reduction.Mean) loss[0] = (float)(total / denom);
+        }
+
+        // dx_k = softmax_k · σ - σ·[k = t] per non-ignored row (σ = g_i, g, or g / count).
+        private void BackwardRows(ReadOnlySpan<float> x, ReadOnlySpan<float> g, Span<float> gx)
+        {
+            double shared = reduction switch { Reduction.Sum => g[0], Reduction.Mean => g[0] / _denominator, _ => 0 };
+            for (int i = 0; i < n; i++)
+            {
+                if (t[i] == ignoreIndex) continue;                              // gx is zero-filled
+                double sigma = reduction == Reduction.None ? g[i] : shared;
+                var gi = gx.Slice(i * c, c);
+                System.Numerics.Tensors.TensorPrimitives.Subtract(x.Slice(i * c, c), (float)_lse![i], gi);
+                System.Numerics.Tensors.TensorPrimitives.Exp(gi, gi);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(gi, (float)sigma, gi);
+                int tk = (int)t[i];
+                gi[tk] = (float)(gi[tk] - sigma);
+            }
+        }
+
+        public void Backward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> g, Span<T> gx) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            if (Plain && typeof(T) == typeof(float))
+            {
+                BackwardRows(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(x), System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(g),
+                    System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(gx));
+                return;
+            }
             // Per element, with scale σ (g_i, g, or g / Σw_t), a = (1-ε)·w_t·σ and b = ε/C·σ:
             //   nll:           dx_k = -a·[k = t]
             //   cross entropy: dlogp_k = -(a·[k = t] + b·w_k);  dx_k = dlogp_k - softmax_k · Σ_j dlogp_j
