@@ -51,7 +51,7 @@ public static unsafe partial class Gemm
         {
             M = m, N = n, K = k, Alpha = alpha, Beta = beta, A = a, Lda = lda, C = c, Ldc = ldc, PackedB = packedB,
         };
-        int threads = Math.Max(1, Parallelism.MaxThreads);
+        int threads = Math.Max(1, Parallelism.Threads);
         switch (BestIsa)
         {
             case GemmIsa.Avx512: GemmDriver<T, Avx512Kernel<T>>.Run(in p, threads); break;

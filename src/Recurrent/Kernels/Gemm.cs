@@ -63,7 +63,7 @@ public static unsafe partial class Gemm
     {
         Validate(transA, transB, m, n, k, lda, a.Length, ldb, b.Length, ldc, c.Length);
         fixed (float* pa = a, pb = b, pc = c)
-            Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, GemmIsa.Auto, Parallelism.MaxThreads);
+            Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, GemmIsa.Auto, Parallelism.Threads);
     }
 
     /// <summary>float64 GEMM on spans. See <see cref="Sgemm(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>.</summary>
@@ -72,7 +72,7 @@ public static unsafe partial class Gemm
     {
         Validate(transA, transB, m, n, k, lda, a.Length, ldb, b.Length, ldc, c.Length);
         fixed (double* pa = a, pb = b, pc = c)
-            Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, GemmIsa.Auto, Parallelism.MaxThreads);
+            Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, GemmIsa.Auto, Parallelism.Threads);
     }
 
     /// <summary>float32 GEMM on raw pointers (sizes and strides are checked, extents cannot be).</summary>
@@ -80,7 +80,7 @@ public static unsafe partial class Gemm
         float* b, int ldb, float beta, float* c, int ldc)
     {
         Validate(transA, transB, m, n, k, lda, long.MaxValue, ldb, long.MaxValue, ldc, long.MaxValue);
-        Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmIsa.Auto, Parallelism.MaxThreads);
+        Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmIsa.Auto, Parallelism.Threads);
     }
 
     /// <summary>float64 GEMM on raw pointers (sizes and strides are checked, extents cannot be).</summary>
@@ -88,7 +88,7 @@ public static unsafe partial class Gemm
         double* b, int ldb, double beta, double* c, int ldc)
     {
         Validate(transA, transB, m, n, k, lda, long.MaxValue, ldb, long.MaxValue, ldc, long.MaxValue);
-        Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmIsa.Auto, Parallelism.MaxThreads);
+        Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmIsa.Auto, Parallelism.Threads);
     }
 
     /// <summary>The instruction set <see cref="GemmIsa.Auto"/> resolves to in this process.</summary>

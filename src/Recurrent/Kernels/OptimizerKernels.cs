@@ -24,7 +24,7 @@ internal static class RowRunner<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public static void Run<TRow>(in TRow row) where TRow : struct, ISplittableRow<TRow, T>
     {
-        int n = row.Length, threads = Parallelism.MaxThreads;
+        int n = row.Length, threads = Parallelism.Threads;
         if (n == 0) return;
         if (threads <= 1 || n < ParallelElements)
         {

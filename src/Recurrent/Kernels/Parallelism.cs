@@ -30,6 +30,30 @@ public static class Parallelism
             Volatile.Write(ref s_maxThreads, value);
         }
     }
+
+    [ThreadStatic] private static int t_singleDepth;
+
+    /// <summary>
+    /// The threads the kernels may use for work started on this thread now: <see cref="MaxThreads"/>, or 1
+    /// inside <see cref="SingleThreaded"/> (a part of a job that already occupies the team).
+    /// </summary>
+    internal static int Threads => t_singleDepth > 0 ? 1 : MaxThreads;
+
+    /// <summary>Until disposed, kernels started on this thread run on it alone (they never split nor wake the team).</summary>
+    internal static SingleThreadScope SingleThreaded()
+    {
+        t_singleDepth++;
+        return new SingleThreadScope(true);
+    }
+
+    /// <summary>Ends a <see cref="SingleThreaded"/> scope.</summary>
+    internal readonly struct SingleThreadScope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active) t_singleDepth--;
+        }
+    }
 }
 
 /// <summary>One parallel job: <see cref="Execute"/> runs once for every part 0 .. parts-1.</summary>

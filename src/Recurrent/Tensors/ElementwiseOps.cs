@@ -167,7 +167,7 @@ internal static class Elementwise
 
     private static int Parts(int n)
     {
-        int threads = Parallelism.MaxThreads;
+        int threads = Parallelism.Threads;
         if (threads <= 1 || n < ParallelElements) return 1;
         return Math.Min(threads, n / PartAlign);
     }

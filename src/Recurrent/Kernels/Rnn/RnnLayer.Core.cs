@@ -8,12 +8,20 @@
 // goes to h_n. Reverse direction (t from T-1 down to 0): a sequence joins at its last step,
 // starting from h0 (c0), and every sequence finishes at t = 0.
 //
-// Forward:  G_x[N, G*H] = x[N, I] W_ih^T (one GEMM); per step G_h[b_t, G*H] = h_{t-1} W_hh^T
-//           (one GEMM) and the fused gate arithmetic of RnnGates; LSTM projection: one more GEMM
-//           per step, h_t = (o * tanh(c_t)) W_hr^T.
-// Backward: per step the fused gate backward and dh_{t-1} = dG_t W_hh (one GEMM); after the loop
-//           dW_ih += dG^T x, dW_hh += dG^T H_prev, dx += dG W_ih, dW_hr += dH^T (o*tanh c) as one
-//           GEMM each (GRU: the n gate splits in two, see below), db = column sums of dG.
+// Forward:  G_x[N, G*H] = x[N, I] W_ih^T (GEMMs over any ranges of time steps); per step
+//           G_h[b_t, G*H] = h_{t-1} W_hh^T (one GEMM) and the fused gate arithmetic of RnnGates;
+//           LSTM projection: one more GEMM per step, h_t = (o * tanh(c_t)) W_hr^T.
+// Backward: per step the fused gate backward and dh_{t-1} = dG_t W_hh (one GEMM); then
+//           dx += dG W_ih (over any ranges of time steps), dW_ih += dG^T x, dW_hh += dG^T H_prev,
+//           dW_hr += dH^T (o*tanh c) as GEMMs over the whole sequence (GRU: the n gate splits in
+//           two, see WeightGrads), db = column sums of dG.
+//
+// Each direction of a pass is a resumable state (LayerForwardState / LayerBackwardState): set up
+// once (scratch rented from the calling thread's arena, weights packed), then advanced step range
+// by step range in processing order, while its input projections (forward) and input gradients
+// (backward) are computed for any range of time steps, by any thread, in any order once their
+// inputs are ready. The simple path runs one layer at once; RnnStackSchedule runs the layers and
+// directions of a stack as a task graph over chunks of time steps.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -57,6 +65,34 @@ internal readonly struct RnnLayerCacheLayout
     }
 }
 
+/// <summary>A layer and direction's forward pass in progress (see <see cref="RnnLayerCore{T}.ForwardSetup"/>).</summary>
+internal unsafe struct LayerForwardState<T> where T : unmanaged
+{
+    public RnnLayerSizes S;
+    public RnnLayerCacheLayout Layout;
+    public int* BatchSizes, Offs;                      // (T) rows per step; (T + 1) row offset of each time index
+    public int Steps, N, BMax, H, HOut, Gh, Ldy, Ldx;
+    public bool Training, Lstm, Gru, Proj;
+    public T* Y, HN, CN, Cache, X, H0, C0;             // see RnnLayerCore.ForwardSetup
+    public T* WIh, WHh, WHr, Bih, Bias, Bhn;           // weights; b_ih (or zeros), b_hh (n part 0 for GRU), GRU b_hn
+    public T* Gx, WihP, WhhP, GhBuf, CState, HPreBuf, HpGather;
+    public int Done, Off, OffPrev, PrevCount;          // steps done in processing order; their row offsets
+}
+
+/// <summary>A layer and direction's backward pass in progress (see <see cref="RnnLayerCore{T}.BackwardSetup"/>).</summary>
+internal unsafe struct LayerBackwardState<T> where T : unmanaged
+{
+    public RnnLayerSizes S;
+    public RnnLayerCacheLayout Layout;
+    public int* BatchSizes, Offs;
+    public int Steps, N, BMax, H, HOut, Gh, Gb, I, Ldy, Ldx;
+    public bool Lstm, Gru, Proj;
+    public T* DH0, DC0, DY, Cache, X, C0;              // see RnnLayerCore.BackwardSetup
+    public T* WIh, WHh, WHr;
+    public T* DG, DH, DC, DHAll, DHPre, ZeroRow, WhhT, WhhP;
+    public int Done;                                   // steps done in backward processing order
+}
+
 /// <summary>
 /// The pointer-level layer kernels. Callers pin and validate. Parameters are read from a flat
 /// buffer <c>w</c> at the offsets of <see cref="RnnLayerSlots"/> (gradients likewise from <c>dw</c>).
@@ -68,110 +104,163 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static T* At(T* flat, int offset) => flat == null || offset < 0 ? null : flat + offset;
 
+    /// <summary>Row offsets of every time index, and the total, in <paramref name="offs"/> (T + 1 entries).</summary>
+    public static void RowOffsets(ReadOnlySpan<int> batchSizes, int* offs)
+    {
+        int o = 0;
+        for (int t = 0; t < batchSizes.Length; t++) { offs[t] = o; o += batchSizes[t]; }
+        offs[batchSizes.Length] = o;
+    }
+
     /// <summary>
-    /// One layer and direction, forward.
+    /// One layer and direction, forward, in one go (the single-layer path): setup, the input projection of
+    /// every step, every step. Arguments as <see cref="ForwardSetup"/>.
+    /// </summary>
+    public static void Forward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
+        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots)
+    {
+        if (batchSizes.Length == 0) return;
+        nuint mark = RnnArena.Mark();
+        fixed (int* bs = batchSizes)
+        {
+            int* offs = RnnArena.Rent<int>(batchSizes.Length + 1);
+            RowOffsets(batchSizes, offs);
+            LayerForwardState<T> st;
+            ForwardSetup(&st, in s, bs, batchSizes.Length, offs, n, y, ldy, hN, cN, cache, x, ldx, h0, c0, w, in slots, packWih: false);
+            using var burst = BurstFor(st.BMax, st.Gh, st.HOut);
+            Project(&st, 0, batchSizes.Length);
+            ForwardSteps(&st, batchSizes.Length);
+        }
+        RnnArena.Release(mark);
+    }
+
+    /// <summary>
+    /// Prepares one layer and direction's forward pass; scratch is rented from the calling thread's arena and
+    /// must stay rented until the pass ends.
     /// y: (N, ldy) output rows, h_t written to columns [0, OutSize);
     /// hN: (B, OutSize) or null; cN: (B, H) (LSTM) or null;
     /// cache: training cache (<see cref="RnnLayerCacheLayout"/>) or null for inference;
     /// x: (N, ldx) input rows, columns [0, I); h0: (B, OutSize) or null (zeros); c0: (B, H) or null;
-    /// w: the flat weight buffer, this layer's parameters at <paramref name="slots"/>.
+    /// w: the flat weight buffer, this layer's parameters at <paramref name="slots"/>;
+    /// packWih: pack W_ih^T once for many <see cref="Project"/> calls over small ranges.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
-        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots)
+    public static void ForwardSetup(LayerForwardState<T>* st, in RnnLayerSizes s, int* batchSizes, int steps, int* offs, int n,
+        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots, bool packWih)
     {
-        T* wIh = w + slots.WeightIh, wHh = w + slots.WeightHh, bIh = At(w, slots.BiasIh), bHh = At(w, slots.BiasHh), wHr = At(w, slots.WeightHr);
-        int steps = batchSizes.Length;
-        if (steps == 0) return;
         int bMax = batchSizes[0], h = s.HiddenSize, hOut = s.OutSize, gh = s.Gates * h;
         bool training = cache != null, lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
-        var layout = new RnnLayerCacheLayout(in s, n);
-        nuint mark = RnnArena.Mark();
-        using var burst = BurstFor(bMax, gh, hOut);
-
-        if (h0 == null) h0 = RnnArena.RentZeroed<T>((long)bMax * hOut);
-        if (lstm && c0 == null) c0 = RnnArena.RentZeroed<T>((long)bMax * h);
+        *st = new LayerForwardState<T>
+        {
+            S = s, Layout = new RnnLayerCacheLayout(in s, n), BatchSizes = batchSizes, Offs = offs, Steps = steps, N = n, BMax = bMax,
+            H = h, HOut = hOut, Gh = gh, Ldy = ldy, Ldx = ldx, Training = training, Lstm = lstm, Gru = gru, Proj = proj,
+            Y = y, HN = hN, CN = cN, Cache = cache, X = x,
+            H0 = h0 != null ? h0 : RnnArena.RentZeroed<T>((long)bMax * hOut),
+            C0 = !lstm ? null : c0 != null ? c0 : RnnArena.RentZeroed<T>((long)bMax * h),
+            WIh = w + slots.WeightIh, WHh = w + slots.WeightHh, WHr = At(w, slots.WeightHr),
+            Off = s.Reverse ? n : 0,
+        };
 
         // Biases are added in PyTorch's order, (x W_ih^T + b_ih) + (h W_hh^T + b_hh), so results round
         // as ATen's do (it matters in ill-conditioned cells, e.g. c_t = f*c + i*g cancelling). The gate
         // step adds both (a separate pass adding b_ih to the whole (N, G*H) projection would stream it
-        // through memory once more): `bih` is b_ih (or zeros), `bias` b_hh. GRU's b_hn sits inside
-        // r * (W_hn h + b_hn) and is kept apart (bhn); the n part of `bias` stays zero.
-        T* bih = bIh != null ? bIh : RnnArena.RentZeroed<T>(gh);
-        T* bias = RnnArena.RentZeroed<T>(gh);
-        T* bhn = gru ? RnnArena.RentZeroed<T>(h) : null;
+        // through memory once more): Bih is b_ih (or zeros), Bias b_hh. GRU's b_hn sits inside
+        // r * (W_hn h + b_hn) and is kept apart (Bhn); the n part of Bias stays zero.
+        T* bIh = At(w, slots.BiasIh), bHh = At(w, slots.BiasHh);
+        st->Bih = bIh != null ? bIh : RnnArena.RentZeroed<T>(gh);
+        st->Bias = RnnArena.RentZeroed<T>(gh);
+        st->Bhn = gru ? RnnArena.RentZeroed<T>(h) : null;
         if (bHh != null)
         {
-            RnnBlas<T>.AddTo(bias, bHh, gru ? 2 * h : gh);
-            if (gru) RnnBlas<T>.AddTo(bhn, bHh + 2 * h, h);
+            RnnBlas<T>.AddTo(st->Bias, bHh, gru ? 2 * h : gh);
+            if (gru) RnnBlas<T>.AddTo(st->Bhn, bHh + 2 * h, h);
         }
 
-        // gx: (N, G*H) input projection of every step (b_ih is added in the gate step); in training it
+        // Gx: (N, G*H) input projection of every step (b_ih is added in the gate step); in training it
         // becomes the saved gates in place.
-        T* gx = training ? cache + layout.Gates : RnnArena.Rent<T>((long)n * gh);
-        RnnBlas<T>.Gemm(false, true, n, gh, s.InputSize, T.One, x, ldx, wIh, s.InputSize, T.Zero, gx, gh);
+        st->Gx = training ? cache + st->Layout.Gates : RnnArena.Rent<T>((long)n * gh);
+        if (packWih)
+        {
+            st->WihP = RnnArena.Rent<T>(Gemm.PackedBElements<T>(s.InputSize, gh));
+            Gemm.PackB(transB: true, s.InputSize, gh, st->WIh, s.InputSize, st->WihP);
+        }
 
         // Per-step products h_{t-1} W_hh^T: with 4 or more rows, against W_hh^T (OutSize, G*H) packed
         // once per call into the GEMM's panels (every step then reads it contiguously; "nt" on W_hh
         // itself runs at half the speed: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt".
-        T* whhP = bMax >= NnMinRows ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
-        if (whhP != null) Gemm.PackB(transB: true, hOut, gh, wHh, hOut, whhP);
-        T* ghBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
-        T* cState = lstm && !training ? RnnArena.Rent<T>((long)bMax * h) : null;        // (B, H) c in inference
-        T* hPreBuf = proj && !training ? RnnArena.Rent<T>((long)bMax * h) : null;       // (B, H) o*tanh(c) in inference
-        T* hpGather = !training ? RnnArena.Rent<T>((long)bMax * hOut) : null;          // (B, OutSize) h_{t-1} rows in inference
+        st->WhhP = bMax >= NnMinRows ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
+        if (st->WhhP != null) Gemm.PackB(transB: true, hOut, gh, st->WHh, hOut, st->WhhP);
+        st->GhBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
+        st->CState = lstm && !training ? RnnArena.Rent<T>((long)bMax * h) : null;        // (B, H) c in inference
+        st->HPreBuf = proj && !training ? RnnArena.Rent<T>((long)bMax * h) : null;       // (B, H) o*tanh(c) in inference
+        st->HpGather = !training ? RnnArena.Rent<T>((long)bMax * hOut) : null;          // (B, OutSize) h_{t-1} rows in inference
+    }
 
-        int off = s.Reverse ? n : 0, offPrev = 0, prevCount = 0;
-        for (int step = 0; step < steps; step++)
+    /// <summary>The input projection Gx = x W_ih^T of time steps [t0, t1) (any thread, once their x rows are final).</summary>
+    public static void Project(LayerForwardState<T>* st, int t0, int t1)
+    {
+        int r0 = st->Offs[t0], rows = st->Offs[t1] - r0, gh = st->Gh, I = st->S.InputSize;
+        if (rows == 0) return;
+        T* x = st->X + (nint)r0 * st->Ldx, gx = st->Gx + (nint)r0 * gh;
+        if (st->WihP != null) Gemm.GemmPackedB(rows, gh, I, T.One, x, st->Ldx, st->WihP, T.Zero, gx, gh);
+        else RnnBlas<T>.Gemm(false, true, rows, gh, I, T.One, x, st->Ldx, st->WIh, I, T.Zero, gx, gh);
+    }
+
+    /// <summary>Runs the next <paramref name="count"/> steps in processing order (their projections must be done).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ForwardSteps(LayerForwardState<T>* st, int count)
+    {
+        ref var k = ref *st;
+        var s = k.S;
+        int steps = k.Steps, h = k.H, hOut = k.HOut, gh = k.Gh, ldy = k.Ldy;
+        bool training = k.Training, proj = k.Proj;
+        T* y = k.Y, cache = k.Cache, h0 = k.H0;
+        int end = Math.Min(steps, k.Done + count);
+        for (int step = k.Done; step < end; step++)
         {
             int t = s.Reverse ? steps - 1 - step : step;
-            int bt = batchSizes[t];
-            if (s.Reverse) off -= bt;
-            int carried = Math.Min(prevCount, bt);           // rows continuing from the previous step
-            int nextCount = step + 1 < steps ? batchSizes[s.Reverse ? t - 1 : t + 1] : 0;
+            int bt = k.BatchSizes[t];
+            if (s.Reverse) k.Off -= bt;
+            int off = k.Off, offPrev = k.OffPrev;
+            int carried = Math.Min(k.PrevCount, bt);         // rows continuing from the previous step
+            int nextCount = step + 1 < steps ? k.BatchSizes[s.Reverse ? t - 1 : t + 1] : 0;
             T* yPrev = y + (nint)offPrev * ldy;
 
             // h_{t-1} W_hh^T. Rows < carried continue from the previous step's outputs, the rest start from h0.
             T* hpBase;
-            int hpLd, hpCarried;
+            int hpLd;
             if (training)
             {
-                hpBase = cache + layout.HPrev + (nint)off * hOut;
+                hpBase = cache + k.Layout.HPrev + (nint)off * hOut;
                 hpLd = hOut;
-                hpCarried = bt;
                 RnnBlas<T>.CopyRows(hpBase, hOut, yPrev, ldy, carried, hOut);
                 RnnBlas<T>.CopyRows(hpBase + (nint)carried * hOut, hOut, h0 + (nint)carried * hOut, hOut, bt - carried, hOut);
-                HiddenProduct(bt, gh, hOut, hpBase, hOut, wHh, whhP, ghBuf);
             }
             else if (carried == bt || carried == 0)
             {
                 // All rows continue (or all start from h0): one product straight from them.
                 hpBase = carried == 0 ? h0 : yPrev;
                 hpLd = carried == 0 ? hOut : ldy;
-                hpCarried = bt;
-                HiddenProduct(bt, gh, hOut, hpBase, hpLd, wHh, whhP, ghBuf);
             }
             else
             {
                 // Some rows join from h0 (the reverse direction of a packed batch): gather them so the
                 // product has the same rows as in training, and so the same bits with and without NoGrad.
-                hpBase = hpGather;
+                hpBase = k.HpGather;
                 hpLd = hOut;
-                hpCarried = bt;
                 RnnBlas<T>.CopyRows(hpBase, hOut, yPrev, ldy, carried, hOut);
                 RnnBlas<T>.CopyRows(hpBase + (nint)carried * hOut, hOut, h0 + (nint)carried * hOut, hOut, bt - carried, hOut);
-                HiddenProduct(bt, gh, hOut, hpBase, hOut, wHh, whhP, ghBuf);
             }
+            HiddenProduct(bt, gh, hOut, hpBase, hpLd, k.WHh, k.WhhP, k.GhBuf);
 
             // The gate arithmetic of this step: rows are independent, so large steps split them over
             // the worker team (same partition for a given thread count, so the same bits).
             var rows = new ForwardRowsContext
             {
                 Mode = s.Mode, H = h, HOut = hOut, Gh = gh, Training = training, Proj = proj,
-                Off = off, OffPrev = offPrev, Carried = carried, HpCarried = hpCarried, HpLd = hpLd, NextCount = nextCount,
-                HpBase = hpBase, Gx = gx, Bih = bih, GhBuf = ghBuf, Bias = bias, Bhn = bhn, Cache = cache,
-                LayoutC = layout.C, LayoutHPre = layout.HPre, LayoutTanhC = layout.TanhC, LayoutHn = layout.Hn,
-                CState = cState, C0 = c0, HPreBuf = hPreBuf, Y = y, Ldy = ldy, H0 = h0, CN = cN,
+                Off = off, OffPrev = offPrev, Carried = carried, HpCarried = bt, HpLd = hpLd, NextCount = nextCount,
+                HpBase = hpBase, Gx = k.Gx, Bih = k.Bih, GhBuf = k.GhBuf, Bias = k.Bias, Bhn = k.Bhn, Cache = cache,
+                LayoutC = k.Layout.C, LayoutHPre = k.Layout.HPre, LayoutTanhC = k.Layout.TanhC, LayoutHn = k.Layout.Hn,
+                CState = k.CState, C0 = k.C0, HPreBuf = k.HPreBuf, Y = y, Ldy = ldy, H0 = h0, CN = k.CN,
             };
             int parts = RowParts(bt, gh);
             if (parts > 1)
@@ -187,19 +276,19 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             // LSTM projection: h_t = (o * tanh(c_t)) W_hr^T.
             if (proj)
             {
-                T* hPre = training ? cache + layout.HPre + (nint)off * h : hPreBuf;
-                RnnBlas<T>.Gemm(false, true, bt, hOut, h, T.One, hPre, h, wHr, h, T.Zero, y + (nint)off * ldy, ldy);
+                T* hPre = training ? cache + k.Layout.HPre + (nint)off * h : k.HPreBuf;
+                RnnBlas<T>.Gemm(false, true, bt, hOut, h, T.One, hPre, h, k.WHr, h, T.Zero, y + (nint)off * ldy, ldy);
             }
 
             // Sequences that end here hand their h to h_n.
-            if (hN != null && nextCount < bt)
-                RnnBlas<T>.CopyRows(hN + (nint)nextCount * hOut, hOut, y + (nint)(off + nextCount) * ldy, ldy, bt - nextCount, hOut);
+            if (k.HN != null && nextCount < bt)
+                RnnBlas<T>.CopyRows(k.HN + (nint)nextCount * hOut, hOut, y + (nint)(off + nextCount) * ldy, ldy, bt - nextCount, hOut);
 
-            offPrev = off;
-            prevCount = bt;
-            if (!s.Reverse) off += bt;
+            k.OffPrev = off;
+            k.PrevCount = bt;
+            if (!s.Reverse) k.Off += bt;
         }
-        RnnArena.Release(mark);
+        k.Done = end;
     }
 
     // Splitting a step's gate rows over the team pays off above about this many gate elements
@@ -215,14 +304,14 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     // run the layer as a burst (its jobs split without asking whether the workers are awake).
     private static WorkerTeam.BurstScope BurstFor(int bMax, int gh, int hOut)
     {
-        int threads = Parallelism.MaxThreads;
+        int threads = Parallelism.Threads;
         bool splits = 2L * bMax * gh * hOut >= ParallelStepFlops || (long)bMax * gh >= ParallelGateElements;
         return splits ? WorkerTeam.Burst(threads) : default;
     }
 
     private static int RowParts(int rows, int gh)
     {
-        int threads = Parallelism.MaxThreads;
+        int threads = Parallelism.Threads;
         long elements = (long)rows * gh;
         if (threads <= 1 || elements < ParallelGateElements || (elements < 4 * ParallelGateElements && WorkerTeam.Asleep)) return 1;
         return Math.Min(threads, rows);
@@ -362,80 +451,104 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     }
 
     /// <summary>
-    /// One layer and direction, backward through time. dX, dH0 and dC0 are accumulated (+=); the
-    /// parameter gradients are accumulated when <paramref name="accumulate"/>, else overwritten.
-    /// A null output is skipped.
-    /// dX: (N, ldx) or null; dH0: (B, OutSize) or null; dC0: (B, H) or null;
-    /// dw: the flat gradient buffer (this layer's gradients at <paramref name="slots"/>), or null for none;
-    /// dY: (N, ldy) gradient of the output rows or null (zero); dHN: (B, OutSize) or null; dCN: (B, H) or null;
-    /// cache: what <see cref="Forward"/> saved; x: (N, ldx) the forward input; c0: (B, H) or null (zeros);
-    /// w: the flat weight buffer of the forward.
+    /// One layer and direction, backward through time, in one go (the single-layer path): every step, the
+    /// weight gradients, dx. Arguments as <see cref="BackwardSetup"/> and <see cref="WeightGrads"/>.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
         T* dX, T* dH0, T* dC0, T* dw, bool accumulate, T* dY, int ldy, T* dHN, T* dCN,
         T* cache, T* x, int ldx, T* c0, T* w, in RnnLayerSlots slots)
     {
-        int steps = batchSizes.Length;
-        if (steps == 0) return;
-        int bMax = batchSizes[0], h = s.HiddenSize, hOut = s.OutSize, gh = s.Gates * h, I = s.InputSize;
-        bool lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
-        var layout = new RnnLayerCacheLayout(in s, n);
+        if (batchSizes.Length == 0) return;
         nuint mark = RnnArena.Mark();
-        using var burst = BurstFor(bMax, gh, hOut);
+        fixed (int* bs = batchSizes)
+        {
+            int* offs = RnnArena.Rent<int>(batchSizes.Length + 1);
+            RowOffsets(batchSizes, offs);
+            LayerBackwardState<T> st;
+            BackwardSetup(&st, in s, bs, batchSizes.Length, offs, n, dH0, dC0, dY, ldy, dHN, dCN, cache, x, ldx, c0, w, in slots);
+            using var burst = BurstFor(st.BMax, st.Gh, st.HOut);
+            BackwardSteps(&st, batchSizes.Length);
+            if (dw != null) WeightGrads(&st, dw, in slots, accumulate, 0, 1, allowMerged: true);
+            if (dX != null) InputGrad(&st, 0, batchSizes.Length, dX, ldx, overwrite: false);
+        }
+        RnnArena.Release(mark);
+    }
 
-        // dG: (N, GB) pre-activation gate gradients. GRU keeps four blocks (n input part, r, z,
+    /// <summary>
+    /// Prepares one layer and direction's backward pass; scratch is rented from the calling thread's arena and
+    /// must stay rented until the pass ends. dH0: (B, OutSize) += gradient of h0, or null; dC0: (B, H) or null;
+    /// dY: (N, ldy) gradient of the output rows or null (zero); dHN: (B, OutSize) or null; dCN: (B, H) or null;
+    /// cache: what the forward saved; x: (N, ldx) the forward input; c0: (B, H) or null (zeros); w: the flat weights.
+    /// </summary>
+    public static void BackwardSetup(LayerBackwardState<T>* st, in RnnLayerSizes s, int* batchSizes, int steps, int* offs, int n,
+        T* dH0, T* dC0, T* dY, int ldy, T* dHN, T* dCN, T* cache, T* x, int ldx, T* c0, T* w, in RnnLayerSlots slots)
+    {
+        int bMax = batchSizes[0], h = s.HiddenSize, hOut = s.OutSize, gh = s.Gates * h;
+        bool lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
+        // DG: (N, GB) pre-activation gate gradients. GRU keeps four blocks (n input part, r, z,
         // n hidden part): [r, z, n_h] is the hidden-side gradient in W_hh's row order.
         int gb = gru ? 4 * h : gh;
-        T* dG = RnnArena.Rent<T>((long)n * gb);
-        T* dH = RnnArena.Rent<T>((long)bMax * hOut);    // (B, OutSize) gradient reaching h_t from later steps
-        T* dC = lstm ? RnnArena.Rent<T>((long)bMax * h) : null;
-        T* dHAll = proj ? RnnArena.Rent<T>((long)n * hOut) : null;   // (N, P) total gradient of each h_t
-        T* dHPre = proj ? RnnArena.Rent<T>((long)bMax * h) : null;   // (B, H) gradient of o*tanh(c_t)
-        T* zeroRow = RnnArena.RentZeroed<T>(hOut);
-        if (lstm && c0 == null) c0 = RnnArena.RentZeroed<T>((long)bMax * h);
-        if (dHN != null) new ReadOnlySpan<T>(dHN, bMax * hOut).CopyTo(new Span<T>(dH, bMax * hOut));
-        else new Span<T>(dH, bMax * hOut).Clear();
+        *st = new LayerBackwardState<T>
+        {
+            S = s, Layout = new RnnLayerCacheLayout(in s, n), BatchSizes = batchSizes, Offs = offs, Steps = steps, N = n, BMax = bMax,
+            H = h, HOut = hOut, Gh = gh, Gb = gb, I = s.InputSize, Ldy = ldy, Ldx = ldx, Lstm = lstm, Gru = gru, Proj = proj,
+            DH0 = dH0, DC0 = dC0, DY = dY, Cache = cache, X = x,
+            C0 = !lstm ? null : c0 != null ? c0 : RnnArena.RentZeroed<T>((long)bMax * h),
+            WIh = w + slots.WeightIh, WHh = w + slots.WeightHh, WHr = At(w, slots.WeightHr),
+            DG = RnnArena.Rent<T>((long)n * gb),
+            DH = RnnArena.Rent<T>((long)bMax * hOut),                       // (B, OutSize) gradient reaching h_t from later steps
+            DC = lstm ? RnnArena.Rent<T>((long)bMax * h) : null,
+            DHAll = proj ? RnnArena.Rent<T>((long)n * hOut) : null,           // (N, P) total gradient of each h_t
+            DHPre = proj ? RnnArena.Rent<T>((long)bMax * h) : null,           // (B, H) gradient of o*tanh(c_t)
+            ZeroRow = RnnArena.RentZeroed<T>(hOut),
+        };
+        if (dHN != null) new ReadOnlySpan<T>(dHN, bMax * hOut).CopyTo(new Span<T>(st->DH, bMax * hOut));
+        else new Span<T>(st->DH, bMax * hOut).Clear();
         if (lstm)
         {
-            if (dCN != null) new ReadOnlySpan<T>(dCN, bMax * h).CopyTo(new Span<T>(dC, bMax * h));
-            else new Span<T>(dC, bMax * h).Clear();
+            if (dCN != null) new ReadOnlySpan<T>(dCN, bMax * h).CopyTo(new Span<T>(st->DC, bMax * h));
+            else new Span<T>(st->DC, bMax * h).Clear();
         }
-
         // dh_{t-1} = dG_h W_hh: against W_hh packed once per call, or with few rows "nt" on a transposed copy.
-        T* whhT = bMax < NnMinRows ? RnnArena.Rent<T>((long)gh * hOut) : null;
-        T* wIh = w + slots.WeightIh, wHh = w + slots.WeightHh, wHr = At(w, slots.WeightHr);
-        if (whhT != null) RnnBlas<T>.Transpose(whhT, wHh, gh, hOut);
-        T* whhP = whhT == null ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(gh, hOut)) : null;
-        if (whhP != null) Gemm.PackB(transB: false, gh, hOut, wHh, hOut, whhP);
+        st->WhhT = bMax < NnMinRows ? RnnArena.Rent<T>((long)gh * hOut) : null;
+        if (st->WhhT != null) RnnBlas<T>.Transpose(st->WhhT, st->WHh, gh, hOut);
+        st->WhhP = st->WhhT == null ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(gh, hOut)) : null;
+        if (st->WhhP != null) Gemm.PackB(transB: false, gh, hOut, st->WHh, hOut, st->WhhP);
+    }
 
-        // Row offsets of every time index.
-        int* offs = RnnArena.Rent<int>(steps);
-        for (int t = 0, o = 0; t < steps; o += batchSizes[t], t++) offs[t] = o;
-
-        // Walk the steps in the reverse of the forward processing order.
-        for (int step = steps - 1; step >= 0; step--)
+    /// <summary>Runs the next <paramref name="count"/> steps of the backward (the reverse of the forward's processing order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void BackwardSteps(LayerBackwardState<T>* st, int count)
+    {
+        ref var k = ref *st;
+        var s = k.S;
+        int steps = k.Steps, h = k.H, hOut = k.HOut, gh = k.Gh, gb = k.Gb, ldy = k.Ldy;
+        bool lstm = k.Lstm, gru = k.Gru, proj = k.Proj;
+        T* dY = k.DY, dH = k.DH, dC = k.DC, dG = k.DG;
+        int end = Math.Min(steps, k.Done + count);
+        for (int i = k.Done; i < end; i++)
         {
+            int step = steps - 1 - i;                      // the forward's processing position
             int t = s.Reverse ? steps - 1 - step : step;
-            int bt = batchSizes[t], off = offs[t];
+            int bt = k.BatchSizes[t], off = k.Offs[t];
             int tPrev = s.Reverse ? t + 1 : t - 1;
-            int carried = step > 0 ? Math.Min(batchSizes[tPrev], bt) : 0;
-            int offPrev = step > 0 ? offs[tPrev] : 0;
+            int carried = step > 0 ? Math.Min(k.BatchSizes[tPrev], bt) : 0;
+            int offPrev = step > 0 ? k.Offs[tPrev] : 0;
 
             if (proj)
             {
                 // h_t = hpre W_hr^T:  dh_t (total) = dH + dY;  dhpre = dh_t W_hr
                 for (int b = 0; b < bt; b++)
-                    RnnBlas<T>.Sum(dHAll + (nint)(off + b) * hOut, dH + (nint)b * hOut, dY != null ? dY + (nint)(off + b) * ldy : zeroRow, hOut);
-                RnnBlas<T>.Gemm(false, false, bt, h, hOut, T.One, dHAll + (nint)off * hOut, hOut, wHr, h, T.Zero, dHPre, h);
+                    RnnBlas<T>.Sum(k.DHAll + (nint)(off + b) * hOut, dH + (nint)b * hOut, dY != null ? dY + (nint)(off + b) * ldy : k.ZeroRow, hOut);
+                RnnBlas<T>.Gemm(false, false, bt, h, hOut, T.One, k.DHAll + (nint)off * hOut, hOut, k.WHr, h, T.Zero, k.DHPre, h);
             }
 
             // The gate backward of this step, split over the team like the forward (rows are independent).
             var rows = new BackwardRowsContext
             {
                 Mode = s.Mode, H = h, HOut = hOut, Gh = gh, Gb = gb, Ldy = ldy, Off = off, OffPrev = offPrev, Carried = carried,
-                Proj = proj, DY = dY, ZeroRow = zeroRow, Cache = cache, LayoutGates = layout.Gates, LayoutC = layout.C,
-                LayoutTanhC = layout.TanhC, LayoutHn = layout.Hn, LayoutHPrev = layout.HPrev, DG = dG, C0 = c0, DHPre = dHPre,
+                Proj = proj, DY = dY, ZeroRow = k.ZeroRow, Cache = k.Cache, LayoutGates = k.Layout.Gates, LayoutC = k.Layout.C,
+                LayoutTanhC = k.Layout.TanhC, LayoutHn = k.Layout.Hn, LayoutHPrev = k.Layout.HPrev, DG = dG, C0 = k.C0, DHPre = k.DHPre,
                 DH = dH, DC = dC,
             };
             int parts = RowParts(bt, gh);
@@ -452,60 +565,85 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             // G_h = h_{t-1} W_hh^T:  dh_{t-1} = dG_h W_hh  (GRU: added to the direct part dh * z)
             T* dGh = dG + (nint)off * gb + (gru ? h : 0);
             T dhBeta = gru ? T.One : T.Zero;
-            if (whhT != null) RnnBlas<T>.Gemm(false, true, bt, hOut, gh, T.One, dGh, gb, whhT, gh, dhBeta, dH, hOut);
-            else Gemm.GemmPackedB(bt, hOut, gh, T.One, dGh, gb, whhP, dhBeta, dH, hOut);
+            if (k.WhhT != null) RnnBlas<T>.Gemm(false, true, bt, hOut, gh, T.One, dGh, gb, k.WhhT, gh, dhBeta, dH, hOut);
+            else Gemm.GemmPackedB(bt, hOut, gh, T.One, dGh, gb, k.WhhP, dhBeta, dH, hOut);
 
             // Rows that started this step (from h0, c0) hand their gradient to dh0, dc0.
             for (int b = carried; b < bt; b++)
             {
-                if (dH0 != null) RnnBlas<T>.AddTo(dH0 + (nint)b * hOut, dH + (nint)b * hOut, hOut);
-                if (lstm && dC0 != null) RnnBlas<T>.AddTo(dC0 + (nint)b * h, dC + (nint)b * h, h);
+                if (k.DH0 != null) RnnBlas<T>.AddTo(k.DH0 + (nint)b * hOut, dH + (nint)b * hOut, hOut);
+                if (lstm && k.DC0 != null) RnnBlas<T>.AddTo(k.DC0 + (nint)b * h, dC + (nint)b * h, h);
             }
         }
+        k.Done = end;
+    }
 
-        // Weight gradients and dx as whole-sequence GEMMs. dG_x (input side) is dG for LSTM/RNN;
-        // for GRU its r,z rows are dG[:, H:3H] and its n rows dG[:, 0:H]. Weight gradients are
-        // added (beta = 1) or written (beta = 0); every element of this layer's slots is written once.
-        T* hPrevAll = cache + layout.HPrev;
-        T* gWih = At(dw, slots.WeightIh), gWhh = At(dw, slots.WeightHh), gBih = At(dw, slots.BiasIh), gBhh = At(dw, slots.BiasHh);
+    /// <summary>
+    /// dx rows of time steps [t0, t1) (+)= dG_x W_ih (any thread, once those steps are done). dX: (N, ldx);
+    /// <paramref name="overwrite"/>: write instead of add (the old contents are not read).
+    /// </summary>
+    public static void InputGrad(LayerBackwardState<T>* st, int t0, int t1, T* dX, int ldx, bool overwrite)
+    {
+        int r0 = st->Offs[t0], rows = st->Offs[t1] - r0, h = st->H, gh = st->Gh, gb = st->Gb, I = st->I;
+        if (rows == 0) return;
+        T beta = overwrite ? T.Zero : T.One;
+        T* dG = st->DG + (nint)r0 * gb, dx = dX + (nint)r0 * ldx;
+        if (st->Gru)
+        {
+            // G_x = x W_ih^T + b_ih: the r,z rows of W_ih meet dG[:, H:3H], the n rows dG[:, 0:H].
+            RnnBlas<T>.Gemm(false, false, rows, I, 2 * h, T.One, dG + h, gb, st->WIh, I, beta, dx, ldx);
+            RnnBlas<T>.Gemm(false, false, rows, I, h, T.One, dG, gb, st->WIh + 2 * h * I, I, T.One, dx, ldx);
+        }
+        else RnnBlas<T>.Gemm(false, false, rows, I, gh, T.One, dG, gb, st->WIh, I, beta, dx, ldx);
+    }
+
+    /// <summary>
+    /// Part <paramref name="part"/> of <paramref name="parts"/> of the weight gradients (once every step is done):
+    /// gate rows [part*G*H/parts, (part+1)*G*H/parts) of dW_ih, dW_hh, db_ih, db_hh, and the same share of dW_hr's
+    /// rows, added (<paramref name="accumulate"/>) or written. dw: the flat gradient buffer, this layer at
+    /// <paramref name="slots"/>. <paramref name="allowMerged"/> (whole range only): [dW_ih | dW_hh] as one product.
+    /// </summary>
+    public static void WeightGrads(LayerBackwardState<T>* st, T* dw, in RnnLayerSlots slots, bool accumulate, int part, int parts, bool allowMerged)
+    {
+        ref var k = ref *st;
+        int n = k.N, h = k.H, hOut = k.HOut, gh = k.Gh, gb = k.Gb, I = k.I;
+        int r0 = (int)((long)gh * part / parts), r1 = (int)((long)gh * (part + 1) / parts);
+        T* dG = k.DG, x = k.X, hPrevAll = k.Cache + k.Layout.HPrev;
+        T* gWih = dw + slots.WeightIh, gWhh = dw + slots.WeightHh, gBih = At(dw, slots.BiasIh), gBhh = At(dw, slots.BiasHh);
         T wBeta = accumulate ? T.One : T.Zero;
+        nuint mark = RnnArena.Mark();
         if (!accumulate)
         {
-            if (gBih != null) new Span<T>(gBih, gh).Clear();
-            if (gBhh != null) new Span<T>(gBhh, gh).Clear();
+            if (gBih != null) new Span<T>(gBih + r0, r1 - r0).Clear();
+            if (gBhh != null) new Span<T>(gBhh + r0, r1 - r0).Clear();
         }
-        if (gru)
+        if (k.Gru)
         {
-            // G_x = x W_ih^T + b_ih
-            if (gWih != null)
+            // W_ih rows [0, 2H) (r, z) meet dG[:, H:3H]; rows [2H, 3H) (n) meet dG[:, 0:H]. W_hh rows r meet dG[:, H + r].
+            int a0 = r0, a1 = Math.Min(r1, 2 * h), n0 = Math.Max(r0, 2 * h);
+            if (a1 > a0)
             {
-                RnnBlas<T>.Gemm(true, false, 2 * h, I, n, T.One, dG + h, gb, x, ldx, wBeta, gWih, I);
-                RnnBlas<T>.Gemm(true, false, h, I, n, T.One, dG, gb, x, ldx, wBeta, gWih + 2 * h * I, I);
+                RnnBlas<T>.Gemm(true, false, a1 - a0, I, n, T.One, dG + h + a0, gb, x, k.Ldx, wBeta, gWih + (nint)a0 * I, I);
+                if (gBih != null) RnnBlas<T>.AddColumnSums(gBih + a0, dG + h + a0, gb, n, a1 - a0);
             }
-            if (gBih != null)
+            if (r1 > n0)
             {
-                RnnBlas<T>.AddColumnSums(gBih, dG + h, gb, n, 2 * h);
-                RnnBlas<T>.AddColumnSums(gBih + 2 * h, dG, gb, n, h);
+                RnnBlas<T>.Gemm(true, false, r1 - n0, I, n, T.One, dG + (n0 - 2 * h), gb, x, k.Ldx, wBeta, gWih + (nint)n0 * I, I);
+                if (gBih != null) RnnBlas<T>.AddColumnSums(gBih + n0, dG + (n0 - 2 * h), gb, n, r1 - n0);
             }
-            if (dX != null)
-            {
-                RnnBlas<T>.Gemm(false, false, n, I, 2 * h, T.One, dG + h, gb, wIh, I, T.One, dX, ldx);
-                RnnBlas<T>.Gemm(false, false, n, I, h, T.One, dG, gb, wIh + 2 * h * I, I, T.One, dX, ldx);
-            }
-            // G_h = h_{t-1} W_hh^T + b_hh
-            if (gWhh != null) RnnBlas<T>.Gemm(true, false, gh, hOut, n, T.One, dG + h, gb, hPrevAll, hOut, wBeta, gWhh, hOut);
-            if (gBhh != null) RnnBlas<T>.AddColumnSums(gBhh, dG + h, gb, n, gh);
+            RnnBlas<T>.Gemm(true, false, r1 - r0, hOut, n, T.One, dG + h + r0, gb, hPrevAll, hOut, wBeta, gWhh + (nint)r0 * hOut, hOut);
+            if (gBhh != null) RnnBlas<T>.AddColumnSums(gBhh + r0, dG + h + r0, gb, n, r1 - r0);
         }
         else
         {
-            if (gWih != null && I + hOut <= MergedWeightGradMaxWidth)
+            if (allowMerged && parts == 1 && I + hOut <= MergedWeightGradMaxWidth)
             {
                 // [dW_ih | dW_hh] = dG^T [x | h_prev] as one product: dG^T is packed once instead of
                 // twice, which is most of the cost when I and H are small (seed4: 200 x 50 x 3200 runs
                 // at 73 GFLOP/s alone, 200 x 100 x 3200 at 105).
                 int w2 = I + hOut;
                 T* xh = RnnArena.Rent<T>((long)n * w2);
-                RnnBlas<T>.CopyRows(xh, w2, x, ldx, n, I);
+                RnnBlas<T>.CopyRows(xh, w2, x, k.Ldx, n, I);
                 RnnBlas<T>.CopyRows(xh + I, w2, hPrevAll, hOut, n, hOut);
                 T* dW = RnnArena.Rent<T>((long)gh * w2);
                 RnnBlas<T>.Gemm(true, false, gh, w2, n, T.One, dG, gb, xh, w2, T.Zero, dW, w2);
@@ -523,25 +661,28 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                     RnnBlas<T>.CopyRows(gWhh, hOut, dW + I, w2, gh, hOut);
                 }
             }
-            else if (gWih != null)
+            else
             {
-                RnnBlas<T>.Gemm(true, false, gh, I, n, T.One, dG, gb, x, ldx, wBeta, gWih, I);
-                RnnBlas<T>.Gemm(true, false, gh, hOut, n, T.One, dG, gb, hPrevAll, hOut, wBeta, gWhh, hOut);
+                RnnBlas<T>.Gemm(true, false, r1 - r0, I, n, T.One, dG + r0, gb, x, k.Ldx, wBeta, gWih + (nint)r0 * I, I);
+                RnnBlas<T>.Gemm(true, false, r1 - r0, hOut, n, T.One, dG + r0, gb, hPrevAll, hOut, wBeta, gWhh + (nint)r0 * hOut, hOut);
             }
             // G = x W_ih^T + b_ih + h W_hh^T + b_hh: both biases get the column sums of dG.
             if (gBih != null)
             {
-                T* db = RnnArena.RentZeroed<T>(gh);
-                RnnBlas<T>.AddColumnSums(db, dG, gb, n, gh);
-                RnnBlas<T>.AddTo(gBih, db, gh);
-                RnnBlas<T>.AddTo(gBhh, db, gh);
+                T* db = RnnArena.RentZeroed<T>(r1 - r0);
+                RnnBlas<T>.AddColumnSums(db, dG + r0, gb, n, r1 - r0);
+                RnnBlas<T>.AddTo(gBih + r0, db, r1 - r0);
+                RnnBlas<T>.AddTo(gBhh + r0, db, r1 - r0);
             }
-            if (dX != null) RnnBlas<T>.Gemm(false, false, n, I, gh, T.One, dG, gb, wIh, I, T.One, dX, ldx);
         }
-        // h_t = hpre_t W_hr^T:  dW_hr += dH^T hpre
-        if (proj && dw != null)
-            RnnBlas<T>.Gemm(true, false, hOut, h, n, T.One, dHAll, hOut, cache + layout.HPre, h, wBeta, dw + slots.WeightHr, h);
-
+        // h_t = hpre_t W_hr^T:  dW_hr += dH^T hpre (rows of W_hr shared out like the gate rows)
+        if (k.Proj)
+        {
+            int p0 = (int)((long)hOut * part / parts), p1 = (int)((long)hOut * (part + 1) / parts);
+            if (p1 > p0)
+                RnnBlas<T>.Gemm(true, false, p1 - p0, h, n, T.One, k.DHAll + p0, hOut, k.Cache + k.Layout.HPre, h, wBeta,
+                    dw + slots.WeightHr + (nint)p0 * h, h);
+        }
         RnnArena.Release(mark);
     }
 }
