@@ -8,6 +8,7 @@ using Recurrent.Kernels;
 
 namespace Recurrent.Tests.Kernels;
 
+[Collection(Serial.Name)]
 public class ElementwiseKernelTests
 {
     private static T[] Data<T>(int n, int seed, double lo, double hi) where T : IFloatingPointIeee754<T>

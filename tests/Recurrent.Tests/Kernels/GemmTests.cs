@@ -8,6 +8,7 @@ using Recurrent.Kernels;
 
 namespace Recurrent.Tests.Kernels;
 
+[Collection(Serial.Name)]
 public class GemmTests
 {
     // GemmIsa is internal, so theories take its name.

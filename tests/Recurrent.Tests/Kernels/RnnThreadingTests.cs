@@ -1,9 +1,11 @@
-// Large steps split the gate rows (forward and backward) over the worker team: the same bits for any
-// thread count (and equal to the one-thread path, which the reference tests check).
+// Large steps split the gate rows (forward and backward) over the worker team, and stacks of several
+// layers or directions run as a task graph over both threads: the same bits for any thread count
+// (and equal to the one-thread path, which the reference tests check), run after run.
 using Recurrent.Kernels;
 
 namespace Recurrent.Tests.Kernels;
 
+[Collection(Serial.Name)]
 public class RnnThreadingTests
 {
     [Theory]
@@ -48,5 +50,47 @@ public class RnnThreadingTests
         Assert.Equal(one.grads, two.grads);
         Assert.Contains(one.grads, v => v != 0);
         Assert.Contains(one.y, v => v != 0);
+    }
+
+    [Theory]
+    [InlineData(RnnMode.Lstm, 2, false, false, 0)]
+    [InlineData(RnnMode.Lstm, 3, true, true, 0)]
+    [InlineData(RnnMode.Lstm, 2, true, true, 7)]
+    [InlineData(RnnMode.Gru, 2, true, true, 0)]
+    [InlineData(RnnMode.Gru, 3, false, false, 0)]
+    [InlineData(RnnMode.RnnTanh, 2, true, false, 0)]
+    [InlineData(RnnMode.RnnRelu, 4, false, true, 0)]
+    [InlineData(RnnMode.Gru, 1, true, true, 0)]
+    public void StackSchedule_IsBitIdenticalForOneAndTwoThreads_RunAfterRun(RnnMode mode, int layers, bool bidir, bool packed, int proj)
+    {
+        var s = new RnnStackSizes(mode, 24, 40, layers, bidir, proj);
+        int[] bs = packed ? [6, 6, 5, 5, 4, 4, 4, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1] : Enumerable.Repeat(6, 23).ToArray();
+        int n = bs.Sum(), width = s.Directions * s.OutSize, states = layers * s.Directions;
+        var gen = new Generator(6);
+        float[] R(int count, double scale) => Tensor.Uniform(new[] { count }, -scale, scale, generator: gen).ToArray<float>();
+        var x = R(n * 24, 1); var w = R((int)s.WeightCount, 0.2); var dY = R(n * width, 1);
+        var h0 = R(states * 6 * s.OutSize, 0.5); var c0 = mode == RnnMode.Lstm ? R(states * 6 * 40, 0.5) : [];
+        var mask = layers > 1 ? R((layers - 1) * n * width, 1).Select(v => v > -0.4f ? 1 / 0.7f : 0f).ToArray() : [];
+        float[] Run(int threads)
+        {
+            int keep = Parallelism.MaxThreads;
+            Parallelism.MaxThreads = threads;
+            try
+            {
+                var y = new float[n * width]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
+                var cache = new float[RecurrentKernels.StackCacheSize(s, bs)];
+                RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs, mask);
+                var yInf = new float[y.Length];
+                RecurrentKernels.StackForward<float>(yInf, [], [], [], x, h0, c0, w, s, bs, mask);
+                if (mask.Length == 0) Assert.Equal(y, yInf);
+                var dX = new float[x.Length]; var dW = new float[w.Length]; var dH0 = new float[h0.Length]; var dC0 = new float[c0.Length];
+                RecurrentKernels.StackBackward<float>(dX, dH0, dC0, dW, false, dY, [], [], cache, x, c0, w, s, bs, mask);
+                return [.. y, .. hN, .. cN, .. dX, .. dW, .. dH0, .. dC0];
+            }
+            finally { Parallelism.MaxThreads = keep; }
+        }
+        var one = Run(1);
+        Assert.Contains(one, v => v != 0);
+        for (int rep = 0; rep < 3; rep++) Assert.Equal(one, Run(2));
     }
 }

@@ -73,38 +73,15 @@ public static unsafe class RecurrentKernels
         CheckOptional(c0.Length, lstm ? (long)L * dirs * b * h : 0, "c0");
         CheckOptional(cache.Length, layout.Size, "cache", atLeast: true);
         CheckOptional(dropoutMask.Length, (long)(L - 1) * n * width, "dropoutMask");
-        nuint mark = RnnArena.Mark();
-        try
+        fixed (T* py = y, phN = hN, pcN = cN, pCache = cache, px = x, ph0 = h0, pc0 = c0, pw = weights, pMask = dropoutMask)
         {
-            fixed (T* py = y, phN = hN, pcN = cN, pCache = cache, px = x, ph0 = h0, pc0 = c0, pw = weights, pMask = dropoutMask)
-            {
-                bool training = !cache.IsEmpty;
-                T* bufA = !training && L > 1 ? RnnArena.Rent<T>((long)n * width) : null;
-                T* bufB = !training && L > 2 ? RnnArena.Rent<T>((long)n * width) : null;
-                T* input = px;
-                int ldIn = sizes.InputSize;
-                for (int l = 0; l < L; l++)
-                {
-                    T* output = l == L - 1 ? py : training ? pCache + layout.LayerInput(l + 1) : (l % 2 == 0 ? bufA : bufB);
-                    for (int d = 0; d < dirs; d++)
-                    {
-                        var ls = sizes.Layer(l, d);
-                        int k = l * dirs + d;
-                        RnnLayerCore<T>.Forward(in ls, batchSizes, n, output + d * hOut, width,
-                            hN.IsEmpty ? null : phN + (nint)k * b * hOut, cN.IsEmpty ? null : pcN + (nint)k * b * h,
-                            training ? pCache + layout.LayerCache(k) : null, input, ldIn,
-                            h0.IsEmpty ? null : ph0 + (nint)k * b * hOut, c0.IsEmpty ? null : pc0 + (nint)k * b * h, pw, sizes.Slots(l, d));
-                    }
-                    if (l < L - 1 && !dropoutMask.IsEmpty)
-                        RnnBlas<T>.MulInPlace(output, pMask + (nint)l * n * width, n * width);
-                    input = output;
-                    ldIn = width;
-                }
-            }
-        }
-        finally
-        {
-            RnnArena.Release(mark);
+            T* phNn = hN.IsEmpty ? null : phN, pcNn = cN.IsEmpty ? null : pcN, pCachen = cache.IsEmpty ? null : pCache;
+            T* ph0n = h0.IsEmpty ? null : ph0, pc0n = c0.IsEmpty ? null : pc0;
+            if (RnnStackSchedule<T>.Applies(in sizes))
+                RnnStackSchedule<T>.Forward(in sizes, batchSizes, n, py, phNn, pcNn, pCachen, px, ph0n, pc0n, pw, dropoutMask.IsEmpty ? null : pMask);
+            else
+                RnnLayerCore<T>.Forward(sizes.Layer(0, 0), batchSizes, n, py, width, phNn, pcNn, pCachen == null ? null : pCachen + layout.LayerCache(0),
+                    px, sizes.InputSize, ph0n, pc0n, pw, sizes.Slots(0, 0));
         }
     }
 
@@ -153,46 +130,17 @@ public static unsafe class RecurrentKernels
         CheckOptional(dropoutMask.Length, (long)(L - 1) * n * width, "dropoutMask");
         if (cache.Length < layout.Size)
             throw new ArgumentException($"cache is too short for this stack and sequence. Expected at least {layout.Size} elements, got {cache.Length}.", nameof(cache));
-        nuint mark = RnnArena.Mark();
-        try
+        fixed (T* pdX = dX, pdH0 = dH0, pdC0 = dC0, pdW = dWeights, pdY = dY, pdHN = dHN, pdCN = dCN, pCache = cache, px = x, pc0 = c0,
+            pw = weights, pMask = dropoutMask)
         {
-            fixed (T* pdX = dX, pdH0 = dH0, pdC0 = dC0, pdW = dWeights, pdY = dY, pdHN = dHN, pdCN = dCN, pCache = cache, px = x, pc0 = c0,
-                pw = weights, pMask = dropoutMask)
-            {
-                T* bufA = L > 1 ? RnnArena.Rent<T>((long)n * width) : null;
-                T* bufB = L > 2 ? RnnArena.Rent<T>((long)n * width) : null;
-                T* dOut = dY.IsEmpty ? null : pdY;
-                T* dw = dWeights.IsEmpty ? null : pdW;
-                for (int l = L - 1; l >= 0; l--)
-                {
-                    T* dIn;
-                    if (l == 0) dIn = dX.IsEmpty ? null : pdX;
-                    else
-                    {
-                        dIn = l % 2 == 1 ? bufA : bufB;
-                        new Span<T>(dIn, n * width).Clear();
-                    }
-                    T* input = l == 0 ? px : pCache + layout.LayerInput(l);
-                    int ldIn = l == 0 ? sizes.InputSize : width;
-                    for (int d = 0; d < dirs; d++)
-                    {
-                        var ls = sizes.Layer(l, d);
-                        int k = l * dirs + d;
-                        RnnLayerCore<T>.Backward(in ls, batchSizes, n, dIn,
-                            dH0.IsEmpty ? null : pdH0 + (nint)k * b * hOut, dC0.IsEmpty ? null : pdC0 + (nint)k * b * h, dw, accumulateWeights,
-                            dOut == null ? null : dOut + d * hOut, width,
-                            dHN.IsEmpty ? null : pdHN + (nint)k * b * hOut, dCN.IsEmpty ? null : pdCN + (nint)k * b * h,
-                            pCache + layout.LayerCache(k), input, ldIn, c0.IsEmpty ? null : pc0 + (nint)k * b * h, pw, sizes.Slots(l, d));
-                    }
-                    // x_l = y_{l-1} * mask_{l-1}:  dy_{l-1} = dx_l * mask_{l-1}
-                    if (l > 0 && !dropoutMask.IsEmpty) RnnBlas<T>.MulInPlace(dIn, pMask + (nint)(l - 1) * n * width, n * width);
-                    dOut = dIn;
-                }
-            }
-        }
-        finally
-        {
-            RnnArena.Release(mark);
+            T* dXn = dX.IsEmpty ? null : pdX, dH0n = dH0.IsEmpty ? null : pdH0, dC0n = dC0.IsEmpty ? null : pdC0, dWn = dWeights.IsEmpty ? null : pdW;
+            T* dYn = dY.IsEmpty ? null : pdY, dHNn = dHN.IsEmpty ? null : pdHN, dCNn = dCN.IsEmpty ? null : pdCN, c0n = c0.IsEmpty ? null : pc0;
+            if (RnnStackSchedule<T>.Applies(in sizes))
+                RnnStackSchedule<T>.Backward(in sizes, batchSizes, n, dXn, dH0n, dC0n, dWn, accumulateWeights, dYn, dHNn, dCNn, pCache, px, c0n, pw,
+                    dropoutMask.IsEmpty ? null : pMask);
+            else
+                RnnLayerCore<T>.Backward(sizes.Layer(0, 0), batchSizes, n, dXn, dH0n, dC0n, dWn, accumulateWeights, dYn, width, dHNn, dCNn,
+                    pCache + layout.LayerCache(0), px, sizes.InputSize, c0n, pw, sizes.Slots(0, 0));
         }
     }
 

@@ -1,0 +1,373 @@
+// The stack level's schedule for stacks of more than one chain (layers x directions): a task graph
+// over chunks of ChunkSteps time steps, run by every thread the kernels may use.
+//
+// Forward tasks, per chain k = (layer l, direction d) and chunk c:
+//   P(k, c)  input projection of chunk c        needs M(l-1, c) (layer 0: nothing)
+//   R(k, c)  the recurrence over chunk c        needs P(k, c) and the chain's previous chunk
+//   M(l, c)  layer l's output rows of chunk c    needs R(l, every d, c); applies the dropout mask
+//            (in place, so then also each direction's next chunk, which reads the edge rows as h_{t-1})
+// Backward tasks (each chain walks its chunks in the reverse of the forward's order):
+//   BR(k, c) the backward steps of chunk c      needs the chain's previous chunk and BX(l+1, c)
+//   BX(l, c) gradient of layer l's input rows    needs BR(l, every d, c); directions added in order,
+//            (layer l-1's output), masked          then the dropout mask of layer l-1
+//   BW(k, p) half p of chain k's weight grads    needs every BR of chain k
+// So with two threads a 2-layer stack runs as a wavefront (layer 1 steps through chunk c while
+// layer 0 steps through chunk c+1, the idle thread projects ahead), the two directions of a
+// bidirectional layer run side by side, and the weight gradients of a finished chain overlap the
+// rest. Every task is one fixed computation on one thread (kernels inside run single-threaded)
+// whoever runs it, so the results are the same bits for any thread count; tasks of a chain run in
+// order, and a task starts only once the tasks it reads from are done.
+using System.Numerics;
+
+namespace Recurrent.Kernels;
+
+/// <summary>Runs a stack's forward or backward as a task graph (see the file header).</summary>
+internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Time steps per chunk: a pipeline delay of one chunk, projections of ChunkSteps * B rows.</summary>
+    public const int ChunkSteps = 8;
+
+    /// <summary>Whether the stack runs on this schedule (more than one chain) or one layer at a time.</summary>
+    public static bool Applies(in RnnStackSizes s) => s.NumLayers > 1 || s.Directions > 1;
+
+    // ------------------------------------------------------------------------------------------
+    // Forward
+    // ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// The stack's forward. Arguments as <see cref="RecurrentKernels.StackForward{T}"/>, pinned: y (N, D*Hout),
+    /// hN/cN or null, cache or null (inference), x (N, I), h0/c0 or null, w flat weights, mask ((L-1), N, D*Hout) or null.
+    /// </summary>
+    public static void Forward(in RnnStackSizes s, ReadOnlySpan<int> batchSizes, int n, T* y, T* hN, T* cN, T* cache,
+        T* x, T* h0, T* c0, T* w, T* mask)
+    {
+        int steps = batchSizes.Length;
+        if (steps == 0) return;
+        nuint mark = RnnArena.Mark();
+        fixed (int* bs = batchSizes)
+        {
+            int L = s.NumLayers, D = s.Directions, K = L * D, b = bs[0], h = s.HiddenSize, hOut = s.OutSize, width = D * hOut;
+            int chunks = (steps + ChunkSteps - 1) / ChunkSteps;
+            var layout = new RnnStackLayout(in s, n);
+            bool training = cache != null;
+            int* offs = RnnArena.Rent<int>(steps + 1);
+            RnnLayerCore<T>.RowOffsets(batchSizes, offs);
+
+            // Layer outputs: the last layer's into y; the others' into the cache (training: the next layer's
+            // saved input) or two alternating buffers (inference: layer l + 2 overwrites chunk c of layer l's
+            // output only after layer l + 1 has projected it).
+            T* bufA = !training && L > 1 ? RnnArena.Rent<T>((long)n * width) : null;
+            T* bufB = !training && L > 2 ? RnnArena.Rent<T>((long)n * width) : null;
+            T** outs = (T**)RnnArena.Rent<nint>(L);
+            for (int l = 0; l < L; l++)
+                outs[l] = l == L - 1 ? y : training ? cache + layout.LayerInput(l + 1) : (l % 2 == 0 ? bufA : bufB);
+
+            var states = (LayerForwardState<T>*)RnnArena.Rent<byte>((long)K * sizeof(LayerForwardState<T>));
+            for (int l = 0; l < L; l++)
+                for (int d = 0; d < D; d++)
+                {
+                    int k = l * D + d;
+                    var ls = s.Layer(l, d);
+                    RnnLayerCore<T>.ForwardSetup(states + k, in ls, bs, steps, offs, n, outs[l] + d * hOut, width,
+                        hN == null ? null : hN + (nint)k * b * hOut, cN == null ? null : cN + (nint)k * b * h,
+                        training ? cache + layout.LayerCache(k) : null, l == 0 ? x : outs[l - 1], l == 0 ? s.InputSize : width,
+                        h0 == null ? null : h0 + (nint)k * b * hOut, c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d), packWih: true);
+                }
+
+            var graph = new Graph
+            {
+                Backward = false, L = L, D = D, Chunks = chunks, Steps = steps, Width = width, N = n, Offs = offs,
+                Forward = states, Outs = outs, Mask = mask,
+            };
+            Run(ref graph, 2 * K * chunks + L * chunks);
+        }
+        RnnArena.Release(mark);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Backward
+    // ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// The stack's backward. Arguments as <see cref="RecurrentKernels.StackBackward{T}"/>, pinned; null for
+    /// empty. dX, dH0, dC0 are added to; dw (flat) added to or written.
+    /// </summary>
+    public static void Backward(in RnnStackSizes s, ReadOnlySpan<int> batchSizes, int n, T* dX, T* dH0, T* dC0, T* dw, bool accumulate,
+        T* dY, T* dHN, T* dCN, T* cache, T* x, T* c0, T* w, T* mask)
+    {
+        int steps = batchSizes.Length;
+        if (steps == 0) return;
+        nuint mark = RnnArena.Mark();
+        fixed (int* bs = batchSizes)
+        {
+            int L = s.NumLayers, D = s.Directions, K = L * D, b = bs[0], h = s.HiddenSize, hOut = s.OutSize, width = D * hOut;
+            int chunks = (steps + ChunkSteps - 1) / ChunkSteps;
+            var layout = new RnnStackLayout(in s, n);
+            int* offs = RnnArena.Rent<int>(steps + 1);
+            RnnLayerCore<T>.RowOffsets(batchSizes, offs);
+
+            // dIns[l] (l >= 1): the gradient of layer l's input rows, i.e. of layer l-1's output (written by BX(l, c),
+            // read by layer l-1's BR). Two alternating buffers: BX(l-2, c) overwrites chunk c only after layer l-1 read it.
+            T* bufA = L > 1 ? RnnArena.Rent<T>((long)n * width) : null;
+            T* bufB = L > 2 ? RnnArena.Rent<T>((long)n * width) : null;
+            T** dIns = (T**)RnnArena.Rent<nint>(L);
+            dIns[0] = dX;
+            for (int l = 1; l < L; l++) dIns[l] = l % 2 == 1 ? bufA : bufB;
+
+            var states = (LayerBackwardState<T>*)RnnArena.Rent<byte>((long)K * sizeof(LayerBackwardState<T>));
+            for (int l = 0; l < L; l++)
+                for (int d = 0; d < D; d++)
+                {
+                    int k = l * D + d;
+                    var ls = s.Layer(l, d);
+                    T* dYl = l == L - 1 ? (dY == null ? null : dY + d * hOut) : dIns[l + 1] + d * hOut;
+                    RnnLayerCore<T>.BackwardSetup(states + k, in ls, bs, steps, offs, n,
+                        dH0 == null ? null : dH0 + (nint)k * b * hOut, dC0 == null ? null : dC0 + (nint)k * b * h, dYl, width,
+                        dHN == null ? null : dHN + (nint)k * b * hOut, dCN == null ? null : dCN + (nint)k * b * h,
+                        cache + layout.LayerCache(k), l == 0 ? x : cache + layout.LayerInput(l), l == 0 ? s.InputSize : width,
+                        c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d));
+                }
+
+            var graph = new Graph
+            {
+                Backward = true, L = L, D = D, Chunks = chunks, Steps = steps, Width = width, N = n, Offs = offs,
+                BackwardStates = states, DIns = dIns, Mask = mask, DW = dw, Accumulate = accumulate, Sizes = s,
+            };
+            Run(ref graph, K * chunks + L * chunks + 2 * K);
+        }
+        RnnArena.Release(mark);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The graph and its runner
+    // ------------------------------------------------------------------------------------------
+
+    /// <summary>One pass's tasks: what they work on, and per task a claim flag and a done flag.</summary>
+    private struct Graph
+    {
+        public bool Backward, Accumulate;
+        public int L, D, Chunks, Steps, Width, N, Tasks;
+        public int* Offs, Claimed, Done, Next;             // Next: per chain, the next position in its walk
+        public LayerForwardState<T>* Forward;
+        public LayerBackwardState<T>* BackwardStates;
+        public T** Outs, DIns;
+        public T* Mask, DW;
+        public RnnStackSizes Sizes;
+        public int Remaining, Failed;
+
+        public readonly int Chains => L * D;
+        public readonly int ChunkStart(int c) => c * ChunkSteps;
+        public readonly int ChunkEnd(int c) => Math.Min(Steps, (c + 1) * ChunkSteps);
+
+        // Forward ids: P(k, c) = k*C + c;  R(k, c) = KC + k*C + c;  M(l, c) = 2KC + l*C + c (l = L-1: placeholders).
+        // Backward ids: BR(k, c) = k*C + c;  BX(l, c) = KC + l*C + c;  BW(k, p) = KC + L*C + 2k + p.
+        public readonly int P(int k, int c) => k * Chunks + c;
+        public readonly int R(int k, int c) => (Chains + k) * Chunks + c;
+        public readonly int M(int l, int c) => 2 * Chains * Chunks + l * Chunks + c;
+        public readonly int BR(int k, int c) => k * Chunks + c;
+        public readonly int BX(int l, int c) => Chains * Chunks + l * Chunks + c;
+        public readonly int BW(int k, int p) => (Chains + L) * Chunks + 2 * k + p;
+
+        /// <summary>The chunk at position <paramref name="pos"/> of chain k's walk (forward: time order, or reversed for direction 1; backward: the opposite).</summary>
+        public readonly int ChunkAt(int k, int pos) => (k % D == 1) != Backward ? Chunks - 1 - pos : pos;
+
+        public readonly bool IsDone(int task) => Volatile.Read(ref Done[task]) != 0;
+    }
+
+    private static void Run(ref Graph g, int tasks)
+    {
+        g.Tasks = tasks;
+        g.Claimed = RnnArena.RentZeroed<int>(tasks);
+        g.Done = RnnArena.RentZeroed<int>(tasks);
+        g.Next = RnnArena.RentZeroed<int>(g.Chains);
+        g.Remaining = tasks;
+        // Tasks with nothing to do are done from the start.
+        if (!g.Backward)
+        {
+            for (int l = g.L - 1; l < g.L; l++)
+                for (int c = 0; c < g.Chunks; c++) Finish(ref g, g.M(l, c));   // no M for the last layer
+        }
+        else
+        {
+            if (g.DIns[0] == null)
+                for (int c = 0; c < g.Chunks; c++) Finish(ref g, g.BX(0, c));
+            if (g.DW == null)
+                for (int k = 0; k < g.Chains; k++) { Finish(ref g, g.BW(k, 0)); Finish(ref g, g.BW(k, 1)); }
+        }
+
+        int team = Math.Max(1, Math.Min(Parallelism.Threads, g.Chains));
+        fixed (Graph* pg = &g)
+        {
+            if (team == 1) Work(pg, 0, 1);
+            else
+            {
+                var job = t_job ??= new Job();
+                job.Graph = pg;
+                try { WorkerTeam.Run(job, team); }
+                finally { job.Graph = null; }
+            }
+        }
+        if (g.Remaining != 0) throw new InvalidOperationException("RnnStackSchedule: the task graph stopped with unfinished tasks.");
+    }
+
+    [ThreadStatic] private static Job? t_job;
+
+    private sealed class Job : ParallelJob
+    {
+        public Graph* Graph;
+
+        public override void Execute(int part, int parts) => Work(Graph, part, parts);
+    }
+
+    // One participant: run runnable tasks until none is left. Kernels inside run on this thread alone.
+    private static void Work(Graph* g, int me, int team)
+    {
+        using var single = Parallelism.SingleThreaded();
+        var spin = new SpinWait();
+        try
+        {
+            while (Volatile.Read(ref g->Remaining) > 0 && Volatile.Read(ref g->Failed) == 0)
+            {
+                if (g->Backward ? TryBackward(ref *g, me, team) : TryForward(ref *g, me, team))
+                {
+                    spin = default;
+                    continue;
+                }
+                if (team == 1) throw new InvalidOperationException("RnnStackSchedule: no runnable task on a single thread.");
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+        catch
+        {
+            Volatile.Write(ref g->Failed, 1);
+            throw;
+        }
+    }
+
+    private static bool Claim(ref Graph g, int task) => Interlocked.CompareExchange(ref g.Claimed[task], 1, 0) == 0;
+
+    private static void Finish(ref Graph g, int task)
+    {
+        g.Claimed[task] = 1;
+        Volatile.Write(ref g.Done[task], 1);
+        Interlocked.Decrement(ref g.Remaining);
+    }
+
+    // The next step range of chain k, if its inputs are ready: claimed through the chain's position.
+    private static bool TryChain(ref Graph g, int k)
+    {
+        int pos = Volatile.Read(ref g.Next[k]);
+        if (pos >= g.Chunks) return false;
+        int c = g.ChunkAt(k, pos), l = k / g.D;
+        if (pos > 0 && !g.IsDone(g.Backward ? g.BR(k, g.ChunkAt(k, pos - 1)) : g.R(k, g.ChunkAt(k, pos - 1)))) return false;
+        if (!g.Backward && !g.IsDone(g.P(k, c))) return false;
+        if (g.Backward && l < g.L - 1 && !g.IsDone(g.BX(l + 1, c))) return false;
+        if (Interlocked.CompareExchange(ref g.Next[k], pos + 1, pos) != pos) return false;
+        int task = g.Backward ? g.BR(k, c) : g.R(k, c);
+        g.Claimed[task] = 1;
+        int count = g.ChunkEnd(c) - g.ChunkStart(c);
+        if (g.Backward) RnnLayerCore<T>.BackwardSteps(g.BackwardStates + k, count);
+        else RnnLayerCore<T>.ForwardSteps(g.Forward + k, count);
+        Finish(ref g, task);
+        return true;
+    }
+
+    private static bool TryForward(ref Graph g, int me, int team)
+    {
+        int K = g.Chains;
+        for (int k = me; k < K; k += team)
+            if (TryChain(ref g, k)) return true;
+        // Layer outputs whose directions are all done: dropout mask, then they feed the next layer.
+        for (int l = 0; l < g.L - 1; l++)
+            for (int c = 0; c < g.Chunks; c++)
+            {
+                int task = g.M(l, c);
+                if (g.IsDone(task) || Volatile.Read(ref g.Claimed[task]) != 0) continue;
+                bool ready = true;
+                for (int d = 0; d < g.D && ready; d++) ready = g.IsDone(g.R(l * g.D + d, c));
+                if (ready && g.Mask != null)
+                {
+                    // The mask multiplies the rows in place, and each direction still reads its chunk-edge rows
+                    // as h_{t-1} of its next chunk (forward: c + 1; reverse: c - 1): wait for those too.
+                    if (c + 1 < g.Chunks) ready = g.IsDone(g.R(l * g.D, c + 1));
+                    if (ready && g.D == 2 && c > 0) ready = g.IsDone(g.R(l * g.D + 1, c - 1));
+                }
+                if (!ready || !Claim(ref g, task)) continue;
+                if (g.Mask != null)
+                {
+                    int r0 = g.Offs[g.ChunkStart(c)], rows = g.Offs[g.ChunkEnd(c)] - r0;
+                    long at = (long)r0 * g.Width;
+                    RnnBlas<T>.MulInPlace(g.Outs[l] + at, g.Mask + (long)l * g.N * g.Width + at, rows * g.Width);
+                }
+                Finish(ref g, task);
+                return true;
+            }
+        // Projections, in the order the chains will need them, own chains first.
+        for (int i = 0; i < K; i++)
+        {
+            int k = (me + i) % K;
+            int l = k / g.D;
+            for (int pos = Volatile.Read(ref g.Next[k]); pos < g.Chunks; pos++)
+            {
+                int c = g.ChunkAt(k, pos), task = g.P(k, c);
+                if (Volatile.Read(ref g.Claimed[task]) != 0) continue;
+                if (l > 0 && !g.IsDone(g.M(l - 1, c))) break;
+                if (!Claim(ref g, task)) continue;
+                RnnLayerCore<T>.Project(g.Forward + k, g.ChunkStart(c), g.ChunkEnd(c));
+                Finish(ref g, task);
+                return true;
+            }
+        }
+        // Another participant's chain, when nothing else is left to do here.
+        for (int k = 0; k < K; k++)
+            if (k % team != me && TryChain(ref g, k)) return true;
+        return false;
+    }
+
+    private static bool TryBackward(ref Graph g, int me, int team)
+    {
+        int K = g.Chains, D = g.D;
+        for (int k = me; k < K; k += team)
+            if (TryChain(ref g, k)) return true;
+        // Input gradients, upper layers first (the layer below waits on them).
+        for (int l = g.L - 1; l >= 0; l--)
+            for (int c = 0; c < g.Chunks; c++)
+            {
+                int task = g.BX(l, c);
+                if (g.IsDone(task) || Volatile.Read(ref g.Claimed[task]) != 0) continue;
+                bool ready = true;
+                for (int d = 0; d < D && ready; d++) ready = g.IsDone(g.BR(l * D + d, c));
+                if (!ready || !Claim(ref g, task)) continue;
+                int t0 = g.ChunkStart(c), t1 = g.ChunkEnd(c);
+                int ld = l == 0 ? g.Sizes.InputSize : g.Width;
+                for (int d = 0; d < D; d++)
+                    RnnLayerCore<T>.InputGrad(g.BackwardStates + l * D + d, t0, t1, g.DIns[l], ld, overwrite: l > 0 && d == 0);
+                if (l > 0 && g.Mask != null)
+                {
+                    // x_l = y_{l-1} * mask_{l-1}:  dy_{l-1} = dx_l * mask_{l-1}
+                    int r0 = g.Offs[t0], rows = g.Offs[t1] - r0;
+                    long at = (long)r0 * g.Width;
+                    RnnBlas<T>.MulInPlace(g.DIns[l] + at, g.Mask + (long)(l - 1) * g.N * g.Width + at, rows * g.Width);
+                }
+                Finish(ref g, task);
+                return true;
+            }
+        // Weight gradients of finished chains, in halves.
+        for (int i = 0; i < K; i++)
+        {
+            int k = (me + i) % K;
+            if (Volatile.Read(ref g.Next[k]) < g.Chunks || !g.IsDone(g.BR(k, g.ChunkAt(k, g.Chunks - 1)))) continue;
+            for (int p = 0; p < 2; p++)
+            {
+                int task = g.BW(k, p);
+                if (Volatile.Read(ref g.Claimed[task]) != 0 || !Claim(ref g, task)) continue;
+                RnnLayerCore<T>.WeightGrads(g.BackwardStates + k, g.DW, g.Sizes.Slots(k / D, k % D), g.Accumulate, p, 2, allowMerged: false);
+                Finish(ref g, task);
+                return true;
+            }
+        }
+        for (int k = 0; k < K; k++)
+            if (k % team != me && TryChain(ref g, k)) return true;
+        return false;
+    }
+}
