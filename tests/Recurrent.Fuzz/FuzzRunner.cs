@@ -90,10 +90,17 @@ public sealed class FuzzRunner
         long end = cases == long.MaxValue ? long.MaxValue : first + cases;
         var running = new (long Index, long StartTicks, byte[]? Input)[threads];
         using var stop = new CancellationTokenSource();
+        // The cases in flight, written twice a second: if the process dies (stack overflow, out of memory),
+        // the file names the cases to replay with --first N --cases 1.
+        string? inflight = _findings is null ? null : Path.Combine(_findings, _target.Name, "inflight.txt");
+        if (inflight is not null)
+            Directory.CreateDirectory(Path.GetDirectoryName(inflight)!);
         var watchdog = new Thread(() =>
         {
             while (!stop.Token.WaitHandle.WaitOne(500))
             {
+                if (inflight is not null)
+                    File.WriteAllLines(inflight, running.Where(r => r.Input is not null).Select(r => Id(r.Index)));
                 for (int w = 0; w < running.Length; w++)
                 {
                     var r = running[w];
@@ -125,6 +132,9 @@ public sealed class FuzzRunner
         workers.ForEach(t => t.Start());
         workers.ForEach(t => t.Join());
         stop.Cancel();
+        watchdog.Join();
+        if (inflight is not null)
+            File.Delete(inflight);
         report.Seconds = clock.Elapsed.TotalSeconds;
         return report;
     }

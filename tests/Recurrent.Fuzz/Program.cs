@@ -63,5 +63,5 @@ foreach (string name in targets)
         Console.WriteLine("    FAIL " + f.Split('\n')[0]);
     if (report.Failed == 0) passed++; else failed++;
 }
-Console.WriteLine($"fuzz: {passed} passed, {failed} failed");
+Console.WriteLine($"fuzz summary: {passed} targets passed, {failed} targets failed");
 return failed == 0 ? 0 : 1;

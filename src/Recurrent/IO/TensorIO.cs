@@ -9,7 +9,7 @@ public static class TensorIO
     /// <summary>The tensors of a safetensors file, by name in header order (F16 and BF16 are widened to float32).</summary>
     /// <remarks>
     /// Reading allocates memory linear in the file's size, at most <see cref="ReadBudget.Default"/> of it
-    /// (16 bytes per file byte plus 64 MiB), whatever the file declares.
+    /// (32 bytes per file byte plus 64 MiB), whatever the file declares.
     /// </remarks>
     /// <exception cref="SafeTensorsFormatException">The file is malformed, or a tensor's shape is beyond what a
     /// <see cref="Tensor"/> can index (a dimension above <see cref="int.MaxValue"/>, or non-zero dimensions whose

@@ -71,7 +71,7 @@ public sealed class TorchCheckpoint
 
     /// <summary>
     /// Reads a file. Bad contents raise <see cref="TorchFormatException"/>; nothing in the file is executed. The
-    /// read allocates at most <see cref="TorchReaderOptions.AllocationBudget"/> bytes (by default 16 per file byte
+    /// read allocates at most <see cref="TorchReaderOptions.AllocationBudget"/> bytes (by default 32 per file byte
     /// plus 64 MiB), and every zip record's CRC-32 is verified unless <see cref="TorchReaderOptions.VerifyCrc32"/> is false.
     /// </summary>
     /// <exception cref="TorchFormatException">The file is truncated, corrupt, hostile, over a limit of

@@ -60,7 +60,7 @@ internal static class TorchFileReader
     /// <summary>A meter for one read (or one later walk of the checkpoint) that fails with a <see cref="TorchFormatException"/>.</summary>
     internal static AllocationMeter NewMeter(long budget) =>
         new(budget, message => new TorchFormatException(
-            $"{message} (TorchReaderOptions.MaxAllocationBytes; the default is 16 bytes per file byte plus 64 MiB, raise it only for a file you trust)."));
+            $"{message} (TorchReaderOptions.MaxAllocationBytes; the default is 32 bytes per file byte plus 64 MiB, raise it only for a file you trust)."));
 
     private static bool IsTar(Stream stream)
     {
