@@ -7,7 +7,7 @@ long cases = 10_000, first = 0;
 double? seconds = null;
 int seed = 1, threads = Environment.ProcessorCount;
 string? findings = Path.Combine(Corpus.RepositoryRoot(), "tests", "Recurrent.Fuzz", "findings");
-string? replay = null;
+string? replay = null, dump = null;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -22,6 +22,7 @@ for (int i = 0; i < args.Length; i++)
         case "--findings": findings = Next(); break;
         case "--no-findings": findings = null; break;
         case "--replay": replay = Next(); break;
+        case "--dump": dump = Next(); break;
         case "-h": case "--help":
             Console.WriteLine("""
                 usage: Recurrent.Fuzz [--target safetensors,pt-zip,pt-legacy] [--cases N | --seconds S] [--seed N]
@@ -29,6 +30,7 @@ for (int i = 0; i < args.Length; i++)
                 Runs N mutated inputs (or S seconds) per target, deterministic for a seed: case i of a target is the
                 same input for the same seed and corpus (tests/Recurrent.Fuzz/corpus/{seed,regression}/<target>).
                 --replay runs the given files (a folder: every file in it) through --target once each.
+                --dump DIR writes the inputs of the selected cases (--first, --cases) to DIR instead of running them.
                 Exit code 0 when every case was accepted or rejected with a documented exception within 2 s and the
                 allocation budget; 1 otherwise (failing inputs are written to the findings folder); 3 on a hang.
                 """);
@@ -42,6 +44,14 @@ foreach (string name in targets)
 {
     var target = FuzzTargets.Get(name);
     FuzzReport report;
+    if (dump is not null)
+    {
+        var runner = new FuzzRunner(target, Corpus.Load(name), seed, null);
+        Directory.CreateDirectory(dump);
+        for (long k = first; k < first + Math.Min(cases, 10_000); k++)
+            File.WriteAllBytes(Path.Combine(dump, $"{name}-{seed}-{k}.bin"), runner.Input(k, out _));
+        continue;
+    }
     if (replay is not null)
     {
         var files = Directory.Exists(replay) ? Directory.GetFiles(replay).OrderBy(f => f, StringComparer.Ordinal).ToArray() : new[] { replay };

@@ -298,12 +298,12 @@ internal static class TorchTree
     /// <paramref name="visit"/> gets the dotted prefix of its container, the container and the leaf's index in it
     /// (so that it builds the name, <c>Join(prefix, KeyAt(container, index))</c>, only when it needs it) and the
     /// value, and returns false to stop the walk. Set items and dict attributes are not walked.
-    /// <paramref name="meter"/> is checked at every step.
+    /// <paramref name="meter"/> is checked every 256 steps.
     /// </summary>
     public static void Walk(object node, Func<object, Step> step, Func<string, object, int, object?, bool> visit, AllocationMeter? meter = null)
     {
         var stack = new List<(object Node, int Next, string Prefix)> { (node, 0, "") };
-        while (stack.Count > 0)
+        for (long steps = 1; stack.Count > 0; steps++)
         {
             var f = stack[^1];
             if (f.Next >= ChildCount(f.Node))
@@ -313,7 +313,8 @@ internal static class TorchTree
             }
             int i = f.Next++;
             stack[^1] = f;
-            meter?.Check("flattening the tensors' names");
+            if ((steps & 255) == 0) // a step allocates at most a name: check now and then
+                meter?.Check("flattening the tensors' names");
             object? child = ChildAt(f.Node, i);
             Step s = IsWalkable(child) ? step(child!) : Step.Leaf;
             if (s == Step.Enter)
