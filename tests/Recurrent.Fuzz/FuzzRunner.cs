@@ -284,31 +284,36 @@ public static class Corpus
     }
 }
 
-/// <summary>CPU time of the calling thread (Linux: /proc/thread-self/stat, 10 ms ticks); elsewhere unavailable.</summary>
+/// <summary>CPU time of the calling thread (Linux: getrusage(RUSAGE_THREAD)); elsewhere unavailable.</summary>
 public static class ThreadClock
 {
-    private static readonly double MillisecondsPerTick = 1000.0 / Math.Max(1, ClockTicksPerSecond());
-
     /// <summary>Whether <see cref="Milliseconds"/> is CPU time (false: use wall time).</summary>
-    public static bool IsCpuTime { get; } = OperatingSystem.IsLinux() && File.Exists("/proc/thread-self/stat");
+    public static bool IsCpuTime { get; } = OperatingSystem.IsLinux() && Environment.Is64BitProcess && Probe();
 
     /// <summary>User plus system CPU time of the calling thread so far.</summary>
-    public static double Milliseconds()
+    public static unsafe double Milliseconds()
     {
         if (!IsCpuTime)
             return 0;
-        string stat = File.ReadAllText("/proc/thread-self/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' '); // fields from the 3rd (state) on
-        return (long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture)
-                + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture)) * MillisecondsPerTick;
+        long* usage = stackalloc long[18]; // struct rusage: ru_utime, ru_stime (timeval: seconds, microseconds), 14 longs
+        if (GetRUsage(1 /* RUSAGE_THREAD */, usage) != 0)
+            return 0;
+        return (usage[0] + usage[2]) * 1000.0 + (usage[1] + usage[3]) / 1000.0;
     }
 
-    private static long ClockTicksPerSecond()
+    private static unsafe bool Probe()
     {
-        try { return OperatingSystem.IsLinux() ? Sysconf(2 /* _SC_CLK_TCK */) : 100; }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return 100; }
+        try
+        {
+            long* usage = stackalloc long[18];
+            return GetRUsage(1, usage) == 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sysconf")]
-    private static extern long Sysconf(int name);
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrusage")]
+    private static extern unsafe int GetRUsage(int who, long* usage);
 }
