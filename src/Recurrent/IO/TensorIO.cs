@@ -7,8 +7,15 @@ namespace Recurrent.IO;
 public static class TensorIO
 {
     /// <summary>The tensors of a safetensors file, by name in header order (F16 and BF16 are widened to float32).</summary>
-    /// <exception cref="SafeTensorsFormatException">The file is malformed.</exception>
+    /// <remarks>
+    /// Reading allocates memory linear in the file's size, at most <see cref="ReadBudget.Default"/> of it
+    /// (32 bytes per file byte plus 64 MiB), whatever the file declares.
+    /// </remarks>
+    /// <exception cref="SafeTensorsFormatException">The file is malformed, or a tensor's shape is beyond what a
+    /// <see cref="Tensor"/> can index (a dimension above <see cref="int.MaxValue"/>, or non-zero dimensions whose
+    /// product exceeds <see cref="Array.MaxLength"/> even in an empty tensor); the message names the tensor and field.</exception>
     /// <exception cref="NotSupportedException">A tensor has a dtype Recurrent cannot hold (e.g. I32, U8).</exception>
+    /// <exception cref="IOException">The file cannot be read (missing, no permission...).</exception>
     public static Dictionary<string, Tensor> ReadTensors(string path) => ReadTensors(path, out _);
 
     /// <summary>As <see cref="ReadTensors(string)"/>, also returning the file's <c>__metadata__</c>.</summary>
@@ -37,20 +44,14 @@ public static class TensorIO
     }
 
     /// <summary>One tensor of a parsed file as a new contiguous <see cref="Tensor"/>.</summary>
+    /// <exception cref="SafeTensorsFormatException">The shape is beyond what a <see cref="Tensor"/> can index.</exception>
+    /// <exception cref="NotSupportedException">The dtype is not F32, F64, I64, F16 or BF16.</exception>
     public static Tensor ToTensor(SafeTensorsFile file, SafeTensorsEntry entry)
     {
         Guard.NotNull(file, nameof(file));
         Guard.NotNull(entry, nameof(entry));
-        var shape = new int[entry.Rank];
-        for (int i = 0; i < shape.Length; i++)
-        {
-            long s = entry.Shape[i];
-            if (s > int.MaxValue)
-                throw new NotSupportedException($"{file.Source ?? "safetensors data"}: tensor '{entry.Name}' has dimension {i} of size {s}, larger than a Tensor dimension can be ({int.MaxValue})");
-            shape[i] = (int)s;
-        }
-        if (entry.ElementCount > Array.MaxLength)
-            throw new NotSupportedException($"{file.Source ?? "safetensors data"}: tensor '{entry.Name}' has {entry.ElementCount} elements, more than a Tensor can hold ({Array.MaxLength})");
+        int[] shape = TensorShapeLimits.TryToIntShape(entry.Shape, out string error)
+            ?? throw new SafeTensorsFormatException($"{SafeTensorsHeaderParser.Where(file.Source)}: tensor '{entry.Name}': \"shape\" {SafeTensorsHeaderParser.ShapeText(entry.ToShapeArray())}: {error}.");
         return entry.DType switch
         {
             SafeTensorsDType.F32 or SafeTensorsDType.F16 or SafeTensorsDType.BF16 => Tensor.FromArray(file.GetFloat32(entry.Name), shape),

@@ -98,7 +98,9 @@ public sealed class SafeTensorsFile
         // Unknown length (pipe, network): buffer what is actually there; growth is driven by real data, never by the header.
         using var ms = new MemoryStream();
         stream.CopyTo(ms);
-        return new SafeTensorsFile(new ReadOnlyMemory<byte>(ms.GetBuffer(), 0, checked((int)ms.Length)), source);
+        if (ms.Length > Array.MaxLength)
+            throw new NotSupportedException($"{where} holds {ms.Length} bytes; more than {Array.MaxLength} bytes is not supported.");
+        return new SafeTensorsFile(new ReadOnlyMemory<byte>(ms.GetBuffer(), 0, (int)ms.Length), source);
     }
 
     /// <summary>

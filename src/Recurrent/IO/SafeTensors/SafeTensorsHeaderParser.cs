@@ -121,48 +121,46 @@ internal static class SafeTensorsHeaderParser
         return result;
     }
 
+    // Messages are built only on failure: a header may list hundreds of thousands of tensors, and a few
+    // strings per entry would make a valid file cost many times its size to parse.
     private static SafeTensorsEntry ParseEntry(string name, JsonElement value, long bufferLength, string where)
     {
-        string what = $"{where}: tensor '{name}'";
+        string What() => $"{where}: tensor '{name}'";
         if (value.ValueKind != JsonValueKind.Object)
             throw new SafeTensorsFormatException(
-                $"{what}: expected a JSON object with \"dtype\", \"shape\" and \"data_offsets\", found {Kind(value.ValueKind)}.");
+                $"{What()}: expected a JSON object with \"dtype\", \"shape\" and \"data_offsets\", found {Kind(value.ValueKind)}.");
 
         JsonElement? dtypeEl = null, shapeEl = null, offsetsEl = null;
         foreach (JsonProperty p in value.EnumerateObject())
         {
-            switch (p.Name)
-            {
-                case "dtype": SetOnce(ref dtypeEl, p, what); break;
-                case "shape": SetOnce(ref shapeEl, p, what); break;
-                case "data_offsets": SetOnce(ref offsetsEl, p, what); break;
-                default:
-                    throw new SafeTensorsFormatException(
-                        $"{what}: unexpected field '{p.Name}' (expected only \"dtype\", \"shape\" and \"data_offsets\").");
-            }
+            if (p.NameEquals("dtype"u8)) SetOnce(ref dtypeEl, p, name, where);
+            else if (p.NameEquals("shape"u8)) SetOnce(ref shapeEl, p, name, where);
+            else if (p.NameEquals("data_offsets"u8)) SetOnce(ref offsetsEl, p, name, where);
+            else
+                throw new SafeTensorsFormatException(
+                    $"{What()}: unexpected field '{p.Name}' (expected only \"dtype\", \"shape\" and \"data_offsets\").");
         }
-        if (dtypeEl is null) throw new SafeTensorsFormatException($"{what}: missing field \"dtype\".");
-        if (shapeEl is null) throw new SafeTensorsFormatException($"{what}: missing field \"shape\".");
-        if (offsetsEl is null) throw new SafeTensorsFormatException($"{what}: missing field \"data_offsets\".");
+        if (dtypeEl is null) throw new SafeTensorsFormatException($"{What()}: missing field \"dtype\".");
+        if (shapeEl is null) throw new SafeTensorsFormatException($"{What()}: missing field \"shape\".");
+        if (offsetsEl is null) throw new SafeTensorsFormatException($"{What()}: missing field \"data_offsets\".");
 
         // dtype
         JsonElement d = dtypeEl.Value;
         if (d.ValueKind != JsonValueKind.String)
-            throw new SafeTensorsFormatException($"{what}: \"dtype\" must be a string, found {Kind(d.ValueKind)} ({Excerpt(d)}).");
-        string dtypeName = d.GetString()!;
-        if (!SafeTensorsDTypes.TryParseHeaderName(dtypeName, out SafeTensorsDType dtype))
+            throw new SafeTensorsFormatException($"{What()}: \"dtype\" must be a string, found {Kind(d.ValueKind)} ({Excerpt(d)}).");
+        if (!TryParseDType(d, out SafeTensorsDType dtype))
             throw new SafeTensorsFormatException(
-                $"{what}: unknown dtype '{Truncate(dtypeName)}' (expected one of {string.Join(", ", SafeTensorsDTypes.All)}).");
+                $"{What()}: unknown dtype '{Truncate(d.GetString()!)}' (expected one of {string.Join(", ", SafeTensorsDTypes.All)}).");
 
         // shape
         JsonElement s = shapeEl.Value;
         if (s.ValueKind != JsonValueKind.Array)
-            throw new SafeTensorsFormatException($"{what}: \"shape\" must be an array of non-negative integers, found {Kind(s.ValueKind)} ({Excerpt(s)}).");
+            throw new SafeTensorsFormatException($"{What()}: \"shape\" must be an array of non-negative integers, found {Kind(s.ValueKind)} ({Excerpt(s)}).");
         var shape = new long[s.GetArrayLength()];
         int i = 0;
         foreach (JsonElement dim in s.EnumerateArray())
         {
-            shape[i] = ReadNonNegative(dim, $"{what}: \"shape\"[{i}]", "dimension");
+            shape[i] = ReadNonNegative(dim, name, where, "\"shape\"", i, "dimension");
             i++;
         }
 
@@ -170,9 +168,9 @@ internal static class SafeTensorsHeaderParser
         JsonElement o = offsetsEl.Value;
         if (o.ValueKind != JsonValueKind.Array || o.GetArrayLength() != 2)
             throw new SafeTensorsFormatException(
-                $"{what}: \"data_offsets\" must be an array of two non-negative integers [begin, end], found {Excerpt(o)}.");
-        long begin = ReadNonNegative(o[0], $"{what}: \"data_offsets\"[0]", "offset");
-        long end = ReadNonNegative(o[1], $"{what}: \"data_offsets\"[1]", "offset");
+                $"{What()}: \"data_offsets\" must be an array of two non-negative integers [begin, end], found {Excerpt(o)}.");
+        long begin = ReadNonNegative(o[0], name, where, "\"data_offsets\"", 0, "offset");
+        long end = ReadNonNegative(o[1], name, where, "\"data_offsets\"", 1, "offset");
 
         // element count and byte size, in checked 64-bit unsigned arithmetic
         ulong count = 1;
@@ -180,33 +178,47 @@ internal static class SafeTensorsHeaderParser
         {
             if (dim != 0 && count > ulong.MaxValue / (ulong)dim)
                 throw new SafeTensorsFormatException(
-                    $"{what}: shape {ShapeText(shape)} has too many elements (the product of the dimensions overflows 64 bits).");
+                    $"{What()}: shape {ShapeText(shape)} has too many elements (the product of the dimensions overflows 64 bits).");
             count *= (ulong)dim;
         }
         if (count > long.MaxValue)
             throw new SafeTensorsFormatException(
-                $"{what}: shape {ShapeText(shape)} has too many elements ({count}; the limit is {long.MaxValue}).");
+                $"{What()}: shape {ShapeText(shape)} has too many elements ({count}; the limit is {long.MaxValue}).");
         ulong? bytes = dtype.TryGetByteLength(count);
         if (bytes is null)
         {
             if (dtype.IsSubByte() && count <= ulong.MaxValue / (ulong)dtype.BitSize())
                 throw new SafeTensorsFormatException(
-                    $"{what}: {count} element(s) of {dtype.BitSize()}-bit dtype {dtype.ToHeaderName()} do not fill a whole number of bytes.");
+                    $"{What()}: {count} element(s) of {dtype.BitSize()}-bit dtype {dtype.ToHeaderName()} do not fill a whole number of bytes.");
             throw new SafeTensorsFormatException(
-                $"{what}: shape {ShapeText(shape)} of dtype {dtype.ToHeaderName()} is too large (the byte size overflows 64 bits).");
+                $"{What()}: shape {ShapeText(shape)} of dtype {dtype.ToHeaderName()} is too large (the byte size overflows 64 bits).");
         }
 
         if (begin > end)
-            throw new SafeTensorsFormatException($"{what}: \"data_offsets\" [{begin}, {end}] has begin > end.");
+            throw new SafeTensorsFormatException($"{What()}: \"data_offsets\" [{begin}, {end}] has begin > end.");
         if (end > bufferLength)
             throw new SafeTensorsFormatException(
-                $"{what}: \"data_offsets\" [{begin}, {end}] out of bounds: the byte buffer after the header is {bufferLength} byte(s).");
+                $"{What()}: \"data_offsets\" [{begin}, {end}] out of bounds: the byte buffer after the header is {bufferLength} byte(s).");
         ulong span = (ulong)(end - begin);
         if (span != bytes.Value)
             throw new SafeTensorsFormatException(
-                $"{what}: size mismatch: \"data_offsets\" [{begin}, {end}] span {span} byte(s), but dtype {dtype.ToHeaderName()} with shape {ShapeText(shape)} needs {bytes.Value} byte(s).");
+                $"{What()}: size mismatch: \"data_offsets\" [{begin}, {end}] span {span} byte(s), but dtype {dtype.ToHeaderName()} with shape {ShapeText(shape)} needs {bytes.Value} byte(s).");
 
         return new SafeTensorsEntry(name, dtype, shape, (long)count, begin, end);
+    }
+
+    private static bool TryParseDType(JsonElement el, out SafeTensorsDType dtype)
+    {
+        foreach (SafeTensorsDType candidate in SafeTensorsDTypes.All)
+        {
+            if (el.ValueEquals(candidate.ToHeaderName()))
+            {
+                dtype = candidate;
+                return true;
+            }
+        }
+        dtype = default;
+        return false;
     }
 
     /// <summary>Entries must tile the byte buffer exactly: no overlap, no hole, nothing left over (as the reference implementation requires).</summary>
@@ -236,26 +248,27 @@ internal static class SafeTensorsHeaderParser
                 $"{where}: hole in the byte buffer: bytes [{expected}, {bufferLength}) at its end belong to no tensor (the tensors cover {expected} of {bufferLength} byte(s)).");
     }
 
-    private static void SetOnce(ref JsonElement? slot, JsonProperty p, string what)
+    private static void SetOnce(ref JsonElement? slot, JsonProperty p, string name, string where)
     {
         if (slot is not null)
-            throw new SafeTensorsFormatException($"{what}: duplicate field \"{p.Name}\".");
+            throw new SafeTensorsFormatException($"{where}: tensor '{name}': duplicate field \"{p.Name}\".");
         slot = p.Value;
     }
 
-    private static long ReadNonNegative(JsonElement el, string what, string noun)
+    private static long ReadNonNegative(JsonElement el, string name, string where, string field, int index, string noun)
     {
+        string What() => $"{where}: tensor '{name}': {field}[{index}]";
         if (el.ValueKind != JsonValueKind.Number)
-            throw new SafeTensorsFormatException($"{what}: expected a non-negative integer {noun}, found {Kind(el.ValueKind)} ({Excerpt(el)}).");
+            throw new SafeTensorsFormatException($"{What()}: expected a non-negative integer {noun}, found {Kind(el.ValueKind)} ({Excerpt(el)}).");
         if (el.TryGetInt64(out long v))
         {
             if (v < 0)
-                throw new SafeTensorsFormatException($"{what}: negative {noun} {v}; expected a non-negative integer.");
+                throw new SafeTensorsFormatException($"{What()}: negative {noun} {v}; expected a non-negative integer.");
             return v;
         }
         if (el.TryGetUInt64(out ulong u))
-            throw new SafeTensorsFormatException($"{what}: {noun} {u} is too large (the limit is {long.MaxValue}).");
-        throw new SafeTensorsFormatException($"{what}: expected a non-negative integer {noun}, found {Excerpt(el)}.");
+            throw new SafeTensorsFormatException($"{What()}: {noun} {u} is too large (the limit is {long.MaxValue}).");
+        throw new SafeTensorsFormatException($"{What()}: expected a non-negative integer {noun}, found {Excerpt(el)}.");
     }
 
     internal static string ShapeText(ReadOnlySpan<long> shape)

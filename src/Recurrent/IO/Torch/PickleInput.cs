@@ -9,14 +9,16 @@ internal sealed class PickleInput
 {
     private readonly Stream _stream;
     private readonly long _end;
+    private readonly AllocationMeter? _meter;
     private long _pos;
 
-    public PickleInput(Stream stream, long end, string name)
+    public PickleInput(Stream stream, long end, string name, AllocationMeter? meter = null)
     {
         _stream = stream;
         _pos = stream.Position;
         _end = end;
         Name = name;
+        _meter = meter;
     }
 
     /// <summary>What is being read, for messages (e.g. <c>archive/data.pkl</c>).</summary>
@@ -62,6 +64,7 @@ internal sealed class PickleInput
                 $"{Name}: {what} declares {length} bytes at offset {_pos} but only {Remaining} bytes remain (truncated or corrupt).");
         if (length > Array.MaxLength)
             throw new TorchFormatException($"{Name}: {what} of {length} bytes is larger than a .NET array can hold.");
+        _meter?.Reserve(3 * length, $"{Name}: {what} of {length} bytes at offset {_pos}"); // the bytes and the string they may become
         var buffer = GC.AllocateUninitializedArray<byte>((int)length); // every byte is overwritten below
         ReadExactly(buffer);
         return buffer;
@@ -90,6 +93,8 @@ internal sealed class PickleInput
                 return buffer.ToArray();
             if (buffer.Count >= maxLength)
                 throw new TorchFormatException($"{Name}: {what} line longer than {maxLength} bytes at offset {_pos}.");
+            if ((buffer.Count & 0xFFFF) == 0xFFFF)
+                _meter?.Reserve(8L * buffer.Count, $"{Name}: {what} line at offset {_pos}");
             buffer.Add((byte)b);
         }
     }

@@ -40,6 +40,7 @@ internal sealed class RestrictedUnpickler
     private readonly PickleInput _in;
     private readonly TorchReaderOptions _options;
     private readonly Func<TorchTuple, object>? _persistentLoad;
+    private readonly AllocationMeter? _meter;
     private readonly List<object?> _stack = new();
     private readonly List<int> _marks = new();
     private readonly Dictionary<long, object?> _memo = new();
@@ -47,20 +48,24 @@ internal sealed class RestrictedUnpickler
     private long _opOffset;
     private byte _op;
 
-    public RestrictedUnpickler(PickleInput input, TorchReaderOptions options, Func<TorchTuple, object>? persistentLoad)
+    public RestrictedUnpickler(PickleInput input, TorchReaderOptions options, Func<TorchTuple, object>? persistentLoad,
+        AllocationMeter? meter = null)
     {
         _in = input;
         _options = options;
         _persistentLoad = persistentLoad;
+        _meter = meter;
     }
 
     /// <summary>Runs the pickle to its STOP and returns the object it built.</summary>
     public object? Load()
     {
-        while (true)
+        for (long ops = 1; ; ops++)
         {
             _opOffset = _in.Position;
             _op = (byte)_in.ReadByte();
+            if ((ops & 1023) == 0 && _meter is not null) // each opcode allocates a bounded amount; large ones reserve first
+                _meter.Check($"{_in.Name}: unpickling (offset {_opOffset})");
             switch (_op)
             {
                 case PROTO:
@@ -340,6 +345,7 @@ internal sealed class RestrictedUnpickler
         if (_marks.Count == 0)
             throw Fail("no MARK on the stack");
         int start = _marks[^1];
+        _meter?.Reserve(16L * (_stack.Count - start), $"{_in.Name}: {_stack.Count - start} items above a MARK (offset {_opOffset})");
         _marks.RemoveAt(_marks.Count - 1);
         var items = _stack.GetRange(start, _stack.Count - start).ToArray();
         _stack.RemoveRange(start, _stack.Count - start);
@@ -485,16 +491,17 @@ internal sealed class RestrictedUnpickler
                 int digits = line[i + 1] == 'u' ? 4 : 8;
                 if (i + 2 + digits > line.Length)
                     throw Fail("truncated \\u escape in UNICODE");
-                int cp = 0;
+                uint value = 0; // at most 8 hex digits: fits in 32 bits unsigned
                 for (int k = 0; k < digits; k++)
                 {
                     byte h = line[i + 2 + k];
                     if (!IsHex(h))
-                        throw Fail("bad \\u escape in UNICODE");
-                    cp = checked(cp * 16 + HexValue(h));
+                        throw Fail($"bad \\{(char)line[i + 1]} escape '{Encoding.Latin1.GetString(line, i, 2 + digits)}' in UNICODE");
+                    value = value * 16 + (uint)HexValue(h);
                 }
-                if (cp > 0x10FFFF)
-                    throw Fail("code point out of range in UNICODE");
+                if (value > 0x10FFFF)
+                    throw Fail($"UNICODE escape \\U{value:X8} names code point 0x{value:X}, beyond the largest, 0x10FFFF");
+                int cp = (int)value;
                 if (cp is >= 0xD800 and <= 0xDFFF)
                     sb.Append((char)cp);
                 else

@@ -21,13 +21,33 @@ public sealed class TorchCheckpoint
     /// <summary>Keys under which checkpoints commonly keep the model's state_dict, tried in order by <see cref="FindStateDictPath"/>.</summary>
     public static readonly IReadOnlyList<string> StateDictKeys = new[] { "state_dict", "model_state_dict", "model_state", "model", "net", "module", "network", "params" };
 
-    internal TorchCheckpoint(TorchFileFormat format, object? root, IReadOnlyList<TorchStorage> storages, IReadOnlyDictionary<string, string> records)
+    /// <summary>Bytes a name costs in a flattened state dict beyond its characters (dictionary entry, string header).</summary>
+    private const long NameOverheadBytes = 128;
+
+    internal TorchCheckpoint(TorchFileFormat format, object? root, IReadOnlyList<TorchStorage> storages, IReadOnlyDictionary<string, string> records,
+        long allocationBudget)
     {
         Format = format;
         Root = root;
         Storages = storages;
         Records = records;
+        AllocationBudget = allocationBudget;
     }
+
+    /// <summary>
+    /// The allocation budget the file was read with (<see cref="TorchReaderOptions.AllocationBudget"/>), in bytes.
+    /// Each call that flattens or converts tensors (<see cref="Tensors"/>, <see cref="StateDict"/>,
+    /// <see cref="ListTensors"/>, <see cref="Describe"/>, <see cref="TorchModuleLoading.ToStateDict"/>) may allocate
+    /// at most this much, and <see cref="Tensors"/> refuses a result whose names and converted elements would take
+    /// more, since shared references can make a few bytes of pickle name millions of tensors.
+    /// </summary>
+    public long AllocationBudget { get; }
+
+    internal AllocationMeter NewMeter() => TorchFileReader.NewMeter(AllocationBudget);
+
+    /// <summary>Bytes <see cref="TorchModuleLoading.ToTensor"/> allocates for the elements of <paramref name="t"/>.</summary>
+    internal static long ConvertedBytes(TorchTensor t) =>
+        t.ElementCount * (TorchModuleLoading.TargetDType(t.DType) == DType.Float32 ? 4 : 8);
 
     /// <summary>The container format of the file.</summary>
     public TorchFileFormat Format { get; }
@@ -49,7 +69,15 @@ public sealed class TorchCheckpoint
     /// </summary>
     public IReadOnlyDictionary<string, string> Records { get; }
 
-    /// <summary>Reads a file. Bad contents raise <see cref="TorchFormatException"/>; nothing in the file is executed.</summary>
+    /// <summary>
+    /// Reads a file. Bad contents raise <see cref="TorchFormatException"/>; nothing in the file is executed. The
+    /// read allocates at most <see cref="TorchReaderOptions.AllocationBudget"/> bytes (by default 32 per file byte
+    /// plus 64 MiB), and every zip record's CRC-32 is verified unless <see cref="TorchReaderOptions.VerifyCrc32"/> is false.
+    /// </summary>
+    /// <exception cref="TorchFormatException">The file is truncated, corrupt, hostile, over a limit of
+    /// <paramref name="options"/> or uses an unsupported feature; the message names the field and its value.</exception>
+    /// <exception cref="IOException">The file cannot be opened or read (<see cref="FileNotFoundException"/>, ...).</exception>
+    /// <exception cref="UnauthorizedAccessException">No permission to read the file.</exception>
     public static TorchCheckpoint Load(string path, TorchReaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -110,8 +138,13 @@ public sealed class TorchCheckpoint
     /// <paramref name="flatten"/> (the default), nested dicts, lists and tuples are walked and names are
     /// dotted paths relative to <paramref name="keyPath"/> (<c>"lstm.weight_ih_l0"</c>,
     /// <c>"optimizer_states.0.state.0.exp_avg"</c>); otherwise only direct children that are tensors count.
-    /// Non-tensor values are skipped. This is the flat state_dict a module loader wants.
+    /// Non-tensor values are skipped. This is the flat state_dict a module loader wants. A tensor reached
+    /// through several names (tied weights) appears under each, as the same <see cref="TorchTensor"/>.
     /// </summary>
+    /// <exception cref="KeyNotFoundException"><paramref name="keyPath"/> does not exist in the file.</exception>
+    /// <exception cref="TorchFormatException">Two tensors flatten to the same name, or the names and the converted
+    /// elements of the result would take more than <see cref="AllocationBudget"/> bytes (shared references can
+    /// multiply them).</exception>
     public IReadOnlyDictionary<string, TorchTensor> Tensors(string? keyPath = null, bool flatten = true)
     {
         var node = Get(keyPath);
@@ -121,13 +154,34 @@ public sealed class TorchCheckpoint
             result.Add(keyPath ?? "", single);
             return result;
         }
-        TorchTree.VisitLeaves(node, "", flatten, (name, value) =>
-        {
-            if (value is TorchTensor t && !result.TryAdd(name, t))
-                throw new TorchFormatException($"two tensors flatten to the same name '{name}'; read them with Get() instead.");
-        });
+        if (!TorchTree.IsWalkable(node))
+            return result;
+        var counter = new TorchTree.LeafCounter(flatten ? static _ => true : static _ => false, ConvertedBytes);
+        var stats = counter.Of(node!);
+        long cost = AddSat(AddSat(MulSat(stats.Tensors, NameOverheadBytes), MulSat(stats.TensorNameChars, 2)), stats.TensorBytes);
+        if (cost > AllocationBudget)
+            throw new TorchFormatException(
+                $"key path '{keyPath}': the tensors flatten to {stats.Tensors} names of {stats.TensorNameChars} characters in all, with {stats.TensorBytes} bytes " +
+                $"of elements once converted: more than the allocation budget of {AllocationBudget} bytes (shared references multiply them; " +
+                "TorchReaderOptions.MaxAllocationBytes raises the budget for a file you trust).");
+        var meter = NewMeter();
+        TorchTree.Walk(node!, c => counter.Descends(c) ? (counter.Of(c).Tensors > 0 ? TorchTree.Step.Enter : TorchTree.Step.Skip) : TorchTree.Step.Leaf,
+            (prefix, container, index, value) =>
+            {
+                if (value is TorchTensor t)
+                {
+                    string name = TorchTree.Join(prefix, TorchTree.KeyAt(container, index));
+                    if (!result.TryAdd(name, t))
+                        throw new TorchFormatException($"two tensors flatten to the same name '{name}'; read them with Get() instead.");
+                }
+                return true;
+            }, meter);
         return result;
     }
+
+    private static long MulSat(long a, long b) => b != 0 && a > long.MaxValue / b ? long.MaxValue : a * b;
+
+    private static long AddSat(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
 
     /// <summary>
     /// Where the model weights probably are: "" when the root itself is a dict of tensors (a plain
@@ -180,11 +234,18 @@ public sealed class TorchCheckpoint
 
     /// <summary>
     /// A human-readable summary for a CLI <c>info</c> command: format, top-level structure, every tensor
-    /// (name, dtype, shape) and the other scalar values.
+    /// (name, dtype, shape; the first <paramref name="maxTensors"/>) and the other scalar values (the first
+    /// <paramref name="maxValues"/>). Counts cover everything; names are built only for the lines shown, so a
+    /// file whose shared references flatten to millions of leaves is summarised at once.
     /// </summary>
-    public string Describe(string? keyPath = null, int maxValues = 50)
+    /// <exception cref="KeyNotFoundException"><paramref name="keyPath"/> does not exist in the file.</exception>
+    /// <exception cref="TorchFormatException">The summary would allocate more than <see cref="AllocationBudget"/> bytes.</exception>
+    public string Describe(string? keyPath = null, int maxValues = 50, int maxTensors = 1000)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxValues);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxTensors);
         var node = Get(keyPath);
+        var meter = NewMeter();
         var sb = new StringBuilder();
         sb.Append("format: ").Append(Format == TorchFileFormat.Zip ? "zip" : "legacy");
         foreach (var (k, v) in Records)
@@ -202,22 +263,45 @@ public sealed class TorchCheckpoint
 
         var tensors = new List<(string Name, TorchTensor Tensor)>();
         var values = new List<(string Name, object? Value)>();
+        long tensorCount = 0, valueCount = 0, elements = 0;
         if (node is TorchTensor single)
-            tensors.Add((keyPath ?? "", single));
-        // Dicts are walked; a list or tuple is walked only when it holds containers or tensors, so that
-        // e.g. a vocabulary tuple prints as one value.
-        TorchTree.VisitLeaves(node, "", flatten: true, (name, value) =>
         {
-            if (value is TorchTensor t)
-                tensors.Add((name, t));
-            else
-                values.Add((name, value));
-        }, descend: c => c is TorchDict || ((IEnumerable<object?>)c).Any(x => x is TorchTensor || TorchTree.IsContainer(x)));
-        long elements = tensors.Sum(t => t.Tensor.ElementCount);
-        sb.Append("tensors: ").Append(tensors.Count).Append(" (").Append(elements.ToString("N0", CultureInfo.InvariantCulture)).AppendLine(" elements)");
+            tensors.Add((keyPath ?? "", single));
+            (tensorCount, elements) = (1, single.ElementCount);
+        }
+        else if (TorchTree.IsWalkable(node))
+        {
+            // Dicts are walked; a list or tuple is walked only when it holds containers or tensors, so that
+            // e.g. a vocabulary tuple prints as one value.
+            var counter = new TorchTree.LeafCounter(
+                c => c is TorchDict || ((IEnumerable<object?>)c).Any(x => x is TorchTensor || TorchTree.IsContainer(x)), ConvertedBytes);
+            var stats = counter.Of(node!);
+            (tensorCount, valueCount, elements) = (stats.Tensors, stats.Values, stats.Elements);
+            TorchTree.Walk(node!, c =>
+            {
+                if (!counter.Descends(c))
+                    return values.Count < maxValues ? TorchTree.Step.Leaf : TorchTree.Step.Skip;
+                var inside = counter.Of(c);
+                return (inside.Tensors > 0 && tensors.Count < maxTensors) || (inside.Values > 0 && values.Count < maxValues)
+                    ? TorchTree.Step.Enter : TorchTree.Step.Skip;
+            }, (prefix, container, index, value) =>
+            {
+                if (value is TorchTensor t ? tensors.Count < maxTensors : values.Count < maxValues)
+                {
+                    string name = TorchTree.Join(prefix, TorchTree.KeyAt(container, index));
+                    if (value is TorchTensor tensor)
+                        tensors.Add((name, tensor));
+                    else
+                        values.Add((name, value));
+                }
+                return tensors.Count < Math.Min(maxTensors, tensorCount) || values.Count < Math.Min(maxValues, valueCount);
+            }, meter);
+        }
+        sb.Append("tensors: ").Append(tensorCount).Append(" (").Append(elements.ToString("N0", CultureInfo.InvariantCulture)).AppendLine(" elements)");
         int nameWidth = Math.Min(60, tensors.Count == 0 ? 0 : tensors.Max(t => t.Name.Length));
         foreach (var (name, t) in tensors)
         {
+            meter.Check("describing the tensors");
             sb.Append("  ").Append(name.PadRight(nameWidth)).Append("  ").Append(t.DType.ShortName().PadRight(8))
               .Append(" [").Append(string.Join(", ", t.Shape)).Append(']');
             if (!t.IsContiguous)
@@ -226,13 +310,18 @@ public sealed class TorchCheckpoint
                 sb.Append(" requires_grad");
             sb.AppendLine();
         }
-        if (values.Count > 0)
+        if (tensorCount > tensors.Count)
+            sb.Append("  ... ").Append(tensorCount - tensors.Count).AppendLine(" more");
+        if (valueCount > 0)
         {
-            sb.Append("other values: ").Append(values.Count).AppendLine();
-            foreach (var (name, value) in values.Take(maxValues))
+            sb.Append("other values: ").Append(valueCount).AppendLine();
+            foreach (var (name, value) in values)
+            {
+                meter.Check("describing the values");
                 sb.Append("  ").Append(name).Append(" = ").AppendLine(PythonRepr.Format(value));
-            if (values.Count > maxValues)
-                sb.Append("  ... ").Append(values.Count - maxValues).AppendLine(" more");
+            }
+            if (valueCount > values.Count)
+                sb.Append("  ... ").Append(valueCount - values.Count).AppendLine(" more");
         }
         return sb.ToString();
     }

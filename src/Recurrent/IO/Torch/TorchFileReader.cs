@@ -1,6 +1,7 @@
 // The two torch.save container formats: the zip archive (PyTorch >= 1.6) and the legacy pickle stream.
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Numerics;
 using System.Text;
 
@@ -28,15 +29,17 @@ internal static class TorchFileReader
         long length = stream.Length;
         if (length == 0)
             throw new TorchFormatException("the file is empty.");
+        long budget = options.AllocationBudget(length);
+        var meter = NewMeter(budget);
         Span<byte> head = stackalloc byte[4];
         int got = stream.ReadAtLeast(head, 4, throwOnEndOfStream: false);
         stream.Position = 0;
         try
         {
             if (got >= 4 && head[0] == 'P' && head[1] == 'K' && (head[2] == 3 || head[2] == 5) && (head[3] == 4 || head[3] == 6))
-                return new ZipReader(stream, options).Read();
+                return new ZipReader(stream, options, meter).Read();
             if (head[0] == 0x80)
-                return new LegacyReader(stream, options).Read();
+                return new LegacyReader(stream, options, meter).Read();
             if (length > 262 && IsTar(stream))
                 throw new TorchFormatException("this is a tar-based torch.save file (PyTorch 0.3 or older), which is not supported.");
             throw new TorchFormatException(
@@ -53,6 +56,11 @@ internal static class TorchFileReader
             };
         }
     }
+
+    /// <summary>A meter for one read (or one later walk of the checkpoint) that fails with a <see cref="TorchFormatException"/>.</summary>
+    internal static AllocationMeter NewMeter(long budget) =>
+        new(budget, message => new TorchFormatException(
+            $"{message} (TorchReaderOptions.MaxAllocationBytes; the default is 32 bytes per file byte plus 64 MiB, raise it only for a file you trust)."));
 
     private static bool IsTar(Stream stream)
     {
@@ -96,7 +104,7 @@ internal static class TorchFileReader
 
     // ---- zip ---------------------------------------------------------------------------------------
 
-    private sealed class ZipReader(Stream stream, TorchReaderOptions options)
+    private sealed class ZipReader(Stream stream, TorchReaderOptions options, AllocationMeter meter)
     {
         // Deflate cannot expand data by more than about 1032:1, so a declared size beyond that is a lie.
         private const long MaxDeflateRatio = 1032;
@@ -106,6 +114,7 @@ internal static class TorchFileReader
         private readonly Dictionary<string, TorchStorage> _storages = new(StringComparer.Ordinal);
         private string _prefix = "";
         private bool _bigEndian;
+        private bool _verifyCrc = options.VerifyCrc32;
 
         /// <summary>
         /// Runs a System.IO.Compression call, turning the exceptions it throws for corrupt archives into
@@ -131,10 +140,20 @@ internal static class TorchFileReader
             string? firstName = null;
             foreach (var entry in Zip(() => archive.Entries, "central directory"))
             {
+                // Zip64 sizes are unsigned 64-bit; System.IO.Compression hands those of 2^63 and more over as negative longs.
+                if (entry.Length < 0)
+                    throw new TorchFormatException($"zip entry '{Shorten(entry.FullName)}' declares an uncompressed size of {(ulong)entry.Length} bytes, more than the {long.MaxValue} a file can hold.");
+                if (entry.CompressedLength < 0)
+                    throw new TorchFormatException($"zip entry '{Shorten(entry.FullName)}' declares a compressed size of {(ulong)entry.CompressedLength} bytes, more than the {long.MaxValue} a file can hold.");
                 firstName ??= entry.FullName;
                 if (!_entries.TryAdd(entry.FullName, entry))
                     throw new TorchFormatException($"zip archive lists '{Shorten(entry.FullName)}' twice.");
             }
+            // torch.serialization.set_crc32_options(False) (PyTorch >= 2.5) writes 0 for every CRC-32, and PyTorch
+            // then skips the check; an archive where every record declares 0 is taken as written that way. In any
+            // other archive a record whose CRC does not match, 0 included, is corrupt.
+            if (_entries.Values.All(e => e.Crc32 == 0))
+                _verifyCrc = false;
             string pickleName = FindDataPickle(firstName);
             _prefix = pickleName[..^"data.pkl".Length];
 
@@ -159,10 +178,10 @@ internal static class TorchFileReader
                 throw new TorchFormatException($"'{pickleName}' declares {pickleEntry.Length} bytes, more than the limit of {options.MaxPickleBytes}.");
             byte[] pickle = ReadEntry(pickleEntry, pickleEntry.Length);
             using var pickleStream = new MemoryStream(pickle, writable: false);
-            var input = new PickleInput(pickleStream, pickle.Length, pickleName);
-            object? root = new RestrictedUnpickler(input, options, PersistentLoad).Load();
+            var input = new PickleInput(pickleStream, pickle.Length, pickleName, meter);
+            object? root = new RestrictedUnpickler(input, options, PersistentLoad, meter).Load();
             TorchTree.Validate(root, options, pickleName);
-            return new TorchCheckpoint(TorchFileFormat.Zip, root, _storages.Values.ToList(), records);
+            return new TorchCheckpoint(TorchFileFormat.Zip, root, _storages.Values.ToList(), records, meter.Limit);
         }
 
         /// <summary>
@@ -197,22 +216,26 @@ internal static class TorchFileReader
 
         /// <summary>
         /// Reads the first <paramref name="count"/> bytes of an entry after checking the count against the
-        /// entry's declared size, the archive's length and deflate's maximum expansion, so that no declared
-        /// number can size an allocation the archive cannot back.
+        /// entry's declared size, the archive's length, deflate's maximum expansion and the allocation budget, so
+        /// that no declared number can size an allocation the archive cannot back. With
+        /// <see cref="TorchReaderOptions.VerifyCrc32"/> the whole entry is read and its CRC-32 compared with the
+        /// one its header declares.
         /// </summary>
         private byte[] ReadEntry(ZipArchiveEntry entry, long count)
         {
             string name = Shorten(entry.FullName);
             if (count > entry.Length)
                 throw new TorchFormatException($"zip entry '{name}' holds {entry.Length} bytes, fewer than the {count} needed.");
-            if (entry.CompressedLength < 0 || entry.CompressedLength > _streamLength)
+            if (entry.CompressedLength > _streamLength)
                 throw new TorchFormatException($"zip entry '{name}' declares {entry.CompressedLength} compressed bytes in an archive of {_streamLength} bytes.");
-            if (count > entry.CompressedLength && count > entry.CompressedLength * MaxDeflateRatio + 1024)
-                throw new TorchFormatException($"zip entry '{name}' claims {count} bytes from {entry.CompressedLength} compressed bytes (a zip bomb or corrupt directory).");
+            long inflated = _verifyCrc ? entry.Length : count; // what will be decompressed
+            if (inflated > entry.CompressedLength && inflated > entry.CompressedLength * MaxDeflateRatio + 1024)
+                throw new TorchFormatException($"zip entry '{name}' claims {inflated} bytes from {entry.CompressedLength} compressed bytes (a zip bomb or corrupt directory).");
             if (count > Array.MaxLength)
                 throw new TorchFormatException($"zip entry '{name}' needs {count} bytes, more than one .NET array holds.");
+            meter.Reserve(count, $"zip entry '{name}'");
             var buffer = GC.AllocateUninitializedArray<byte>((int)count); // filled completely below or rejected
-            int total = Zip(() =>
+            var (total, rest, crc) = Zip(() =>
             {
                 using var s = entry.Open();
                 int read = 0;
@@ -223,10 +246,35 @@ internal static class TorchFileReader
                         break;
                     read += n;
                 }
-                return read;
+                if (!_verifyCrc || read < buffer.Length)
+                    return (read, 0L, 0u);
+                var hash = new Crc32();
+                hash.Append(buffer);
+                long more = 0;
+                Span<byte> scratch = stackalloc byte[4096];
+                while (true) // the bytes past what the caller needs count for the CRC too
+                {
+                    int n = s.Read(scratch);
+                    if (n <= 0)
+                        break;
+                    hash.Append(scratch[..n]);
+                    more += n;
+                    if (more > entry.Length - count)
+                        break;
+                }
+                return (read, more, hash.GetCurrentHashAsUInt32());
             }, $"entry '{name}'");
             if (total < count)
                 throw new TorchFormatException($"zip entry '{name}' ended after {total} of its {count} bytes (truncated or corrupt archive).");
+            if (_verifyCrc)
+            {
+                if (count + rest != entry.Length)
+                    throw new TorchFormatException($"zip entry '{name}' declares {entry.Length} bytes but holds {(count + rest > entry.Length ? "more" : (count + rest).ToString(System.Globalization.CultureInfo.InvariantCulture))} (truncated or corrupt archive).");
+                if (crc != entry.Crc32)
+                    throw new TorchFormatException(
+                        $"zip entry '{name}' has CRC-32 0x{crc:X8} but its header declares 0x{entry.Crc32:X8}: the file is corrupt " +
+                        "(TorchReaderOptions.VerifyCrc32 = false skips the check for archives written without CRCs).");
+            }
             return buffer;
         }
 
@@ -263,7 +311,7 @@ internal static class TorchFileReader
 
     // ---- legacy ------------------------------------------------------------------------------------
 
-    private sealed class LegacyReader(Stream stream, TorchReaderOptions options)
+    private sealed class LegacyReader(Stream stream, TorchReaderOptions options, AllocationMeter meter)
     {
         private readonly Dictionary<string, TorchStorage> _objects = new(StringComparer.Ordinal); // roots and views, as PyTorch's deserialized_objects
         private readonly List<TorchStorage> _roots = new();
@@ -316,20 +364,20 @@ internal static class TorchFileReader
             foreach (var kv in info)
                 if (kv.Key is string name && PythonRepr.IsScalar(kv.Value))
                     records[name] = PythonRepr.Format(kv.Value);
-            return new TorchCheckpoint(TorchFileFormat.Legacy, root, _roots.Concat(_views).ToList(), records);
+            return new TorchCheckpoint(TorchFileFormat.Legacy, root, _roots.Concat(_views).ToList(), records, meter.Limit);
         }
 
         private object? Unpickle(string what, bool persistent)
         {
             long end = Math.Min(stream.Length, stream.Position + options.MaxPickleBytes);
-            var input = new PickleInput(stream, end, $"legacy file ({what} pickle)");
-            return new RestrictedUnpickler(input, options, persistent ? PersistentLoad : null).Load();
+            var input = new PickleInput(stream, end, $"legacy file ({what} pickle)", meter);
+            return new RestrictedUnpickler(input, options, persistent ? PersistentLoad : null, meter).Load();
         }
 
         /// <summary>Reads one raw storage record: an int64 element count, then the elements.</summary>
         private void ReadStorage(TorchStorage storage)
         {
-            var record = new PickleInput(stream, stream.Length, $"legacy file (storage '{storage.Key}')");
+            var record = new PickleInput(stream, stream.Length, $"legacy file (storage '{storage.Key}')", meter);
             long numel = record.ReadInt64();
             if (numel != storage.ElementCount)
                 throw new TorchFormatException(

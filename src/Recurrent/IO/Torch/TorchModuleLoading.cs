@@ -25,18 +25,14 @@ public static class TorchModuleLoading
     /// int16, int8 and uint8 widen exactly to int64; bool becomes int64 0/1 (Recurrent has no bool dtype;
     /// its masks are 0/1 tensors too). The result has <c>RequiresGrad</c> false and no history.
     /// </summary>
-    /// <exception cref="NotSupportedException">a dimension larger than <see cref="int.MaxValue"/> (possible only in an empty tensor).</exception>
+    /// <exception cref="TorchFormatException">the shape is beyond what a <see cref="Tensor"/> can index: a dimension
+    /// larger than <see cref="int.MaxValue"/>, or non-zero dimensions whose product exceeds <see cref="Array.MaxLength"/>
+    /// (both possible only in an empty tensor, whose element count the reader already bounds).</exception>
     public static Tensor ToTensor(this TorchTensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        var shape = new int[tensor.Rank];
-        for (int d = 0; d < shape.Length; d++)
-        {
-            long size = tensor.Shape[d];
-            if (size > int.MaxValue)
-                throw new NotSupportedException($"tensor of shape [{string.Join(", ", tensor.Shape)}]: dimension {d} of size {size} exceeds the {int.MaxValue} a Tensor dimension can hold.");
-            shape[d] = (int)size;
-        }
+        int[] shape = TensorShapeLimits.TryToIntShape(tensor.Shape, out string error)
+            ?? throw new TorchFormatException($"tensor on storage '{tensor.Storage.Key}' of size [{string.Join(", ", tensor.Shape)}]: {error}.");
         var dtype = TargetDType(tensor.DType);
         var result = Tensor.Empty(dtype, shape);
         switch (dtype)
@@ -64,18 +60,59 @@ public static class TorchModuleLoading
     /// <paramref name="stripPrefix"/> (e.g. <c>"model."</c> or DataParallel's <c>"module."</c>), names that start with
     /// it lose it and the others are kept, so a strict load reports them.
     /// </summary>
+    /// <remarks>
+    /// Each tensor of the file is converted once: names that reach the same tensor, or the same view of the same
+    /// storage, share one <see cref="Tensor"/>, as a state_dict with tied weights shares them in PyTorch. The call
+    /// allocates at most <see cref="TorchCheckpoint.AllocationBudget"/> bytes.
+    /// </remarks>
     /// <exception cref="KeyNotFoundException"><paramref name="keyPath"/> does not exist in the file.</exception>
     /// <exception cref="ArgumentException">stripping the prefix makes two names equal.</exception>
+    /// <exception cref="TorchFormatException">a shape a <see cref="Tensor"/> cannot index, two tensors with one name, or
+    /// more to convert than the allocation budget allows.</exception>
     public static Dictionary<string, Tensor> ToStateDict(this TorchCheckpoint checkpoint, string? keyPath = null, string? stripPrefix = null)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
+        var meter = checkpoint.NewMeter();
         var tensors = checkpoint.Tensors(keyPath ?? checkpoint.FindStateDictPath() ?? "");
         if (!string.IsNullOrEmpty(stripPrefix))
             tensors = TorchCheckpoint.StripPrefix(tensors, stripPrefix);
         var result = new Dictionary<string, Tensor>(tensors.Count);
+        var converted = new Dictionary<ViewKey, Tensor>();
         foreach (var (name, tensor) in tensors)
-            result.Add(name, tensor.ToTensor());
+        {
+            var key = new ViewKey(tensor);
+            if (!converted.TryGetValue(key, out var t))
+            {
+                meter.Reserve(TorchCheckpoint.ConvertedBytes(tensor) + 1024, $"tensor '{name}' ({tensor.ElementCount} elements of {tensor.DType.ShortName()})");
+                converted.Add(key, t = tensor.ToTensor());
+            }
+            result.Add(name, t);
+        }
         return result;
+    }
+
+    /// <summary>Identifies a view: same storage, dtype, offset, shape and strides means the same elements.</summary>
+    private readonly struct ViewKey(TorchTensor t) : IEquatable<ViewKey>
+    {
+        private readonly TorchTensor _t = t;
+
+        public bool Equals(ViewKey other) =>
+            ReferenceEquals(_t, other._t)
+            || (ReferenceEquals(_t.Storage, other._t.Storage) && _t.DType == other._t.DType && _t.StorageOffset == other._t.StorageOffset
+                && _t.Shape.SequenceEqual(other._t.Shape) && _t.Strides.SequenceEqual(other._t.Strides));
+
+        public override bool Equals(object? obj) => obj is ViewKey k && Equals(k);
+
+        public override int GetHashCode()
+        {
+            var h = new HashCode();
+            h.Add(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_t.Storage));
+            h.Add(_t.DType);
+            h.Add(_t.StorageOffset);
+            foreach (long d in _t.Shape)
+                h.Add(d);
+            return h.ToHashCode();
+        }
     }
 
     /// <summary>

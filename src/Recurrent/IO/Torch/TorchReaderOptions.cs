@@ -33,4 +33,27 @@ public sealed record TorchReaderOptions
     /// overlapping views), so that a few stored bytes cannot request a huge copy.
     /// </summary>
     public long MaxOverlappingViewElements { get; init; } = 1L << 24;
+
+    /// <summary>
+    /// Most bytes one read may allocate, or null (the default) for <see cref="ReadBudget.Default"/> of the file's
+    /// length: 32 bytes per file byte plus 64 MiB. The limit applies separately to <see cref="TorchCheckpoint.Load(string, TorchReaderOptions?)"/>
+    /// and to each later call that flattens or converts the checkpoint's tensors (<see cref="TorchCheckpoint.Tensors"/>,
+    /// <see cref="TorchCheckpoint.StateDict"/>, <see cref="TorchCheckpoint.ListTensors"/>, <see cref="TorchCheckpoint.Describe"/>,
+    /// <see cref="TorchModuleLoading.ToStateDict"/>), each of which stops with a <see cref="TorchFormatException"/> before
+    /// it would exceed it. Raise it for files whose tensors legitimately expand far beyond their stored bytes
+    /// (broadcast views, many names for one tensor).
+    /// </summary>
+    public long? MaxAllocationBytes { get; init; }
+
+    /// <summary>
+    /// Whether each zip record read is checked against the CRC-32 its zip header declares (default true), so a
+    /// corrupted file cannot load silently wrong weights. An archive in which every record declares a CRC of 0 is
+    /// read without the check: that is how PyTorch 2.5 and later write files after
+    /// <c>torch.serialization.set_crc32_options(False)</c>, and PyTorch reads them unchecked too. Set false for
+    /// archives from a tool that writes wrong CRCs for some records only.
+    /// </summary>
+    public bool VerifyCrc32 { get; init; } = true;
+
+    /// <summary>The allocation budget for a file of <paramref name="fileLength"/> bytes: <see cref="MaxAllocationBytes"/> or the default.</summary>
+    public long AllocationBudget(long fileLength) => MaxAllocationBytes ?? ReadBudget.Default(fileLength);
 }

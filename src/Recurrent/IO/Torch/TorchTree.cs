@@ -168,27 +168,159 @@ internal static class TorchTree
         _ => $"a {PythonRepr.TypeName(node)}, which has no children",
     };
 
-    /// <summary>
-    /// Every leaf under <paramref name="node"/> with its dotted name (dict keys and sequence indices joined
-    /// by '.'), in file order. With <paramref name="flatten"/> false only direct children are visited.
-    /// Set items and dict attributes are not visited; <paramref name="descend"/> can keep further containers
-    /// whole. The tree was validated, so recursion depth is bounded.
-    /// </summary>
-    public static void VisitLeaves(object? node, string prefix, bool flatten, Action<string, object?> visit, Func<object, bool>? descend = null)
+    /// <summary>Whether a flattening walk descends into <paramref name="o"/>: dicts, lists and tuples (sets and scalars are leaves).</summary>
+    public static bool IsWalkable(object? o) => o is TorchDict or TorchList or TorchTuple;
+
+    /// <summary>Number of direct children a walk sees: dict entries, or sequence items.</summary>
+    private static int ChildCount(object container) => container switch
     {
-        IEnumerable<KeyValuePair<string, object?>> children = node switch
+        TorchDict d => d.Count,
+        TorchList l => l.Count,
+        TorchTuple t => t.Count,
+        _ => 0,
+    };
+
+    private static object? ChildAt(object container, int index) => container switch
+    {
+        TorchDict d => d.ItemAt(index).Value,
+        TorchList l => l[index],
+        TorchTuple t => t[index],
+        _ => null,
+    };
+
+    /// <summary>The name segment of child <paramref name="index"/>: its dict key's name, or its index.</summary>
+    public static string KeyAt(object container, int index) => container is TorchDict d
+        ? PythonRepr.KeyName(d.ItemAt(index).Key)
+        : index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static long KeyLength(object container, int index) => container is TorchDict d
+        ? (d.ItemAt(index).Key is string s ? s.Length : PythonRepr.KeyName(d.ItemAt(index).Key).Length)
+        : index < 10 ? 1 : (long)Math.Floor(Math.Log10(index)) + 1;
+
+    /// <summary>A dotted name: <paramref name="prefix"/> (may be empty) then <paramref name="key"/>.</summary>
+    public static string Join(string prefix, string key) => prefix.Length == 0 ? key : prefix + "." + key;
+
+    /// <summary>What flattening a container yields, with shared containers counted each time they are reached.</summary>
+    public readonly record struct LeafStats(long Tensors, long Values, long TensorNameChars, long TensorBytes, long Elements);
+
+    /// <summary>
+    /// Counts the leaves a flattening walk would visit under each container without visiting them: the
+    /// numbers are memoized per distinct container, so the cost is linear in the file even when shared
+    /// references make the flattened tree exponentially large ("billion laughs" through the memo).
+    /// </summary>
+    public sealed class LeafCounter(Func<object, bool> descend, Func<TorchTensor, long> tensorBytes)
+    {
+        private readonly Dictionary<object, LeafStats> _memo = new(ReferenceEqualityComparer.Instance);
+        private readonly Dictionary<object, bool> _descends = new(ReferenceEqualityComparer.Instance);
+
+        /// <summary>Whether the walk goes into <paramref name="child"/> (a walkable container the predicate accepts; asked once per container).</summary>
+        public bool Descends(object? child)
         {
-            TorchDict d => d.Select(kv => new KeyValuePair<string, object?>(PythonRepr.KeyName(kv.Key), kv.Value)),
-            TorchList or TorchTuple => ((IEnumerable<object?>)node).Select((v, i) => new KeyValuePair<string, object?>(i.ToString(System.Globalization.CultureInfo.InvariantCulture), v)),
-            _ => Enumerable.Empty<KeyValuePair<string, object?>>(),
-        };
-        foreach (var (key, value) in children)
+            if (!IsWalkable(child))
+                return false;
+            if (!_descends.TryGetValue(child!, out bool d))
+                _descends[child!] = d = descend(child!);
+            return d;
+        }
+
+        /// <summary>The statistics of the leaves under <paramref name="container"/>, names relative to it.</summary>
+        public LeafStats Of(object container)
         {
-            string name = prefix.Length == 0 ? key : prefix + "." + key;
-            if (flatten && value is TorchDict or TorchList or TorchTuple && (descend is null || descend(value)))
-                VisitLeaves(value, name, flatten, visit, descend);
-            else
-                visit(name, value);
+            if (_memo.TryGetValue(container, out var known))
+                return known;
+            // Iterative post-order walk of the distinct containers (the tree was validated acyclic).
+            var stack = new List<(object Node, int Next, long Tensors, long Values, long Chars, long Bytes, long Elements)> { (container, 0, 0, 0, 0, 0, 0) };
+            while (true)
+            {
+                var f = stack[^1];
+                if (f.Next < ChildCount(f.Node))
+                {
+                    int i = f.Next;
+                    object? child = ChildAt(f.Node, i);
+                    LeafStats c = default;
+                    bool descends = Descends(child);
+                    if (descends && !_memo.TryGetValue(child!, out c))
+                    {
+                        stack.Add((child!, 0, 0, 0, 0, 0, 0)); // count the child first, then come back to it
+                        continue;
+                    }
+                    f.Next++;
+                    if (descends)
+                    {
+                        long key = KeyLength(f.Node, i) + 1;
+                        f.Tensors = Add(f.Tensors, c.Tensors);
+                        f.Values = Add(f.Values, c.Values);
+                        f.Chars = Add(f.Chars, Add(Mul(c.Tensors, key), c.TensorNameChars));
+                        f.Bytes = Add(f.Bytes, c.TensorBytes);
+                        f.Elements = Add(f.Elements, c.Elements);
+                    }
+                    else if (child is TorchTensor t)
+                    {
+                        f.Tensors = Add(f.Tensors, 1);
+                        f.Chars = Add(f.Chars, KeyLength(f.Node, i));
+                        f.Bytes = Add(f.Bytes, tensorBytes(t));
+                        f.Elements = Add(f.Elements, t.ElementCount);
+                    }
+                    else
+                        f.Values = Add(f.Values, 1);
+                    stack[^1] = f;
+                    continue;
+                }
+                var stats = new LeafStats(f.Tensors, f.Values, f.Chars, f.Bytes, f.Elements);
+                _memo[f.Node] = stats;
+                stack.RemoveAt(stack.Count - 1);
+                if (stack.Count == 0)
+                    return stats;
+            }
+        }
+
+        private static long Add(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
+
+        private static long Mul(long a, long b) => b != 0 && a > long.MaxValue / b ? long.MaxValue : a * b;
+    }
+
+    /// <summary>What a walk does with a container it meets.</summary>
+    public enum Step
+    {
+        /// <summary>Go into it: its children are visited.</summary>
+        Enter,
+
+        /// <summary>Visit it as one leaf (kept whole).</summary>
+        Leaf,
+
+        /// <summary>Neither enter nor visit it (nothing wanted inside).</summary>
+        Skip,
+    }
+
+    /// <summary>
+    /// Walks the leaves under <paramref name="node"/> in file order, without recursion. <paramref name="step"/>
+    /// decides for each dict, list or tuple met whether it is entered, visited whole or skipped. For each leaf,
+    /// <paramref name="visit"/> gets the dotted prefix of its container, the container and the leaf's index in it
+    /// (so that it builds the name, <c>Join(prefix, KeyAt(container, index))</c>, only when it needs it) and the
+    /// value, and returns false to stop the walk. Set items and dict attributes are not walked.
+    /// <paramref name="meter"/> is checked every 256 steps.
+    /// </summary>
+    public static void Walk(object node, Func<object, Step> step, Func<string, object, int, object?, bool> visit, AllocationMeter? meter = null)
+    {
+        var stack = new List<(object Node, int Next, string Prefix)> { (node, 0, "") };
+        for (long steps = 1; stack.Count > 0; steps++)
+        {
+            var f = stack[^1];
+            if (f.Next >= ChildCount(f.Node))
+            {
+                stack.RemoveAt(stack.Count - 1);
+                continue;
+            }
+            int i = f.Next++;
+            stack[^1] = f;
+            if ((steps & 255) == 0) // a step allocates at most a name: check now and then
+                meter?.Check("flattening the tensors' names");
+            object? child = ChildAt(f.Node, i);
+            Step s = IsWalkable(child) ? step(child!) : Step.Leaf;
+            if (s == Step.Enter)
+                stack.Add((child!, 0, Join(f.Prefix, KeyAt(f.Node, i))));
+            else if (s == Step.Leaf && !visit(f.Prefix, f.Node, i, child))
+                return;
         }
     }
 }

@@ -71,6 +71,9 @@ public sealed class TorchDict : IReadOnlyCollection<KeyValuePair<object?, object
 
     internal void SetAttributes(TorchDict attributes) => Attributes = attributes;
 
+    /// <summary>The entry at position <paramref name="index"/> in insertion order.</summary>
+    internal KeyValuePair<object?, object?> ItemAt(int index) => _items[index];
+
     public IEnumerator<KeyValuePair<object?, object?>> GetEnumerator() => _items.GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();

@@ -192,6 +192,7 @@ internal static class TorchFiles
             void Add(string name, byte[] data)
             {
                 var e = zip.CreateEntry(prefix.Length == 0 ? name : prefix + "/" + name, level);
+                e.LastWriteTime = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero); // the same bytes on every run
                 using var s = e.Open();
                 s.Write(data);
             }
