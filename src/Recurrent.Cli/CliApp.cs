@@ -106,7 +106,7 @@ public static class CliApp
         };
         string message = e switch
         {
-            UsageException or CliException or TextDataException => e.Message,
+            UsageException or CliException or TextDataException or Recurrent.Training.CheckpointException => e.Message,
             FileNotFoundException or DirectoryNotFoundException => e.Message,
             SafeTensorsFormatException => $"not a valid safetensors file: {e.Message}",
             Recurrent.IO.Torch.TorchFormatException => $"cannot read the PyTorch file: {e.Message}",
