@@ -7,13 +7,18 @@ namespace Recurrent.Cli.Training;
 /// <summary>Measures a model on a run's validation data.</summary>
 internal static class RunEvaluator
 {
+    /// <summary>Windows evaluated at once during training (and by default by <c>eval --split validation</c>).</summary>
+    public static int BatchSize(TrainingConfig cfg) => Math.Max(cfg.BatchSize, 64);
+
+    /// <summary>The window length of validation: for the built-in task whole lines, each starting at a newline as in training.</summary>
+    public static int SeqLen(TrainingConfig cfg, int? lineLength) =>
+        lineLength is { } line ? Math.Max(line, cfg.SeqLen / line * line) : cfg.SeqLen;
+
     /// <summary>Validation loss (and accuracy) after <paramref name="step"/>.</summary>
     public static EvalRecord Evaluate(CharLanguageModel model, TrainingData data, TrainingConfig cfg, long step)
     {
-        // Built-in task: validation windows of whole lines, each starting at a newline as in training.
-        int seqLen = data.LineLength is { } line ? Math.Max(line, cfg.SeqLen / line * line) : cfg.SeqLen;
         double loss = data.ValTokens.Length >= 2
-            ? Evaluation.Loss(model, data.ValTokens, seqLen, Math.Max(cfg.BatchSize, 64)).Loss
+            ? Evaluation.Loss(model, data.ValTokens, SeqLen(cfg, data.LineLength), BatchSize(cfg)).Loss
             : double.NaN;
         double? accuracy = data.Problems is { } p ? Evaluation.GreedyAccuracy(model, data.Vocab, p).Accuracy : null;
         return new EvalRecord { Step = step, Loss = loss, Accuracy = accuracy };

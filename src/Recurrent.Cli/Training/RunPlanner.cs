@@ -79,6 +79,7 @@ internal static class RunPlanner
             Dropout = a.Dropout ?? d.Dropout!.Value,
         };
         modelShape.Validate();
+        ResourceLimits.CheckTraining(modelShape, training.SeqLen, training.BatchSize, RunEvaluator.BatchSize(training));
         int logEvery = CheckLogEvery(a.LogEvery ?? d.LogEvery!.Value);
         TimeSpan? limit = CheckMinutes(a.Minutes);
 
@@ -87,9 +88,12 @@ internal static class RunPlanner
             ? new DataSource { Kind = AdditionTask.TaskName, Digits = a.Digits ?? d.Digits!.Value }
             : new DataSource { Kind = "file" };
         TrainingData data = TrainingData.Prepare(source, a.Data, vocab: null, training);
+        ModelConfig model = modelShape with { VocabSize = data.Vocab.Count };
+        model.Validate();
+        ResourceLimits.CheckTraining(model, training.SeqLen, training.BatchSize, RunEvaluator.BatchSize(training));
         return new RunPlan
         {
-            RunFolder = runFolder, Model = modelShape with { VocabSize = data.Vocab.Count }, Training = training with { Data = data.Source },
+            RunFolder = runFolder, Model = model, Training = training with { Data = data.Source },
             Data = data, LogEvery = logEvery, TimeLimit = limit,
         };
     }
@@ -118,7 +122,9 @@ internal static class RunPlanner
 
         TrainingConfig training = t with
         {
-            Threads = a.Threads ?? t.Threads,
+            // A run trained on a larger machine resumes with this machine's processors (the header warns that the last
+            // bits may then differ); an explicit --threads beyond them is refused.
+            Threads = a.Threads ?? Math.Min(t.Threads, Environment.ProcessorCount),
             Steps = a.Steps ?? t.Steps,
             EvalEvery = a.EvalEvery ?? t.EvalEvery,
             CheckpointEvery = a.CheckpointEvery ?? t.CheckpointEvery,
@@ -126,6 +132,7 @@ internal static class RunPlanner
             TargetAccuracy = a.TargetAccuracy ?? t.TargetAccuracy,
         };
         training.Validate();
+        ResourceLimits.CheckTraining(m, training.SeqLen, training.BatchSize, RunEvaluator.BatchSize(training));
         bool builtin = t.Data.Kind == AdditionTask.TaskName;
         int logEvery = CheckLogEvery(a.LogEvery ?? (builtin ? Trainer.TaskDefaults : Trainer.FileDefaults).LogEvery!.Value);
         TimeSpan? limit = CheckMinutes(a.Minutes);

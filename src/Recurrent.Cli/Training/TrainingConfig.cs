@@ -88,7 +88,7 @@ public sealed record TrainingConfig
         if (!(LearningRate > 0 && double.IsFinite(LearningRate))) throw new UsageException($"--lr must be a positive number, got {LearningRate}.");
         if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay))) throw new UsageException($"--weight-decay must be zero or positive, got {WeightDecay}.");
         if (!(ClipNorm >= 0 && double.IsFinite(ClipNorm))) throw new UsageException($"--clip must be zero (no clipping) or positive, got {ClipNorm}.");
-        if (Threads < 1) throw new UsageException($"--threads must be at least 1, got {Threads}.");
+        Model.ResourceLimits.CheckThreads(Threads);
         if (Steps < 1) throw new UsageException($"--steps must be at least 1, got {Steps}.");
         if (EvalEvery < 1) throw new UsageException($"--eval-every must be at least 1, got {EvalEvery}.");
         if (CheckpointEvery < 1) throw new UsageException($"--checkpoint-every must be at least 1, got {CheckpointEvery}.");

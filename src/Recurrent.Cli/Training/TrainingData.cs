@@ -74,7 +74,7 @@ internal sealed class TrainingData
         string text = ReadText(path);
         string sha = Sha256(path);
         if (source.Sha256 is { } expected && sha != expected)
-            throw new CliException($"'{path}' is not the text the checkpoint was trained on (its SHA-256 differs); resume with the same --data file.");
+            throw new CliException($"'{path}' is not the text the checkpoint was trained on (its SHA-256 differs); give the file it was trained on as --data.");
         long[] all = vocab is null ? (vocab = CharVocabulary.Build(text)).Encode(text) : vocab.Encode(text, $"'{path}'");
         long[] train, val;
         try { (train, val) = TrainValidationSplit.Split(all, training.ValFraction, minTrainTokens: 2); }

@@ -89,6 +89,14 @@ public sealed class TrainResumeTests : IDisposable
         Assert.Equal(sa.State.TrainLoss, sb.State!.TrainLoss);
         Assert.Equal(sa.State.Evals.Where(e => e.Step % 5 == 0).Select(e => (e.Step, e.Loss, e.Accuracy)),
             sb.State.Evals.Where(e => e.Step % 5 == 0).Select(e => (e.Step, e.Loss, e.Accuracy)));
+
+        // eval of a built-in-task run: the task's validation split and held-out accuracy, as the last evaluation.
+        var e = Run("eval", _tmp["a"]);
+        Assert.Equal(0, e.ExitCode);
+        Assert.Contains("2-digit addition task (500 held-out problems), validation split", e.Out);
+        EvalRecord last = sa.State.Evals[^1];
+        Assert.Contains($"loss {last.Loss.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)} nats/char", e.Out);
+        Assert.Contains($"held-out exact-match accuracy {last.Accuracy!.Value.ToString("P1", System.Globalization.CultureInfo.InvariantCulture)}", e.Out);
     }
 
     [Fact]
