@@ -64,7 +64,7 @@ public sealed class CheckpointTests : IDisposable
         Assert.True(ck.HasOptimizerState);
         Assert.True(ck.HasFile("config.json"));
         Assert.Equal("{\"x\": 1}", ck.ReadAllText("config.json"));
-        Assert.Equal(Problem(() => ck.ReadAllText("other.json")), CheckpointProblem.Incomplete);
+        Assert.Equal(CheckpointProblem.Incomplete, Problem(() => ck.ReadAllText("other.json")));
         Assert.Equal(Weights(net).Keys.Order(), ck.ReadModelState().Keys.Order());
         Assert.Equal(Weights(net)["fc.weight"], ck.ReadModelState()["fc.weight"].ToArray<float>());
         Assert.Equal(State(adam).Keys.Order(), ck.ReadOptimizerState()!.Keys.Order());
