@@ -106,7 +106,7 @@ public static class CliApp
         };
         string message = e switch
         {
-            UsageException or CliException or TextDataException => e.Message,
+            UsageException or CliException or TextDataException or Recurrent.Training.CheckpointException => e.Message,
             FileNotFoundException or DirectoryNotFoundException => e.Message,
             SafeTensorsFormatException => $"not a valid safetensors file: {e.Message}",
             Recurrent.IO.Torch.TorchFormatException => $"cannot read the PyTorch file: {e.Message}",
@@ -125,6 +125,7 @@ public static class CliApp
     {
         // One line, always: collapse any line breaks a nested message may carry.
         string line = string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        if (context.IsErrorTerminal) context.Error.Write("\r\x1b[K"); // over a progress line left by the failed command
         context.Error.WriteLine($"{Name}: error: {line}");
         context.Error.Flush();
         return code;

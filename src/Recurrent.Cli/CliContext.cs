@@ -9,11 +9,13 @@ namespace Recurrent.Cli;
 public sealed class CliContext
 {
     /// <summary>Creates a context.</summary>
-    public CliContext(TextWriter output, TextWriter error, bool isTerminal = false, CancellationToken cancellation = default)
+    public CliContext(TextWriter output, TextWriter error, bool isTerminal = false, CancellationToken cancellation = default,
+        bool isErrorTerminal = false)
     {
         Out = output;
         Error = error;
         IsTerminal = isTerminal;
+        IsErrorTerminal = isErrorTerminal;
         Cancellation = cancellation;
     }
 
@@ -26,10 +28,13 @@ public sealed class CliContext
     /// <summary>True when <see cref="Out"/> is an interactive terminal (draw a progress bar in place).</summary>
     public bool IsTerminal { get; }
 
+    /// <summary>True when <see cref="Error"/> is an interactive terminal (progress of eval and convert is redrawn in place there).</summary>
+    public bool IsErrorTerminal { get; }
+
     /// <summary>Cancelled by Ctrl+C or SIGTERM: long commands save their work and stop.</summary>
     public CancellationToken Cancellation { get; }
 
     /// <summary>The context of the real process: the console, redirected or not, with the given token.</summary>
     public static CliContext ForConsole(CancellationToken cancellation) =>
-        new(Console.Out, Console.Error, !Console.IsOutputRedirected, cancellation);
+        new(Console.Out, Console.Error, !Console.IsOutputRedirected, cancellation, !Console.IsErrorRedirected);
 }

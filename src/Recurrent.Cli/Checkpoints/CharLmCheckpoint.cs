@@ -1,20 +1,18 @@
-// The contents of a language-model checkpoint folder and how they are written and read back:
-//   model.safetensors      weights, PyTorch state_dict keys (emb.weight, rnn.weight_ih_l0, ..., fc.bias)
-//   optimizer.safetensors  optimizer state_dict, flattened (state.{i}.exp_avg, param_groups.0.lr, ...)
-//   config.json            format + version, model architecture, training hyperparameters and data source
-//   vocab.json             the characters, in id order
-//   trainer.json           step, RNG states (data order, dropout), loss history, evaluations
-//   manifest.json          written last by CheckpointStore (sizes and SHA-256 of the above)
-// Tensors go through Recurrent.IO.TensorIO; atomicity and the manifest through CheckpointStore.
+// A language-model checkpoint: the library's checkpoint store (Recurrent.Training: weights, optimizer state, the data
+// and dropout generators, step, manifest, atomic save) plus the program's own files:
+//   config.json    format + version, model architecture, training hyperparameters and data source
+//   vocab.json     the characters, in id order
+//   trainer.json   loss and gradient norm of every step, evaluations, counters
+// Folders written before the store moved into the library (checkpoint format 1) are still read: there the generator
+// states are in trainer.json ("data_rng", "dropout_rng") and there is no training.json.
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Recurrent.Cli.Model;
 using Recurrent.Cli.Training;
 using Recurrent.Data;
-using Recurrent.IO;
 using Recurrent.Optim;
+using Recurrent.Training;
 
 namespace Recurrent.Cli.Checkpoints;
 
@@ -34,11 +32,20 @@ public sealed record CheckpointConfig
     [JsonPropertyName("training")] public TrainingConfig Training { get; init; } = new();
 }
 
-/// <summary>A checkpoint read back from disk.</summary>
+/// <summary>Source-generated JSON contracts of the program's checkpoint files (no reflection: trimming- and AOT-safe).</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(CheckpointConfig))]
+[JsonSerializable(typeof(TrainerState))]
+internal sealed partial class CliJson : JsonSerializerContext;
+
+/// <summary>A checkpoint read back from disk (verified against its manifest).</summary>
 public sealed class LoadedCheckpoint
 {
+    /// <summary>The library's view of the folder: step, manifest, tensors, generator states.</summary>
+    public required Checkpoint Checkpoint { get; init; }
+
     /// <summary>The checkpoint folder.</summary>
-    public required string Folder { get; init; }
+    public string Folder => Checkpoint.Folder;
 
     /// <summary>config.json.</summary>
     public required CheckpointConfig Config { get; init; }
@@ -48,9 +55,6 @@ public sealed class LoadedCheckpoint
 
     /// <summary>model.safetensors.</summary>
     public required Dictionary<string, Tensor> Weights { get; init; }
-
-    /// <summary>optimizer.safetensors (only when loaded for training).</summary>
-    public Dictionary<string, Tensor>? OptimizerState { get; init; }
 
     /// <summary>trainer.json (only when loaded for training).</summary>
     public TrainerState? State { get; init; }
@@ -67,6 +71,26 @@ public sealed class LoadedCheckpoint
         model.Eval();
         return model;
     }
+
+    /// <summary>
+    /// Puts the training state back: weights into <paramref name="model"/>, the optimizer state, and the data-order and
+    /// dropout generators. Nothing changes when it throws.
+    /// </summary>
+    /// <exception cref="CheckpointException">The state does not fit the model or optimizer.</exception>
+    public void Restore(CharLanguageModel model, Optimizer optimizer, Generator data, Generator dropout)
+    {
+        if (Checkpoint.GetGeneratorState(CharLmCheckpoint.DataGenerator) is not null)
+        {
+            Checkpoint.Restore(model, optimizer,
+                new Dictionary<string, Generator> { [CharLmCheckpoint.DataGenerator] = data, [CharLmCheckpoint.DropoutGenerator] = dropout },
+                restoreDefaultGenerator: false);
+            return;
+        }
+        // Format 1: the generator states are in trainer.json (checked when it was read).
+        Checkpoint.Restore(model, optimizer, restoreDefaultGenerator: false);
+        data.SetState(State!.DataRng!);
+        dropout.SetState(State.DropoutRng!);
+    }
 }
 
 /// <summary>Writes and reads language-model checkpoints.</summary>
@@ -75,88 +99,79 @@ public static class CharLmCheckpoint
     /// <summary>config.json's format name.</summary>
     public const string FormatName = "recurrent-charlm";
 
-    /// <summary>The content version this build writes and reads.</summary>
+    /// <summary>The content version of config.json this build writes and reads.</summary>
     public const int FormatVersion = 1;
 
-    /// <summary>File names.</summary>
-    public const string ModelFile = "model.safetensors", OptimizerFile = "optimizer.safetensors", ConfigFile = "config.json",
-        VocabFile = "vocab.json", TrainerFile = "trainer.json";
+    /// <summary>The program's own file names (the store adds model.safetensors, optimizer.safetensors, training.json).</summary>
+    public const string ConfigFile = "config.json", VocabFile = "vocab.json", TrainerFile = "trainer.json";
 
-    /// <summary>JSON settings of every checkpoint JSON file (NaN losses of skipped steps are written as "NaN").</summary>
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    /// <summary>Names of the saved generators.</summary>
+    public const string DataGenerator = "data", DropoutGenerator = "dropout";
 
-    /// <summary>Saves a checkpoint into <paramref name="runDir"/> (atomically; see <see cref="CheckpointStore"/>).</summary>
-    public static string Save(CheckpointStore store, string runDir, CharLanguageModel model, Optimizer optimizer,
+    /// <summary>Saves a checkpoint into <paramref name="store"/> (atomically; see <see cref="CheckpointStore"/>).</summary>
+    public static string Save(CheckpointStore store, CharLanguageModel model, Optimizer optimizer, Generator data, Generator dropout,
         CharVocabulary vocab, TrainingConfig training, TrainerState state)
     {
         var config = new CheckpointConfig { Model = model.Config, Training = training };
-        Dictionary<string, Tensor> weights = model.StateDict();
-        Dictionary<string, Tensor> optimizerState = optimizer.StateDict();
-        var meta = new Dictionary<string, string>
-        {
-            ["format"] = FormatName,
-            ["step"] = state.Step.ToString(CultureInfo.InvariantCulture),
-        };
         CheckpointFile[] files =
         [
-            new(ModelFile, s => s.Write(TensorIO.Serialize(weights, meta))),
-            new(OptimizerFile, s => s.Write(TensorIO.Serialize(optimizerState, new Dictionary<string, string> { ["optimizer"] = training.Optimizer }))),
-            new(ConfigFile, s => JsonSerializer.Serialize(s, config, Json)),
-            new(VocabFile, s => s.Write(Encoding.UTF8.GetBytes(vocab.ToJson()))),
-            new(TrainerFile, s => JsonSerializer.Serialize(s, state, Json)),
+            new(ConfigFile, s => JsonSerializer.Serialize(s, config, CliJson.Default.CheckpointConfig)),
+            CheckpointFile.FromText(VocabFile, vocab.ToJson()),
+            new(TrainerFile, s => JsonSerializer.Serialize(s, state, CliJson.Default.TrainerState)),
         ];
-        return store.Save(runDir, state.Step, files);
+        return store.Save(state.Step, model, optimizer,
+            new Dictionary<string, Generator> { [DataGenerator] = data, [DropoutGenerator] = dropout },
+            new Dictionary<string, string> { ["format"] = FormatName }, files);
     }
 
     /// <summary>
     /// Reads the checkpoint at <paramref name="path"/> (a checkpoint folder or a run folder), verifying its manifest.
-    /// With <paramref name="forTraining"/> the optimizer and trainer state are read too.
+    /// With <paramref name="forTraining"/> the optimizer and trainer state must be there too.
     /// </summary>
-    /// <exception cref="CliException">Missing, damaged, incomplete or incompatible checkpoint (one-line message).</exception>
+    /// <exception cref="CheckpointException">Missing, damaged, incomplete or incompatible checkpoint folder.</exception>
+    /// <exception cref="CliException">The folder is intact but its program files are unusable (one-line message).</exception>
     public static LoadedCheckpoint Load(string path, bool forTraining = false)
     {
-        string folder = CheckpointStore.Resolve(path);
-        CheckpointManifest manifest = CheckpointStore.Verify(folder);
-        string[] required = forTraining ? [ConfigFile, VocabFile, ModelFile, OptimizerFile, TrainerFile] : [ConfigFile, VocabFile, ModelFile];
+        Checkpoint ck = CheckpointStore.Load(path);
+        string folder = ck.Folder;
+        string[] required = forTraining
+            ? [ConfigFile, VocabFile, CheckpointStore.ModelFileName, CheckpointStore.OptimizerFileName, TrainerFile]
+            : [ConfigFile, VocabFile, CheckpointStore.ModelFileName];
         foreach (string name in required)
-            if (!manifest.Files.Any(f => f.Name == name))
+            if (!ck.HasFile(name))
                 throw new CliException($"the checkpoint '{folder}' has no {name}; it was not written by '{CliApp.Name} train' or is incomplete.");
 
-        CheckpointConfig config = ReadJson<CheckpointConfig>(folder, ConfigFile);
+        CheckpointConfig config = ReadJson(ck, ConfigFile, CliJson.Default.CheckpointConfig);
         if (config.Format != FormatName)
             throw new CliException($"'{folder}' holds a '{config.Format}' checkpoint, not a {FormatName} one.");
         if (config.FormatVersion != FormatVersion)
             throw new CliException(config.FormatVersion > FormatVersion
                 ? $"the checkpoint '{folder}' was written by a newer version of {CliApp.Name} (model format {config.FormatVersion}; this build reads {FormatVersion}); update {CliApp.Name}."
                 : $"the checkpoint '{folder}' uses the old model format {config.FormatVersion}, which this build ({FormatVersion}) cannot read; train again.");
+        if (config.Model is null || config.Training is null || config.Training.Data is null)
+            throw new CliException($"the checkpoint '{folder}' has an incomplete {ConfigFile} (no model, training or data section).");
         try { config.Model.Validate(); }
-        catch (UsageException e) { throw new CliException($"the checkpoint '{folder}' has an invalid config.json: {e.Message}"); }
+        catch (UsageException e) { throw new CliException($"the checkpoint '{folder}' has an invalid {ConfigFile}: {e.Message}"); }
 
         CharVocabulary vocab;
-        try { vocab = CharVocabulary.FromJson(File.ReadAllText(Path.Combine(folder, VocabFile), Encoding.UTF8)); }
+        try { vocab = CharVocabulary.FromJson(ck.ReadAllText(VocabFile)); }
         catch (TextDataException e) { throw new CliException($"the checkpoint '{folder}' has a damaged {VocabFile}: {e.Message}"); }
         if (vocab.Count != config.Model.VocabSize)
-            throw new CliException($"the checkpoint '{folder}' is inconsistent: {VocabFile} has {vocab.Count} characters but config.json says vocab_size {config.Model.VocabSize}.");
+            throw new CliException($"the checkpoint '{folder}' is inconsistent: {VocabFile} has {vocab.Count} characters but {ConfigFile} says vocab_size {config.Model.VocabSize}.");
 
-        Dictionary<string, Tensor> weights = ReadTensors(folder, ModelFile);
-        Dictionary<string, Tensor>? optimizerState = null;
+        Dictionary<string, Tensor> weights = ck.ReadModelState();
         TrainerState? state = null;
         if (forTraining)
         {
-            optimizerState = ReadTensors(folder, OptimizerFile);
-            state = ReadJson<TrainerState>(folder, TrainerFile);
-            if (state.Step != manifest.Step || state.DataRng.Length != 6 || state.DropoutRng.Length != 6)
-                throw new CliException($"the checkpoint '{folder}' has a damaged {TrainerFile} (step or RNG state does not fit).");
+            state = ReadJson(ck, TrainerFile, CliJson.Default.TrainerState);
+            bool legacy = ck.GetGeneratorState(DataGenerator) is null;
+            bool generatorsOk = legacy
+                ? state.DataRng is { Length: 6 } && state.DropoutRng is { Length: 6 }
+                : ck.GetGeneratorState(DropoutGenerator) is not null;
+            if (state.Step != ck.Step || !generatorsOk || state.TrainLoss is null || state.GradNorm is null || state.Evals is null)
+                throw new CliException($"the checkpoint '{folder}' has a damaged {TrainerFile} (step or generator states do not fit).");
         }
-        return new LoadedCheckpoint
-        {
-            Folder = folder, Config = config, Vocabulary = vocab, Weights = weights,
-            OptimizerState = optimizerState, State = state,
-        };
+        return new LoadedCheckpoint { Checkpoint = ck, Config = config, Vocabulary = vocab, Weights = weights, State = state };
     }
 
     /// <summary>A one-line description of the model in <paramref name="folder"/>, or null if it has no readable config.json.</summary>
@@ -164,9 +179,8 @@ public static class CharLmCheckpoint
     {
         try
         {
-            var c = JsonSerializer.Deserialize<CheckpointConfig>(File.ReadAllText(Path.Combine(folder, ConfigFile)), Json);
-            if (c is null) return null;
-            var m = c.Model;
+            var c = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(folder, ConfigFile)), CliJson.Default.CheckpointConfig);
+            if (c?.Model is not { } m || c.Training?.Data is null) return null;
             return string.Create(CultureInfo.InvariantCulture,
                 $"model: {m.Kind}, vocab {m.VocabSize}, embedding {m.EmbeddingSize}, hidden {m.HiddenSize}, layers {m.NumLayers}, dropout {m.Dropout}; trained on {c.Training.Data.Describe()}");
         }
@@ -176,22 +190,16 @@ public static class CharLmCheckpoint
         }
     }
 
-    private static Dictionary<string, Tensor> ReadTensors(string folder, string name)
-    {
-        try { return TensorIO.ReadTensors(Path.Combine(folder, name)); }
-        catch (NotSupportedException e) { throw new CliException($"the checkpoint '{folder}' has an unusable {name}: {e.Message}", e); }
-    }
-
-    private static T ReadJson<T>(string folder, string name)
+    private static T ReadJson<T>(Checkpoint ck, string name, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(File.ReadAllText(Path.Combine(folder, name), Encoding.UTF8), Json)
-                ?? throw new CliException($"the checkpoint '{folder}' has an empty {name}.");
+            return JsonSerializer.Deserialize(ck.ReadAllBytes(name), type)
+                ?? throw new CliException($"the checkpoint '{ck.Folder}' has an empty {name}.");
         }
         catch (JsonException e)
         {
-            throw new CliException($"the checkpoint '{folder}' has a damaged {name}: {e.Message}", e);
+            throw new CliException($"the checkpoint '{ck.Folder}' has a damaged {name}: {e.Message}", e);
         }
     }
 }

@@ -27,6 +27,13 @@ public static class ConvertCommand
         if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"the output '{output}' should end in .safetensors.");
         if (Path.GetFullPath(input) == Path.GetFullPath(output)) throw new UsageException("the output must be a different file than the input.");
+        string outputFull = Path.GetFullPath(output);
+        if (Directory.Exists(outputFull)) throw new UsageException($"the output '{output}' is a folder; give a .safetensors file name.");
+        string outputFolder = Path.GetDirectoryName(outputFull)!;
+        if (!Directory.Exists(outputFolder))
+            throw new CliException($"the output folder '{outputFolder}' does not exist; create it first (nothing was written).");
+        var progress = new TaskProgress(ctx, "convert", "tensors");
+        progress.Status($"reading {input} ...");
         TorchCheckpoint ck = TorchCheckpoint.Load(input);
         IReadOnlyDictionary<string, TorchTensor> tensors;
         try { tensors = key is null ? ck.StateDict() : ck.Tensors(key); }
@@ -35,8 +42,10 @@ public static class ConvertCommand
 
         var writer = new SafeTensorsWriter();
         int widened = 0;
+        int done = 0;
         foreach (var (name, t) in tensors)
         {
+            progress.Report(done++, tensors.Count);
             long[] shape = t.GetShape();
             if (t.TryGetContiguousData(out ReadOnlyMemory<byte> bytes))
                 writer.Add(name, ToSafeTensors(t.DType), shape, bytes);
@@ -54,7 +63,16 @@ public static class ConvertCommand
             }
         }
         writer.AddMetadata("format", "pt");
-        writer.Save(output);
+        progress.Status($"writing {output} ...");
+        // The writer saves under a temporary name and renames; report failures with the output's name, not that one.
+        try { writer.Save(output); }
+        catch (UnauthorizedAccessException) { throw new CliException($"no permission to write '{output}' (nothing was written)."); }
+        catch (DirectoryNotFoundException) { throw new CliException($"the output folder '{outputFolder}' does not exist; create it first (nothing was written)."); }
+        catch (IOException e) when (e is not SafeTensorsFormatException)
+        {
+            throw new CliException($"could not write '{output}' (nothing was written): {e.GetType().Name}, HRESULT 0x{e.HResult:X8}.");
+        }
+        progress.Finish();
         ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"wrote {tensors.Count} tensor{(tensors.Count == 1 ? "" : "s")} ({tensors.Values.Sum(t => t.ElementCount):N0} elements) to {output}"));
         if (widened > 0)

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using Recurrent.Cli.Checkpoints;
 using Recurrent.Cli.Inspection;
+using Recurrent.Training;
 
 namespace Recurrent.Cli.Commands;
 

@@ -12,9 +12,15 @@ public static class Evaluation
     /// Mean cross-entropy in nats per predicted character over <paramref name="tokens"/>, cut into consecutive windows
     /// of <paramref name="seqLen"/> (each starting from a zero state, as in training), <paramref name="batchSize"/> at a time.
     /// </summary>
+    /// <param name="model">The model (its mode is restored after).</param>
+    /// <param name="tokens">The token stream.</param>
+    /// <param name="seqLen">Window length.</param>
+    /// <param name="batchSize">Windows evaluated at once.</param>
+    /// <param name="cancellation">Stops between batches.</param>
+    /// <param name="progress">Called after each batch with the characters predicted so far and in all.</param>
     /// <returns>The mean loss and the number of predicted characters.</returns>
     public static (double Loss, long Count) Loss(CharLanguageModel model, long[] tokens, int seqLen, int batchSize,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, Action<long, long>? progress = null)
     {
         if (tokens.Length < 2) throw new TextDataException($"Evaluation needs at least 2 characters, got {tokens.Length}.");
         bool wasTraining = model.Training;
@@ -33,6 +39,7 @@ public static class Evaluation
                     reduction: Reduction.Sum);
                 sum += loss.ToDouble();
                 count += batch.TokenCount;
+                progress?.Invoke(count, tokens.Length - 1);
             }
             return (sum / count, count);
         }

@@ -64,9 +64,8 @@ public sealed record ModelConfig
         if (NumLayers < 1) throw new UsageException($"--layers must be at least 1, got {NumLayers}.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new UsageException($"--dropout must be in [0, 1), got {Dropout}.");
         const long maxParams = 2_000_000_000;
-        long weights = (long)VocabSize * EmbeddingSize + (long)HiddenSize * VocabSize
-            + 4L * NumLayers * HiddenSize * ((long)Math.Max(EmbeddingSize, HiddenSize) + HiddenSize + 2);
+        long weights = ResourceLimits.ParameterCount(this with { VocabSize = Math.Max(VocabSize, 1) });
         if (weights > maxParams)
-            throw new UsageException($"the model would have about {weights:N0} parameters, more than {maxParams:N0}; use a smaller --hidden-size or --embedding-size.");
+            throw new UsageException($"the model would have about {weights:N0} parameters, more than {maxParams:N0}; use fewer --layers or a smaller --hidden-size or --embedding-size.");
     }
 }

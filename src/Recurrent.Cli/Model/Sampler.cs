@@ -9,7 +9,8 @@ public static class Sampler
     /// <summary>
     /// Reads <paramref name="prompt"/> (token ids, at least one) and then generates <paramref name="length"/> tokens,
     /// each drawn from softmax(logits / temperature) restricted to the <paramref name="topK"/> most likely
-    /// (0: all), or the argmax when the temperature is 0. Each new token is passed to <paramref name="onToken"/>.
+    /// (0: all), or the argmax when the temperature is 0. Each new token is passed to <paramref name="onToken"/>; the
+    /// tokens are returned only when there is no <paramref name="onToken"/> (a streamed text of any length needs no array).
     /// </summary>
     public static long[] Generate(CharLanguageModel model, long[] prompt, int length, double temperature, int topK,
         Generator generator, Action<long>? onToken = null, CancellationToken cancellation = default)
@@ -18,7 +19,7 @@ public static class Sampler
         model.Eval();
         using var _ = new NoGrad();
         int v = model.Config.VocabSize;
-        var result = new long[length];
+        var result = onToken is null ? new long[length] : [];
         var (logits, state) = model.Forward(Tensor.FromArray(prompt, prompt.Length, 1));
         var probs = new double[v];
         var order = new int[v];
@@ -27,8 +28,8 @@ public static class Sampler
             cancellation.ThrowIfCancellationRequested();
             float[] last = logits.Select(0, logits.Size(0) - 1).Contiguous().ToArray<float>(); // (1, vocab)
             long next = Pick(last, temperature, topK, generator, probs, order);
-            result[k] = next;
-            onToken?.Invoke(next);
+            if (onToken is null) result[k] = next;
+            else onToken(next);
             if (k + 1 < length) (logits, state) = model.Forward(Tensor.FromArray([next], 1, 1), state);
         }
         return result;

@@ -96,5 +96,5 @@ public sealed record TrainArguments
     internal string RunsRoot { get; init; } = "runs";
 
     /// <summary>Test hook: the checkpoint store to save with (to inject failures). Not a command-line option.</summary>
-    internal Checkpoints.CheckpointStore? Store { get; init; }
+    internal Recurrent.Training.CheckpointStore? Store { get; init; }
 }

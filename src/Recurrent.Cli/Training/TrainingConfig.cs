@@ -88,7 +88,7 @@ public sealed record TrainingConfig
         if (!(LearningRate > 0 && double.IsFinite(LearningRate))) throw new UsageException($"--lr must be a positive number, got {LearningRate}.");
         if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay))) throw new UsageException($"--weight-decay must be zero or positive, got {WeightDecay}.");
         if (!(ClipNorm >= 0 && double.IsFinite(ClipNorm))) throw new UsageException($"--clip must be zero (no clipping) or positive, got {ClipNorm}.");
-        if (Threads < 1) throw new UsageException($"--threads must be at least 1, got {Threads}.");
+        Model.ResourceLimits.CheckThreads(Threads);
         if (Steps < 1) throw new UsageException($"--steps must be at least 1, got {Steps}.");
         if (EvalEvery < 1) throw new UsageException($"--eval-every must be at least 1, got {EvalEvery}.");
         if (CheckpointEvery < 1) throw new UsageException($"--checkpoint-every must be at least 1, got {CheckpointEvery}.");
@@ -113,17 +113,22 @@ public sealed record EvalRecord
     [JsonPropertyName("accuracy")] public double? Accuracy { get; init; }
 }
 
-/// <summary>The progress of a run: what a resumed run needs beyond the weights and the optimizer.</summary>
+/// <summary>trainer.json: the history of a run (what a resumed run continues besides the weights, optimizer and generators).</summary>
 public sealed record TrainerState
 {
     /// <summary>Steps completed (applied or skipped).</summary>
     [JsonPropertyName("step")] public long Step { get; init; }
 
-    /// <summary>State of the data-order generator (<see cref="Generator.GetState"/>).</summary>
-    [JsonPropertyName("data_rng")] public ulong[] DataRng { get; init; } = [];
+    /// <summary>
+    /// Checkpoint format 1 only: the state of the data-order generator. Since format 2 the generator states are in the
+    /// store's training.json (generators "data" and "dropout"), and this is not written.
+    /// </summary>
+    [JsonPropertyName("data_rng"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ulong[]? DataRng { get; init; }
 
-    /// <summary>State of the dropout generator.</summary>
-    [JsonPropertyName("dropout_rng")] public ulong[] DropoutRng { get; init; } = [];
+    /// <summary>Checkpoint format 1 only: the state of the dropout generator.</summary>
+    [JsonPropertyName("dropout_rng"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ulong[]? DropoutRng { get; init; }
 
     /// <summary>Steps skipped because their gradients were not finite.</summary>
     [JsonPropertyName("skipped_steps")] public long SkippedSteps { get; init; }

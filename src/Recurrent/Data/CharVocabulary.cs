@@ -1,6 +1,7 @@
 // A character vocabulary: the distinct Unicode code points of a corpus, in code-point order, mapped to ids 0..N-1.
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Recurrent.Data;
 
@@ -129,14 +130,14 @@ public sealed class CharVocabulary
     }
 
     /// <summary>Serialises the vocabulary as a JSON array of one-character strings, in id order.</summary>
-    public string ToJson() => JsonSerializer.Serialize(Symbols, new JsonSerializerOptions { WriteIndented = false });
+    public string ToJson() => JsonSerializer.Serialize(Symbols.ToArray(), VocabularyJson.Default.StringArray);
 
     /// <summary>Reads a vocabulary written by <see cref="ToJson"/>.</summary>
     /// <exception cref="TextDataException">The JSON is not an array of distinct one-character strings.</exception>
     public static CharVocabulary FromJson(string json)
     {
         string[]? symbols;
-        try { symbols = JsonSerializer.Deserialize<string[]>(json); }
+        try { symbols = JsonSerializer.Deserialize(json, VocabularyJson.Default.StringArray); }
         catch (JsonException e) { throw new TextDataException($"The vocabulary is not a JSON array of strings: {e.Message}", e); }
         if (symbols is null) throw new TextDataException("The vocabulary is not a JSON array of strings (got null).");
         string? error = Validate(symbols, out Rune[] runes);
@@ -148,3 +149,7 @@ public sealed class CharVocabulary
     public static string Describe(Rune r) =>
         Rune.IsControl(r) || Rune.IsWhiteSpace(r) ? $"U+{r.Value:X4}" : $"'{r}' (U+{r.Value:X4})";
 }
+
+/// <summary>Source-generated JSON contract of vocab.json (no reflection: trimming- and AOT-safe).</summary>
+[JsonSerializable(typeof(string[]))]
+internal sealed partial class VocabularyJson : JsonSerializerContext;

@@ -48,7 +48,7 @@ public sealed class CliErrorTests : IDisposable
     [InlineData(new[] { "train", "--no-such-option" }, "--no-such-option")]
     [InlineData(new[] { "train", "--model", "transformer" }, "transformer")]
     [InlineData(new[] { "frobnicate" }, "frobnicate")]
-    [InlineData(new[] { "eval", "somewhere" }, "--data")]
+    [InlineData(new[] { "eval", "somewhere", "--split", "bogus" }, "bogus")]
     public void ParseErrorsAreOneLineUsageErrors(string[] args, string fragment)
     {
         var r = Run(args);

@@ -74,9 +74,9 @@ public sealed class CommandTests(TinyCheckpointFixture fx) : IClassFixture<TinyC
     }
 
     [Fact]
-    public void EvalReportsNatsAndBitsPerCharacter()
+    public void EvalOfTheWholeFileReportsNatsAndBitsPerCharacter()
     {
-        var r = Run("eval", fx.Run, "--data", fx.Data);
+        var r = Run("eval", fx.Run, "--data", fx.Data, "--split", "all");
         Assert.Equal(0, r.ExitCode);
         var m = System.Text.RegularExpressions.Regex.Match(r.Out, @"loss (\d+\.\d+) nats/char, (\d+\.\d+) bits/char");
         Assert.True(m.Success, r.Out);
@@ -88,6 +88,52 @@ public sealed class CommandTests(TinyCheckpointFixture fx) : IClassFixture<TinyC
         Assert.True(nats < Math.Log(vocab), $"loss {nats} vs uniform {Math.Log(vocab)}");
         int predicted = File.ReadAllText(fx.Data).Length - 1;
         Assert.Contains($"{predicted.ToString("N0", CultureInfo.InvariantCulture)} characters predicted", r.Out);
+        Assert.Contains("all of it", r.Out);
+    }
+
+    [Fact]
+    public void EvalOfTheRunsOwnDataDefaultsToTheValidationSplitAndMatchesTraining()
+    {
+        // Without --data, and with --data naming the same text: the validation split, scored as training scored it.
+        var own = Run("eval", fx.Run);
+        var named = Run("eval", fx.Run, "--data", fx.Data);
+        Assert.Equal(0, own.ExitCode);
+        Assert.Contains("validation split", own.Out);
+        Assert.Equal(own.Out, named.Out);
+        var ck = Recurrent.Cli.Checkpoints.CharLmCheckpoint.Load(fx.Run, forTraining: true);
+        double trained = ck.State!.Evals[^1].Loss;
+        Assert.Contains($"loss {trained.ToString("0.0000", CultureInfo.InvariantCulture)} nats/char", own.Out);
+        int valChars = (int)Math.Round(File.ReadAllText(fx.Data).Length * 0.1);
+        Assert.Contains($"{(valChars - 1).ToString("N0", CultureInfo.InvariantCulture)} characters predicted", own.Out);
+
+        var train = Run("eval", fx.Run, "--split", "train");
+        Assert.Equal(0, train.ExitCode);
+        Assert.Contains("training split", train.Out);
+        Assert.DoesNotContain($"loss {trained.ToString("0.0000", CultureInfo.InvariantCulture)} nats", train.Out);
+    }
+
+    [Fact]
+    public void EvalOfAnotherFileScoresAllOfItAndHasNoSplit()
+    {
+        string other = fx.Tmp.WriteText("other.txt", "the cat sat on the mat.\nthe dog ran.\n");
+        var r = Run("eval", fx.Run, "--data", other);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains($"'{other}': 36 characters predicted", r.Out);
+        var split = Run("eval", fx.Run, "--data", other, "--split", "validation");
+        Assert.Equal(ExitCodes.Usage, split.ExitCode);
+        Assert.Contains("is not the text the checkpoint was trained on", split.Error);
+        Assert.Single(split.ErrorLines);
+    }
+
+    [Fact]
+    public void EvalShowsProgressOnATerminal()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var ctx = new CliContext(output, error, isTerminal: true, isErrorTerminal: true);
+        Assert.Equal(0, CliApp.Run(["eval", fx.Run, "--split", "all", "--batch-size", "1"], ctx));
+        Assert.Matches(@"\reval: +\d+ ?% \([\d,]+ / [\d,]+ characters\)", error.ToString());
+        Assert.DoesNotContain("eval:", output.ToString()); // progress on stderr, the result alone on stdout
     }
 
     [Fact]

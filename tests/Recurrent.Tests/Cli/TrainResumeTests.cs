@@ -4,6 +4,7 @@ using System.Text.Json;
 using Recurrent.Cli;
 using Recurrent.Cli.Checkpoints;
 using Recurrent.Cli.Training;
+using Recurrent.Training;
 using static Recurrent.Tests.Cli.CliTestSupport;
 
 namespace Recurrent.Tests.Cli;
@@ -88,6 +89,14 @@ public sealed class TrainResumeTests : IDisposable
         Assert.Equal(sa.State.TrainLoss, sb.State!.TrainLoss);
         Assert.Equal(sa.State.Evals.Where(e => e.Step % 5 == 0).Select(e => (e.Step, e.Loss, e.Accuracy)),
             sb.State.Evals.Where(e => e.Step % 5 == 0).Select(e => (e.Step, e.Loss, e.Accuracy)));
+
+        // eval of a built-in-task run: the task's validation split and held-out accuracy, as the last evaluation.
+        var e = Run("eval", _tmp["a"]);
+        Assert.Equal(0, e.ExitCode);
+        Assert.Contains("2-digit addition task (500 held-out problems), validation split", e.Out);
+        EvalRecord last = sa.State.Evals[^1];
+        Assert.Contains($"loss {last.Loss.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)} nats/char", e.Out);
+        Assert.Contains($"held-out exact-match accuracy {last.Accuracy!.Value.ToString("P1", System.Globalization.CultureInfo.InvariantCulture)}", e.Out);
     }
 
     [Fact]
@@ -98,7 +107,7 @@ public sealed class TrainResumeTests : IDisposable
         string folder = o.CheckpointFolder!;
         Assert.Equal("checkpoint-000000006", Path.GetFileName(folder));
         var names = CheckpointStore.Verify(folder).Files.Select(f => f.Name).Order().ToArray();
-        Assert.Equal(["config.json", "model.safetensors", "optimizer.safetensors", "trainer.json", "vocab.json"], names);
+        Assert.Equal(["config.json", "model.safetensors", "optimizer.safetensors", "trainer.json", "training.json", "vocab.json"], names);
 
         LoadedCheckpoint ck = CharLmCheckpoint.Load(_tmp["run"], forTraining: true);
         string[] expected =
@@ -111,11 +120,15 @@ public sealed class TrainResumeTests : IDisposable
         Assert.Equal([48, 6], ck.Weights["rnn.weight_ih_l0"].Shape);
         Assert.Equal([48, 12], ck.Weights["rnn.weight_ih_l1"].Shape);
         Assert.Equal(ck.Vocabulary.Count, ck.Weights["fc.weight"].Shape[0]);
-        Assert.Contains("state.0.exp_avg", ck.OptimizerState!.Keys);
-        Assert.Equal(6L, ck.OptimizerState["state.0.step"].Item<long>());
+        var optimizerState = ck.Checkpoint.ReadOptimizerState()!;
+        Assert.Contains("state.0.exp_avg", optimizerState.Keys);
+        Assert.Equal(6L, optimizerState["state.0.step"].Item<long>());
         Assert.Equal(6, ck.State!.Step);
         Assert.Equal(6, ck.State.TrainLoss.Count);
-        Assert.Equal(6, ck.State.DataRng.Length);
+        Assert.Equal(6, ck.Checkpoint.GetGeneratorState("data")!.Length);
+        Assert.Equal(6, ck.Checkpoint.GetGeneratorState("dropout")!.Length);
+        Assert.Null(ck.State.DataRng); // format 1 kept them in trainer.json; now the store's training.json has them
+        Assert.Equal("recurrent-charlm", ck.Checkpoint.Metadata["format"]);
         Assert.Equal("lstm", ck.Config.Model.Kind);
         Assert.Equal(1, ck.Config.FormatVersion);
         Assert.True(File.Exists(Path.Combine(_tmp["run"], "loss.svg")));
@@ -231,7 +244,7 @@ public sealed class TrainResumeTests : IDisposable
         Assert.Equal(StopReason.TimeLimit, o.Reason);
         Assert.Equal(0, o.ExitCode);
         Assert.Equal(1, o.State.Step);
-        Assert.Equal(o.CheckpointFolder, Recurrent.Cli.Checkpoints.CheckpointStore.Resolve(_tmp["run"]));
+        Assert.Equal(o.CheckpointFolder, CheckpointStore.Resolve(_tmp["run"]));
     }
 
     [Fact]
@@ -262,18 +275,5 @@ public sealed class TrainResumeTests : IDisposable
         Assert.Equal(2, CharLmCheckpoint.Load(Path.Combine(root, "my_notes"), forTraining: true).State!.Step);
     }
 
-    private static void RewriteManifest(string folder)
-    {
-        // Re-create a consistent manifest for edited files (as a newer version would have written it).
-        string manifestPath = Path.Combine(folder, "manifest.json");
-        var manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(manifestPath))!;
-        foreach (ManifestEntry e in manifest.Files)
-        {
-            string f = Path.Combine(folder, e.Name);
-            if (!File.Exists(f)) continue;
-            e.Bytes = new FileInfo(f).Length;
-            e.Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)));
-        }
-        File.WriteAllText(manifestPath, JsonSerializer.Serialize(manifest));
-    }
+    private static void RewriteManifest(string folder) => Recurrent.Tests.Training.CheckpointTests.RewriteManifest(folder);
 }

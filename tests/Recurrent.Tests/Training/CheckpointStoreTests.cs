@@ -1,9 +1,9 @@
 // Tests of crash-safe checkpoint folders: round trip, verification, and a failure at every point of a save.
 using System.Text;
-using Recurrent.Cli;
-using Recurrent.Cli.Checkpoints;
+using Recurrent.Tests.Cli;
+using Recurrent.Training;
 
-namespace Recurrent.Tests.Cli;
+namespace Recurrent.Tests.Training;
 
 public sealed class CheckpointStoreTests : IDisposable
 {
@@ -21,8 +21,8 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void SaveWritesFilesManifestAndPointer()
     {
-        var store = new CheckpointStore();
-        string folder = store.Save(_tmp.Path, 12, Files("one"));
+        var store = new CheckpointStore(_tmp.Path);
+        string folder = store.SaveFiles(12, Files("one"));
         Assert.Equal("checkpoint-000000012", Path.GetFileName(folder));
         Assert.Equal(folder, CheckpointStore.Resolve(_tmp.Path));
         Assert.Equal(folder, CheckpointStore.Resolve(folder));
@@ -39,9 +39,9 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void NewerCheckpointReplacesOlderOne()
     {
-        var store = new CheckpointStore();
-        string first = store.Save(_tmp.Path, 10, Files("one"));
-        string second = store.Save(_tmp.Path, 20, Files("two"));
+        var store = new CheckpointStore(_tmp.Path);
+        string first = store.SaveFiles(10, Files("one"));
+        string second = store.SaveFiles(20, Files("two"));
         Assert.Equal(second, CheckpointStore.Resolve(_tmp.Path));
         Assert.False(Directory.Exists(first));
         Assert.Equal("alpha two", File.ReadAllText(Path.Combine(second, "a.bin")));
@@ -50,9 +50,9 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void SavingTheSameStepAgainKeepsAValidCheckpoint()
     {
-        var store = new CheckpointStore();
-        store.Save(_tmp.Path, 10, Files("one"));
-        string again = store.Save(_tmp.Path, 10, Files("again"));
+        var store = new CheckpointStore(_tmp.Path);
+        store.SaveFiles(10, Files("one"));
+        string again = store.SaveFiles(10, Files("again"));
         Assert.Equal(again, CheckpointStore.Resolve(_tmp.Path));
         CheckpointStore.Verify(again);
         Assert.Equal("alpha again", File.ReadAllText(Path.Combine(again, "a.bin")));
@@ -65,12 +65,12 @@ public sealed class CheckpointStoreTests : IDisposable
     [MemberData(nameof(FailurePoints))]
     public void FailureMidSaveLeavesThePreviousCheckpointIntact(string failAt)
     {
-        var store = new CheckpointStore();
-        string first = store.Save(_tmp.Path, 10, Files("one"));
+        var store = new CheckpointStore(_tmp.Path);
+        string first = store.SaveFiles(10, Files("one"));
         var before = _tmp.Snapshot();
 
         store.BeforeWrite = name => { if (name == failAt) throw new IOException("simulated crash"); };
-        var e = Assert.Throws<IOException>(() => store.Save(_tmp.Path, 20, Files("two")));
+        var e = Assert.Throws<IOException>(() => store.SaveFiles(20, Files("two")));
         Assert.Equal("simulated crash", e.Message);
 
         // LATEST still names the first checkpoint, which verifies and is byte-for-byte unchanged.
@@ -83,14 +83,14 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void FailureInAFileWriterMidStreamLeavesNoPartialFile()
     {
-        var store = new CheckpointStore();
-        string first = store.Save(_tmp.Path, 1, Files("one"));
+        var store = new CheckpointStore(_tmp.Path);
+        string first = store.SaveFiles(1, Files("one"));
         CheckpointFile[] broken =
         [
             new("a.bin", s => s.Write(new byte[1000])),
             new("b.json", s => { s.Write(new byte[500]); throw new InvalidOperationException("writer failed"); }),
         ];
-        Assert.Throws<InvalidOperationException>(() => store.Save(_tmp.Path, 2, broken));
+        Assert.Throws<InvalidOperationException>(() => store.SaveFiles(2, broken));
         Assert.Equal(first, CheckpointStore.Resolve(_tmp.Path));
         Assert.Single(Directory.GetDirectories(_tmp.Path));
     }
@@ -98,45 +98,50 @@ public sealed class CheckpointStoreTests : IDisposable
     [Fact]
     public void LeftoverTemporaryFolderFromACrashIsIgnoredAndCleanedUp()
     {
-        var store = new CheckpointStore();
-        string first = store.Save(_tmp.Path, 1, Files("one"));
+        var store = new CheckpointStore(_tmp.Path);
+        string first = store.SaveFiles(1, Files("one"));
         string crashed = Path.Combine(_tmp.Path, ".tmp-checkpoint-000000002-deadbeef");
         Directory.CreateDirectory(crashed);
         File.WriteAllText(Path.Combine(crashed, "a.bin"), "half");
         Assert.Equal(first, CheckpointStore.Resolve(_tmp.Path));
-        store.Save(_tmp.Path, 3, Files("three"));
+        store.SaveFiles(3, Files("three"));
         Assert.False(Directory.Exists(crashed));
     }
 
     [Fact]
     public void MissingFileIsReportedByName()
     {
-        string folder = new CheckpointStore().Save(_tmp.Path, 5, Files("x"));
+        string folder = new CheckpointStore(_tmp.Path).SaveFiles(5, Files("x"));
         File.Delete(Path.Combine(folder, "b.json"));
-        var e = Assert.Throws<CliException>(() => CheckpointStore.Verify(folder));
+        var e = Assert.Throws<CheckpointException>(() => CheckpointStore.Verify(folder));
         Assert.Contains("missing b.json", e.Message);
+        Assert.Equal(CheckpointProblem.Incomplete, e.Problem);
+        Assert.Equal(folder, e.Path);
     }
 
     [Fact]
     public void ModifiedFileFailsTheChecksum()
     {
-        string folder = new CheckpointStore().Save(_tmp.Path, 5, Files("x"));
+        string folder = new CheckpointStore(_tmp.Path).SaveFiles(5, Files("x"));
         string file = Path.Combine(folder, "c.txt");
         byte[] bytes = File.ReadAllBytes(file);
         bytes[100] ^= 1;
         File.WriteAllBytes(file, bytes);
-        Assert.Contains("SHA-256", Assert.Throws<CliException>(() => CheckpointStore.Verify(folder)).Message);
+        var e = Assert.Throws<CheckpointException>(() => CheckpointStore.Verify(folder));
+        Assert.Contains("SHA-256", e.Message);
+        Assert.Equal(CheckpointProblem.Damaged, e.Problem);
         File.WriteAllBytes(file, bytes[..^1]);
-        Assert.Contains("bytes", Assert.Throws<CliException>(() => CheckpointStore.Verify(folder)).Message);
+        Assert.Contains("bytes", Assert.Throws<CheckpointException>(() => CheckpointStore.Verify(folder)).Message);
     }
 
     [Fact]
     public void NewerFormatVersionIsRefusedWithAHint()
     {
-        string folder = new CheckpointStore().Save(_tmp.Path, 5, Files("x"));
+        string folder = new CheckpointStore(_tmp.Path).SaveFiles(5, Files("x"));
         string manifest = Path.Combine(folder, "manifest.json");
-        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"format_version\": 1", "\"format_version\": 99"));
-        var e = Assert.Throws<CliException>(() => CheckpointStore.Verify(folder));
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"format_version\": 2", "\"format_version\": 99"));
+        var e = Assert.Throws<CheckpointException>(() => CheckpointStore.Verify(folder));
+        Assert.Equal(CheckpointProblem.Incompatible, e.Problem);
         Assert.Contains("newer version", e.Message);
         Assert.Contains("99", e.Message);
     }
@@ -145,11 +150,40 @@ public sealed class CheckpointStoreTests : IDisposable
     public void FolderWithoutManifestOrPointerIsNotACheckpoint()
     {
         Assert.Null(CheckpointStore.TryResolve(_tmp.Path));
-        Assert.Contains("holds no checkpoint", Assert.Throws<CliException>(() => CheckpointStore.Resolve(_tmp.Path)).Message);
-        Assert.Contains("does not exist", Assert.Throws<CliException>(() => CheckpointStore.Resolve(_tmp["nope"])).Message);
+        var e = Assert.Throws<CheckpointException>(() => CheckpointStore.Resolve(_tmp.Path));
+        Assert.Contains("holds no checkpoint", e.Message);
+        Assert.Equal(CheckpointProblem.NotFound, e.Problem);
+        Assert.Contains("does not exist", Assert.Throws<CheckpointException>(() => CheckpointStore.Resolve(_tmp["nope"])).Message);
         File.WriteAllText(_tmp["LATEST"], "checkpoint-000000001\n");
-        Assert.Contains("missing", Assert.Throws<CliException>(() => CheckpointStore.Resolve(_tmp.Path)).Message);
+        Assert.Contains("missing", Assert.Throws<CheckpointException>(() => CheckpointStore.Resolve(_tmp.Path)).Message);
         File.WriteAllText(_tmp["LATEST"], "../../etc\n");
-        Assert.Contains("damaged", Assert.Throws<CliException>(() => CheckpointStore.Resolve(_tmp.Path)).Message);
+        Assert.Equal(CheckpointProblem.Damaged, Assert.Throws<CheckpointException>(() => CheckpointStore.Resolve(_tmp.Path)).Problem);
+        Assert.Contains("damaged", Assert.Throws<CheckpointException>(() => CheckpointStore.Resolve(_tmp.Path)).Message);
+    }
+
+    [Fact]
+    public void KeepHoldsTheNewestCheckpoints()
+    {
+        var store = new CheckpointStore(_tmp.Path, keep: 2);
+        string a = store.SaveFiles(1, Files("1"));
+        string b = store.SaveFiles(2, Files("2"));
+        string c = store.SaveFiles(3, Files("3"));
+        Assert.False(Directory.Exists(a));
+        Assert.True(Directory.Exists(b));
+        Assert.Equal(c, store.LatestFolder);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CheckpointStore(_tmp.Path, keep: 0));
+    }
+
+    [Theory]
+    [InlineData("manifest.json")]
+    [InlineData(".hidden")]
+    [InlineData("sub/file")]
+    [InlineData("")]
+    public void BadFileNamesAreRefusedBeforeAnythingIsWritten(string name)
+    {
+        var store = new CheckpointStore(_tmp["store"]);
+        Assert.Throws<ArgumentException>(() => store.SaveFiles(1, [new CheckpointFile(name, s => s.WriteByte(1))]));
+        Assert.Throws<ArgumentException>(() => store.SaveFiles(1, [CheckpointFile.FromText("a", "x"), CheckpointFile.FromText("a", "y")]));
+        Assert.False(Directory.Exists(_tmp["store"]));
     }
 }

@@ -1,0 +1,208 @@
+// A checkpoint read back from disk and verified against its manifest: step, metadata, generator states, the tensors,
+// the caller's files, and Restore, which puts all of it back into a module, an optimizer and generators at once.
+using System.Text;
+using System.Text.Json;
+using Recurrent.IO;
+using Recurrent.Nn;
+using Recurrent.Optim;
+
+namespace Recurrent.Training;
+
+/// <summary>A verified checkpoint folder (see <see cref="CheckpointStore"/>).</summary>
+/// <remarks>
+/// Every file was checked against the manifest's size and SHA-256 when the checkpoint was loaded; the tensors are read
+/// when asked for (<see cref="ReadModelState"/>, <see cref="Restore"/>).
+/// </remarks>
+public sealed class Checkpoint
+{
+    private readonly Dictionary<string, ulong[]> _generators;
+
+    private Checkpoint(string folder, CheckpointManifest manifest, TrainingStateFile? state)
+    {
+        Folder = folder;
+        Manifest = manifest;
+        Step = state?.Step ?? manifest.Step;
+        Threads = state?.Threads is > 0 ? state.Threads : null;
+        ModuleType = state?.Module;
+        OptimizerType = state?.Optimizer;
+        _generators = state?.Generators ?? [];
+        Metadata = state?.Metadata ?? [];
+    }
+
+    /// <summary>The checkpoint folder (full path).</summary>
+    public string Folder { get; }
+
+    /// <summary>Its manifest.</summary>
+    public CheckpointManifest Manifest { get; }
+
+    /// <summary>The step it was taken after.</summary>
+    public long Step { get; }
+
+    /// <summary>The kernel thread count when it was saved (null for format 1). Bit-for-bit resume needs the same count.</summary>
+    public int? Threads { get; }
+
+    /// <summary>The saved module's type name (for information).</summary>
+    public string? ModuleType { get; }
+
+    /// <summary>The saved optimizer's type name, or null when no optimizer was saved.</summary>
+    public string? OptimizerType { get; }
+
+    /// <summary>The caller's metadata.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>The names of the saved generator states ("default" is <see cref="Generator.Default"/>).</summary>
+    public IReadOnlyCollection<string> GeneratorNames => _generators.Keys;
+
+    /// <summary>Whether the optimizer's state was saved.</summary>
+    public bool HasOptimizerState => Manifest.Contains(CheckpointStore.OptimizerFileName);
+
+    /// <summary>A copy of the saved state of generator <paramref name="name"/>, or null.</summary>
+    public ulong[]? GetGeneratorState(string name) => _generators.TryGetValue(name, out var s) ? (ulong[])s.Clone() : null;
+
+    /// <summary>The saved weights (module.StateDict(): PyTorch's keys, each tensor in its dtype).</summary>
+    /// <exception cref="CheckpointException">model.safetensors is missing or unreadable.</exception>
+    public Dictionary<string, Tensor> ReadModelState() => ReadTensors(CheckpointStore.ModelFileName);
+
+    /// <summary>The saved optimizer state (optimizer.StateDict()), or null when none was saved.</summary>
+    /// <exception cref="CheckpointException">optimizer.safetensors is unreadable.</exception>
+    public Dictionary<string, Tensor>? ReadOptimizerState() => HasOptimizerState ? ReadTensors(CheckpointStore.OptimizerFileName) : null;
+
+    /// <summary>Whether the checkpoint holds a file named <paramref name="name"/> (one of the caller's, or the store's).</summary>
+    public bool HasFile(string name) => Manifest.Contains(name);
+
+    /// <summary>The full path of the file <paramref name="name"/>.</summary>
+    /// <exception cref="CheckpointException">The checkpoint has no such file (<see cref="CheckpointProblem.Incomplete"/>).</exception>
+    public string GetFilePath(string name)
+    {
+        if (!HasFile(name))
+            throw new CheckpointException(CheckpointProblem.Incomplete, Folder, $"the checkpoint '{Folder}' has no {name}.");
+        return Path.Combine(Folder, name);
+    }
+
+    /// <summary>The bytes of the file <paramref name="name"/>.</summary>
+    /// <exception cref="CheckpointException">The checkpoint has no such file.</exception>
+    public byte[] ReadAllBytes(string name) => File.ReadAllBytes(GetFilePath(name));
+
+    /// <summary>The text of the UTF-8 file <paramref name="name"/>.</summary>
+    /// <exception cref="CheckpointException">The checkpoint has no such file.</exception>
+    public string ReadAllText(string name) => File.ReadAllText(GetFilePath(name), Encoding.UTF8);
+
+    /// <summary>
+    /// Puts the checkpoint back: the weights into <paramref name="module"/> (strict: the same keys and shapes), the
+    /// optimizer state into <paramref name="optimizer"/> (built over the module's parameters in the same order, like
+    /// the saved one), each of <paramref name="generators"/> to its saved state, and <see cref="Generator.Default"/>
+    /// when <paramref name="restoreDefaultGenerator"/>. Everything is checked first: when it throws, nothing changed.
+    /// </summary>
+    /// <param name="module">A module of the saved architecture (freshly built, or the one being trained).</param>
+    /// <param name="optimizer">The optimizer to restore, or null to restore the weights only.</param>
+    /// <param name="generators">Generators to restore, by the names they were saved under.</param>
+    /// <param name="restoreDefaultGenerator">Also set <see cref="Generator.Default"/> to its saved state (when saved).</param>
+    /// <exception cref="CheckpointException">
+    /// <see cref="CheckpointProblem.Mismatch"/>: other keys or shapes, no optimizer state or another optimizer type, a
+    /// generator that was not saved; <see cref="CheckpointProblem.Damaged"/>: a tensor file cannot be read.
+    /// </exception>
+    public void Restore(Module module, Optimizer? optimizer = null, IReadOnlyDictionary<string, Generator>? generators = null,
+        bool restoreDefaultGenerator = true)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+
+        // 1. Read and check everything that can be checked without changing anything.
+        Dictionary<string, Tensor> weights = ReadModelState();
+        Dictionary<string, Tensor>? optimizerState = null;
+        if (optimizer is not null)
+        {
+            optimizerState = ReadOptimizerState() ?? throw Mismatch(
+                $"the checkpoint '{Folder}' holds no optimizer state (it was saved without an optimizer); restore the module only.");
+            string type = optimizer.GetType().Name;
+            if (OptimizerType is not null && OptimizerType != type)
+                throw Mismatch($"the checkpoint '{Folder}' holds the state of a {OptimizerType} optimizer, not of a {type}; create a {OptimizerType} to resume it.");
+        }
+        var generatorStates = new List<(Generator Generator, ulong[] State)>();
+        foreach (var (name, g) in generators ?? new Dictionary<string, Generator>())
+        {
+            ArgumentNullException.ThrowIfNull(g, nameof(generators));
+            if (!_generators.TryGetValue(name, out var s))
+                throw Mismatch($"the checkpoint '{Folder}' has no state for the generator \"{name}\" (it has: {Names()}).");
+            generatorStates.Add((g, s));
+        }
+        if (restoreDefaultGenerator && _generators.TryGetValue(CheckpointStore.DefaultGeneratorName, out var d))
+            generatorStates.Add((Generator.Default, d));
+        foreach (var (_, s) in generatorStates)
+            if (s is not { Length: 6 })
+                throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has a damaged {CheckpointStore.StateFileName}: a generator state must have 6 words, got {s?.Length ?? 0}.");
+
+        // 2. The module (it validates every key and shape before copying), keeping a copy to roll back to.
+        var before = module.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal);
+        var parametersBefore = module.Parameters().ToHashSet(ReferenceEqualityComparer.Instance);
+        try { module.LoadStateDict(weights, strict: true); }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            throw Mismatch($"the weights in '{Folder}' do not fit the {module.TypeName}: {e.Message}", e);
+        }
+
+        // 3. The optimizer (it validates before changing anything); on failure the module goes back as it was.
+        if (optimizer is not null)
+        {
+            try
+            {
+                var parametersAfter = module.Parameters().ToHashSet(ReferenceEqualityComparer.Instance);
+                foreach (var group in optimizer.ParamGroups)
+                    foreach (var p in group.Params)
+                        if (parametersBefore.Contains(p) && !parametersAfter.Contains(p))
+                            throw new InvalidOperationException(
+                                "loading the weights replaced parameter tensors that the optimizer holds; create the optimizer after restoring the module (or after FlattenParameters).");
+                optimizer.LoadStateDict(optimizerState!);
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException or KeyNotFoundException)
+            {
+                module.LoadStateDict(before, strict: true);
+                throw Mismatch($"the optimizer state in '{Folder}' does not fit the optimizer: {e.Message}", e);
+            }
+        }
+
+        // 4. The generators (validated above; setting a state cannot fail).
+        foreach (var (g, s) in generatorStates) g.SetState(s);
+    }
+
+    /// <summary>Reads and verifies <paramref name="folder"/>.</summary>
+    internal static Checkpoint Read(string folder)
+    {
+        CheckpointManifest manifest = CheckpointStore.Verify(folder);
+        folder = Path.GetFullPath(folder);
+        if (!manifest.Contains(CheckpointStore.ModelFileName))
+            throw new CheckpointException(CheckpointProblem.Incomplete, folder, $"the checkpoint '{folder}' has no {CheckpointStore.ModelFileName}.");
+        TrainingStateFile? state = null;
+        if (manifest.Contains(CheckpointStore.StateFileName))
+        {
+            try { state = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(folder, CheckpointStore.StateFileName)), CheckpointJson.Default.TrainingStateFile); }
+            catch (JsonException e)
+            {
+                throw new CheckpointException(CheckpointProblem.Damaged, folder, $"the checkpoint '{folder}' has a damaged {CheckpointStore.StateFileName}: {e.Message}", e);
+            }
+            if (state is null || state.Step != manifest.Step || state.Generators is null || state.Metadata is null
+                || state.Generators.Values.Any(g => g is not { Length: 6 }))
+                throw new CheckpointException(CheckpointProblem.Damaged, folder,
+                    $"the checkpoint '{folder}' has a damaged {CheckpointStore.StateFileName} (its step or generator states do not fit the manifest).");
+        }
+        else if (manifest.FormatVersion >= 2)
+        {
+            throw new CheckpointException(CheckpointProblem.Incomplete, folder, $"the checkpoint '{folder}' has no {CheckpointStore.StateFileName}.");
+        }
+        return new Checkpoint(folder, manifest, state);
+    }
+
+    private Dictionary<string, Tensor> ReadTensors(string name)
+    {
+        string path = GetFilePath(name);
+        try { return TensorIO.ReadTensors(path); }
+        catch (Exception e) when (e is SafeTensorsFormatException or NotSupportedException)
+        {
+            throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has an unusable {name}: {e.Message}", e);
+        }
+    }
+
+    private string Names() => _generators.Count == 0 ? "none" : string.Join(", ", _generators.Keys.Order(StringComparer.Ordinal));
+
+    private CheckpointException Mismatch(string message, Exception? inner = null) =>
+        new(CheckpointProblem.Mismatch, Folder, message, inner);
+}
