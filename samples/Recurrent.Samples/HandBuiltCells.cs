@@ -70,8 +70,8 @@ public sealed class HandLstmCell : Module
         for (int g = 0; g < 4; g++)
         {
             var w = Tensor.Cat(new[] { sd["weight_ih"].Narrow(0, g * h, h), sd["weight_hh"].Narrow(0, g * h, h) }, 1);
-            _gates[g].Weight.CopyFrom(w);
-            _gates[g].Bias!.CopyFrom(sd["bias_ih"].Narrow(0, g * h, h) + sd["bias_hh"].Narrow(0, g * h, h));
+            _gates[g].Weight.Copy_(w);
+            _gates[g].Bias!.Copy_(sd["bias_ih"].Narrow(0, g * h, h) + sd["bias_hh"].Narrow(0, g * h, h));
         }
     }
 }
@@ -116,13 +116,13 @@ public sealed class HandGruCell : Module
         Linear[] rz = { Reset, Update };
         for (int g = 0; g < 2; g++)
         {
-            rz[g].Weight.CopyFrom(Tensor.Cat(new[] { sd["weight_ih"].Narrow(0, g * h, h), sd["weight_hh"].Narrow(0, g * h, h) }, 1));
-            rz[g].Bias!.CopyFrom(sd["bias_ih"].Narrow(0, g * h, h) + sd["bias_hh"].Narrow(0, g * h, h));
+            rz[g].Weight.Copy_(Tensor.Cat(new[] { sd["weight_ih"].Narrow(0, g * h, h), sd["weight_hh"].Narrow(0, g * h, h) }, 1));
+            rz[g].Bias!.Copy_(sd["bias_ih"].Narrow(0, g * h, h) + sd["bias_hh"].Narrow(0, g * h, h));
         }
-        NewInput.Weight.CopyFrom(sd["weight_ih"].Narrow(0, 2 * h, h));
-        NewInput.Bias!.CopyFrom(sd["bias_ih"].Narrow(0, 2 * h, h));
-        NewHidden.Weight.CopyFrom(sd["weight_hh"].Narrow(0, 2 * h, h));
-        NewHidden.Bias!.CopyFrom(sd["bias_hh"].Narrow(0, 2 * h, h));
+        NewInput.Weight.Copy_(sd["weight_ih"].Narrow(0, 2 * h, h));
+        NewInput.Bias!.Copy_(sd["bias_ih"].Narrow(0, 2 * h, h));
+        NewHidden.Weight.Copy_(sd["weight_hh"].Narrow(0, 2 * h, h));
+        NewHidden.Bias!.Copy_(sd["bias_hh"].Narrow(0, 2 * h, h));
     }
 }
 

@@ -19,7 +19,7 @@ public static class HelloOhlol
     public static Tensor OneHotInputs()
     {
         var x = Tensor.Zeros(5, 1, 4);
-        for (int t = 0; t < 5; t++) x[t, 0].Select(0, (int)XData[t]).Fill(1);
+        for (int t = 0; t < 5; t++) x[t, 0].Select(0, (int)XData[t]).Fill_(1);
         return x;
     }
 

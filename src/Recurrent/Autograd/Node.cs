@@ -110,6 +110,6 @@ internal sealed class AccumulateGrad : Node
             StridedCopy.Copy(g.DType == target.DType ? g : g.To(target.DType), copy);
             target.Grad = copy;
         }
-        else target.Grad.AddInPlace(g);
+        else target.Grad.Add_(g);
     }
 }

@@ -5,7 +5,7 @@
 // per-time-step products (few rows times a weight matrix) is part of each ISA file.
 //
 // Instruction set: chosen at run time from what the runtime reports, so the environment
-// variables DOTNET_EnableAVX512F=0, DOTNET_EnableAVX2=0 (or DOTNET_EnableFMA=0) and
+// variables DOTNET_EnableAVX512=0, DOTNET_EnableAVX2=0 (or DOTNET_EnableFMA=0) and
 // DOTNET_EnableHWIntrinsic=0 select the AVX2, portable and portable paths. Tests call every path
 // explicitly through the internal overloads that take a GemmIsa.
 using System.Numerics;

@@ -34,7 +34,7 @@ public sealed class Embedding : Module<Tensor, Tensor>
         if (weight is null)
         {
             weight = Tensor.Randn([numEmbeddings, embeddingDim], dtype, generator);
-            if (PaddingIdx is { } p) using (new NoGrad()) weight.Select(0, p).Zero();
+            if (PaddingIdx is { } p) using (new NoGrad()) weight.Select(0, p).Zero_();
         }
         RegisterParameter("weight", weight);
     }

@@ -49,7 +49,7 @@ public static partial class Functional
         }, true, x2, weight, bias);
 
         if (input.Dim == 2) return y;
-        var outShape = input.Shape; outShape[^1] = n;
+        var outShape = input.Shape.ToArray(); outShape[^1] = n;
         return y.Reshape(outShape);
     }
 
@@ -101,7 +101,7 @@ public static partial class Functional
         if (maxNorm is { } mn) RenormRows(weight, ids, mn, normType);
 
         var outShape = new int[input.Dim + 1];
-        input.Shape.CopyTo(outShape, 0); outShape[^1] = dim;
+        input.ShapeRef.CopyTo(outShape, 0); outShape[^1] = dim;
         var w = weight.Contiguous().Detach();
         var result = Tensor.Empty(weight.DType, outShape);
         if (weight.DType == DType.Float32) GatherRows(w.AsSpan<float>(), ids, dim, result.AsSpan<float>());
@@ -160,7 +160,7 @@ public static partial class Functional
         {
             var row = weight.Select(0, (int)id);
             double norm = VectorNorm(row, normType);
-            if (norm > maxNorm) row.MulInPlace(maxNorm / (norm + 1e-7));
+            if (norm > maxNorm) row.Mul_(maxNorm / (norm + 1e-7));
         }
     }
 

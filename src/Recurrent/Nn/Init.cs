@@ -10,7 +10,7 @@ public static class Init
     {
         Guard.NotNull(tensor, nameof(tensor));
         Guard.Floating(tensor, nameof(tensor));
-        using (new NoGrad()) tensor.CopyFrom(Tensor.Uniform(tensor.Shape, low, high, tensor.DType, generator));
+        using (new NoGrad()) tensor.Copy_(Tensor.Uniform(tensor.Shape, low, high, tensor.DType, generator));
         return tensor;
     }
 
@@ -22,9 +22,9 @@ public static class Init
         using (new NoGrad())
         {
             var r = Tensor.Randn(tensor.Shape, tensor.DType, generator);
-            if (std != 1) r.MulInPlace(std);
-            if (mean != 0) r.AddInPlace(Tensor.Scalar(mean, tensor.DType));
-            tensor.CopyFrom(r);
+            if (std != 1) r.Mul_(std);
+            if (mean != 0) r.Add_(Tensor.Scalar(mean, tensor.DType));
+            tensor.Copy_(r);
         }
         return tensor;
     }
@@ -33,7 +33,7 @@ public static class Init
     public static Tensor Constant_(Tensor tensor, double value)
     {
         Guard.NotNull(tensor, nameof(tensor));
-        using (new NoGrad()) tensor.Fill(value);
+        using (new NoGrad()) tensor.Fill_(value);
         return tensor;
     }
 

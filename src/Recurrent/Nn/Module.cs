@@ -169,7 +169,7 @@ public abstract class Module
             throw new InvalidOperationException($"Error(s) in loading state_dict for {TypeName}:\n\t" + string.Join("\n\t", errors));
         using (new NoGrad())
             foreach (var k in order)
-                if (stateDict.TryGetValue(k, out var src)) targets[k].CopyFrom(src);
+                if (stateDict.TryGetValue(k, out var src)) targets[k].Copy_(src);
         foreach (var (_, m) in NamedModules()) m.OnParametersChanged();
         return new LoadStateDictResult(missing, unexpected);
 
@@ -197,7 +197,7 @@ public abstract class Module
         foreach (var p in Parameters())
         {
             if (setToNone) p.Grad = null;
-            else p.Grad?.Zero();
+            else p.Grad?.Zero_();
         }
     }
 

@@ -65,7 +65,7 @@ public static class ClipGrad
             coef = c > 1 ? 1 : c;
         }
         using (new NoGrad())
-            foreach (var g in grads) g.MulInPlace(coef);
+            foreach (var g in grads) g.Mul_(coef);
     }
 
     /// <summary>Clamps every gradient into [-clipValue, clipValue] in place, as <c>clip_grad_value_</c>.</summary>
@@ -75,7 +75,7 @@ public static class ClipGrad
         double c = Math.Abs(clipValue);
         using (new NoGrad())
             foreach (var p in parameters)
-                p?.Grad?.ClampInPlace(-c, c);
+                p?.Grad?.Clamp_(-c, c);
     }
 
     private static double Round(double v, DType dtype) => dtype == DType.Float32 ? (float)v : v;

@@ -125,7 +125,7 @@ public abstract class Optimizer
             foreach (var p in g.Params)
             {
                 if (setToNone) p.Grad = null;
-                else if (p.Grad is not null) using (new NoGrad()) p.Grad.Zero();
+                else if (p.Grad is not null) using (new NoGrad()) p.Grad.Zero_();
             }
     }
 
@@ -250,7 +250,7 @@ public abstract class Optimizer
                 throw new ArgumentException($"{key}: shape {Guard.ShapeText(t.ShapeRef)} does not match the parameter's shape {Guard.ShapeText(p.ShapeRef)}", nameof(stateDict));
             if (!t.IsFloatingPoint) throw new ArgumentException($"{key}: expected a floating point tensor, got {Tensor.DTypeName(t.DType)}", nameof(stateDict));
             var copy = Tensor.Empty(p.DType, p.Shape);
-            using (new NoGrad()) copy.CopyFrom(t.Detach());
+            using (new NoGrad()) copy.Copy_(t.Detach());
             st.Buffers[name] = copy.DetachFromDisposeScope();
         }
         for (int gi = 0; gi < _groups.Count; gi++)

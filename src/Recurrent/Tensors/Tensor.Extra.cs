@@ -50,7 +50,7 @@ public sealed partial class Tensor
             int p = 0;
             for (int i = 0; i < sz.Length; i++)
             {
-                if (gs[i] is { } g) z.NarrowNoGrad(d, p, sz[i]).CopyFrom(g);
+                if (gs[i] is { } g) z.NarrowNoGrad(d, p, sz[i]).Copy_(g);
                 p += sz[i];
             }
             return new Tensor?[] { z };

@@ -79,7 +79,7 @@ public sealed partial class Tensor
         var a = this; var b = exponent;
         return Record(r, "PowBackward1", g => new[]
         {
-            a.RequiresGrad ? g.Mul(b).Mul(a.Pow(b.Sub(b.OnesLikeNoGrad()))).SumToShape(a.ShapeRef) : null,
+            a.RequiresGrad ? g.Mul(b).Mul(a.Pow(b.Sub(OnesLike(b)))).SumToShape(a.ShapeRef) : null,
             b.RequiresGrad ? g.Mul(r.Detach()).Mul(a.Log()).SumToShape(b.ShapeRef) : null,
         }, true, this, exponent);
     }
@@ -270,7 +270,7 @@ public sealed partial class Tensor
     public static Tensor operator /(Tensor a, double s) => a.Div(s);
     public static Tensor operator /(double s, Tensor a) => Scalar(s, a.DType).Div(a);
 
-    // ---- in-place (no autograd; refused on tensors that record history) ----
+    // ---- in-place, PyTorch's trailing underscore (no autograd; refused on tensors that record history) ----
 
     private void CheckInPlace(string op)
     {
@@ -281,7 +281,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>this += other (broadcast to this shape), as <c>tensor.add_(other)</c>.</summary>
-    public Tensor AddInPlace(Tensor other, double alpha = 1.0)
+    public Tensor Add_(Tensor other, double alpha = 1.0)
     {
         CheckInPlace("add_");
         Guard.SameDType(this, other, "add_");
@@ -306,7 +306,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>this *= other (broadcast to this shape), as <c>tensor.mul_(other)</c>.</summary>
-    public Tensor MulInPlace(Tensor other)
+    public Tensor Mul_(Tensor other)
     {
         CheckInPlace("mul_");
         Guard.SameDType(this, other, "mul_");
@@ -320,10 +320,10 @@ public sealed partial class Tensor
     }
 
     /// <summary>this *= s, as <c>tensor.mul_(s)</c>.</summary>
-    public Tensor MulInPlace(double s) => MulInPlace(Scalar(s, DType));
+    public Tensor Mul_(double s) => Mul_(Scalar(s, DType));
 
     /// <summary>Copies <paramref name="src"/> (broadcast to this shape) into this tensor, as <c>tensor.copy_(src)</c>.</summary>
-    public Tensor CopyFrom(Tensor src)
+    public Tensor Copy_(Tensor src)
     {
         CheckInPlace("copy_");
         var s = src.DType == DType ? src : src.Detach().To(DType);
@@ -341,13 +341,13 @@ public sealed partial class Tensor
     }
 
     /// <summary>Sets every element to <paramref name="value"/>, as <c>tensor.fill_(value)</c>.</summary>
-    public Tensor Fill(double value) => CopyFrom(Scalar(value, DType));
+    public Tensor Fill_(double value) => Copy_(Scalar(value, DType));
 
     /// <summary>Sets every element to zero, as <c>tensor.zero_()</c>.</summary>
-    public Tensor Zero() => Fill(0);
+    public Tensor Zero_() => Fill_(0);
 
     /// <summary>Clamps in place, as <c>tensor.clamp_()</c>.</summary>
-    public Tensor ClampInPlace(double? min = null, double? max = null)
+    public Tensor Clamp_(double? min = null, double? max = null)
     {
         CheckInPlace("clamp_");
         double lo = min ?? double.NegativeInfinity, hi = max ?? double.PositiveInfinity;
@@ -357,5 +357,4 @@ public sealed partial class Tensor
         return this;
     }
 
-    private Tensor OnesLikeNoGrad() => OnesLike(this);
 }

@@ -37,7 +37,7 @@ public sealed partial class Tensor
     public Tensor Transpose(int dim0, int dim1)
     {
         int a = Guard.Dim(dim0, Dim, nameof(dim0)), b = Guard.Dim(dim1, Dim, nameof(dim1));
-        var sh = Shape; var st = Strides;
+        var sh = Shape.ToArray(); var st = Strides;
         (sh[a], sh[b]) = (sh[b], sh[a]);
         (st[a], st[b]) = (st[b], st[a]);
         var r = ViewOf(Offset, sh, st);
@@ -102,20 +102,20 @@ public sealed partial class Tensor
         if (start < 0) start += size;
         if (start < 0 || length < 0 || start + length > size)
             throw new ArgumentOutOfRangeException(nameof(start), $"start ({start}) + length ({length}) exceeds dimension size ({size}).");
-        var sh = Shape; sh[d] = length;
+        var sh = Shape.ToArray(); sh[d] = length;
         var inShape = ShapeRef; var dt = DType;
         var r = ViewOf(Offset + start * StridesRef[d], sh, StridesRef);
         return Record(r, "NarrowBackward0", g =>
         {
             var z = Empty(dt, inShape);
-            z.NarrowNoGrad(d, start, length).CopyFrom(g);
+            z.NarrowNoGrad(d, start, length).Copy_(g);
             return new[] { z };
         }, false, this);
     }
 
     internal Tensor NarrowNoGrad(int d, int start, int length)
     {
-        var sh = Shape; sh[d] = length;
+        var sh = Shape.ToArray(); sh[d] = length;
         return ViewOf(Offset + start * StridesRef[d], sh, StridesRef);
     }
 
@@ -134,7 +134,7 @@ public sealed partial class Tensor
         return Record(ViewOf(off, sh.ToArray(), st.ToArray()), "SelectBackward0", g =>
         {
             var z = Empty(dt, inShape);
-            z.NarrowNoGrad(d, idx, 1).CopyFrom(g.Unsqueeze(d));
+            z.NarrowNoGrad(d, idx, 1).Copy_(g.Unsqueeze(d));
             return new[] { z };
         }, false, this);
     }
@@ -191,7 +191,7 @@ public sealed partial class Tensor
                     throw new ArgumentException($"Sizes of tensors must match except in dimension {d}. Expected size {first.ShapeRef[i]} but got size {t.ShapeRef[i]} for tensor number {k} in the list.", nameof(tensors));
             total += t.ShapeRef[d];
         }
-        var sh = first.Shape; sh[d] = total;
+        var sh = first.Shape.ToArray(); sh[d] = total;
         var r = Empty(first.DType, sh);
         int pos = 0;
         var sizes = new int[tensors.Count];
@@ -267,7 +267,7 @@ public sealed partial class Tensor
         int size = ShapeRef[d];
         foreach (var i in idx)
             if (i < 0 || i >= size) throw new IndexOutOfRangeException($"index_select(): index {i} out of range for tensor of size {Guard.ShapeText(ShapeRef)} at dimension {d}");
-        var sh = Shape; if (Dim > 0) sh[d] = idx.Length;
+        var sh = Shape.ToArray(); if (Dim > 0) sh[d] = idx.Length;
         var r = Empty(DType, sh);
         for (int k = 0; k < idx.Length; k++) StridedCopy.Copy(NarrowNoGrad(d, (int)idx[k], 1), r.NarrowNoGrad(d, k, 1));
         var inShape = ShapeRef; var dt = DType;
@@ -275,7 +275,7 @@ public sealed partial class Tensor
         {
             var z = Empty(dt, inShape);
             var gc = g.Contiguous();
-            for (int k = 0; k < idx.Length; k++) z.NarrowNoGrad(d, (int)idx[k], 1).AddInPlace(gc.NarrowNoGrad(d, k, 1));
+            for (int k = 0; k < idx.Length; k++) z.NarrowNoGrad(d, (int)idx[k], 1).Add_(gc.NarrowNoGrad(d, k, 1));
             return new Tensor?[] { z, null };
         }, false, this, index);
     }

@@ -63,8 +63,8 @@ public sealed partial class Tensor
     /// <summary>Element type.</summary>
     public DType DType { get; }
 
-    /// <summary>The sizes of each dimension (a copy), as <c>tensor.shape</c>.</summary>
-    public int[] Shape => (int[])ShapeRef.Clone();
+    /// <summary>The sizes of each dimension, as <c>tensor.shape</c> (no copy).</summary>
+    public TensorShape Shape => new(ShapeRef);
 
     /// <summary>The strides of each dimension in elements (a copy), as <c>tensor.stride()</c>.</summary>
     public int[] Strides => (int[])StridesRef.Clone();

@@ -1,7 +1,7 @@
 // Gemm against the naive reference: odd sizes and edge tiles, all four transpose combinations,
 // alpha/beta, padded leading dimensions, beta = 0 over NaN, block boundaries (KC, MC, NC), the
 // skinny per-time-step shapes, every instruction set this machine supports (called explicitly
-// through the internal GemmIsa overloads; the DOTNET_EnableAVX512F=0 / DOTNET_EnableAVX2=0 /
+// through the internal GemmIsa overloads; the DOTNET_EnableAVX512=0 / DOTNET_EnableAVX2=0 /
 // DOTNET_EnableHWIntrinsic=0 environment variables select the same paths for the public API),
 // thread-count determinism, and argument validation.
 using Recurrent.Kernels;

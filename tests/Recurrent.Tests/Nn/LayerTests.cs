@@ -139,7 +139,7 @@ public class EmbeddingTests
     {
         var e = new Embedding(4, 3, paddingIdx: -1, dtype: DType.Float64, generator: new Generator(3));
         Assert.Equal(3, e.PaddingIdx);
-        using (new NoGrad()) e.Weight[3].Fill(5);
+        using (new NoGrad()) e.Weight[3].Fill_(5);
         var ids = Tensor.FromArray(new long[] { 3, 0, 3, 0, 1 }, 5);
         var y = e.Forward(ids);
         Assert.All(y[0].ToArray<double>(), v => Assert.Equal(5.0, v));     // forward returns the row as it is

@@ -34,15 +34,15 @@ public class TensorCoreTests
     }
 
     [Fact]
-    public void AddInPlaceWithAlphaScalesTheOtherOperandAndBroadcasts()
+    public void AddUnderscoreWithAlphaScalesTheOtherOperandAndBroadcasts()
     {
         var a = Tensor.FromArray(new float[] { 1, 2, 3, 4 }, 2, 2);
-        a.AddInPlace(Tensor.FromArray(new float[] { 10, 20 }), alpha: -0.5);
+        a.Add_(Tensor.FromArray(new float[] { 10, 20 }), alpha: -0.5);
         Assert.Equal(new float[] { -4, -8, -2, -6 }, a.ToArray<float>());
         var t = Tensor.FromArray(new float[] { 1, 2, 3, 4 }, 2, 2).T();
-        t.AddInPlace(Tensor.Ones(2, 2), alpha: 2);
+        t.Add_(Tensor.Ones(2, 2), alpha: 2);
         Assert.Equal(new float[] { 3, 5, 4, 6 }, t.ToArray<float>());
-        Assert.Throws<InvalidOperationException>(() => Tensor.Ones(2).RequiresGrad_().AddInPlace(Tensor.Ones(2), 2));
+        Assert.Throws<InvalidOperationException>(() => Tensor.Ones(2).RequiresGrad_().Add_(Tensor.Ones(2), 2));
     }
 
     [Fact]
@@ -52,7 +52,7 @@ public class TensorCoreTests
         var t = a.T();
         Assert.False(t.IsContiguous);
         Assert.Equal(new float[] { 0, 3, 1, 4, 2, 5 }, t.ToArray<float>());
-        a.Select(0, 1).Fill(7);
+        a.Select(0, 1).Fill_(7);
         Assert.Equal(7f, t.GetDouble(2, 1) is var v ? (float)v : 0);
         Assert.Equal(new[] { 3, 2 }, t.Contiguous().View(-1, 2).Shape);
         Assert.Throws<InvalidOperationException>(() => t.View(6));

@@ -52,7 +52,7 @@ internal static unsafe class RnnBlas<T> where T : unmanaged, IFloatingPointIeee7
 
     /// <summary>dst[j] *= s[j], j &lt; n.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MulInPlace(T* dst, T* s, int n)
+    public static void Mul_(T* dst, T* s, int n)
     {
         int j = 0;
         if (Vector512.IsHardwareAccelerated)

@@ -297,7 +297,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                 {
                     int r0 = g.Offs[g.ChunkStart(c)], rows = g.Offs[g.ChunkEnd(c)] - r0;
                     long at = (long)r0 * g.Width;
-                    RnnBlas<T>.MulInPlace(g.Outs[l] + at, g.Mask + (long)l * g.N * g.Width + at, rows * g.Width);
+                    RnnBlas<T>.Mul_(g.Outs[l] + at, g.Mask + (long)l * g.N * g.Width + at, rows * g.Width);
                 }
                 Finish(ref g, task);
                 return true;
@@ -347,7 +347,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                     // x_l = y_{l-1} * mask_{l-1}:  dy_{l-1} = dx_l * mask_{l-1}
                     int r0 = g.Offs[t0], rows = g.Offs[t1] - r0;
                     long at = (long)r0 * g.Width;
-                    RnnBlas<T>.MulInPlace(g.DIns[l] + at, g.Mask + (long)(l - 1) * g.N * g.Width + at, rows * g.Width);
+                    RnnBlas<T>.Mul_(g.DIns[l] + at, g.Mask + (long)(l - 1) * g.N * g.Width + at, rows * g.Width);
                 }
                 Finish(ref g, task);
                 return true;

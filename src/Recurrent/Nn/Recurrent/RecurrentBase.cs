@@ -84,7 +84,7 @@ public abstract class RecurrentBase : Module
         for (int i = 0; i < names.Count; i++)
         {
             var view = _flat.Views[i];
-            using (new NoGrad()) view.CopyFrom(Tensor.Uniform(view.ShapeRef, -k, k, dtype, g));
+            using (new NoGrad()) view.Copy_(Tensor.Uniform(view.ShapeRef, -k, k, dtype, g));
             RegisterParameter(names[i], view);
         }
     }
@@ -191,7 +191,7 @@ public abstract class RecurrentBase : Module
         {
             var old = Param(_flatWeightsNames[i])!;
             var view = next.Views[i];
-            using (new NoGrad()) view.CopyFrom(old.Detach());
+            using (new NoGrad()) view.Copy_(old.Detach());
             view.RequiresGrad = old.RequiresGrad;
             ReplaceParameter(_flatWeightsNames[i], view);
         }

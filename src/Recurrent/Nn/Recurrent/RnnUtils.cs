@@ -91,7 +91,7 @@ public static class RnnUtils
             outSteps = tl;
         }
         var data = sequence.Data;
-        var tail = data.Shape[1..];
+        var tail = data.ShapeRef[1..];
         var perStep = data.SplitWithSizes(bs, 0);                  // T x (bs[t], *)
         var rows = new Tensor[steps];
         for (int t = 0; t < steps; t++)
@@ -135,7 +135,7 @@ public static class RnnUtils
         var first = sequences[0];
         Guard.NotNull(first, "sequences[0]");
         if (first.Dim < 1) throw new ArgumentException("pad_sequence: expected every sequence to have at least 1 dimension, but sequence 0 is 0-D", nameof(sequences));
-        var tail = first.Shape[1..];
+        var tail = first.ShapeRef[1..];
         int maxLen = 0;
         for (int i = 0; i < sequences.Count; i++)
         {
