@@ -41,6 +41,7 @@ internal static unsafe partial class ActivationQuantizer
     /// a: (m, lda) floats, columns [0, k) used; q: (m, ldq) bytes, columns [0, kPadded) written
     /// (kPadded = k rounded up to 4; ldq &gt;= kPadded); scale, zeroPoint: (m).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeRows(int m, int k, float* a, nint lda, byte* q, nint ldq, float* scale, int* zeroPoint, Int8Isa isa)
     {
         int kPadded = (k + 3) & ~3;

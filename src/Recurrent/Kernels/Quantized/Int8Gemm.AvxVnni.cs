@@ -1,23 +1,26 @@
-// AVX-VNNI micro-kernel of Int8Gemm: vpdpbusd on 256-bit vectors (.NET 10 exposes VNNI as
-// System.Runtime.Intrinsics.X86.AvxVnni only, VEX-encoded, 256 bits; there is no 512-bit form).
+// AVX-VNNI micro-kernel of Int8Gemm: vpdpbusd on 256-bit vectors (.NET 10 exposes VNNI only as
+// System.Runtime.Intrinsics.X86.AvxVnni, on 128/256-bit vectors; there is no 512-bit form).
 // One vpdpbusd adds, in each of 8 int32 lanes, the 4 products of 4 uint8 activations (the same 4
 // broadcast to every lane) with 4 int8 weights of one output column: 32 multiply-adds, exact (each
 // product fits in 16 bits and the instruction sums them in 32 bits without saturating).
-// A panel line (64 bytes: 16 columns x 4 k) is two vectors, so a tile slot (one row x one panel)
-// holds two accumulators. Slots = 6: 12 accumulators, with 16 ymm registers left for a broadcast
-// and the weights (or their memory operands). Full tiles are 6 rows x 1 panel; M = 1 runs
-// 1 row x 6 panels (six weight streams, one broadcast per k group).
+// A panel line (64 bytes: 16 columns x 4 k) is two vectors, so each row of the register tile holds
+// two accumulators. Rows per tile (MR): 8 when the JIT can use EVEX encoding (AVX-512VL: 32 vector
+// registers), else 6 (16 registers). Not 12: the JIT keeps vpdpbusd's accumulator (a read-modify-write
+// operand) in ymm0-15 only, so 24 accumulators would shuttle through spare registers and the stack;
+// with 16 they stay in ymm0-15 and the broadcasts and weights use ymm16 and up.
+// With fewer than 4 rows the k loop is unrolled (1 row: 4 groups, 2-3 rows: 2 groups) into separate
+// accumulators, added at the end (exact), so at least 8 independent vpdpbusd chains hide its latency.
+// One call walks `panels` panels one after another: M = 1 is one sequential stream.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Recurrent.Kernels;
 
-/// <summary>AVX-VNNI micro-kernel: tiles of r rows x (6 / r) panels, two ymm accumulators per slot.</summary>
+/// <summary>AVX-VNNI micro-kernel: tiles of up to 8 (or 6) rows x 16 columns, two ymm accumulators per row.</summary>
 internal unsafe struct AvxVnniInt8Kernel : IInt8Kernel
 {
-    public static int MR => 6;
-    public static int Slots => 6;
+    public static int MR => Avx512F.VL.IsSupported ? 8 : 6;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<byte> Broadcast(byte* a) => Vector256.Create(*(int*)a).AsByte();
@@ -26,48 +29,71 @@ internal unsafe struct AvxVnniInt8Kernel : IInt8Kernel
     private static Vector256<int> Dot(Vector256<int> acc, Vector256<byte> a, sbyte* w) =>
         AvxVnni.MultiplyWideningAndAdd(acc, a, Vector256.Load(w));
 
-    // Row r's broadcast among b0..b5 (r is a JIT-time constant, so this folds to one variable).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Pick(int r, Vector256<byte> b0, Vector256<byte> b1, Vector256<byte> b2,
-        Vector256<byte> b3, Vector256<byte> b4, Vector256<byte> b5) =>
-        r == 0 ? b0 : r == 1 ? b1 : r == 2 ? b2 : r == 3 ? b3 : r == 4 ? b4 : b5;
-
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile<TR, TP>(int kg, byte* a, nint lda, sbyte* w, nint pb, int* acc)
-        where TR : IRowCount where TP : IRowCount
+    public static void Tile<TR>(int kg, byte* a, nint lda, sbyte* w, nint pb, int panels, int* acc, int accStride)
+        where TR : IRowCount
     {
-        int R = TR.Value, P = TP.Value, S = R * P;
-        // Slot s is row s / P and panel s % P; x_s holds columns 0..7 of its panel, y_s columns 8..15.
-        Vector256<int> x0 = default, y0 = default, x1 = default, y1 = default, x2 = default, y2 = default;
-        Vector256<int> x3 = default, y3 = default, x4 = default, y4 = default, x5 = default, y5 = default;
-        sbyte* w0 = w + 0 % P * pb, w1 = w + 1 % P * pb, w2 = w + 2 % P * pb;
-        sbyte* w3 = w + 3 % P * pb, w4 = w + 4 % P * pb, w5 = w + 5 % P * pb;
-        for (nint g = 0; g < kg; g++)
+        int R = TR.Value;
+        int U = R == 1 ? 4 : R <= 3 ? 2 : 1; // k groups per iteration
+        int V = U * R;                        // virtual rows: v is row v % R at group g + v / R
+        for (int p = 0; p < panels; p++, w += pb, acc += 16)
         {
-            byte* ag = a + 4 * g;
-            nint wo = g * QuantizedMatrix.LineBytes;
-            var b0 = Broadcast(ag);
-            var b1 = R > 1 ? Broadcast(ag + lda) : default;
-            var b2 = R > 2 ? Broadcast(ag + 2 * lda) : default;
-            var b3 = R > 3 ? Broadcast(ag + 3 * lda) : default;
-            var b4 = R > 4 ? Broadcast(ag + 4 * lda) : default;
-            var b5 = R > 5 ? Broadcast(ag + 5 * lda) : default;
-            { var b = Pick(0 / P, b0, b1, b2, b3, b4, b5); x0 = Dot(x0, b, w0 + wo); y0 = Dot(y0, b, w0 + wo + 32); }
-            if (S > 1) { var b = Pick(1 / P, b0, b1, b2, b3, b4, b5); x1 = Dot(x1, b, w1 + wo); y1 = Dot(y1, b, w1 + wo + 32); }
-            if (S > 2) { var b = Pick(2 / P, b0, b1, b2, b3, b4, b5); x2 = Dot(x2, b, w2 + wo); y2 = Dot(y2, b, w2 + wo + 32); }
-            if (S > 3) { var b = Pick(3 / P, b0, b1, b2, b3, b4, b5); x3 = Dot(x3, b, w3 + wo); y3 = Dot(y3, b, w3 + wo + 32); }
-            if (S > 4) { var b = Pick(4 / P, b0, b1, b2, b3, b4, b5); x4 = Dot(x4, b, w4 + wo); y4 = Dot(y4, b, w4 + wo + 32); }
-            if (S > 5) { var b = Pick(5 / P, b0, b1, b2, b3, b4, b5); x5 = Dot(x5, b, w5 + wo); y5 = Dot(y5, b, w5 + wo + 32); }
+            Vector256<int> x0 = default, y0 = default, x1 = default, y1 = default, x2 = default, y2 = default, x3 = default, y3 = default, x4 = default, y4 = default, x5 = default, y5 = default;
+            Vector256<int> x6 = default, y6 = default, x7 = default, y7 = default, x8 = default, y8 = default, x9 = default, y9 = default, x10 = default, y10 = default, x11 = default, y11 = default;
+            byte* ag = a;
+            sbyte* wg = w;
+            int g = 0;
+            for (; g + U <= kg; g += U, ag += 4 * U, wg += U * QuantizedMatrix.LineBytes)
+            {
+                { var b = Broadcast(ag + 0 % R * lda + 0 / R * 4); x0 = Dot(x0, b, wg + 0 / R * 64); y0 = Dot(y0, b, wg + 0 / R * 64 + 32); }
+                if (V > 1) { var b = Broadcast(ag + 1 % R * lda + 1 / R * 4); x1 = Dot(x1, b, wg + 1 / R * 64); y1 = Dot(y1, b, wg + 1 / R * 64 + 32); }
+                if (V > 2) { var b = Broadcast(ag + 2 % R * lda + 2 / R * 4); x2 = Dot(x2, b, wg + 2 / R * 64); y2 = Dot(y2, b, wg + 2 / R * 64 + 32); }
+                if (V > 3) { var b = Broadcast(ag + 3 % R * lda + 3 / R * 4); x3 = Dot(x3, b, wg + 3 / R * 64); y3 = Dot(y3, b, wg + 3 / R * 64 + 32); }
+                if (V > 4) { var b = Broadcast(ag + 4 % R * lda + 4 / R * 4); x4 = Dot(x4, b, wg + 4 / R * 64); y4 = Dot(y4, b, wg + 4 / R * 64 + 32); }
+                if (V > 5) { var b = Broadcast(ag + 5 % R * lda + 5 / R * 4); x5 = Dot(x5, b, wg + 5 / R * 64); y5 = Dot(y5, b, wg + 5 / R * 64 + 32); }
+                if (V > 6) { var b = Broadcast(ag + 6 % R * lda + 6 / R * 4); x6 = Dot(x6, b, wg + 6 / R * 64); y6 = Dot(y6, b, wg + 6 / R * 64 + 32); }
+                if (V > 7) { var b = Broadcast(ag + 7 % R * lda + 7 / R * 4); x7 = Dot(x7, b, wg + 7 / R * 64); y7 = Dot(y7, b, wg + 7 / R * 64 + 32); }
+                if (V > 8) { var b = Broadcast(ag + 8 % R * lda + 8 / R * 4); x8 = Dot(x8, b, wg + 8 / R * 64); y8 = Dot(y8, b, wg + 8 / R * 64 + 32); }
+                if (V > 9) { var b = Broadcast(ag + 9 % R * lda + 9 / R * 4); x9 = Dot(x9, b, wg + 9 / R * 64); y9 = Dot(y9, b, wg + 9 / R * 64 + 32); }
+                if (V > 10) { var b = Broadcast(ag + 10 % R * lda + 10 / R * 4); x10 = Dot(x10, b, wg + 10 / R * 64); y10 = Dot(y10, b, wg + 10 / R * 64 + 32); }
+                if (V > 11) { var b = Broadcast(ag + 11 % R * lda + 11 / R * 4); x11 = Dot(x11, b, wg + 11 / R * 64); y11 = Dot(y11, b, wg + 11 / R * 64 + 32); }
+            }
+            for (; g < kg; g++, ag += 4, wg += QuantizedMatrix.LineBytes)
+            {
+                { var b = Broadcast(ag + 0 * lda); x0 = Dot(x0, b, wg); y0 = Dot(y0, b, wg + 32); }
+                if (R > 1) { var b = Broadcast(ag + 1 * lda); x1 = Dot(x1, b, wg); y1 = Dot(y1, b, wg + 32); }
+                if (R > 2) { var b = Broadcast(ag + 2 * lda); x2 = Dot(x2, b, wg); y2 = Dot(y2, b, wg + 32); }
+                if (R > 3) { var b = Broadcast(ag + 3 * lda); x3 = Dot(x3, b, wg); y3 = Dot(y3, b, wg + 32); }
+                if (R > 4) { var b = Broadcast(ag + 4 * lda); x4 = Dot(x4, b, wg); y4 = Dot(y4, b, wg + 32); }
+                if (R > 5) { var b = Broadcast(ag + 5 * lda); x5 = Dot(x5, b, wg); y5 = Dot(y5, b, wg + 32); }
+                if (R > 6) { var b = Broadcast(ag + 6 * lda); x6 = Dot(x6, b, wg); y6 = Dot(y6, b, wg + 32); }
+                if (R > 7) { var b = Broadcast(ag + 7 * lda); x7 = Dot(x7, b, wg); y7 = Dot(y7, b, wg + 32); }
+                if (R > 8) { var b = Broadcast(ag + 8 * lda); x8 = Dot(x8, b, wg); y8 = Dot(y8, b, wg + 32); }
+                if (R > 9) { var b = Broadcast(ag + 9 * lda); x9 = Dot(x9, b, wg); y9 = Dot(y9, b, wg + 32); }
+                if (R > 10) { var b = Broadcast(ag + 10 * lda); x10 = Dot(x10, b, wg); y10 = Dot(y10, b, wg + 32); }
+                if (R > 11) { var b = Broadcast(ag + 11 * lda); x11 = Dot(x11, b, wg); y11 = Dot(y11, b, wg + 32); }
+            }
+            // Fold the unrolled groups' accumulators into rows 0..R-1.
+            if (R == 1) { x0 += x1 + x2 + x3; y0 += y1 + y2 + y3; }
+            else if (R == 2) { x0 += x2; y0 += y2; x1 += x3; y1 += y3; }
+            else if (R == 3) { x0 += x3; y0 += y3; x1 += x4; y1 += y4; x2 += x5; y2 += y5; }
+            x0.Store(acc); y0.Store(acc + 8);
+            if (R > 1) { x1.Store(acc + 1 * accStride); y1.Store(acc + 1 * accStride + 8); }
+            if (R > 2) { x2.Store(acc + 2 * accStride); y2.Store(acc + 2 * accStride + 8); }
+            if (R > 3) { x3.Store(acc + 3 * accStride); y3.Store(acc + 3 * accStride + 8); }
+            if (R > 4) { x4.Store(acc + 4 * accStride); y4.Store(acc + 4 * accStride + 8); }
+            if (R > 5) { x5.Store(acc + 5 * accStride); y5.Store(acc + 5 * accStride + 8); }
+            if (R > 6) { x6.Store(acc + 6 * accStride); y6.Store(acc + 6 * accStride + 8); }
+            if (R > 7) { x7.Store(acc + 7 * accStride); y7.Store(acc + 7 * accStride + 8); }
+            if (R > 8) { x8.Store(acc + 8 * accStride); y8.Store(acc + 8 * accStride + 8); }
+            if (R > 9) { x9.Store(acc + 9 * accStride); y9.Store(acc + 9 * accStride + 8); }
+            if (R > 10) { x10.Store(acc + 10 * accStride); y10.Store(acc + 10 * accStride + 8); }
+            if (R > 11) { x11.Store(acc + 11 * accStride); y11.Store(acc + 11 * accStride + 8); }
         }
-        x0.Store(acc); y0.Store(acc + 8);
-        if (S > 1) { x1.Store(acc + 16); y1.Store(acc + 24); }
-        if (S > 2) { x2.Store(acc + 32); y2.Store(acc + 40); }
-        if (S > 3) { x3.Store(acc + 48); y3.Store(acc + 56); }
-        if (S > 4) { x4.Store(acc + 64); y4.Store(acc + 72); }
-        if (S > 5) { x5.Store(acc + 80); y5.Store(acc + 88); }
     }
 
     /// <inheritdoc/>
-    public static void Epilogue(in Int8Problem p, int m, int n0, int cols, int* acc) => Int8Epilogue.V256(in p, m, n0, cols, acc);
+    public static void Epilogue(in Int8Problem p, int m0, int rows, int n0, int cols, int* acc, int accStride) =>
+        Int8Epilogue.V256(in p, m0, rows, n0, cols, acc, accStride);
 }

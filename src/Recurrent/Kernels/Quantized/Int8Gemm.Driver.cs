@@ -1,11 +1,13 @@
 // The driver shared by every instruction set of Int8Gemm: tile scheduling, the thread split and the
 // float epilogue.
 //
-//   for ic in M step MC:                     an A block [MC, Kp] of uint8 rows (L2)
-//     for each panel of 16 output columns:   the panel [Kp/4][16][4] int8 stays in L1
-//       for ir in MC step MR:                tile: acc[MR, 16] = A rows . panel, full K, int32
-//     the last MC block's remaining rows (fewer than MR) run as tiles of r rows x Slots/r panels,
-//     so M = 1 streams several panels at once (enough independent accumulators to hide latency)
+//   for ic in M step MC:                       an A block [MC, Kp] of uint8 rows (L2)
+//     for each chunk of PC panels:              PC * 16 output columns, [PC][Kp/4][16][4] int8 (L1/L2)
+//       for ir in MC step MR:                   one kernel call: MR rows x the chunk's panels, panel
+//                                               after panel, each an MR x 16 register tile over full K
+//     the block's last rows (fewer than MR) run as one call per up to 2048 / rows columns, with the k loop
+//     unrolled inside the kernel so that even one row keeps enough accumulators in flight (M = 1 is a
+//     single sequential stream through the packed weights)
 //
 // There is no K blocking: a panel is 16 * Kp bytes (16 KB at K = 1024), and int32 accumulation of
 // a whole row pair in registers is exact, so every output is one accumulator from k = 0 to K.
@@ -49,22 +51,19 @@ internal unsafe struct Int8Problem
 /// <summary>An int8 micro-kernel family for one instruction set.</summary>
 internal unsafe interface IInt8Kernel
 {
-    /// <summary>Rows of a full tile (full tiles are one panel wide).</summary>
+    /// <summary>Rows of a full tile (at most 12).</summary>
     static abstract int MR { get; }
 
-    /// <summary>Row x panel pairs one tile can hold: a tile of r rows spans up to Slots / r panels.</summary>
-    static abstract int Slots { get; }
-
     /// <summary>
-    /// acc[r, p * 16 + c] = sum_k a[r, k] * W[panel p, column c, k] for r &lt; TR, p &lt; TP, c &lt; 16, over all
-    /// kg groups of 4 k. a: (TR, lda) uint8; w: TP panels of kg * 64 bytes, panel stride pb;
-    /// acc: (TR, TP * 16) int32, row-major (slot s = r * TP + p at acc + 16 s). TR * TP &lt;= Slots.
+    /// acc[r, p * 16 + c] = sum_k a[r, k] * W[panel p, column c, k] for r &lt; TR, p &lt; panels, c &lt; 16,
+    /// over all kg groups of 4 k. a: (TR, lda) uint8; w: `panels` panels of kg * 64 bytes, panel
+    /// stride pb; acc: (TR, accStride) int32, accStride &gt;= 16 * panels. TR &lt;= MR.
     /// </summary>
-    static abstract void Tile<TR, TP>(int kg, byte* a, nint lda, sbyte* w, nint pb, int* acc)
-        where TR : IRowCount where TP : IRowCount;
+    static abstract void Tile<TR>(int kg, byte* a, nint lda, sbyte* w, nint pb, int panels, int* acc, int accStride)
+        where TR : IRowCount;
 
-    /// <summary>The epilogue of row <paramref name="m"/>, columns [n0, n0 + cols), from acc (cols int32).</summary>
-    static abstract void Epilogue(in Int8Problem p, int m, int n0, int cols, int* acc);
+    /// <summary>The epilogue of rows [m0, m0 + rows) x columns [n0, n0 + cols), from acc (rows, accStride) int32.</summary>
+    static abstract void Epilogue(in Int8Problem p, int m0, int rows, int n0, int cols, int* acc, int accStride);
 }
 
 /// <summary>The tile scheduler and thread split for kernel family <typeparamref name="TK"/>.</summary>
@@ -133,88 +132,68 @@ internal static unsafe class Int8Driver<TK> where TK : IInt8Kernel
         }
     }
 
+    // int32 accumulators one kernel call may produce (8 KB on the stack): rows x 16 x panels.
+    private const int AccInts = 2048;
+    // Bytes of weights (a chunk of panels) that full row tiles sweep repeatedly: about half of L1.
+    private const int ChunkBytes = 24 * 1024;
+
     /// <summary>Rows [i0, i1) x panels [pan0, pan1) of the product, on the calling thread.</summary>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Block(in Int8Problem p, int i0, int i1, int pan0, int pan1)
     {
-        int mr = TK.MR, slots = TK.Slots, kg = p.KGroups;
+        int mr = TK.MR, kg = p.KGroups;
         nint pb = (nint)kg * QuantizedMatrix.LineBytes, lda = p.Lda;
-        int* acc = stackalloc int[slots * 16];
+        int* acc = stackalloc int[AccInts];
         int mcMax = Math.Max(mr, ABlockBytes / Math.Max(1, 4 * kg) / mr * mr);
+        int chunk = (int)Math.Clamp(ChunkBytes / Math.Max(1, pb), 1, AccInts / (16 * mr));
         for (int ic = i0; ic < i1; ic += mcMax)
         {
             int mc = Math.Min(mcMax, i1 - ic);
             int full = mc - mc % mr;
-            if (full > 0)
+            for (int pan = pan0; full > 0 && pan < pan1; pan += chunk)
             {
-                for (int pan = pan0; pan < pan1; pan++)
+                int np = Math.Min(chunk, pan1 - pan);
+                int n0 = pan * 16, cols = Math.Min(np * 16, p.N - n0);
+                for (int ir = 0; ir < full; ir += mr)
                 {
-                    sbyte* wp = p.W + pan * pb;
-                    int n0 = pan * 16, cols = Math.Min(16, p.N - n0);
-                    for (int ir = 0; ir < full; ir += mr)
-                    {
-                        int row = ic + ir;
-                        Tile(mr, 1, kg, p.A + row * lda, lda, wp, pb, acc);
-                        for (int r = 0; r < mr; r++) TK.Epilogue(in p, row + r, n0, cols, acc + r * 16);
-                    }
+                    int row = ic + ir;
+                    Tile(mr, kg, p.A + row * lda, lda, p.W + pan * pb, pb, np, acc, np * 16);
+                    TK.Epilogue(in p, row, mr, n0, cols, acc, np * 16);
                 }
             }
-            int rem = mc - full;
-            if (rem > 0)
+            int rem = mc - full, remChunk = rem > 0 ? AccInts / (16 * rem) : 0;
+            for (int pan = pan0; rem > 0 && pan < pan1; pan += remChunk)
             {
-                int row = ic + full, width = slots / rem;
-                for (int pan = pan0; pan < pan1; pan += width)
-                {
-                    int np = Math.Min(width, pan1 - pan);
-                    int n0 = pan * 16, cols = Math.Min(np * 16, p.N - n0);
-                    Tile(rem, np, kg, p.A + row * lda, lda, p.W + pan * pb, pb, acc);
-                    for (int r = 0; r < rem; r++) TK.Epilogue(in p, row + r, n0, cols, acc + r * np * 16);
-                }
+                int row = ic + full;
+                int np = Math.Min(remChunk, pan1 - pan);
+                int n0 = pan * 16, cols = Math.Min(np * 16, p.N - n0);
+                Tile(rem, kg, p.A + row * lda, lda, p.W + pan * pb, pb, np, acc, np * 16);
+                TK.Epilogue(in p, row, rem, n0, cols, acc, np * 16);
             }
         }
     }
 
-    // The tile of r rows x np panels (r * np <= Slots <= 8).
-    private static void Tile(int r, int np, int kg, byte* a, nint lda, sbyte* w, nint pb, int* acc)
+    // The kernel for r rows (1 <= r <= MR <= 12), specialised per row count.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile(int r, int kg, byte* a, nint lda, sbyte* w, nint pb, int panels, int* acc, int accStride)
     {
         switch (r)
         {
-            case 1:
-                switch (np)
-                {
-                    case 1: TK.Tile<TileExtent1, TileExtent1>(kg, a, lda, w, pb, acc); return;
-                    case 2: TK.Tile<TileExtent1, TileExtent2>(kg, a, lda, w, pb, acc); return;
-                    case 3: TK.Tile<TileExtent1, TileExtent3>(kg, a, lda, w, pb, acc); return;
-                    case 4: TK.Tile<TileExtent1, TileExtent4>(kg, a, lda, w, pb, acc); return;
-                    case 5: TK.Tile<TileExtent1, TileExtent5>(kg, a, lda, w, pb, acc); return;
-                    case 6: TK.Tile<TileExtent1, TileExtent6>(kg, a, lda, w, pb, acc); return;
-                    case 7: TK.Tile<TileExtent1, TileExtent7>(kg, a, lda, w, pb, acc); return;
-                    case 8: TK.Tile<TileExtent1, TileExtent8>(kg, a, lda, w, pb, acc); return;
-                }
-                break;
-            case 2:
-                switch (np)
-                {
-                    case 1: TK.Tile<TileExtent2, TileExtent1>(kg, a, lda, w, pb, acc); return;
-                    case 2: TK.Tile<TileExtent2, TileExtent2>(kg, a, lda, w, pb, acc); return;
-                    case 3: TK.Tile<TileExtent2, TileExtent3>(kg, a, lda, w, pb, acc); return;
-                    case 4: TK.Tile<TileExtent2, TileExtent4>(kg, a, lda, w, pb, acc); return;
-                }
-                break;
-            case 3:
-                if (np == 1) { TK.Tile<TileExtent3, TileExtent1>(kg, a, lda, w, pb, acc); return; }
-                if (np == 2) { TK.Tile<TileExtent3, TileExtent2>(kg, a, lda, w, pb, acc); return; }
-                break;
-            case 4:
-                if (np == 1) { TK.Tile<TileExtent4, TileExtent1>(kg, a, lda, w, pb, acc); return; }
-                if (np == 2) { TK.Tile<TileExtent4, TileExtent2>(kg, a, lda, w, pb, acc); return; }
-                break;
-            case 5: if (np == 1) { TK.Tile<TileExtent5, TileExtent1>(kg, a, lda, w, pb, acc); return; } break;
-            case 6: if (np == 1) { TK.Tile<TileExtent6, TileExtent1>(kg, a, lda, w, pb, acc); return; } break;
-            case 7: if (np == 1) { TK.Tile<TileExtent7, TileExtent1>(kg, a, lda, w, pb, acc); return; } break;
-            case 8: if (np == 1) { TK.Tile<TileExtent8, TileExtent1>(kg, a, lda, w, pb, acc); return; } break;
+            case 1: TK.Tile<TileExtent1>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 2: TK.Tile<TileExtent2>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 3: TK.Tile<TileExtent3>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 4: TK.Tile<TileExtent4>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 5: TK.Tile<TileExtent5>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 6: TK.Tile<TileExtent6>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 7: TK.Tile<TileExtent7>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 8: TK.Tile<TileExtent8>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 9: TK.Tile<TileExtent9>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 10: TK.Tile<TileExtent10>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 11: TK.Tile<TileExtent11>(kg, a, lda, w, pb, panels, acc, accStride); return;
+            case 12: TK.Tile<TileExtent12>(kg, a, lda, w, pb, panels, acc, accStride); return;
         }
-        throw new InvalidOperationException($"Int8Gemm: no {r} x {np} tile. Expected r * np <= 8, got {r * np}.");
+        throw new InvalidOperationException($"Int8Gemm: no tile of {r} rows. Expected 1 <= r <= 12, got {r}.");
     }
 }
 
@@ -227,88 +206,119 @@ internal struct TileExtent5 : IRowCount { public static int Value => 5; }
 internal struct TileExtent6 : IRowCount { public static int Value => 6; }
 internal struct TileExtent7 : IRowCount { public static int Value => 7; }
 internal struct TileExtent8 : IRowCount { public static int Value => 8; }
+internal struct TileExtent9 : IRowCount { public static int Value => 9; }
+internal struct TileExtent10 : IRowCount { public static int Value => 10; }
+internal struct TileExtent11 : IRowCount { public static int Value => 11; }
+internal struct TileExtent12 : IRowCount { public static int Value => 12; }
 
 /// <summary>
-/// The float epilogue (see the file header) in scalar, 256-bit and 512-bit form. Each vector lane
-/// runs the scalar sequence exactly (IEEE single-rounding operations), so the forms agree bit for bit.
+/// The float epilogue (see the file header) in scalar, 256-bit and 512-bit form, for a whole tile:
+/// rows [m0, m0 + rows) x columns [n0, n0 + cols), accumulators acc (rows, accStride). Each vector
+/// lane runs the scalar sequence exactly (IEEE single-rounding operations), so the forms agree bit for
+/// bit. Column chunks are the outer loop so a chunk's weight scales, row sums and bias load once.
 /// </summary>
 internal static unsafe class Int8Epilogue
 {
-    /// <summary>Scalar epilogue of row m, columns [n0, n0 + cols), accumulators acc (cols).</summary>
-    public static void Scalar(in Int8Problem p, int m, int n0, int cols, int* acc)
+    /// <summary>Scalar epilogue of a tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Scalar(in Int8Problem p, int m0, int rows, int n0, int cols, int* acc, int accStride)
+    {
+        if (p.CInt != null) CopyInt32(in p, m0, rows, n0, cols, acc, accStride);
+        else Tail(in p, m0, rows, n0, 0, cols, acc, accStride);
+    }
+
+    private static void CopyInt32(in Int8Problem p, int m0, int rows, int n0, int cols, int* acc, int accStride)
+    {
+        for (int r = 0; r < rows; r++)
+            new ReadOnlySpan<int>(acc + r * accStride, cols).CopyTo(new Span<int>(p.CInt + (m0 + r) * p.Ldc + n0, cols));
+    }
+
+    // Columns [j0, cols) of the tile, one element at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tail(in Int8Problem p, int m0, int rows, int n0, int j0, int cols, int* acc, int accStride)
+    {
+        float* sw = p.ScaleW + n0, bias = p.Bias != null ? p.Bias + n0 : null;
+        int* rs = p.RowSumW + n0;
+        for (int r = 0; r < rows; r++)
+        {
+            int m = m0 + r;
+            float sa = p.ScaleA[m];
+            int za = p.ZeroA[m];
+            float* c = p.C + m * p.Ldc + n0;
+            int* ar = acc + r * accStride;
+            for (int j = j0; j < cols; j++)
+            {
+                int v = ar[j] - za * rs[j];
+                float x = (float)v * (sw[j] * sa);
+                if (bias != null) x += bias[j];
+                c[j] = p.Accumulate ? c[j] + x : x;
+            }
+        }
+    }
+
+    /// <summary>256-bit epilogue of a tile (8 columns per step, the rest scalar).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void V256(in Int8Problem p, int m0, int rows, int n0, int cols, int* acc, int accStride)
     {
         if (p.CInt != null)
         {
-            new ReadOnlySpan<int>(acc, cols).CopyTo(new Span<int>(p.CInt + m * p.Ldc + n0, cols));
+            CopyInt32(in p, m0, rows, n0, cols, acc, accStride);
             return;
         }
-        Tail(in p, m, n0, 0, cols, acc);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tail(in Int8Problem p, int m, int n0, int j0, int cols, int* acc)
-    {
-        float sa = p.ScaleA[m];
-        int za = p.ZeroA[m];
-        float* c = p.C + m * p.Ldc + n0;
-        float* sw = p.ScaleW + n0, bias = p.Bias != null ? p.Bias + n0 : null;
-        int* rs = p.RowSumW + n0;
-        for (int j = j0; j < cols; j++)
-        {
-            int v = acc[j] - za * rs[j];
-            float r = (float)v * (sw[j] * sa);
-            if (bias != null) r += bias[j];
-            c[j] = p.Accumulate ? c[j] + r : r;
-        }
-    }
-
-    /// <summary>256-bit epilogue (8 columns per step, the rest scalar).</summary>
-    public static void V256(in Int8Problem p, int m, int n0, int cols, int* acc)
-    {
-        if (p.CInt != null)
-        {
-            new ReadOnlySpan<int>(acc, cols).CopyTo(new Span<int>(p.CInt + m * p.Ldc + n0, cols));
-            return;
-        }
-        var sa = Vector256.Create(p.ScaleA[m]);
-        var za = Vector256.Create(p.ZeroA[m]);
-        float* c = p.C + m * p.Ldc + n0;
-        float* sw = p.ScaleW + n0, bias = p.Bias != null ? p.Bias + n0 : null;
-        int* rs = p.RowSumW + n0;
+        float* sa = p.ScaleA + m0, bias = p.Bias != null ? p.Bias + n0 : null;
+        int* za = p.ZeroA + m0;
+        float* c0 = p.C + m0 * p.Ldc + n0;
+        nint ldc = p.Ldc;
+        bool add = p.Accumulate;
         int j = 0;
         for (; j + 8 <= cols; j += 8)
         {
-            var v = Vector256.Load(acc + j) - za * Vector256.Load(rs + j);
-            var r = Vector256.ConvertToSingle(v) * (Vector256.Load(sw + j) * sa);
-            if (bias != null) r += Vector256.Load(bias + j);
-            if (p.Accumulate) r = Vector256.Load(c + j) + r;
-            r.Store(c + j);
+            var sw = Vector256.Load(p.ScaleW + n0 + j);
+            var rs = Vector256.Load(p.RowSumW + n0 + j);
+            var b = bias != null ? Vector256.Load(bias + j) : default;
+            for (int r = 0; r < rows; r++)
+            {
+                float* c = c0 + r * ldc + j;
+                var v = Vector256.Load(acc + r * accStride + j) - Vector256.Create(za[r]) * rs;
+                var x = Vector256.ConvertToSingle(v) * (sw * Vector256.Create(sa[r]));
+                if (bias != null) x += b;
+                if (add) x = Vector256.Load(c) + x;
+                x.Store(c);
+            }
         }
-        Tail(in p, m, n0, j, cols, acc);
+        if (j < cols) Tail(in p, m0, rows, n0, j, cols, acc, accStride);
     }
 
-    /// <summary>512-bit epilogue (16 columns per step, the rest scalar).</summary>
-    public static void V512(in Int8Problem p, int m, int n0, int cols, int* acc)
+    /// <summary>512-bit epilogue of a tile (16 columns per step, the rest scalar).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void V512(in Int8Problem p, int m0, int rows, int n0, int cols, int* acc, int accStride)
     {
         if (p.CInt != null)
         {
-            new ReadOnlySpan<int>(acc, cols).CopyTo(new Span<int>(p.CInt + m * p.Ldc + n0, cols));
+            CopyInt32(in p, m0, rows, n0, cols, acc, accStride);
             return;
         }
-        var sa = Vector512.Create(p.ScaleA[m]);
-        var za = Vector512.Create(p.ZeroA[m]);
-        float* c = p.C + m * p.Ldc + n0;
-        float* sw = p.ScaleW + n0, bias = p.Bias != null ? p.Bias + n0 : null;
-        int* rs = p.RowSumW + n0;
+        float* sa = p.ScaleA + m0, bias = p.Bias != null ? p.Bias + n0 : null;
+        int* za = p.ZeroA + m0;
+        float* c0 = p.C + m0 * p.Ldc + n0;
+        nint ldc = p.Ldc;
+        bool add = p.Accumulate;
         int j = 0;
         for (; j + 16 <= cols; j += 16)
         {
-            var v = Vector512.Load(acc + j) - za * Vector512.Load(rs + j);
-            var r = Vector512.ConvertToSingle(v) * (Vector512.Load(sw + j) * sa);
-            if (bias != null) r += Vector512.Load(bias + j);
-            if (p.Accumulate) r = Vector512.Load(c + j) + r;
-            r.Store(c + j);
+            var sw = Vector512.Load(p.ScaleW + n0 + j);
+            var rs = Vector512.Load(p.RowSumW + n0 + j);
+            var b = bias != null ? Vector512.Load(bias + j) : default;
+            for (int r = 0; r < rows; r++)
+            {
+                float* c = c0 + r * ldc + j;
+                var v = Vector512.Load(acc + r * accStride + j) - Vector512.Create(za[r]) * rs;
+                var x = Vector512.ConvertToSingle(v) * (sw * Vector512.Create(sa[r]));
+                if (bias != null) x += b;
+                if (add) x = Vector512.Load(c) + x;
+                x.Store(c);
+            }
         }
-        Tail(in p, m, n0, j, cols, acc);
+        if (j < cols) Tail(in p, m0, rows, n0, j, cols, acc, accStride);
     }
 }

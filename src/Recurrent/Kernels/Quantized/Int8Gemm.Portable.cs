@@ -3,24 +3,23 @@
 // kernels must match it bit for bit. Correctness first.
 namespace Recurrent.Kernels;
 
-/// <summary>Scalar micro-kernel: tiles of r rows x (4 / r) panels.</summary>
+/// <summary>Scalar micro-kernel: tiles of up to 4 rows x 16 columns.</summary>
 internal unsafe struct PortableInt8Kernel : IInt8Kernel
 {
     public static int MR => 4;
-    public static int Slots => 4;
 
     /// <inheritdoc/>
-    public static void Tile<TR, TP>(int kg, byte* a, nint lda, sbyte* w, nint pb, int* acc)
-        where TR : IRowCount where TP : IRowCount
+    public static void Tile<TR>(int kg, byte* a, nint lda, sbyte* w, nint pb, int panels, int* acc, int accStride)
+        where TR : IRowCount
     {
-        int rows = TR.Value, panels = TP.Value;
-        for (int r = 0; r < rows; r++)
+        int rows = TR.Value;
+        for (int p = 0; p < panels; p++)
         {
-            byte* ar = a + r * lda;
-            for (int p = 0; p < panels; p++)
+            sbyte* wp = w + p * pb;
+            for (int r = 0; r < rows; r++)
             {
-                sbyte* wp = w + p * pb;
-                int* out16 = acc + (r * panels + p) * 16;
+                byte* ar = a + r * lda;
+                int* out16 = acc + r * accStride + p * 16;
                 for (int c = 0; c < 16; c++)
                 {
                     int s = 0;
@@ -37,5 +36,6 @@ internal unsafe struct PortableInt8Kernel : IInt8Kernel
     }
 
     /// <inheritdoc/>
-    public static void Epilogue(in Int8Problem p, int m, int n0, int cols, int* acc) => Int8Epilogue.Scalar(in p, m, n0, cols, acc);
+    public static void Epilogue(in Int8Problem p, int m0, int rows, int n0, int cols, int* acc, int accStride) =>
+        Int8Epilogue.Scalar(in p, m0, rows, n0, cols, acc, accStride);
 }
