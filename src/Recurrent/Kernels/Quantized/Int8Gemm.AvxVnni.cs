@@ -36,11 +36,11 @@ internal unsafe struct AvxVnniInt8Kernel : IInt8Kernel
     {
         int R = TR.Value;
         int U = R == 1 ? 4 : R <= 3 ? 2 : 1; // k groups per iteration
-        int V = U * R;                        // virtual rows: v is row v % R at group g + v / R
+        int V = U * R;                        // virtual rows (at most 8): v is row v % R at group g + v / R
         for (int p = 0; p < panels; p++, w += pb, acc += 16)
         {
             Vector256<int> x0 = default, y0 = default, x1 = default, y1 = default, x2 = default, y2 = default, x3 = default, y3 = default, x4 = default, y4 = default, x5 = default, y5 = default;
-            Vector256<int> x6 = default, y6 = default, x7 = default, y7 = default, x8 = default, y8 = default, x9 = default, y9 = default, x10 = default, y10 = default, x11 = default, y11 = default;
+            Vector256<int> x6 = default, y6 = default, x7 = default, y7 = default;
             byte* ag = a;
             sbyte* wg = w;
             int g = 0;
@@ -54,10 +54,6 @@ internal unsafe struct AvxVnniInt8Kernel : IInt8Kernel
                 if (V > 5) { var b = Broadcast(ag + 5 % R * lda + 5 / R * 4); x5 = Dot(x5, b, wg + 5 / R * 64); y5 = Dot(y5, b, wg + 5 / R * 64 + 32); }
                 if (V > 6) { var b = Broadcast(ag + 6 % R * lda + 6 / R * 4); x6 = Dot(x6, b, wg + 6 / R * 64); y6 = Dot(y6, b, wg + 6 / R * 64 + 32); }
                 if (V > 7) { var b = Broadcast(ag + 7 % R * lda + 7 / R * 4); x7 = Dot(x7, b, wg + 7 / R * 64); y7 = Dot(y7, b, wg + 7 / R * 64 + 32); }
-                if (V > 8) { var b = Broadcast(ag + 8 % R * lda + 8 / R * 4); x8 = Dot(x8, b, wg + 8 / R * 64); y8 = Dot(y8, b, wg + 8 / R * 64 + 32); }
-                if (V > 9) { var b = Broadcast(ag + 9 % R * lda + 9 / R * 4); x9 = Dot(x9, b, wg + 9 / R * 64); y9 = Dot(y9, b, wg + 9 / R * 64 + 32); }
-                if (V > 10) { var b = Broadcast(ag + 10 % R * lda + 10 / R * 4); x10 = Dot(x10, b, wg + 10 / R * 64); y10 = Dot(y10, b, wg + 10 / R * 64 + 32); }
-                if (V > 11) { var b = Broadcast(ag + 11 % R * lda + 11 / R * 4); x11 = Dot(x11, b, wg + 11 / R * 64); y11 = Dot(y11, b, wg + 11 / R * 64 + 32); }
             }
             for (; g < kg; g++, ag += 4, wg += QuantizedMatrix.LineBytes)
             {
@@ -69,10 +65,6 @@ internal unsafe struct AvxVnniInt8Kernel : IInt8Kernel
                 if (R > 5) { var b = Broadcast(ag + 5 * lda); x5 = Dot(x5, b, wg); y5 = Dot(y5, b, wg + 32); }
                 if (R > 6) { var b = Broadcast(ag + 6 * lda); x6 = Dot(x6, b, wg); y6 = Dot(y6, b, wg + 32); }
                 if (R > 7) { var b = Broadcast(ag + 7 * lda); x7 = Dot(x7, b, wg); y7 = Dot(y7, b, wg + 32); }
-                if (R > 8) { var b = Broadcast(ag + 8 * lda); x8 = Dot(x8, b, wg); y8 = Dot(y8, b, wg + 32); }
-                if (R > 9) { var b = Broadcast(ag + 9 * lda); x9 = Dot(x9, b, wg); y9 = Dot(y9, b, wg + 32); }
-                if (R > 10) { var b = Broadcast(ag + 10 * lda); x10 = Dot(x10, b, wg); y10 = Dot(y10, b, wg + 32); }
-                if (R > 11) { var b = Broadcast(ag + 11 * lda); x11 = Dot(x11, b, wg); y11 = Dot(y11, b, wg + 32); }
             }
             // Fold the unrolled groups' accumulators into rows 0..R-1.
             if (R == 1) { x0 += x1 + x2 + x3; y0 += y1 + y2 + y3; }
@@ -86,10 +78,6 @@ internal unsafe struct AvxVnniInt8Kernel : IInt8Kernel
             if (R > 5) { x5.Store(acc + 5 * accStride); y5.Store(acc + 5 * accStride + 8); }
             if (R > 6) { x6.Store(acc + 6 * accStride); y6.Store(acc + 6 * accStride + 8); }
             if (R > 7) { x7.Store(acc + 7 * accStride); y7.Store(acc + 7 * accStride + 8); }
-            if (R > 8) { x8.Store(acc + 8 * accStride); y8.Store(acc + 8 * accStride + 8); }
-            if (R > 9) { x9.Store(acc + 9 * accStride); y9.Store(acc + 9 * accStride + 8); }
-            if (R > 10) { x10.Store(acc + 10 * accStride); y10.Store(acc + 10 * accStride + 8); }
-            if (R > 11) { x11.Store(acc + 11 * accStride); y11.Store(acc + 11 * accStride + 8); }
         }
     }
 

@@ -51,7 +51,7 @@ internal unsafe struct Int8Problem
 /// <summary>An int8 micro-kernel family for one instruction set.</summary>
 internal unsafe interface IInt8Kernel
 {
-    /// <summary>Rows of a full tile (at most 12).</summary>
+    /// <summary>Rows of a full tile (at most 8).</summary>
     static abstract int MR { get; }
 
     /// <summary>
@@ -174,7 +174,7 @@ internal static unsafe class Int8Driver<TK> where TK : IInt8Kernel
         }
     }
 
-    // The kernel for r rows (1 <= r <= MR <= 12), specialised per row count.
+    // The kernel for r rows (1 <= r <= MR <= 8), specialised per row count.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile(int r, int kg, byte* a, nint lda, sbyte* w, nint pb, int panels, int* acc, int accStride)
     {
@@ -188,12 +188,8 @@ internal static unsafe class Int8Driver<TK> where TK : IInt8Kernel
             case 6: TK.Tile<TileExtent6>(kg, a, lda, w, pb, panels, acc, accStride); return;
             case 7: TK.Tile<TileExtent7>(kg, a, lda, w, pb, panels, acc, accStride); return;
             case 8: TK.Tile<TileExtent8>(kg, a, lda, w, pb, panels, acc, accStride); return;
-            case 9: TK.Tile<TileExtent9>(kg, a, lda, w, pb, panels, acc, accStride); return;
-            case 10: TK.Tile<TileExtent10>(kg, a, lda, w, pb, panels, acc, accStride); return;
-            case 11: TK.Tile<TileExtent11>(kg, a, lda, w, pb, panels, acc, accStride); return;
-            case 12: TK.Tile<TileExtent12>(kg, a, lda, w, pb, panels, acc, accStride); return;
         }
-        throw new InvalidOperationException($"Int8Gemm: no tile of {r} rows. Expected 1 <= r <= 12, got {r}.");
+        throw new InvalidOperationException($"Int8Gemm: no tile of {r} rows. Expected 1 <= r <= 8, got {r}.");
     }
 }
 
@@ -206,10 +202,6 @@ internal struct TileExtent5 : IRowCount { public static int Value => 5; }
 internal struct TileExtent6 : IRowCount { public static int Value => 6; }
 internal struct TileExtent7 : IRowCount { public static int Value => 7; }
 internal struct TileExtent8 : IRowCount { public static int Value => 8; }
-internal struct TileExtent9 : IRowCount { public static int Value => 9; }
-internal struct TileExtent10 : IRowCount { public static int Value => 10; }
-internal struct TileExtent11 : IRowCount { public static int Value => 11; }
-internal struct TileExtent12 : IRowCount { public static int Value => 12; }
 
 /// <summary>
 /// The float epilogue (see the file header) in scalar, 256-bit and 512-bit form, for a whole tile:
