@@ -1,6 +1,6 @@
 // Int8Gemm against the naive loops: the int32 accumulators exactly (every row count 1..17, odd K,
-// N off the panel width, strides with garbage in the padding, the skinny and large shapes, the
-// extremes that would saturate vpmaddubsw), the float epilogue bit for bit on every instruction set,
+// N off the panel width, zero rows, strides with garbage in the padding, the skinny and large shapes,
+// the extremes that would saturate vpmaddubsw), the float epilogue bit for bit on every instruction set,
 // thread-count and caller independence, NaN rows, and the end-to-end error against the float
 // product within the bound derived from the two quantization steps.
 using Recurrent.Kernels;
@@ -20,12 +20,14 @@ public unsafe class Int8GemmTests
     }
 
     // Runs MultiplyInt32 and checks it against the naive product; c has ldc > n with sentinels
-    // that must survive, q has ldq >= PaddedK with garbage past k.
-    private static void CheckInt32(Random rng, Int8Isa isa, int threads, int m, int n, int k, int qPad, int cPad)
+    // that must survive, q has ldq >= PaddedK with garbage past k; with zeroRows, the middle weight
+    // row and activation row are all zero.
+    private static void CheckInt32(Random rng, Int8Isa isa, int threads, int m, int n, int k, int qPad, int cPad, bool zeroRows = false)
     {
-        var w = RandomMatrix(rng, n, k);
+        var w = RandomMatrix(rng, n, k, zeroRows ? n / 2 : -1);
         int ldq = w.PaddedK + qPad, ldc = n + cPad;
         byte[] q = RandomActivations(rng, m, Math.Max(1, ldq));
+        if (zeroRows) Array.Clear(q, m / 2 * ldq, k);
         int[] expected = Int32Product(m, n, k, q, ldq, Int8(w));
         var c = new int[m * ldc];
         Array.Fill(c, int.MinValue + 7);
@@ -56,7 +58,7 @@ public unsafe class Int8GemmTests
                 foreach (int n in ns)
                 {
                     variant++;
-                    CheckInt32(rng, isa, 1, m, n, k, qPad: variant % 3, cPad: variant % 2 * 3);
+                    CheckInt32(rng, isa, 1, m, n, k, qPad: variant % 3, cPad: variant % 2 * 3, zeroRows: variant % 4 == 0);
                 }
     }
 

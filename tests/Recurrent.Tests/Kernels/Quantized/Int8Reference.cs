@@ -46,11 +46,12 @@ internal static class Int8Reference
         return q;
     }
 
-    /// <summary>A random int8 matrix (n, k) over the full range with random positive scales.</summary>
-    public static QuantizedMatrix RandomMatrix(Random rng, int n, int k)
+    /// <summary>A random int8 matrix (n, k) over the full range with random positive scales; row zeroRow (if any) all zero.</summary>
+    public static QuantizedMatrix RandomMatrix(Random rng, int n, int k, int zeroRow = -1)
     {
         var q = new sbyte[n * k];
         for (int i = 0; i < q.Length; i++) q[i] = (sbyte)rng.Next(-128, 128);
+        if (zeroRow >= 0) Array.Clear(q, zeroRow * k, k);
         var s = new float[n];
         for (int i = 0; i < n; i++) s[i] = (float)(rng.NextDouble() * 0.1 + 1e-3);
         return QuantizedMatrix.FromInt8(q, s, n, k);
