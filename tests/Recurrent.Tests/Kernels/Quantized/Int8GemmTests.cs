@@ -215,6 +215,24 @@ public unsafe class Int8GemmTests
     }
 
     [Fact]
+    public void Linear_AllocatesNothingOnceWarm()
+    {
+        // Kernels never allocate in their loops; the per-thread quantization buffer and the job
+        // object are created once (DESIGN.md 6: steady-state steps must not churn the GC).
+        var rng = new Random(45);
+        foreach (var (m, n, k) in new[] { (1, 512, 128), (32, 600, 130), (300, 64, 40) })
+        {
+            var w = QuantizedMatrix.Quantize(RandomFloats(rng, n * k), n, k, k);
+            var a = RandomFloats(rng, m * k);
+            var c = new float[m * n];
+            for (int i = 0; i < 3; i++) Int8Gemm.Linear(m, a, k, w, default, false, c, n, Int8Isa.Auto, 2);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++) Int8Gemm.Linear(m, a, k, w, default, true, c, n, Int8Isa.Auto, 2);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+    }
+
+    [Fact]
     public void NonFiniteRow_GivesNaNOutputs_OtherRowsUnaffected()
     {
         var rng = new Random(47);
