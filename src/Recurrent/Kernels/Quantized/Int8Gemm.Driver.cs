@@ -84,6 +84,9 @@ internal static unsafe class Int8Driver<TK> where TK : IInt8Kernel
 
     public static void Run(in Int8Problem p, int threads)
     {
+        // Created on the thread's first call, split or not: whether a later call splits depends on the
+        // team's timing, and a steady-state loop must not allocate the first time it does.
+        var job = t_job ??= new Int8Job();
         int panels = (p.N + 15) / 16;
         long ops = 2L * p.M * p.N * (4L * p.KGroups);
         int parts = threads;
@@ -109,7 +112,6 @@ internal static unsafe class Int8Driver<TK> where TK : IInt8Kernel
             return;
         }
 
-        var job = t_job ??= new Int8Job();
         job.Problem = p;
         job.SplitN = splitN;
         job.Units = units;
