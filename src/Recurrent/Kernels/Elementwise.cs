@@ -125,7 +125,7 @@ internal readonly struct ClampKernel<T>(T lo, T hi) : IUnaryKernel<T> where T : 
 }
 
 /// <summary>1 where the comparison holds, else 0 (sign, relu and clamp masks, and comparisons).</summary>
-internal enum CompareOp { Greater, Less, Equal, GreaterOrEqual, LessOrEqual }
+internal enum CompareOp { Greater, Less, Equal, NotEqual, GreaterOrEqual, LessOrEqual }
 
 /// <summary>1 where the comparison of x with a scalar holds, else 0.</summary>
 internal readonly struct CompareScalarKernel<T>(CompareOp op, T b) : IUnaryKernel<T> where T : INumber<T>
@@ -227,6 +227,7 @@ internal readonly struct CompareKernel<T>(CompareOp op) : IBinaryKernel<T> where
         CompareOp.Greater => a > b,
         CompareOp.Less => a < b,
         CompareOp.Equal => a == b,
+        CompareOp.NotEqual => a != b,
         CompareOp.GreaterOrEqual => a >= b,
         _ => a <= b,
     } ? T.One : T.Zero;

@@ -61,6 +61,31 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>
+    /// <paramref name="steps"/> evenly spaced values from <paramref name="start"/> to <paramref name="end"/>, both
+    /// included, as <c>torch.linspace</c> (computed as PyTorch does: from the start for the first half, from the end
+    /// for the second, so both ends are exact).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="steps"/> is negative.</exception>
+    public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
+    {
+        if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"number of steps must be non-negative, but got {steps}");
+        var t = Empty(dtype, new[] { steps });
+        double step = steps > 1 ? (end - start) / (steps - 1) : 0;
+        int half = steps / 2;
+        for (int i = 0; i < steps; i++)
+        {
+            double v = steps == 1 ? start : i < half ? start + step * i : end - step * (steps - 1 - i);
+            switch (dtype)
+            {
+                case DType.Float32: t.Arr<float>()[i] = (float)v; break;
+                case DType.Float64: t.Arr<double>()[i] = v; break;
+                default: t.Arr<long>()[i] = (long)v; break;
+            }
+        }
+        return t;
+    }
+
     /// <summary>0, 1, ..., end-1 as int64, as <c>torch.arange(end)</c>.</summary>
     public static Tensor Arange(int end) => Arange(0, end, 1, DType.Int64);
 

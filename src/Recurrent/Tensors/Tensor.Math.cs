@@ -6,10 +6,27 @@ namespace Recurrent;
 
 public sealed partial class Tensor
 {
+    /// <summary>
+    /// PyTorch's type promotion for a binary op on two dtypes: the wider floating type wins (float64 over
+    /// float32 over int64); with <paramref name="floating"/> (true division, pow) int64 operands become float32.
+    /// Both operands are converted (differentiably) and the op runs on the common dtype.
+    /// </summary>
+    private Tensor Promoted(Tensor other, string op, Func<Tensor, Tensor, Tensor> run, bool floating = false)
+    {
+        Guard.NotNull(other, nameof(other));
+        var dtype = ResultType(DType, other.DType);
+        if (floating && dtype == DType.Int64) dtype = DType.Float32;
+        return run(To(dtype), other.To(dtype));
+    }
+
+    /// <summary>The dtype of a binary op's result under PyTorch's promotion rules, as <c>torch.result_type</c>.</summary>
+    public static DType ResultType(DType a, DType b) =>
+        a == DType.Float64 || b == DType.Float64 ? DType.Float64 : a == DType.Float32 || b == DType.Float32 ? DType.Float32 : DType.Int64;
+
     /// <summary>Element-wise sum with broadcasting, as <c>torch.add</c>.</summary>
     public Tensor Add(Tensor other)
     {
-        Guard.SameDType(this, other, "add");
+        if (other.DType != DType) return Promoted(other, "add", static (a, b) => a.Add(b));
         var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, AddKernel<float>>(this, other, default),
@@ -23,7 +40,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise difference with broadcasting, as <c>torch.sub</c>.</summary>
     public Tensor Sub(Tensor other)
     {
-        Guard.SameDType(this, other, "sub");
+        if (other.DType != DType) return Promoted(other, "sub", static (a, b) => a.Sub(b));
         var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, SubKernel<float>>(this, other, default),
@@ -37,7 +54,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise product with broadcasting, as <c>torch.mul</c>.</summary>
     public Tensor Mul(Tensor other)
     {
-        Guard.SameDType(this, other, "mul");
+        if (other.DType != DType) return Promoted(other, "mul", static (a, b) => a.Mul(b));
         var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, MulKernel<float>>(this, other, default),
@@ -55,8 +72,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise true division with broadcasting, as <c>torch.div</c>.</summary>
     public Tensor Div(Tensor other)
     {
-        Guard.SameDType(this, other, "div");
-        Guard.Floating(this, "input");
+        if (other.DType != DType || DType == DType.Int64) return Promoted(other, "div", static (a, b) => a.Div(b), floating: true);
         var r = DType == DType.Float32
             ? Elementwise.Binary<float, DivKernel<float>>(this, other, default)
             : Elementwise.Binary<double, DivKernel<double>>(this, other, default);
@@ -71,8 +87,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise power with a tensor exponent, as <c>torch.pow(input, exponent)</c>.</summary>
     public Tensor Pow(Tensor exponent)
     {
-        Guard.SameDType(this, exponent, "pow");
-        Guard.Floating(this, "input");
+        if (exponent.DType != DType || DType == DType.Int64) return Promoted(exponent, "pow", static (a, b) => a.Pow(b), floating: true);
         var r = DType == DType.Float32
             ? Elementwise.Binary<float, PowKernel<float>>(this, exponent, default)
             : Elementwise.Binary<double, PowKernel<double>>(this, exponent, default);
@@ -87,7 +102,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise maximum of two tensors, as <c>torch.maximum</c>.</summary>
     public Tensor Maximum(Tensor other)
     {
-        Guard.SameDType(this, other, "maximum");
+        if (other.DType != DType) return Promoted(other, "maximum", static (a, b) => a.Maximum(b));
         var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, MaximumKernel<float>>(this, other, default),
@@ -106,7 +121,7 @@ public sealed partial class Tensor
     /// <summary>1 where this == other, else 0, in this tensor's dtype (no gradient).</summary>
     public Tensor Eq(Tensor other)
     {
-        Guard.SameDType(this, other, "eq");
+        if (other.DType != DType) return Promoted(other, "eq", static (a, b) => a.Eq(b));
         return DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Equal)),
@@ -118,7 +133,7 @@ public sealed partial class Tensor
     /// <summary>1 where this &gt; other, else 0, in this tensor's dtype (no gradient).</summary>
     public Tensor Gt(Tensor other)
     {
-        Guard.SameDType(this, other, "gt");
+        if (other.DType != DType) return Promoted(other, "gt", static (a, b) => a.Gt(b));
         return DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Greater)),
@@ -130,12 +145,48 @@ public sealed partial class Tensor
     /// <summary>1 where this &lt; other, else 0, in this tensor's dtype (no gradient).</summary>
     public Tensor Lt(Tensor other)
     {
-        Guard.SameDType(this, other, "lt");
+        if (other.DType != DType) return Promoted(other, "lt", static (a, b) => a.Lt(b));
         return DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Less)),
             DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Less)),
             _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Less)),
+        };
+    }
+
+    /// <summary>1 where this != other, else 0, in this tensor's dtype (no gradient).</summary>
+    public Tensor Ne(Tensor other)
+    {
+        if (other.DType != DType) return Promoted(other, "ne", static (a, b) => a.Ne(b));
+        return DType switch
+        {
+            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.NotEqual)),
+            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.NotEqual)),
+            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.NotEqual)),
+        };
+    }
+
+    /// <summary>1 where this &gt;= other, else 0, in this tensor's dtype (no gradient).</summary>
+    public Tensor Ge(Tensor other)
+    {
+        if (other.DType != DType) return Promoted(other, "ge", static (a, b) => a.Ge(b));
+        return DType switch
+        {
+            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.GreaterOrEqual)),
+            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.GreaterOrEqual)),
+            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.GreaterOrEqual)),
+        };
+    }
+
+    /// <summary>1 where this &lt;= other, else 0, in this tensor's dtype (no gradient).</summary>
+    public Tensor Le(Tensor other)
+    {
+        if (other.DType != DType) return Promoted(other, "le", static (a, b) => a.Le(b));
+        return DType switch
+        {
+            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.LessOrEqual)),
+            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.LessOrEqual)),
+            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.LessOrEqual)),
         };
     }
 
@@ -205,6 +256,22 @@ public sealed partial class Tensor
         return Record(r, "SqrtBackward0", g => new[] { g.Div(y.Mul(Scalar(2.0, y.DType))) }, true, this);
     }
 
+    /// <summary>Sine (radians), as <c>torch.sin</c>.</summary>
+    public Tensor Sin()
+    {
+        var r = UnaryFloat("sin", new SinKernel<float>(), new SinKernel<double>());
+        var x = this;
+        return Record(r, "SinBackward0", g => new[] { g.Mul(x.Detach().Cos()) }, true, this);
+    }
+
+    /// <summary>Cosine (radians), as <c>torch.cos</c>.</summary>
+    public Tensor Cos()
+    {
+        var r = UnaryFloat("cos", new CosKernel<float>(), new CosKernel<double>());
+        var x = this;
+        return Record(r, "CosBackward0", g => new[] { g.Mul(x.Detach().Sin()).Neg() }, true, this);
+    }
+
     /// <summary>Absolute value, as <c>torch.abs</c>.</summary>
     public Tensor Abs()
     {
@@ -251,10 +318,17 @@ public sealed partial class Tensor
         return t;
     }
 
-    public Tensor Add(double s) => Add(Scalar(s, DType));
-    public Tensor Sub(double s) => Sub(Scalar(s, DType));
-    public Tensor Mul(double s) => Mul(Scalar(s, DType));
-    public Tensor Div(double s) => Div(Scalar(s, DType));
+    /// <summary>A Python number as PyTorch types it against this tensor: this dtype, or float32 for a fractional number and an int64 tensor.</summary>
+    private Tensor ScalarOperand(double s) => Scalar(s, DType == DType.Int64 && s != Math.Floor(s) ? DType.Float32 : DType);
+
+    /// <summary>this + s, as <c>tensor + s</c>.</summary>
+    public Tensor Add(double s) => Add(ScalarOperand(s));
+    /// <summary>this - s, as <c>tensor - s</c>.</summary>
+    public Tensor Sub(double s) => Sub(ScalarOperand(s));
+    /// <summary>this * s, as <c>tensor * s</c>.</summary>
+    public Tensor Mul(double s) => Mul(ScalarOperand(s));
+    /// <summary>this / s (true division), as <c>tensor / s</c>.</summary>
+    public Tensor Div(double s) => Div(ScalarOperand(s));
 
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
     public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
@@ -262,13 +336,50 @@ public sealed partial class Tensor
     public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
     public static Tensor operator -(Tensor a) => a.Neg();
     public static Tensor operator +(Tensor a, double s) => a.Add(s);
-    public static Tensor operator +(double s, Tensor a) => Scalar(s, a.DType).Add(a);
+    public static Tensor operator +(double s, Tensor a) => a.ScalarOperand(s).Add(a);
     public static Tensor operator -(Tensor a, double s) => a.Sub(s);
-    public static Tensor operator -(double s, Tensor a) => Scalar(s, a.DType).Sub(a);
+    public static Tensor operator -(double s, Tensor a) => a.ScalarOperand(s).Sub(a);
     public static Tensor operator *(Tensor a, double s) => a.Mul(s);
-    public static Tensor operator *(double s, Tensor a) => Scalar(s, a.DType).Mul(a);
+    public static Tensor operator *(double s, Tensor a) => a.ScalarOperand(s).Mul(a);
     public static Tensor operator /(Tensor a, double s) => a.Div(s);
-    public static Tensor operator /(double s, Tensor a) => Scalar(s, a.DType).Div(a);
+    public static Tensor operator /(double s, Tensor a) => a.ScalarOperand(s).Div(a);
+
+    /// <summary>
+    /// Elementwise equality, as PyTorch's <c>a == b</c>: 1 where equal, else 0 (in the promoted dtype). It is not a
+    /// reference comparison: test for null with <c>is null</c>, and compare identities with <see cref="object.ReferenceEquals"/>.
+    /// </summary>
+    public static Tensor operator ==(Tensor a, Tensor b) => NotNull(a, "left").Eq(NotNull(b, "right"));
+    /// <summary>Elementwise inequality, as <c>a != b</c> (see <see cref="op_Equality(Tensor, Tensor)"/>).</summary>
+    public static Tensor operator !=(Tensor a, Tensor b) => NotNull(a, "left").Ne(NotNull(b, "right"));
+    /// <summary>Elementwise a &lt; b, as <c>a &lt; b</c>.</summary>
+    public static Tensor operator <(Tensor a, Tensor b) => a.Lt(b);
+    /// <summary>Elementwise a &gt; b, as <c>a &gt; b</c>.</summary>
+    public static Tensor operator >(Tensor a, Tensor b) => a.Gt(b);
+    /// <summary>Elementwise a &lt;= b, as <c>a &lt;= b</c>.</summary>
+    public static Tensor operator <=(Tensor a, Tensor b) => a.Le(b);
+    /// <summary>Elementwise a &gt;= b, as <c>a &gt;= b</c>.</summary>
+    public static Tensor operator >=(Tensor a, Tensor b) => a.Ge(b);
+    /// <summary>Elementwise equality with a number, as <c>a == s</c>.</summary>
+    public static Tensor operator ==(Tensor a, double s) => a.Eq(a.ScalarOperand(s));
+    /// <summary>Elementwise inequality with a number, as <c>a != s</c>.</summary>
+    public static Tensor operator !=(Tensor a, double s) => a.Ne(a.ScalarOperand(s));
+    /// <summary>Elementwise a &lt; s.</summary>
+    public static Tensor operator <(Tensor a, double s) => a.Lt(a.ScalarOperand(s));
+    /// <summary>Elementwise a &gt; s.</summary>
+    public static Tensor operator >(Tensor a, double s) => a.Gt(a.ScalarOperand(s));
+    /// <summary>Elementwise a &lt;= s.</summary>
+    public static Tensor operator <=(Tensor a, double s) => a.Le(a.ScalarOperand(s));
+    /// <summary>Elementwise a &gt;= s.</summary>
+    public static Tensor operator >=(Tensor a, double s) => a.Ge(a.ScalarOperand(s));
+
+    private static Tensor NotNull(Tensor? t, string side) =>
+        t ?? throw new ArgumentNullException(side, "Tensor == compares elements, not references: test for null with `is null` / `is not null`.");
+
+    /// <summary>Reference identity (tensors compare elementwise with ==; this keeps dictionaries and sets by identity).</summary>
+    public override bool Equals(object? obj) => ReferenceEquals(this, obj);
+
+    /// <summary>The identity hash code (see <see cref="Equals(object?)"/>).</summary>
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
 
     // ---- in-place, PyTorch's trailing underscore (no autograd; refused on tensors that record history) ----
 
@@ -280,11 +391,21 @@ public sealed partial class Tensor
                 : $"{op}: in-place operations on tensors that are part of an autograd graph are not supported");
     }
 
+    // The other operand of an in-place op, cast to this dtype as PyTorch does (a floating result cannot go into int64).
+    private Tensor InPlaceOperand(Tensor other, string op)
+    {
+        Guard.NotNull(other, nameof(other));
+        if (other.DType == DType) return other;
+        if (DType == DType.Int64)
+            throw new ArgumentException($"{op}: result type {DTypeName(other.DType)} can't be cast to the desired output type torch.int64. Convert this tensor with .To(DType.{other.DType}) first.", nameof(other));
+        return other.Detach().To(DType);
+    }
+
     /// <summary>this += other (broadcast to this shape), as <c>tensor.add_(other)</c>.</summary>
     public Tensor Add_(Tensor other, double alpha = 1.0)
     {
         CheckInPlace("add_");
-        Guard.SameDType(this, other, "add_");
+        other = InPlaceOperand(other, "add_");
         if (alpha == 1.0)
         {
             switch (DType)
@@ -309,7 +430,7 @@ public sealed partial class Tensor
     public Tensor Mul_(Tensor other)
     {
         CheckInPlace("mul_");
-        Guard.SameDType(this, other, "mul_");
+        other = InPlaceOperand(other, "mul_");
         switch (DType)
         {
             case DType.Float32: Elementwise.BinaryInPlace<float, MulKernel<float>>(this, other, default); break;

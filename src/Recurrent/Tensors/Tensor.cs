@@ -187,11 +187,19 @@ public sealed partial class Tensor
         return arr.AsSpan(Offset, Numel);
     }
 
-    /// <summary>Copies the elements, row-major, into a new array.</summary>
+    /// <summary>
+    /// Copies the elements, row-major, into a new array of <typeparamref name="T"/> (float, double or long),
+    /// converting from this tensor's dtype when they differ (as <c>tensor.tolist()</c> does to Python numbers:
+    /// float to long truncates toward zero).
+    /// </summary>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is not float, double or long.</exception>
     public T[] ToArray<T>() where T : unmanaged
     {
-        if (Data is not T[]) throw new InvalidOperationException($"ToArray<{typeof(T).Name}>: tensor has dtype {DTypeName(DType)}");
-        return Contiguous().AsSpan<T>().ToArray();
+        if (Data is T[]) return Contiguous().AsSpan<T>().ToArray();
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double) && typeof(T) != typeof(long))
+            throw new NotSupportedException($"ToArray<{typeof(T).Name}>: expected float, double or long, got {typeof(T).Name}");
+        var target = typeof(T) == typeof(float) ? DType.Float32 : typeof(T) == typeof(double) ? DType.Float64 : DType.Int64;
+        using (new NoGrad()) return Detach().To(target).AsSpan<T>().ToArray();
     }
 
     /// <summary>The value of a one-element tensor, as <c>tensor.item()</c>.</summary>
@@ -237,14 +245,39 @@ public sealed partial class Tensor
         return off;
     }
 
-    /// <summary>Indexes the leading dimensions, as <c>x[i, j]</c> (each index selects and removes one dimension).</summary>
+    /// <summary>
+    /// Indexes and slices the leading dimensions, as Python's <c>x[i, j]</c> and <c>x[1:, :-1]</c>, written
+    /// <c>x[i, j]</c> and <c>x[1.., ..^1]</c> (a view, differentiable): an index selects and removes its dimension
+    /// (<c>^1</c> is the last element), a range keeps it. Dimensions past the last argument are kept whole.
+    /// </summary>
+    /// <exception cref="ArgumentException">More indices than dimensions, or a range outside a dimension.</exception>
     [IndexerName("Index")]
-    public Tensor this[params int[] index]
+    public Tensor this[params TensorIndex[] indices]
     {
         get
         {
+            Guard.NotNull(indices, nameof(indices));
+            if (indices.Length > Dim)
+                throw new ArgumentException($"too many indices for tensor of dimension {Dim}: got {indices.Length}", nameof(indices));
             var t = this;
-            foreach (var i in index) t = t.Select(0, i);
+            int d = 0;
+            foreach (var ix in indices)
+            {
+                int size = t.ShapeRef[d];
+                if (ix.IsRange)
+                {
+                    var (start, length) = ix.Range.GetOffsetAndLength(size);
+                    if (start != 0 || length != size) t = t.Narrow(d, start, length);
+                    d++;
+                }
+                else
+                {
+                    int i = ix.Index.GetOffset(size);
+                    if (i < 0 || i >= size)
+                        throw new IndexOutOfRangeException($"index {(ix.Index.IsFromEnd ? "^" : "")}{ix.Index.Value} is out of bounds for dimension {d} with size {size}");
+                    t = t.Select(d, i);
+                }
+            }
             return t;
         }
     }

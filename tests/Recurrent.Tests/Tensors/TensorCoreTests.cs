@@ -111,7 +111,8 @@ public class TensorCoreTests
         new object[] { "view" }, new object[] { "narrow" }, new object[] { "select" }, new object[] { "expand" },
         new object[] { "cat" }, new object[] { "stack" }, new object[] { "chunk" }, new object[] { "indexselect" },
         new object[] { "gather" }, new object[] { "squeeze" }, new object[] { "maximum" }, new object[] { "clone" },
-        new object[] { "contiguous" }, new object[] { "sumproduct" },
+        new object[] { "contiguous" }, new object[] { "sumproduct" }, new object[] { "sin" }, new object[] { "cos" },
+        new object[] { "rangeindex" }, new object[] { "promote" },
     };
 
     [Theory]
@@ -168,6 +169,10 @@ public class TensorCoreTests
             case "maximum": f = x => new[] { x[0].Maximum(x[1]) }; inputs = new[] { mixed, b }; break;
             case "clone": f = x => new[] { x[0].Clone() }; inputs = new[] { a }; break;
             case "contiguous": f = x => new[] { x[0].T().Contiguous() }; inputs = new[] { a }; break;
+            case "sin": f = x => new[] { x[0].Sin() }; inputs = new[] { mixed }; break;
+            case "cos": f = x => new[] { x[0].Cos() }; inputs = new[] { mixed }; break;
+            case "rangeindex": f = x => new[] { x[0][1.., ..^1], x[0][^1, 1..2] }; inputs = new[] { d3 }; break;
+            case "promote": f = x => new[] { x[0].Mul(Tensor.FromArray(new float[] { 1.5f, -2f, 0.25f }, 3)), x[1].Add(Tensor.FromArray(new long[] { 1, 2, 3 }, 3)) }; inputs = new[] { a, b }; break;
             case "sumproduct": f = x => new[] { x[0].SumProduct(x[1]), x[0].T().SumProduct(x[1].T()) }; inputs = new[] { a, mixed }; break;
             default: throw new ArgumentException(op);
         }
