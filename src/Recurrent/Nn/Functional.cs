@@ -1,6 +1,8 @@
 // The functional forms of the layers, as torch.nn.functional: Linear (one GEMM against a
 // transposed view of W, one autograd node), Embedding (row gather with padding_idx, max_norm,
 // scale_grad_by_freq), Dropout, and the activations. Losses are in Functional.Losses.cs.
+using Recurrent.Tracing;
+
 namespace Recurrent.Nn;
 
 /// <summary>Stateless layer and loss functions, as <c>torch.nn.functional</c> (<c>F.linear</c>, <c>F.cross_entropy</c>, ...).</summary>
@@ -19,6 +21,7 @@ public static partial class Functional
         Guard.NotNull(weight, nameof(weight));
         Guard.Floating(input, nameof(input));
         Guard.SameDType(input, weight, "linear");
+        using var trace = TraceScope.Begin();
         if (weight.Dim != 2) throw new ArgumentException($"linear: weight must be 2-D (out_features, in_features), but got shape {Guard.ShapeText(weight.ShapeRef)}", nameof(weight));
         if (input.Dim == 0) throw new ArgumentException("linear: input must have at least 1 dimension, but got a 0-D tensor", nameof(input));
         int k = weight.Size(1), n = weight.Size(0);
@@ -48,9 +51,13 @@ public static partial class Functional
             bias is not null && bias.RequiresGrad ? g.Sum(0) : null,
         }, true, x2, weight, bias);
 
-        if (input.Dim == 2) return y;
-        var outShape = input.Shape.ToArray(); outShape[^1] = n;
-        return y.Reshape(outShape);
+        if (input.Dim != 2)
+        {
+            var outShape = input.Shape.ToArray(); outShape[^1] = n;
+            y = y.Reshape(outShape);
+        }
+        trace.End()?.Op("Linear", y, [input, weight, bias]);
+        return y;
     }
 
     /// <summary>y[i, :] += b for a contiguous (M, N) result (no autograd).</summary>
@@ -92,6 +99,7 @@ public static partial class Functional
         if (sparse) throw new NotSupportedException("embedding: sparse gradients are not supported (sparse=True); use dense gradients (sparse=False)");
         int num = weight.Size(0), dim = weight.Size(1);
         int pad = NormalizePaddingIdx(paddingIdx, num);
+        using var trace = TraceScope.Begin();
 
         var ids = input.Contiguous().AsSpan<long>().ToArray();
         foreach (var id in ids)
@@ -108,6 +116,7 @@ public static partial class Functional
         else GatherRows(w.AsSpan<double>(), ids, dim, result.AsSpan<double>());
 
         var dtype = weight.DType;
+        trace.End()?.Op("Embedding", result, [input, weight], maxNorm);
         return Tensor.Record(result, "EmbeddingBackward0", g =>
         {
             // out[i] = W[ids[i]]  =>  dW[r] = Σ_{i: ids[i] = r, r != padding_idx} g[i] (/ count[r] with scale_grad_by_freq)
@@ -215,6 +224,7 @@ public static partial class Functional
         Guard.NotNull(input, nameof(input));
         CheckDropoutP(p);
         if (!training || p == 0 || input.Numel == 0) return input;
+        TraceRecorder.Current?.Op("DropoutTraining", input, [input], p);
         Guard.Floating(input, nameof(input));
         if (p == 1) return input.Mul(0.0);
         var gen = generator ?? Generator.Default;

@@ -1,5 +1,7 @@
 // Tensor factories: Zeros, Ones, Full, Arange, Eye, Rand, Randn, FromArray (flat + shape,
 // multidimensional and jagged arrays), the *Like variants.
+using Recurrent.Tracing;
+
 namespace Recurrent;
 
 public sealed partial class Tensor
@@ -14,7 +16,7 @@ public sealed partial class Tensor
 
     /// <summary>Zeros of the given shape, as <c>torch.zeros</c>.</summary>
     public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, bool requiresGrad = false)
-        => Empty(dtype, CheckShape(shape)).RequiresGrad_(requiresGrad);
+        => TraceRecorder.MarkConstant(Empty(dtype, CheckShape(shape)).RequiresGrad_(requiresGrad));
     /// <summary>Zeros of the given shape (float32), as <c>torch.zeros(2, 3)</c>.</summary>
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
 
@@ -34,12 +36,22 @@ public sealed partial class Tensor
             case DType.Float64: Array.Fill(t.Arr<double>(), value); break;
             default: Array.Fill(t.Arr<long>(), (long)value); break;
         }
-        return t.RequiresGrad_(requiresGrad);
+        return TraceRecorder.MarkConstant(t.RequiresGrad_(requiresGrad));
     }
 
-    public static Tensor ZerosLike(Tensor t) => Empty(t.DType, t.ShapeRef);
-    public static Tensor OnesLike(Tensor t) => Full(t.ShapeRef, 1.0, t.DType);
-    public static Tensor FullLike(Tensor t, double value) => Full(t.ShapeRef, value, t.DType);
+    public static Tensor ZerosLike(Tensor t)
+    {
+        var r = Empty(t.DType, t.ShapeRef);
+        TraceRecorder.Current?.Op("FullLike", r, [t], 0.0);
+        return r;
+    }
+    public static Tensor OnesLike(Tensor t) => FullLike(t, 1.0);
+    public static Tensor FullLike(Tensor t, double value)
+    {
+        var r = Full(t.ShapeRef, value, t.DType);
+        TraceRecorder.Current?.Op("FullLike", r, [t], value);
+        return r;
+    }
 
     /// <summary>Values from start (inclusive) to end (exclusive) by step, as <c>torch.arange</c>.</summary>
     public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Int64)
@@ -58,7 +70,7 @@ public sealed partial class Tensor
                 default: t.Arr<long>()[i] = (long)v; break;
             }
         }
-        return t;
+        return TraceRecorder.MarkConstant(t);
     }
 
     /// <summary>
@@ -83,7 +95,7 @@ public sealed partial class Tensor
                 default: t.Arr<long>()[i] = (long)v; break;
             }
         }
-        return t;
+        return TraceRecorder.MarkConstant(t);
     }
 
     /// <summary>0, 1, ..., end-1 as int64, as <c>torch.arange(end)</c>.</summary>
@@ -103,7 +115,7 @@ public sealed partial class Tensor
                 default: t.Arr<long>()[i * cols + i] = 1; break;
             }
         }
-        return t;
+        return TraceRecorder.MarkConstant(t);
     }
 
     /// <summary>Uniform [0, 1) values, as <c>torch.rand</c>.</summary>
@@ -114,7 +126,7 @@ public sealed partial class Tensor
         var t = Empty(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)((g.NextUInt64() >> 40) * (1.0 / (1 << 24))); }
         else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextDouble(); }
-        return t;
+        return TraceRecorder.MarkConstant(t);
     }
     public static Tensor Rand(params int[] shape) => Rand(shape, DType.Float32);
 
@@ -126,7 +138,7 @@ public sealed partial class Tensor
         var t = Empty(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)g.NextNormal(); }
         else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextNormal(); }
-        return t;
+        return TraceRecorder.MarkConstant(t);
     }
     public static Tensor Randn(params int[] shape) => Randn(shape, DType.Float32);
 
@@ -138,7 +150,7 @@ public sealed partial class Tensor
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)(low + (high - low) * g.NextDouble()); }
         else if (dtype == DType.Float64) { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = low + (high - low) * g.NextDouble(); }
         else throw new ArgumentException("Uniform: expected a floating point dtype", nameof(dtype));
-        return t;
+        return TraceRecorder.MarkConstant(t);
     }
 
     /// <summary>Random integers in [low, high), as <c>torch.randint</c>.</summary>
@@ -149,7 +161,7 @@ public sealed partial class Tensor
         var t = Empty(DType.Int64, CheckShape(shape));
         var a = t.Arr<long>();
         for (int i = 0; i < a.Length; i++) a[i] = low + g.NextLong(high - low);
-        return t;
+        return TraceRecorder.MarkConstant(t);
     }
 
     /// <summary>A tensor over a copy of flat row-major <paramref name="data"/> with the given shape.</summary>
@@ -167,7 +179,7 @@ public sealed partial class Tensor
         int n = ShapeUtil.Numel(shape);
         if (n != data.Length)
             throw new ArgumentException($"shape '{Guard.ShapeText(shape)}' is invalid for input of size {data.Length}", nameof(shape));
-        return new Tensor((T[])data.Clone(), shape);
+        return TraceRecorder.MarkConstant(new Tensor((T[])data.Clone(), shape));
     }
 
     /// <summary>
@@ -182,10 +194,10 @@ public sealed partial class Tensor
         Flatten(array, 0, shape, flat);
         var elem = flat.Count > 0 ? flat[0].GetType() : typeof(float);
         var sh = shape.ToArray();
-        if (elem == typeof(float)) return new Tensor(flat.Select(x => (float)x).ToArray(), sh);
-        if (elem == typeof(double)) return new Tensor(flat.Select(x => (double)x).ToArray(), sh);
-        if (elem == typeof(long)) return new Tensor(flat.Select(x => (long)x).ToArray(), sh);
-        if (elem == typeof(int)) return new Tensor(flat.Select(x => (long)(int)x).ToArray(), sh);
+        if (elem == typeof(float)) return TraceRecorder.MarkConstant(new Tensor(flat.Select(x => (float)x).ToArray(), sh));
+        if (elem == typeof(double)) return TraceRecorder.MarkConstant(new Tensor(flat.Select(x => (double)x).ToArray(), sh));
+        if (elem == typeof(long)) return TraceRecorder.MarkConstant(new Tensor(flat.Select(x => (long)x).ToArray(), sh));
+        if (elem == typeof(int)) return TraceRecorder.MarkConstant(new Tensor(flat.Select(x => (long)(int)x).ToArray(), sh));
         throw new ArgumentException($"FromArray: unsupported element type {elem}", nameof(array));
     }
 

@@ -2,6 +2,8 @@
 // ONE autograd node for all pieces (as PyTorch's UnbindBackward0 / SplitWithSizesBackward0), so
 // slicing a (T*B, G) input projection into T steps costs one gradient buffer in backward
 // instead of T zero-filled full-size buffers (which T separate Narrow nodes would allocate).
+using Recurrent.Tracing;
+
 namespace Recurrent;
 
 public sealed partial class Tensor
@@ -43,6 +45,7 @@ public sealed partial class Tensor
         int pos = 0;
         for (int i = 0; i < sizes.Length; i++) { parts[i] = NarrowNoGrad(d, pos, sizes[i]); pos += sizes[i]; }
         if (parts.Length == 0) return parts;
+        TraceRecorder.Current?.Op("Split", parts, [this], d, sizes);
         var inShape = ShapeRef; var dt = DType; var sz = (int[])sizes.Clone();
         RecordMulti(parts, "SplitWithSizesBackward0", gs =>
         {

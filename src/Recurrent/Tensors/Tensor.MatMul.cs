@@ -1,5 +1,7 @@
 // Matrix products: Mm (2-D, the one primitive with a backward rule), Bmm, and MatMul with
 // PyTorch's 1-D promotion and batch broadcasting composed from views + Bmm.
+using Recurrent.Tracing;
+
 namespace Recurrent;
 
 public sealed partial class Tensor
@@ -77,6 +79,14 @@ public sealed partial class Tensor
     /// Matrix product with PyTorch's rules (1-D operands promoted, batch dims broadcast), as <c>torch.matmul</c> / <c>@</c>.
     /// </summary>
     public Tensor MatMul(Tensor other)
+    {
+        using var trace = TraceScope.Begin();
+        var r = MatMulCore(other);
+        trace.End()?.Op("MatMul", r, [this, other]);
+        return r;
+    }
+
+    private Tensor MatMulCore(Tensor other)
     {
         Guard.SameDType(this, other, "matmul");
         Guard.Floating(this, "input");

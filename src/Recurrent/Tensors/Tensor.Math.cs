@@ -1,6 +1,7 @@
 // Elementwise math with NumPy broadcasting and autograd: + - * /, Neg, Exp, Log, Tanh,
 // Sigmoid, Relu, Pow, Sqrt, Abs, Clamp, and the in-place forms optimizers use.
 using Recurrent.Kernels;
+using Recurrent.Tracing;
 
 namespace Recurrent;
 
@@ -122,72 +123,84 @@ public sealed partial class Tensor
     public Tensor Eq(Tensor other)
     {
         if (other.DType != DType) return Promoted(other, "eq", static (a, b) => a.Eq(b));
-        return DType switch
+        var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Equal)),
             DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Equal)),
             _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Equal)),
         };
+        TraceRecorder.Current?.Op("Equal", r, [this, other]);
+        return r;
     }
 
     /// <summary>1 where this &gt; other, else 0, in this tensor's dtype (no gradient).</summary>
     public Tensor Gt(Tensor other)
     {
         if (other.DType != DType) return Promoted(other, "gt", static (a, b) => a.Gt(b));
-        return DType switch
+        var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Greater)),
             DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Greater)),
             _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Greater)),
         };
+        TraceRecorder.Current?.Op("Greater", r, [this, other]);
+        return r;
     }
 
     /// <summary>1 where this &lt; other, else 0, in this tensor's dtype (no gradient).</summary>
     public Tensor Lt(Tensor other)
     {
         if (other.DType != DType) return Promoted(other, "lt", static (a, b) => a.Lt(b));
-        return DType switch
+        var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Less)),
             DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Less)),
             _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Less)),
         };
+        TraceRecorder.Current?.Op("Less", r, [this, other]);
+        return r;
     }
 
     /// <summary>1 where this != other, else 0, in this tensor's dtype (no gradient).</summary>
     public Tensor Ne(Tensor other)
     {
         if (other.DType != DType) return Promoted(other, "ne", static (a, b) => a.Ne(b));
-        return DType switch
+        var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.NotEqual)),
             DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.NotEqual)),
             _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.NotEqual)),
         };
+        TraceRecorder.Current?.Op("NotEqual", r, [this, other]);
+        return r;
     }
 
     /// <summary>1 where this &gt;= other, else 0, in this tensor's dtype (no gradient).</summary>
     public Tensor Ge(Tensor other)
     {
         if (other.DType != DType) return Promoted(other, "ge", static (a, b) => a.Ge(b));
-        return DType switch
+        var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.GreaterOrEqual)),
             DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.GreaterOrEqual)),
             _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.GreaterOrEqual)),
         };
+        TraceRecorder.Current?.Op("GreaterOrEqual", r, [this, other]);
+        return r;
     }
 
     /// <summary>1 where this &lt;= other, else 0, in this tensor's dtype (no gradient).</summary>
     public Tensor Le(Tensor other)
     {
         if (other.DType != DType) return Promoted(other, "le", static (a, b) => a.Le(b));
-        return DType switch
+        var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.LessOrEqual)),
             DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.LessOrEqual)),
             _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.LessOrEqual)),
         };
+        TraceRecorder.Current?.Op("LessOrEqual", r, [this, other]);
+        return r;
     }
 
     private Tensor UnaryFloat<TF, TD>(string name, TF f, TD d) where TF : struct, IUnaryKernel<float> where TD : struct, IUnaryKernel<double>
@@ -289,6 +302,7 @@ public sealed partial class Tensor
     public Tensor Pow(double p)
     {
         var r = UnaryFloat("pow", new PowScalarKernel<float>((float)p), new PowScalarKernel<double>(p));
+        TraceRecorder.Current?.Op("PowScalar", r, [this], p);
         var x = this;
         return Record(r, "PowBackward0", g => new[] { p == 0 ? g.Mul(Scalar(0.0, x.DType)) : g.Mul(x.Pow(p - 1).Mul(Scalar(p, x.DType))) }, true, this);
     }
@@ -299,6 +313,7 @@ public sealed partial class Tensor
         if (min is null && max is null) throw new ArgumentException("torch.clamp: At least one of 'min' or 'max' must not be None");
         double lo = min ?? double.NegativeInfinity, hi = max ?? double.PositiveInfinity;
         var r = UnaryFloat("clamp", new ClampKernel<float>((float)lo, (float)hi), new ClampKernel<double>(lo, hi));
+        TraceRecorder.Current?.Op("Clip", r, [this], lo, hi);
         var x = this;
         return Record(r, "ClampBackward1", g => new[] { g.Mul(x.UnaryFloat("mask", new InRangeMaskKernel<float>((float)lo, (float)hi), new InRangeMaskKernel<double>(lo, hi))) }, true, this);
     }
@@ -315,7 +330,7 @@ public sealed partial class Tensor
             case DType.Float64: t.Arr<double>()[0] = value; break;
             default: t.Arr<long>()[0] = (long)value; break;
         }
-        return t;
+        return TraceRecorder.MarkConstant(t);
     }
 
     /// <summary>A Python number as PyTorch types it against this tensor: this dtype, or float32 for a fractional number and an int64 tensor.</summary>
@@ -405,6 +420,7 @@ public sealed partial class Tensor
     public Tensor Add_(Tensor other, double alpha = 1.0)
     {
         CheckInPlace("add_");
+        TraceRecorder.Current?.InPlace("Add_", this, other);
         other = InPlaceOperand(other, "add_");
         if (alpha == 1.0)
         {
@@ -430,6 +446,7 @@ public sealed partial class Tensor
     public Tensor Mul_(Tensor other)
     {
         CheckInPlace("mul_");
+        TraceRecorder.Current?.InPlace("Mul_", this, other);
         other = InPlaceOperand(other, "mul_");
         switch (DType)
         {
@@ -447,6 +464,7 @@ public sealed partial class Tensor
     public Tensor Copy_(Tensor src)
     {
         CheckInPlace("copy_");
+        TraceRecorder.Current?.InPlace("Copy_", this, src);
         var s = src.DType == DType ? src : src.Detach().To(DType);
         var shape = ShapeUtil.Broadcast(ShapeRef, s.ShapeRef);
         if (!shape.AsSpan().SequenceEqual(ShapeRef))
@@ -471,6 +489,7 @@ public sealed partial class Tensor
     public Tensor Clamp_(double? min = null, double? max = null)
     {
         CheckInPlace("clamp_");
+        TraceRecorder.Current?.InPlace("Clamp_", this, null);
         double lo = min ?? double.NegativeInfinity, hi = max ?? double.PositiveInfinity;
         if (DType == DType.Float32) Elementwise.UnaryInPlace<float, ClampKernel<float>>(this, new((float)lo, (float)hi));
         else if (DType == DType.Float64) Elementwise.UnaryInPlace<double, ClampKernel<double>>(this, new(lo, hi));

@@ -1,6 +1,7 @@
 // Reductions (Sum, Mean, Max, Min, ArgMax, ArgMin) with dim and keepdim, and the
 // numerically stable Softmax / LogSoftmax. Float32 sums accumulate in float64.
 using Recurrent.Kernels;
+using Recurrent.Tracing;
 
 namespace Recurrent;
 
@@ -132,6 +133,7 @@ public sealed partial class Tensor
                 }
         }
         var inShape = ShapeRef;
+        TraceRecorder.Current?.Op("ReduceSum", r, [this], d, keepDim);
         return Record(r, "SumBackward1", g => new[] { (keepDim || inShape.Length == 0 ? g : g.Unsqueeze(d)).Expand(inShape) }, false, this);
     }
 
@@ -139,14 +141,20 @@ public sealed partial class Tensor
     public Tensor Mean()
     {
         Guard.Floating(this, "input");
-        return Sum().Div(Numel);
+        using var trace = TraceScope.Begin();
+        var r = Sum().Div(Numel);
+        trace.End()?.Op("ReduceMean", r, [this], null, false);
+        return r;
     }
 
     /// <summary>Mean over one dim, as <c>tensor.mean(dim, keepdim)</c>.</summary>
     public Tensor Mean(int dim, bool keepDim = false)
     {
         Guard.Floating(this, "input");
-        return Sum(dim, keepDim).Div(Dim == 0 ? 1 : ShapeRef[Guard.Dim(dim, Dim)]);
+        using var trace = TraceScope.Begin();
+        var r = Sum(dim, keepDim).Div(Dim == 0 ? 1 : ShapeRef[Guard.Dim(dim, Dim)]);
+        trace.End()?.Op("ReduceMean", r, [this], Dim == 0 ? 0 : Guard.Dim(dim, Dim), keepDim);
+        return r;
     }
 
     /// <summary>Maximum of all elements (0-dim), as <c>tensor.max()</c>.</summary>
@@ -204,6 +212,7 @@ public sealed partial class Tensor
                 }
             return new[] { z };
         }, false, this);
+        TraceRecorder.Current?.Op(max ? "MaxDim" : "MinDim", (res, idx), [this], d, keepDim);
         return (res, idx);
     }
 
@@ -228,6 +237,7 @@ public sealed partial class Tensor
     public Tensor Softmax(int dim)
     {
         var y = SoftmaxCore(dim, log: false);
+        TraceRecorder.Current?.Op("Softmax", y, [this], Guard.Dim(dim, Dim));
         var yd = y.Detach(); int d = Guard.Dim(dim, Dim);
         // dx = y * (g - sum(g * y))
         return Record(y, "SoftmaxBackward0", g => new[] { yd.Mul(g.Sub(g.Mul(yd).Sum(d, keepDim: true))) }, true, this);
@@ -237,6 +247,7 @@ public sealed partial class Tensor
     public Tensor LogSoftmax(int dim)
     {
         var y = SoftmaxCore(dim, log: true);
+        TraceRecorder.Current?.Op("LogSoftmax", y, [this], Guard.Dim(dim, Dim));
         var yd = y.Detach(); int d = Guard.Dim(dim, Dim);
         // dx = g - exp(y) * sum(g)
         return Record(y, "LogSoftmaxBackward0", g => new[] { g.Sub(yd.Exp().Mul(g.Sum(d, keepDim: true))) }, true, this);

@@ -1,5 +1,7 @@
 // Shape and indexing ops. Views (View, Transpose, Permute, Squeeze, Unsqueeze, Narrow, Select,
 // Expand) share storage through strides; Cat, Stack, IndexSelect and Gather copy. All differentiable.
+using Recurrent.Tracing;
+
 namespace Recurrent;
 
 public sealed partial class Tensor
@@ -41,6 +43,7 @@ public sealed partial class Tensor
         (sh[a], sh[b]) = (sh[b], sh[a]);
         (st[a], st[b]) = (st[b], st[a]);
         var r = ViewOf(Offset, sh, st);
+        TraceRecorder.Current?.Op("Transpose", r, [this], a, b);
         return Record(r, "TransposeBackward0", g => new[] { g.Transpose(a, b) }, false, this);
     }
 
@@ -67,7 +70,9 @@ public sealed partial class Tensor
         for (int i = 0; i < Dim; i++) { sh[i] = ShapeRef[p[i]]; st[i] = StridesRef[p[i]]; }
         var inv = new int[Dim];
         for (int i = 0; i < Dim; i++) inv[p[i]] = i;
-        return Record(ViewOf(Offset, sh, st), "PermuteBackward0", g => new[] { g.Permute(inv) }, false, this);
+        var r = ViewOf(Offset, sh, st);
+        TraceRecorder.Current?.Op("Permute", r, [this], p);
+        return Record(r, "PermuteBackward0", g => new[] { g.Permute(inv) }, false, this);
     }
 
     /// <summary>Removes all size-1 dims, or only <paramref name="dim"/> if it has size 1, as <c>tensor.squeeze</c>.</summary>
@@ -105,6 +110,7 @@ public sealed partial class Tensor
         var sh = Shape.ToArray(); sh[d] = length;
         var inShape = ShapeRef; var dt = DType;
         var r = ViewOf(Offset + start * StridesRef[d], sh, StridesRef);
+        TraceRecorder.Current?.Op("Narrow", r, [this], d, start, length);
         return Record(r, "NarrowBackward0", g =>
         {
             var z = Empty(dt, inShape);
@@ -131,7 +137,9 @@ public sealed partial class Tensor
         int off = Offset + index * StridesRef[d];
         sh.RemoveAt(d); st.RemoveAt(d);
         var inShape = ShapeRef; var dt = DType; int idx = index;
-        return Record(ViewOf(off, sh.ToArray(), st.ToArray()), "SelectBackward0", g =>
+        var r = ViewOf(off, sh.ToArray(), st.ToArray());
+        TraceRecorder.Current?.Op("Select", r, [this], d, index);
+        return Record(r, "SelectBackward0", g =>
         {
             var z = Empty(dt, inShape);
             z.NarrowNoGrad(d, idx, 1).Copy_(g.Unsqueeze(d));
@@ -202,6 +210,7 @@ public sealed partial class Tensor
             StridedCopy.Copy(t, r.NarrowNoGrad(d, pos, sizes[k]));
             pos += sizes[k];
         }
+        TraceRecorder.Current?.Op("Concat", r, tensors.ToArray(), d);
         return Record(r, "CatBackward0", g =>
         {
             var gs = new Tensor?[sizes.Length];
@@ -261,6 +270,7 @@ public sealed partial class Tensor
     public Tensor IndexSelect(int dim, Tensor index)
     {
         Guard.DType(index, DType.Int64, nameof(index));
+        using var trace = TraceScope.Begin();
         if (index.Dim > 1) throw new ArgumentException($"index_select(): Index is supposed to be a vector, but got a {index.Dim}-D tensor", nameof(index));
         int d = Guard.Dim(dim, Dim);
         var idx = index.ToArray<long>();
@@ -270,6 +280,7 @@ public sealed partial class Tensor
         var sh = Shape.ToArray(); if (Dim > 0) sh[d] = idx.Length;
         var r = Empty(DType, sh);
         for (int k = 0; k < idx.Length; k++) StridedCopy.Copy(NarrowNoGrad(d, (int)idx[k], 1), r.NarrowNoGrad(d, k, 1));
+        trace.End()?.Op("IndexSelect", r, [this, index], d);
         var inShape = ShapeRef; var dt = DType;
         return Record(r, "IndexSelectBackward0", g =>
         {
@@ -301,6 +312,7 @@ public sealed partial class Tensor
             case DType.Float64: { var s = Arr<double>(); var o = r.Arr<double>(); for (int i = 0; i < n; i++) o[i] = s[Offset + Off(offs[i])]; break; }
             default: { var s = Arr<long>(); var o = r.Arr<long>(); for (int i = 0; i < n; i++) o[i] = s[Offset + Off(offs[i])]; break; }
         }
+        TraceRecorder.Current?.Op("GatherElements", r, [this, index], d);
         var inShape = ShapeRef; var dt = DType;
         return Record(r, "GatherBackward0", g =>
         {

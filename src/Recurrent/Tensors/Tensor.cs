@@ -3,6 +3,7 @@
 // other Tensor.*.cs partial files.
 using System.Runtime.CompilerServices;
 using Recurrent.Autograd;
+using Recurrent.Tracing;
 
 namespace Recurrent;
 
@@ -47,6 +48,7 @@ public sealed partial class Tensor
         };
         Lease = lease;
         JoinScope();
+        TraceRecorder.Current?.Created(this);
     }
 
     /// <summary>The storage array (float[] | double[] | long[]); throws once the tensor is disposed.</summary>
@@ -195,6 +197,7 @@ public sealed partial class Tensor
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is not float, double or long.</exception>
     public T[] ToArray<T>() where T : unmanaged
     {
+        TraceRecorder.Current?.ReadValues("ToArray", this);
         if (Data is T[]) return Contiguous().AsSpan<T>().ToArray();
         if (typeof(T) != typeof(float) && typeof(T) != typeof(double) && typeof(T) != typeof(long))
             throw new NotSupportedException($"ToArray<{typeof(T).Name}>: expected float, double or long, got {typeof(T).Name}");
@@ -205,6 +208,7 @@ public sealed partial class Tensor
     /// <summary>The value of a one-element tensor, as <c>tensor.item()</c>.</summary>
     public T Item<T>() where T : unmanaged
     {
+        TraceRecorder.Current?.ReadValues("Item", this);
         if (Numel != 1)
             throw new InvalidOperationException($"a Tensor with {Numel} elements cannot be converted to Scalar");
         return DType switch
@@ -257,6 +261,7 @@ public sealed partial class Tensor
         get
         {
             Guard.NotNull(indices, nameof(indices));
+            using var trace = TraceScope.Begin();
             if (indices.Length > Dim)
                 throw new ArgumentException($"too many indices for tensor of dimension {Dim}: got {indices.Length}", nameof(indices));
             var t = this;
@@ -278,12 +283,18 @@ public sealed partial class Tensor
                     t = t.Select(d, i);
                 }
             }
+            trace.End()?.Op("Index", t, [this], indices);
             return t;
         }
     }
 
     /// <summary>A view sharing storage without autograd history, as <c>tensor.detach()</c>.</summary>
-    public Tensor Detach() => new(this, Offset, ShapeRef, StridesRef);
+    public Tensor Detach()
+    {
+        var r = new Tensor(this, Offset, ShapeRef, StridesRef);
+        TraceRecorder.Current?.Op("Identity", r, [this]);
+        return r;
+    }
 
     /// <summary>A contiguous copy (differentiable), as <c>tensor.clone()</c>.</summary>
     public Tensor Clone()
@@ -324,6 +335,7 @@ public sealed partial class Tensor
                 default: r.Arr<long>()[i] = (long)v; break;
             }
         }
+        TraceRecorder.Current?.Op("Cast", r, [this], dtype);
         if (dtype == DType.Int64) return r;
         var srcType = DType;
         return Record(r, "ToCopyBackward0", g => new[] { g.To(srcType) }, false, this);
@@ -341,6 +353,7 @@ public sealed partial class Tensor
     /// </summary>
     internal static Tensor Record(Tensor result, string name, Func<Tensor, Tensor?[]> backward, bool savesTensors, params Tensor?[] inputs)
     {
+        TraceRecorder.Current?.Autograd(name, [result], inputs);
         if (!GradMode.IsEnabled) return result;
         bool any = false;
         foreach (var t in inputs) if (t is not null && t.RequiresGrad) { any = true; break; }
@@ -355,6 +368,7 @@ public sealed partial class Tensor
     /// <summary>Records one autograd node with several outputs (e.g. a fused recurrent layer).</summary>
     internal static void RecordMulti(Tensor[] results, string name, Func<Tensor?[], Tensor?[]> backward, params Tensor?[] inputs)
     {
+        TraceRecorder.Current?.Autograd(name, results, inputs);
         if (!GradMode.IsEnabled) return;
         bool any = false;
         foreach (var t in inputs) if (t is not null && t.RequiresGrad) { any = true; break; }

@@ -1,5 +1,6 @@
 // GruCell: one step of a GRU (torch.nn.GRUCell); checks and parameters are RecurrentCellBase's.
 using Recurrent.Kernels;
+using Recurrent.Tracing;
 
 namespace Recurrent.Nn;
 
@@ -26,8 +27,11 @@ public sealed class GruCell : RecurrentCellBase
     /// <summary>One step, as <c>cell(input, hx)</c>; shapes as <see cref="RnnCell.Forward"/>.</summary>
     public Tensor Forward(Tensor input, Tensor? hx = null)
     {
+        using var trace = TraceScope.Begin();
         var (x, s, batched) = Prepare(input, hx is null ? null : new[] { hx }, new[] { "hx" });
         var (h, _) = StepBatched(x, s[0], null);
-        return batched ? h : h.Squeeze(0);
+        var result = batched ? h : h.Squeeze(0);
+        trace.End()?.Op("Cell", result, [input, hx, null], this);
+        return result;
     }
 }

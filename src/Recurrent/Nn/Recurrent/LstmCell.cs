@@ -1,5 +1,6 @@
 // LstmCell: one step of an LSTM (torch.nn.LSTMCell); checks and parameters are RecurrentCellBase's.
 using Recurrent.Kernels;
+using Recurrent.Tracing;
 
 namespace Recurrent.Nn;
 
@@ -31,8 +32,11 @@ public sealed class LstmCell : RecurrentCellBase
     /// </summary>
     public (Tensor H, Tensor C) Forward(Tensor input, (Tensor H, Tensor C)? state = null)
     {
+        using var trace = TraceScope.Begin();
         var (x, s, batched) = Prepare(input, state is { } st ? new[] { st.H, st.C } : null, new[] { "hx", "cx" });
         var (h, c) = StepBatched(x, s[0], s[1]);
-        return batched ? (h, c!) : (h.Squeeze(0), c!.Squeeze(0));
+        var result = batched ? (h, c!) : (h.Squeeze(0), c!.Squeeze(0));
+        trace.End()?.Op("Cell", result, [input, state?.H, state?.C], this);
+        return result;
     }
 }

@@ -6,6 +6,7 @@
 // (fused kernels, or the composed reference in tests).
 using System.Globalization;
 using Recurrent.Kernels;
+using Recurrent.Tracing;
 
 namespace Recurrent.Nn;
 
@@ -294,7 +295,9 @@ public abstract class RecurrentBase : Module
     private protected (Tensor Output, Tensor HN, Tensor? CN) ForwardDense(Tensor input, Tensor? h0, Tensor? c0)
     {
         Guard.NotNull(input, nameof(input));
+        using var trace = TraceScope.Begin();
         bool stateGiven = h0 is not null;
+        var (h0In, c0In) = (h0, c0);
         if (input.Dim is not (2 or 3))
             throw new ArgumentException(Mode is RnnMode.RnnTanh or RnnMode.RnnRelu
                 ? $"RNN: Expected input to be 2D or 3D, got {input.Dim}D tensor instead"
@@ -346,6 +349,7 @@ public abstract class RecurrentBase : Module
             hN = hN.Squeeze(1);
             cN = cN?.Squeeze(1);
         }
+        trace.End()?.Op("RecurrentDense", (output, hN, cN), [input, h0In, c0In], this);
         return (output, hN, cN);
     }
 
@@ -356,6 +360,8 @@ public abstract class RecurrentBase : Module
     private protected (PackedSequence Output, Tensor HN, Tensor? CN) ForwardPacked(PackedSequence input, Tensor? h0, Tensor? c0)
     {
         Guard.NotNull(input, nameof(input));
+        using var trace = TraceScope.Begin();
+        var (h0In, c0In) = (h0, c0);
         var data = input.Data;
         CheckInput(data, packed: true);
         var batchSizes = input.BatchSizesArray;
@@ -375,7 +381,9 @@ public abstract class RecurrentBase : Module
             hN = hN.IndexSelect(1, unsorted);
             cN = cN?.IndexSelect(1, unsorted);
         }
-        return (new PackedSequence(r.Output, input.BatchSizes, input.SortedIndices, input.UnsortedIndices, validate: false), hN, cN);
+        var output = new PackedSequence(r.Output, input.BatchSizes, input.SortedIndices, input.UnsortedIndices, validate: false);
+        trace.End()?.Op("RecurrentPacked", (output, hN, cN), [input.Data, h0In, c0In], this, input);
+        return (output, hN, cN);
     }
 
     /// <summary>
@@ -388,9 +396,11 @@ public abstract class RecurrentBase : Module
         if (padded.Dim != 3)
             throw new ArgumentException($"{TypeName}: Expected padded input with lengths to be 3D, got {padded.Dim}D instead", nameof(padded));
         int total = padded.Size(BatchFirst ? 1 : 0);
+        using var trace = TraceScope.Begin();
         var packed = RnnUtils.PackPaddedSequence(padded, lengths, BatchFirst, enforceSorted: false);
         var (outPacked, hN, cN) = ForwardPacked(packed, h0, c0);
         var (output, _) = RnnUtils.PadPackedSequence(outPacked, BatchFirst, 0.0, total);
+        trace.End()?.Op("RecurrentPadded", (output, hN, cN), [padded, lengths, h0, c0], this);
         return (output, hN, cN);
     }
 

@@ -1,5 +1,6 @@
 // RnnCell: one step of an Elman RNN (torch.nn.RNNCell); checks and parameters are RecurrentCellBase's.
 using Recurrent.Kernels;
+using Recurrent.Tracing;
 
 namespace Recurrent.Nn;
 
@@ -34,8 +35,11 @@ public sealed class RnnCell : RecurrentCellBase
     /// </summary>
     public Tensor Forward(Tensor input, Tensor? hx = null)
     {
+        using var trace = TraceScope.Begin();
         var (x, s, batched) = Prepare(input, hx is null ? null : new[] { hx }, new[] { "hx" });
         var (h, _) = StepBatched(x, s[0], null);
-        return batched ? h : h.Squeeze(0);
+        var result = batched ? h : h.Squeeze(0);
+        trace.End()?.Op("Cell", result, [input, hx, null], this);
+        return result;
     }
 }

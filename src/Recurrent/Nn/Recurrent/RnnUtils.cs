@@ -1,6 +1,8 @@
 // RnnUtils: the functions of torch.nn.utils.rnn — pack_padded_sequence, pad_packed_sequence,
 // pack_sequence, pad_sequence, unpad_sequence, unpack_sequence, invert_permutation — composed from
 // differentiable tensor ops, so gradients flow through packing and padding (zero at padding).
+using Recurrent.Tracing;
+
 namespace Recurrent.Nn;
 
 /// <summary>Packing and padding of variable-length sequences, as <c>torch.nn.utils.rnn</c>.</summary>
@@ -18,10 +20,12 @@ public static class RnnUtils
     {
         Guard.NotNull(input, nameof(input));
         Guard.NotNull(lengths, nameof(lengths));
+        var originalInput = input;
         if (lengths.Dim != 1)
             throw new ArgumentException($"'lengths' argument should be a 1D CPU int64 tensor, but got {lengths.Dim}D cpu {(lengths.DType == DType.Int64 ? "Long" : lengths.DType == DType.Float64 ? "Double" : "Float")} tensor", nameof(lengths));
         if (input.Dim < 2)
             throw new ArgumentException($"pack_padded_sequence: expected input with at least 2 dimensions (T x B x *), got {input.Dim}D tensor of shape {Guard.ShapeText(input.ShapeRef)}", nameof(input));
+        using var trace = TraceScope.Begin();
         var lens = lengths.Long().ToArray<long>();
         int batchDim = batchFirst ? 0 : 1;
         int batch = input.Size(batchDim);
@@ -61,7 +65,9 @@ public static class RnnUtils
         for (int t = 0; t < maxLen; t++)
             pieces[t] = batchSizes[t] == batch ? perStep[t] : perStep[t].Narrow(0, 0, (int)batchSizes[t]);
         var data = maxLen == 1 ? pieces[0].Contiguous() : Tensor.Cat(pieces, 0);
-        return new PackedSequence(data, Tensor.FromArray(batchSizes, maxLen), sortedIndices, null, validate: false);
+        var packed = new PackedSequence(data, Tensor.FromArray(batchSizes, maxLen), sortedIndices, null, validate: false);
+        trace.End()?.Op("PackPadded", packed, [originalInput, lengths], batchFirst);
+        return packed;
     }
 
     /// <summary>Same as <see cref="PackPaddedSequence(Tensor, Tensor, bool, bool)"/> with the lengths as an array.</summary>
@@ -81,6 +87,7 @@ public static class RnnUtils
     public static (Tensor Padded, Tensor Lengths) PadPackedSequence(PackedSequence sequence, bool batchFirst = false, double paddingValue = 0.0, int? totalLength = null)
     {
         Guard.NotNull(sequence, nameof(sequence));
+        using var trace = TraceScope.Begin();
         var bs = sequence.BatchSizesArray;
         int steps = bs.Length, batch = bs[0];
         int outSteps = steps;
@@ -109,7 +116,9 @@ public static class RnnUtils
             var u = unsorted.ToArray<long>();
             lengths = u.Select(i => lengths[i]).ToArray();
         }
-        return (padded, Tensor.FromArray(lengths, batch));
+        var result = (padded, Tensor.FromArray(lengths, batch));
+        trace.End()?.Op("PadPacked", result, [sequence.Data], sequence, batchFirst, paddingValue, totalLength);
+        return result;
     }
 
     /// <summary>Packs a list of (L_i, *) sequences, as <c>pack_sequence</c> (pad_sequence then pack_padded_sequence).</summary>
