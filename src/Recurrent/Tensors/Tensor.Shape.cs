@@ -103,14 +103,14 @@ public sealed partial class Tensor
     public Tensor Narrow(int dim, int start, int length)
     {
         int d = Guard.Dim(dim, Dim);
-        int size = ShapeRef[d];
+        int size = ShapeRef[d], requestedStart = start;
         if (start < 0) start += size;
         if (start < 0 || length < 0 || start + length > size)
             throw new ArgumentOutOfRangeException(nameof(start), $"start ({start}) + length ({length}) exceeds dimension size ({size}).");
         var sh = Shape.ToArray(); sh[d] = length;
         var inShape = ShapeRef; var dt = DType;
         var r = ViewOf(Offset + start * StridesRef[d], sh, StridesRef);
-        TraceRecorder.Current?.Op("Narrow", r, [this], d, start, length);
+        TraceRecorder.Current?.Op("Narrow", r, [this], d, requestedStart, length);
         return Record(r, "NarrowBackward0", g =>
         {
             var z = Empty(dt, inShape);
@@ -129,7 +129,7 @@ public sealed partial class Tensor
     public Tensor Select(int dim, int index)
     {
         int d = Guard.Dim(dim, Dim);
-        int size = ShapeRef[d];
+        int size = ShapeRef[d], requestedIndex = index;
         if (index < -size || index >= size)
             throw new IndexOutOfRangeException($"select(): index {index} out of range for tensor of size {Guard.ShapeText(ShapeRef)} at dimension {d}");
         if (index < 0) index += size;
@@ -138,7 +138,7 @@ public sealed partial class Tensor
         sh.RemoveAt(d); st.RemoveAt(d);
         var inShape = ShapeRef; var dt = DType; int idx = index;
         var r = ViewOf(off, sh.ToArray(), st.ToArray());
-        TraceRecorder.Current?.Op("Select", r, [this], d, index);
+        TraceRecorder.Current?.Op("Select", r, [this], d, requestedIndex);
         return Record(r, "SelectBackward0", g =>
         {
             var z = Empty(dt, inShape);
