@@ -20,6 +20,7 @@ internal sealed partial class OnnxTracer : TraceRecorder
     private readonly HashSet<Tensor> _constants = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Tensor, string> _pending = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Tensor, string> _packedData = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Tensor, Tensor> _aliases = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<PackedSequence, PackedValue> _packed = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Tensor, Value> _constantValues = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Array, List<(string Key, Tensor Tensor)>> _parameters = new(ReferenceEqualityComparer.Instance);
@@ -108,14 +109,23 @@ internal sealed partial class OnnxTracer : TraceRecorder
             foreach (var r in results) _constants.Add(r);          // computed from constants only: folded
             return;
         }
-        if (results.Length == 1 && EmitAutograd(name, results[0], inputs)) return;
-        foreach (var r in results) _pending[r] = name;
+        var reason = UnknownReason(inputs);
+        if (reason is null && results.Length == 1 && EmitAutograd(name, results[0], inputs)) return;
+        reason ??= $"{OpName(name)} is not supported by the ONNX exporter (autograd node {name})";
+        foreach (var r in results) _pending[r] = reason;
     }
 
     internal override void Op(string kind, object result, Tensor?[] inputs, params object?[] args)
     {
         if (Depth > 0) return;
         using var _ = Suspend();
+        if (kind == "Identity" && result is Tensor alias && inputs[0] is { } source && !_values.ContainsKey(source) && _born.Contains(source) && !_constants.Contains(source))
+        {
+            // Detach of a result its op has not reported yet (ops detach their own result before recording it):
+            // resolved when used.
+            _aliases[alias] = source;
+            return;
+        }
         var outputs = ResultTensors(result);
         bool graph = false;
         foreach (var t in inputs) if (t is not null && !IsConstant(t)) { graph = true; break; }
@@ -123,6 +133,13 @@ internal sealed partial class OnnxTracer : TraceRecorder
         if (!graph && kind != "DropoutTraining")
         {
             foreach (var r in outputs) { _constants.Add(r); _pending.Remove(r); }
+            return;
+        }
+        if (UnknownReason(inputs) is { } unknown)
+        {
+            // An input the trace cannot explain (or an op's own result used before the op reported it): an error
+            // only if this result is ever used.
+            foreach (var r in outputs) _pending[r] = unknown;
             return;
         }
         Emit(kind, result, inputs, args);
@@ -170,9 +187,24 @@ internal sealed partial class OnnxTracer : TraceRecorder
         _ => throw new InvalidOperationException($"internal error: unexpected traced result {result.GetType().Name}"),
     };
 
+    /// <summary>Why an input cannot be looked up (null when every input can): the first unexplained input's reason.</summary>
+    private string? UnknownReason(Tensor?[] inputs)
+    {
+        foreach (var t in inputs)
+        {
+            if (t is null) continue;
+            var s = _aliases.TryGetValue(t, out var src) ? src : t;
+            if (_values.ContainsKey(s) || IsParameter(s, out _) || IsConstant(s) || _packedData.ContainsKey(s)) continue;
+            return _pending.TryGetValue(s, out var reason) ? reason
+                : $"an operation that does not support ONNX tracing made a tensor of shape {ShapeText(s)} ({Tensor.DTypeName(s.DType)})";
+        }
+        return null;
+    }
+
     /// <summary>True when <paramref name="t"/> does not depend on the inputs (a factory result, a capture, a fold) and is no parameter.</summary>
     private bool IsConstant(Tensor t)
     {
+        if (_aliases.TryGetValue(t, out var source)) return IsConstant(source);
         if (_values.ContainsKey(t) || _pending.ContainsKey(t) || _packedData.ContainsKey(t)) return false;
         if (IsParameter(t, out _)) return false;
         return !_born.Contains(t) || _constants.Contains(t);
@@ -195,6 +227,7 @@ internal sealed partial class OnnxTracer : TraceRecorder
     private Value Lookup(Tensor t, string consumer)
     {
         if (_values.TryGetValue(t, out var v)) return v;
+        if (_aliases.TryGetValue(t, out var source)) return Lookup(source, consumer);
         if (IsParameter(t, out var key))
         {
             if (!_parameterValues.TryGetValue(key, out v))
@@ -204,14 +237,14 @@ internal sealed partial class OnnxTracer : TraceRecorder
             }
             return v;
         }
-        if (_pending.TryGetValue(t, out var name))
-            throw new OnnxExportException($"{OpName(name)} is not supported by the ONNX exporter (autograd node {name}, used by {consumer}). Rewrite the forward with supported ops (see the README's ONNX section).");
+        if (_pending.TryGetValue(t, out var reason))
+            throw new OnnxExportException($"{reason}; used by {consumer}. Rewrite the forward with supported ops (see the README's ONNX section).");
         if (_packedData.TryGetValue(t, out var packedMessage))
             throw new OnnxExportException($"{consumer}: {packedMessage}");
         if (_born.Contains(t) && !_constants.Contains(t))
-            throw new OnnxExportException($"{consumer} uses a tensor of shape {ShapeText(t)} ({Tensor.DTypeName(t.DType)}) made during the forward by an operation that does not support ONNX tracing. Rewrite the forward with supported ops (see the README's ONNX section).");
+            throw new OnnxExportException($"an operation that does not support ONNX tracing made a tensor of shape {ShapeText(t)} ({Tensor.DTypeName(t.DType)}); used by {consumer}. Rewrite the forward with supported ops (see the README's ONNX section).");
         if (_constantValues.TryGetValue(t, out v)) return v;
-        CheckBakedSizes(t, consumer);
+        if (_born.Contains(t)) CheckBakedSizes(t, consumer);
         v = G.Initializer(TensorData(t, string.Create(CultureInfo.InvariantCulture, $"const_{_constantCount++}")));
         _constantValues[t] = v;
         return v;

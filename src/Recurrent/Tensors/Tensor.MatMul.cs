@@ -63,10 +63,12 @@ public sealed partial class Tensor
         if (ShapeRef[0] != other.ShapeRef[0] || ShapeRef[2] != other.ShapeRef[1])
             throw new ArgumentException($"Expected size for first two dimensions of batch2 tensor to be: [{ShapeRef[0]}, {ShapeRef[2]}] but got: [{other.ShapeRef[0]}, {other.ShapeRef[1]}].", nameof(other));
         int bsz = ShapeRef[0], m = ShapeRef[1], n = other.ShapeRef[2];
+        using var trace = TraceScope.Begin();
         var r = Empty(DType, new[] { bsz, m, n });
         using (new NoGrad())
             for (int i = 0; i < bsz; i++)
                 StridedCopy.Copy(MmRaw(Select(0, i), other.Select(0, i)), r.NarrowNoGrad(0, i, 1).Squeeze(0));
+        trace.End()?.Op("MatMul", r, [this, other]);
         var a = this; var b = other;
         return Record(r, "BmmBackward0", g => new[]
         {
