@@ -1,0 +1,164 @@
+// What cannot be exported correctly fails the export with a message that says what and how to fix it.
+using Recurrent.Nn;
+
+namespace Recurrent.Onnx.Tests;
+
+public class ErrorTests
+{
+    private static readonly Generator G = new(9);
+
+    private static OnnxExportException Refused(Func<Tensor[], Tensor[]> forward, Tensor[] inputs, OnnxExportOptions? options = null)
+    {
+        var path = OrtCheck.TempPath("refused");
+        var e = Assert.Throws<OnnxExportException>(() => OnnxExport.Export(forward, inputs, path, options));
+        Assert.False(File.Exists(path), "a refused export must not leave a file");
+        return e;
+    }
+
+    private static Tensor X(params int[] shape) => Tensor.Randn(shape, generator: G);
+
+    [Fact]
+    public void UnsupportedOpIsNamed()
+    {
+        var e = Refused(xs => [new MSELoss().Call(xs[0], xs[1]) * 2.0], [X(5, 3), X(5, 3)]);
+        Assert.Contains("MseLoss is not supported by the ONNX exporter", e.Message);
+    }
+
+    [Fact]
+    public void UnsupportedOpIsNamedEvenWhenOtherOpsFollowIt()
+    {
+        var e = Refused(xs => [new NLLLoss().Call(xs[0].LogSoftmax(1), xs[1]).Unsqueeze(0).Tanh()], [X(5, 4), Tensor.RandInt(0, 4, [5], G)]);
+        Assert.Contains("NllLoss is not supported", e.Message);
+    }
+
+    [Fact]
+    public void TrainingModeDropoutIsRefused()
+    {
+        var drop = new Dropout(0.2);                         // modules start in training mode, as in PyTorch
+        var e = Refused(xs => [drop.Forward(xs[0])], [X(5, 3)]);
+        Assert.Contains("Dropout in training mode", e.Message);
+        Assert.Contains("Eval()", e.Message);
+    }
+
+    [Fact]
+    public void TrainingModeInterLayerDropoutIsRefused()
+    {
+        var lstm = new Lstm(3, 4, numLayers: 2, dropout: 0.3, generator: G);
+        var e = Refused(xs => [lstm.Forward(xs[0]).Output], [X(5, 3, 3)]);
+        Assert.Contains("training mode with dropout", e.Message);
+        lstm.Eval();
+        OrtCheck.ExportAndVerify("eval-dropout", xs => [lstm.Forward(xs[0]).Output], [X(5, 3, 3)], [[X(6, 2, 3)]]);
+    }
+
+    [Fact]
+    public void ReadingTracedValuesIntoDotNetIsRefused()
+    {
+        var e = Refused(xs => [xs[0].Sum().Item<float>() > 0 ? xs[0] * 2.0 : xs[0]], [X(5, 3)]);
+        Assert.Contains("Item", e.Message);
+        Assert.Contains("frozen into the graph", e.Message);
+        var e2 = Refused(xs => [Tensor.FromArray(xs[0].ArgMax(1).ToArray<long>())], [X(5, 3)]);
+        Assert.Contains("ToArray", e2.Message);
+    }
+
+    [Fact]
+    public void LoopOverTheDynamicSequenceIsRefused()
+    {
+        var cell = new RnnCell(3, 4, generator: G);
+        var e = Refused(xs =>
+        {
+            Tensor? h = null;
+            for (int t = 0; t < xs[0].Size(0); t++) h = cell.Forward(xs[0][t], h);
+            return [h!];
+        }, [X(5, 2, 3)]);
+        Assert.Contains("unroll", e.Message);
+    }
+
+    [Fact]
+    public void SizeFrozenIntoAConstantIsRefused()
+    {
+        var e = Refused(xs => [xs[0] + Tensor.Ones(xs[0].Size(0), xs[0].Size(1), 4)], [X(5, 3, 4)]);
+        Assert.Contains("equals the size of the dynamic dimension", e.Message);
+        var e2 = Refused(xs => [xs[0].Sum(1, keepDim: true).Expand(xs[0].Size(0), xs[0].Size(1), 4)], [X(5, 3, 4)]);
+        Assert.Contains("Expand", e2.Message);
+    }
+
+    [Fact]
+    public void InPlaceOnATracedTensorIsRefused()
+    {
+        var e = Refused(xs => { var y = xs[0] * 2.0; y.Add_(xs[0]); return [y]; }, [X(5, 3)]);
+        Assert.Contains("in-place", e.Message);
+    }
+
+    [Fact]
+    public void ProjSizeIsRefused()
+    {
+        var lstm = new Lstm(3, 6, projSize: 2, generator: G);
+        lstm.Eval();
+        var e = Refused(xs => [lstm.Forward(xs[0]).Output], [X(5, 3, 3)]);
+        Assert.Contains("proj_size", e.Message);
+    }
+
+    [Fact]
+    public void EmbeddingMaxNormIsRefused()
+    {
+        var emb = new Embedding(10, 4, maxNorm: 1.0, generator: G);
+        var e = Refused(xs => [emb.Forward(xs[0])], [Tensor.RandInt(0, 10, [5, 3], G)]);
+        Assert.Contains("max_norm", e.Message);
+    }
+
+    [Fact]
+    public void PackedDataIsRefused()
+    {
+        var gru = new Gru(3, 4, generator: G);
+        gru.Eval();
+        var fc = new Linear(4, 2, generator: G);
+        var e = Refused(xs =>
+        {
+            var (o, _) = gru.Forward(PackedSequence.FromPadded(xs[0], xs[1], enforceSorted: false));
+            return [fc.Forward(o.Data)];
+        }, [X(5, 3, 3), Tensor.FromArray(new long[] { 5, 2, 4 })]);
+        Assert.Contains("PackedSequence.Data", e.Message);
+    }
+
+    [Fact]
+    public void AmbiguousReshapeIsRefused()
+    {
+        var e = Refused(xs => { var f = xs[0].View(-1, 4) * 2.0; return [f.View(3, 3, 4)]; }, [X(3, 3, 4)]);
+        Assert.Contains("more than one way", e.Message);
+    }
+
+    [Fact]
+    public void DynamicAxisOfSizeOneIsRefused()
+    {
+        var axes = new Dictionary<string, IReadOnlyDictionary<int, string>> { ["input_0"] = new Dictionary<int, string> { [1] = "batch" } };
+        var e = Assert.Throws<ArgumentException>(() => OnnxExport.Export(xs => [xs[0] * 2.0], [X(5, 1, 3)], OrtCheck.TempPath("axis1"), new OnnxExportOptions { DynamicAxes = axes }));
+        Assert.Contains("size 2 or more", e.Message);
+    }
+
+    [Fact]
+    public void UnwritablePathsAreRefusedBeforeTracing()
+    {
+        bool ran = false;
+        Tensor[] Forward(Tensor[] xs) { ran = true; return [xs[0] * 2.0]; }
+        var folder = Path.GetDirectoryName(OrtCheck.TempPath("x"))!;
+        Assert.Throws<IOException>(() => OnnxExport.Export(Forward, [X(5, 3)], folder));
+        var missing = Path.Combine(folder, "no-such-folder-" + Guid.NewGuid().ToString("N"), "model.onnx");
+        var e = Assert.Throws<DirectoryNotFoundException>(() => OnnxExport.Export(Forward, [X(5, 3)], missing));
+        Assert.Contains("does not exist", e.Message);
+        var file = OrtCheck.TempPath("a-file");
+        File.WriteAllText(file, "");
+        Assert.ThrowsAny<IOException>(() => OnnxExport.Export(Forward, [X(5, 3)], Path.Combine(file, "model.onnx")));
+        File.Delete(file);
+        Assert.False(ran);
+    }
+
+    [Fact]
+    public void BadOptionsAreRefused()
+    {
+        var path = OrtCheck.TempPath("options");
+        Assert.Throws<ArgumentOutOfRangeException>(() => OnnxExport.Export(xs => [xs[0]], [X(5, 3)], path, new OnnxExportOptions { Opset = 12 }));
+        Assert.Throws<ArgumentException>(() => OnnxExport.Export(xs => [xs[0]], [X(5, 3)], path, new OnnxExportOptions { InputNames = ["a", "b"] }));
+        Assert.Throws<ArgumentException>(() => OnnxExport.Export(xs => [xs[0]], [X(5, 3)], path,
+            new OnnxExportOptions { DynamicAxes = new Dictionary<string, IReadOnlyDictionary<int, string>> { ["nope"] = new Dictionary<int, string>() } }));
+    }
+}
