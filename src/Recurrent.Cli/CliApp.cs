@@ -19,7 +19,7 @@ public static class CliApp
     {
         // A plain Command named "recurrent" rather than RootCommand, whose name would be the assembly's file name.
         var root = new Command(Name,
-            "Recurrent: PyTorch's RNN/LSTM/GRU in C#. Train a character-level language model, sample from it, evaluate it, inspect weight files.")
+            "Recurrent: PyTorch's RNN/LSTM/GRU in C#. Train a character-level language model, sample from it, evaluate it, export it to ONNX, inspect weight files.")
         {
             new HelpOption { Recursive = true },
             new VersionOption(),
@@ -30,6 +30,7 @@ public static class CliApp
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
         root.Subcommands.Add(ConvertCommand.Create(context));
+        root.Subcommands.Add(ExportCommand.Create(context));
         root.SetAction(pr =>
         {
             // No subcommand: show the overview instead of an error.
@@ -110,6 +111,7 @@ public static class CliApp
             FileNotFoundException or DirectoryNotFoundException => e.Message,
             SafeTensorsFormatException => $"not a valid safetensors file: {e.Message}",
             Recurrent.IO.Torch.TorchFormatException => $"cannot read the PyTorch file: {e.Message}",
+            Recurrent.Onnx.OnnxExportException => $"cannot export to ONNX: {e.Message}",
             UnauthorizedAccessException => $"permission denied: {e.Message}",
             IOException => $"I/O error: {e.Message}",
             OperationCanceledException => "interrupted",
