@@ -8,6 +8,10 @@
 //   dotnet run -c Release --project bench/Recurrent.Bench -- --charlm --corpus FILE --threads N \
 //       [--max-steps N] [--seconds S] [--run NAME] [--profile] --out FILE
 //
+// ONNX Runtime as the inference anchor (inference phases only; the same modules, exported with Recurrent.Onnx):
+//
+//   dotnet run -c Release --project bench/Recurrent.Bench -- --grid ../shared/bench/grid.json --threads N --onnxruntime [--out FILE]
+//
 // One process per thread count. Order: cases in grid order (phases in listed order), then the
 // gemm entries in grid order. One JSON line per measurement on stdout, appended to --out.
 // Recurrent cases not yet wired into CaseFactory are skipped with a line on stderr.
@@ -24,7 +28,7 @@ string? gridPath = null, outPath = null, impl = null;
 int threads = 0;
 HashSet<string>? only = null;
 GemmIsa isa = GemmIsa.Auto;
-bool verify = false;
+bool verify = false, onnxRuntime = false;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -37,8 +41,9 @@ for (int i = 0; i < args.Length; i++)
         case "--impl": impl = Next(); break;
         case "--isa": isa = Enum.Parse<GemmIsa>(Next(), ignoreCase: true); break;
         case "--verify": verify = true; break;
+        case "--onnxruntime": onnxRuntime = true; break;
         case "-h" or "--help":
-            Console.WriteLine("usage: Recurrent.Bench --grid grid.json --threads N [--only NAME,...] [--out FILE] [--impl ID] [--isa avx512|avx2|portable]");
+            Console.WriteLine("usage: Recurrent.Bench --grid grid.json --threads N [--only NAME,...] [--out FILE] [--impl ID] [--isa avx512|avx2|portable] [--onnxruntime]");
             return 0;
         default:
             Console.Error.WriteLine($"unknown argument: {args[i]}");
@@ -58,7 +63,7 @@ if (!Gemm.IsSupported(isa))
 
 // Set the thread count before any work is done (FORMAT.md section 2).
 Parallelism.MaxThreads = threads;
-impl ??= isa == GemmIsa.Auto ? "recurrent" : "recurrent-" + isa.ToString().ToLowerInvariant();
+impl ??= onnxRuntime ? "onnxruntime" : isa == GemmIsa.Auto ? "recurrent" : "recurrent-" + isa.ToString().ToLowerInvariant();
 
 using var grid = JsonDocument.Parse(File.ReadAllText(gridPath));
 var root = grid.RootElement;
@@ -72,6 +77,13 @@ if (root.TryGetProperty("cases", out var cases))
         if (!Selected(spec.Name)) continue;
         foreach (string phase in spec.Phases)
         {
+            if (onnxRuntime)
+            {
+                if (phase != "inference") continue;           // ONNX Runtime is the inference anchor only
+                using var ort = new OnnxRuntimeCase(spec, threads);
+                Report(ort, Measurement.Run(ort));
+                continue;
+            }
             using var bench = CaseFactory.CreateRecurrent(spec, phase);
             if (bench is null)
             {
@@ -83,7 +95,7 @@ if (root.TryGetProperty("cases", out var cases))
     }
 }
 
-if (root.TryGetProperty("gemm", out var gemms))
+if (!onnxRuntime && root.TryGetProperty("gemm", out var gemms))
 {
     foreach (var g in gemms.EnumerateArray())
     {

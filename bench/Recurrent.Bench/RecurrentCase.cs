@@ -52,6 +52,10 @@ internal sealed class RecurrentCase : IBenchCase
 
     public string Name { get; }
     public string? Phase { get; }
+
+    /// <summary>The module and its input (the ONNX Runtime case exports exactly these).</summary>
+    internal RecurrentBase Model => _model;
+    internal Tensor Input => _x;
     public double Flops { get; }
     public int MinIters { get; }
 
