@@ -186,6 +186,22 @@ public class OpsExportTests
     }
 
     [Fact]
+    public void ConstantsChangedInPlaceAreSnapshotAtEachUse()
+    {
+        // A constant built in the forward with in-place ops (a one-hot row, a mask), used, changed, used again.
+        Check("inplace-constant", xs =>
+        {
+            var m = Tensor.Zeros(4, 5);
+            m[1].Fill_(1);
+            m.Select(1, 3).Add_(Tensor.Ones(4));
+            var a = xs[0].MatMul(m);
+            m[2].Fill_(2);
+            var b = xs[0].MatMul(m);
+            return [a, b];
+        }, SeqBatch(4));
+    }
+
+    [Fact]
     public void OutputsThatAreInputsOrReturnedTwiceGetTheirOwnNames()
     {
         Check("passthrough", xs => { var y = xs[0] * 2.0; return [xs[0], y, y]; }, SeqBatch(2));
