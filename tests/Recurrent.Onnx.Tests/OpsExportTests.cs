@@ -191,7 +191,7 @@ public class OpsExportTests
         // A constant built in the forward with in-place ops (a one-hot row, a mask), used, changed, used again.
         Check("inplace-constant", xs =>
         {
-            var m = Tensor.Zeros(4, 5);
+            var m = Tensor.Zeros(4, 6);
             m[1].Fill_(1);
             m.Select(1, 3).Add_(Tensor.Ones(4));
             var a = xs[0].MatMul(m);
