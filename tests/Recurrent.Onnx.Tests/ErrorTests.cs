@@ -38,6 +38,9 @@ public class ErrorTests
         var e = Refused(xs => [drop.Forward(xs[0])], [X(5, 3)]);
         Assert.Contains("Dropout in training mode", e.Message);
         Assert.Contains("Eval()", e.Message);
+        // Even on a constant: the mask would be frozen into the graph.
+        var e2 = Refused(xs => [xs[0] + drop.Forward(Tensor.Ones(3))], [X(5, 3)]);
+        Assert.Contains("Dropout in training mode", e2.Message);
     }
 
     [Fact]

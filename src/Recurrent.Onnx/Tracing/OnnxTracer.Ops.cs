@@ -288,9 +288,7 @@ internal sealed partial class OnnxTracer
                 return;
             }
             case "DropoutTraining":
-                if (!IsConstant(inputs[0]!))
-                    throw new OnnxExportException($"Dropout in training mode (p = {((double)args[0]!).ToString(CultureInfo.InvariantCulture)}) cannot be exported: it draws a random mask on every call. Call model.Eval() before exporting (dropout is the identity in evaluation mode).");
-                return;
+                throw new OnnxExportException($"Dropout in training mode (p = {((double)args[0]!).ToString(CultureInfo.InvariantCulture)}) cannot be exported: it draws a random mask on every call. Call model.Eval() before exporting (dropout is the identity in evaluation mode).");
             case "RecurrentDense" or "RecurrentPacked" or "RecurrentPadded" or "Cell" or "PackPadded" or "PadPacked":
                 EmitRecurrent(kind, result, inputs, args);
                 return;

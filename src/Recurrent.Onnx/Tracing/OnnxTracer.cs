@@ -130,7 +130,8 @@ internal sealed partial class OnnxTracer : TraceRecorder
         bool graph = false;
         foreach (var t in inputs) if (t is not null && !IsConstant(t)) { graph = true; break; }
         if (kind is "RecurrentPacked" or "PadPacked" && args.OfType<PackedSequence>().Any(p => _packed.ContainsKey(p))) graph = true;
-        if (!graph && kind != "DropoutTraining")
+        if (kind == "DropoutTraining") Emit(kind, result, inputs, args);   // always refused: a random mask per call
+        if (!graph)
         {
             foreach (var r in outputs) { _constants.Add(r); _pending.Remove(r); }
             return;
@@ -160,7 +161,7 @@ internal sealed partial class OnnxTracer : TraceRecorder
             throw new OnnxExportException($"{op}: the forward changes the parameter '{key}' in place; an exported graph has fixed weights. Change parameters before exporting, not inside the forward.");
         // A later use must see the new values: forget snapshots of this storage.
         var storage = target.Data;
-        foreach (var t in _constantValues.Keys.Where(t => ReferenceEquals(t.Data, storage)).ToList()) _constantValues.Remove(t);
+        foreach (var t in _constantValues.Keys.Where(t => !t.IsDisposed && ReferenceEquals(t.Data, storage)).ToList()) _constantValues.Remove(t);
     }
 
     internal override void ReadValues(string api, Tensor tensor)
