@@ -102,6 +102,20 @@ public class ErrorTests
     }
 
     [Fact]
+    public void Float64RecurrentLayersAreRefused()
+    {
+        var gru = new Gru(3, 4, generator: G);
+        gru.Eval();
+        gru.To(DType.Float64);
+        var e = Refused(xs => [gru.Forward(xs[0]).Output], [Tensor.Randn([5, 3, 3], DType.Float64, G)], new OnnxExportOptions { Module = gru });
+        Assert.Contains("float64", e.Message);
+        Assert.Contains("To(DType.Float32)", e.Message);
+        // Float64 outside the recurrent layers is fine.
+        var lin = new Linear(3, 2, dtype: DType.Float64, generator: G);
+        OrtCheck.ExportAndVerify("f64-linear", xs => [lin.Forward(xs[0]).Tanh()], [Tensor.Randn([5, 3], DType.Float64, G)], [[Tensor.Randn([2, 3], DType.Float64, G)]]);
+    }
+
+    [Fact]
     public void EmbeddingMaxNormIsRefused()
     {
         var emb = new Embedding(10, 4, maxNorm: 1.0, generator: G);

@@ -242,7 +242,8 @@ internal sealed partial class OnnxTracer
     {
         var perm = GatePermutation(mode);
         var dtype = dirs[0].Wih.DType;
-        if (dtype == DType.Int64) throw new InvalidOperationException("internal error: integer recurrent weights");
+        if (dtype != DType.Float32)
+            throw new OnnxExportException($"{prefix.TrimEnd('.')}: a {Tensor.DTypeName(dtype)} recurrent layer cannot be exported: ONNX Runtime's RNN, LSTM and GRU kernels run float32 only (\"does not support double\"), so the file could not be checked or served. Convert the model with model.To(DType.Float32) before exporting.");
         Value Stack(string name, Func<int, Tensor[]> parts)
         {
             var rows = new List<double>();
