@@ -34,7 +34,7 @@ public sealed class DeploymentFixture : IDisposable
         Packages = Directory.CreateDirectory(Path.Combine(Root, "packages")).FullName;
         Artifacts = Path.Combine(Root, "artifacts");
         // Builds of the repository go to our own artifacts folder (--artifacts-path), so nothing in the work tree changes.
-        foreach (string project in new[] { "src/Recurrent", "src/Recurrent.Cli" })
+        foreach (string project in new[] { "src/Recurrent", "src/Recurrent.Onnx", "src/Recurrent.Cli" })
             Run("dotnet", ["pack", project, "-c", "Release", "--artifacts-path", Artifacts, "-o", Feed, "-tl:off", "-v:m"],
                 RepoRoot, TimeSpan.FromMinutes(8)).AssertSuccess($"dotnet pack {project}");
         _native = new(PublishNative);

@@ -69,6 +69,11 @@ public sealed class NativeAotTests(DeploymentFixture fx, ITestOutputHelper log)
         Assert.Contains("step 8", info.Output);
         Assert.Matches(@"rnn\.weight_ih_l0\s+F32\s+\[48, 6\]", info.Output);
 
+        // ONNX export (Recurrent.Onnx's hand-written protobuf writer: no reflection, so it runs under NativeAOT).
+        ProcessResult export = fx.Run(binary, ["export", "run", "model.onnx"], work, TimeSpan.FromMinutes(1)).AssertSuccess("native export");
+        Assert.Contains("input  tokens: int64[seq, batch]", export.Output);
+        Assert.True(new FileInfo(Path.Combine(work, "model.onnx")).Length > 1000);
+
         // A bad command line: one line, exit code 2, no stack trace (the error policy survives AOT).
         ProcessResult bad = fx.Run(binary, ["train", "--hidden-size", "0", "--out", "bad"], work, TimeSpan.FromMinutes(1));
         Assert.Equal(2, bad.ExitCode);

@@ -22,6 +22,26 @@ public sealed class PackageTests(DeploymentFixture fx)
     private static XElement? Element(XElement metadata, string name) => metadata.Elements().FirstOrDefault(e => e.Name.LocalName == name);
 
     [Fact]
+    public void OnnxPackageDependsOnTheLibraryOfTheSameVersionAndGoogleProtobuf()
+    {
+        string nupkg = Path.Combine(fx.Feed, $"Recurrent.Onnx.{fx.Version}.nupkg");
+        Assert.True(File.Exists(nupkg), string.Join(", ", Directory.GetFiles(fx.Feed)));
+        XElement m = Nuspec(nupkg);
+        Assert.Equal("Recurrent.Onnx", Get(m, "id"));
+        Assert.Equal(fx.Version, Get(m, "version"));
+        Assert.Equal("MIT", Get(m, "license"));
+        Assert.Equal("README.md", Get(m, "readme"));
+        var deps = m.Descendants().Where(e => e.Name.LocalName == "dependency").ToList();
+        Assert.Contains(deps, d => d.Attribute("id")!.Value == "Recurrent" && d.Attribute("version")!.Value == fx.Version);
+        Assert.Contains(deps, d => d.Attribute("id")!.Value == "Google.Protobuf");
+        Assert.DoesNotContain(deps, d => d.Attribute("id")!.Value.StartsWith("Microsoft.ML.OnnxRuntime", StringComparison.Ordinal));
+        using var zip = ZipFile.OpenRead(nupkg);
+        var names = zip.Entries.Select(e => e.FullName).ToList();
+        Assert.Contains("lib/net10.0/Recurrent.Onnx.dll", names);
+        Assert.Contains("lib/net10.0/Recurrent.Onnx.xml", names);
+    }
+
+    [Fact]
     public void LibraryPackageCarriesMetadataReadmeLicenseSymbolsAndSourceLink()
     {
         string nupkg = Path.Combine(fx.Feed, $"Recurrent.{fx.Version}.nupkg");
