@@ -106,7 +106,7 @@ internal sealed class AccumulateGrad : Node
         }
         else if (target.Grad is null)
         {
-            var copy = Tensor.Empty(target.DType, target.ShapeRef);
+            var copy = Tensor.NewZeroed(target.DType, target.ShapeRef);
             StridedCopy.Copy(g.DType == target.DType ? g : g.To(target.DType), copy);
             target.Grad = copy;
         }

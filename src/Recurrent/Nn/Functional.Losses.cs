@@ -101,14 +101,14 @@ public static partial class Functional
         }
         var x = input.Contiguous().Detach(); var y = target.Contiguous().Detach();
         int numel = x.Numel;
-        var loss = reduction == Reduction.None ? Tensor.Empty(x.DType, x.Shape) : Tensor.Empty(x.DType, []);
+        var loss = reduction == Reduction.None ? Tensor.NewZeroed(x.DType, x.Shape) : Tensor.NewZeroed(x.DType, []);
         if (x.DType == DType.Float32) MseForward(x.AsSpan<float>(), y.AsSpan<float>(), reduction, loss.AsSpan<float>());
         else MseForward(x.AsSpan<double>(), y.AsSpan<double>(), reduction, loss.AsSpan<double>());
         var inShape = x.Shape;
         return Tensor.Record(loss, "MseLossBackward0", g =>
         {
             // l = (x - y)²  =>  dx = 2 (x - y) g (/ numel for mean),  dy = -dx
-            var gx = Tensor.Empty(x.DType, inShape);
+            var gx = Tensor.NewZeroed(x.DType, inShape);
             var gc = g.Contiguous();
             if (x.DType == DType.Float32) MseBackward(x.AsSpan<float>(), y.AsSpan<float>(), gc.AsSpan<float>(), reduction, gx.AsSpan<float>());
             else MseBackward(x.AsSpan<double>(), y.AsSpan<double>(), gc.AsSpan<double>(), reduction, gx.AsSpan<double>());
@@ -191,13 +191,13 @@ public static partial class Functional
         double[]? w = weight?.Detach().Double().Contiguous().AsSpan<double>().ToArray();
         var st = new ClassLossState(n, c, s, t, w, ignoreIndex, eps, reduction, logSoftmax);
         var lossShape = reduction == Reduction.None ? target.Shape : [];
-        var loss = Tensor.Empty(x.DType, lossShape);
+        var loss = Tensor.NewZeroed(x.DType, lossShape);
         if (x.DType == DType.Float32) st.Forward(x.AsSpan<float>(), loss.AsSpan<float>());
         else st.Forward(x.AsSpan<double>(), loss.AsSpan<double>());
         var inShape = input.Shape;
         return Tensor.Record(loss, "NllLossBackward0", g =>
         {
-            var gx = Tensor.Empty(x.DType, inShape);
+            var gx = Tensor.NewZeroed(x.DType, inShape);
             var gc = g.Contiguous();
             if (x.DType == DType.Float32) st.Backward(x.AsSpan<float>(), gc.AsSpan<float>(), gx.AsSpan<float>());
             else st.Backward(x.AsSpan<double>(), gc.AsSpan<double>(), gx.AsSpan<double>());

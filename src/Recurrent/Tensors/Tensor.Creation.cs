@@ -14,7 +14,7 @@ public sealed partial class Tensor
 
     /// <summary>Zeros of the given shape, as <c>torch.zeros</c>.</summary>
     public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, bool requiresGrad = false)
-        => Empty(dtype, CheckShape(shape)).RequiresGrad_(requiresGrad);
+        => NewZeroed(dtype, CheckShape(shape)).RequiresGrad_(requiresGrad);
     /// <summary>Zeros of the given shape (float32), as <c>torch.zeros(2, 3)</c>.</summary>
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
 
@@ -27,7 +27,7 @@ public sealed partial class Tensor
     /// <summary>A tensor filled with <paramref name="value"/>, as <c>torch.full</c>.</summary>
     public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, bool requiresGrad = false)
     {
-        var t = Empty(dtype, CheckShape(shape));
+        var t = NewZeroed(dtype, CheckShape(shape));
         switch (dtype)
         {
             case DType.Float32: Array.Fill(t.Arr<float>(), (float)value); break;
@@ -37,7 +37,7 @@ public sealed partial class Tensor
         return t.RequiresGrad_(requiresGrad);
     }
 
-    public static Tensor ZerosLike(Tensor t) => Empty(t.DType, t.ShapeRef);
+    public static Tensor ZerosLike(Tensor t) => NewZeroed(t.DType, t.ShapeRef);
     public static Tensor OnesLike(Tensor t) => Full(t.ShapeRef, 1.0, t.DType);
     public static Tensor FullLike(Tensor t, double value) => Full(t.ShapeRef, value, t.DType);
 
@@ -47,7 +47,7 @@ public sealed partial class Tensor
         if (step == 0) throw new ArgumentException("step must be nonzero", nameof(step));
         if ((end - start) / step < 0) throw new ArgumentException($"upper bound and larger bound inconsistent with step sign (start {start}, end {end}, step {step})");
         int n = (int)Math.Ceiling((end - start) / step);
-        var t = Empty(dtype, new[] { n });
+        var t = NewZeroed(dtype, new[] { n });
         for (int i = 0; i < n; i++)
         {
             double v = start + i * step;
@@ -70,7 +70,7 @@ public sealed partial class Tensor
     public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
     {
         if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"number of steps must be non-negative, but got {steps}");
-        var t = Empty(dtype, new[] { steps });
+        var t = NewZeroed(dtype, new[] { steps });
         double step = steps > 1 ? (end - start) / (steps - 1) : 0;
         int half = steps / 2;
         for (int i = 0; i < steps; i++)
@@ -111,7 +111,7 @@ public sealed partial class Tensor
     {
         Guard.Floating(Scalar(0, dtype), "dtype");
         var g = generator ?? Generator.Default;
-        var t = Empty(dtype, CheckShape(shape));
+        var t = NewZeroed(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)((g.NextUInt64() >> 40) * (1.0 / (1 << 24))); }
         else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextDouble(); }
         return t;
@@ -123,7 +123,7 @@ public sealed partial class Tensor
     {
         Guard.Floating(Scalar(0, dtype), "dtype");
         var g = generator ?? Generator.Default;
-        var t = Empty(dtype, CheckShape(shape));
+        var t = NewZeroed(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)g.NextNormal(); }
         else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextNormal(); }
         return t;
@@ -134,7 +134,7 @@ public sealed partial class Tensor
     public static Tensor Uniform(int[] shape, double low, double high, DType dtype = DType.Float32, Generator? generator = null)
     {
         var g = generator ?? Generator.Default;
-        var t = Empty(dtype, CheckShape(shape));
+        var t = NewZeroed(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)(low + (high - low) * g.NextDouble()); }
         else if (dtype == DType.Float64) { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = low + (high - low) * g.NextDouble(); }
         else throw new ArgumentException("Uniform: expected a floating point dtype", nameof(dtype));
@@ -146,7 +146,7 @@ public sealed partial class Tensor
     {
         if (high <= low) throw new ArgumentException($"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}");
         var g = generator ?? Generator.Default;
-        var t = Empty(DType.Int64, CheckShape(shape));
+        var t = NewZeroed(DType.Int64, CheckShape(shape));
         var a = t.Arr<long>();
         for (int i = 0; i < a.Length; i++) a[i] = low + g.NextLong(high - low);
         return t;

@@ -308,7 +308,7 @@ public sealed partial class Tensor
     /// <summary>A 0-dim tensor holding <paramref name="value"/>.</summary>
     public static Tensor Scalar(double value, DType dtype = DType.Float32)
     {
-        var t = Empty(dtype, Array.Empty<int>());
+        var t = NewZeroed(dtype, Array.Empty<int>());
         switch (dtype)
         {
             case DType.Float32: t.Arr<float>()[0] = (float)value; break;

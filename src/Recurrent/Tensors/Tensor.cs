@@ -175,7 +175,7 @@ public sealed partial class Tensor
     };
 
     /// <summary>A new contiguous tensor of zeros with this dtype and the given shape (no autograd).</summary>
-    internal static Tensor Empty(DType t, int[] shape) => Allocate(t, shape, clear: true);
+    internal static Tensor NewZeroed(DType t, int[] shape) => Allocate(t, shape, clear: true);
 
     internal T[] Arr<T>() => (T[])Data;
 
@@ -288,7 +288,7 @@ public sealed partial class Tensor
     /// <summary>A contiguous copy (differentiable), as <c>tensor.clone()</c>.</summary>
     public Tensor Clone()
     {
-        var r = Empty(DType, ShapeRef);
+        var r = NewZeroed(DType, ShapeRef);
         StridedCopy.Copy(this, r);
         return Record(r, "CloneBackward0", g => new[] { g }, false, this);
     }
@@ -297,7 +297,7 @@ public sealed partial class Tensor
     public Tensor Contiguous()
     {
         if (IsContiguous) return this;
-        var r = Empty(DType, ShapeRef);
+        var r = NewZeroed(DType, ShapeRef);
         StridedCopy.Copy(this, r);
         return Record(r, "CloneBackward0", g => new[] { g }, false, this);
     }
@@ -308,7 +308,7 @@ public sealed partial class Tensor
         if (dtype == DType) return this;
         var src = Contiguous();
         int n = Numel;
-        var r = Empty(dtype, ShapeRef);
+        var r = NewZeroed(dtype, ShapeRef);
         for (int i = 0; i < n; i++)
         {
             double v = src.DType switch
