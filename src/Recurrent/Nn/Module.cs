@@ -127,6 +127,16 @@ public abstract class Module
         _params[name] = value.DetachFromDisposeScope();
     }
 
+    /// <summary>Removes a parameter (a weight dynamic quantization replaced by an int8 copy the module keeps itself).</summary>
+    internal void RemoveParameter(string name)
+    {
+        if (!_params.Remove(name)) throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
+        _paramOrder.Remove(name);
+    }
+
+    /// <summary>True when a parameter of that name is registered (possibly as missing, like <c>bias=False</c>).</summary>
+    internal bool HasParameter(string name) => _params.ContainsKey(name);
+
     /// <summary>Called after parameters were replaced or reloaded (e.g. to re-flatten weights).</summary>
     protected virtual void OnParametersChanged() { }
 
@@ -248,6 +258,9 @@ public abstract class Module
     public Module To(DType dtype)
     {
         if (dtype == DType.Int64) throw new ArgumentException("nn.Module.to only accepts floating point dtypes, but got torch.int64", nameof(dtype));
+        foreach (var (_, m) in NamedModules())
+            if (m is Quantization.IDynamicQuantizable { IsQuantized: true } && dtype != DType.Float32)
+                throw Quantization.QuantizedWeights.InferenceOnly(m.TypeName, $"To({dtype}) would convert float weights it no longer has");
         foreach (var (_, m) in NamedModules())
         {
             foreach (var n in m._paramOrder.ToList())

@@ -29,7 +29,7 @@ internal sealed class FusedStackRunner : IStackRunner
     private static StackResult Run<T>(StackCall call) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var s = call.Sizes;
-        var weights = call.Weights;
+        var weights = call.Weights ?? throw new InvalidOperationException("the stack has no float weights (quantized)");
         var x = call.X.Contiguous();
         var h0 = call.H0.Contiguous();
         var c0 = s.Mode == RnnMode.Lstm ? call.C0!.Contiguous() : null;
