@@ -73,8 +73,30 @@ public static class Quantizer
     /// <exception cref="ArgumentException">The model has no quantized module.</exception>
     public static void SaveQuantized(this Module model, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        Guard.NotNull(model, nameof(model));
         Guard.NotNull(path, nameof(path));
+        Writer(model, metadata).Save(path);
+    }
+
+    /// <summary>True when some module of <paramref name="model"/> (itself included) is dynamically quantized.</summary>
+    public static bool IsQuantized(Module model)
+    {
+        Guard.NotNull(model, nameof(model));
+        return model.NamedModules().Any(m => m.Module is IDynamicQuantizable { IsQuantized: true });
+    }
+
+    /// <summary>True when the safetensors <paramref name="file"/> was written by <see cref="SaveQuantized"/>.</summary>
+    public static bool IsQuantizedFile(SafeTensorsFile file)
+    {
+        Guard.NotNull(file, nameof(file));
+        return file.Metadata.TryGetValue(FormatKey, out var f) && f == FormatValue;
+    }
+
+    /// <summary>The bytes <see cref="SaveQuantized"/> writes (the checkpoint store saves quantized models with it).</summary>
+    internal static byte[] Serialize(Module model, IReadOnlyDictionary<string, string>? metadata) => Writer(model, metadata).ToArray();
+
+    private static SafeTensorsWriter Writer(Module model, IReadOnlyDictionary<string, string>? metadata)
+    {
+        Guard.NotNull(model, nameof(model));
         var writer = new SafeTensorsWriter();
         foreach (var (name, t) in model.StateDict())
         {
@@ -105,7 +127,7 @@ public static class Quantizer
             throw new ArgumentException("SaveQuantized: the model has no quantized module; call Quantization.QuantizeDynamic(model) first (or save it with Save).", nameof(model));
         writer.AddMetadata(metadata);
         writer.AddMetadata(FormatKey, FormatValue);
-        writer.Save(path);
+        return writer;
     }
 
     /// <summary>
@@ -117,10 +139,17 @@ public static class Quantizer
     /// <exception cref="InvalidDataException">The file is not a quantized checkpoint, or its int8 weights do not fit the model.</exception>
     public static TModule LoadQuantized<TModule>(this TModule model, string path, bool strict = true) where TModule : Module
     {
-        Guard.NotNull(model, nameof(model));
         Guard.NotNull(path, nameof(path));
-        var file = SafeTensorsFile.Read(path);
-        if (!file.Metadata.TryGetValue(FormatKey, out var format) || format != FormatValue)
+        return LoadQuantized(model, SafeTensorsFile.Read(path), strict);
+    }
+
+    /// <summary><see cref="LoadQuantized{TModule}(TModule, string, bool)"/> from a file already read.</summary>
+    public static TModule LoadQuantized<TModule>(this TModule model, SafeTensorsFile file, bool strict = true) where TModule : Module
+    {
+        Guard.NotNull(model, nameof(model));
+        Guard.NotNull(file, nameof(file));
+        string path = file.Source ?? "the file";
+        if (!IsQuantizedFile(file))
             throw new InvalidDataException($"{path}: not a quantized checkpoint (metadata {FormatKey} = {FormatValue} is missing); load a float checkpoint with Load(path) and quantize it with Quantization.QuantizeDynamic.");
         var consumed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (prefix, m) in model.NamedModules().ToList())
