@@ -10,7 +10,7 @@ using Recurrent.Nn;
 
 namespace Recurrent.Tests.IO.Torch;
 
-public class RealModelTests
+public partial class RealModelTests
 {
     private static JsonElement Json(string name) =>
         JsonDocument.Parse(File.ReadAllText(RealCheckpoints.PathOf(name) + ".json")).RootElement;
@@ -51,6 +51,7 @@ public class RealModelTests
         }
 
         public (Tensor H, Tensor C)? State { get; set; }
+        private Tensor? _lastOutput;
 
         public Tensor Step(IReadOnlyList<int> ids)
         {
@@ -65,7 +66,16 @@ public class RealModelTests
             }
             var (output, state) = _lstm.Forward(x, State);                      // (1, seq, H)
             State = state;
+            _lastOutput = output;
             return _fc.Forward(output.Select(1, ids.Count - 1)).Select(0, 0);  // (vocab,)
+        }
+
+        /// <summary>The logits at every position of <paramref name="ids"/> from a zero state: (seq, vocab).</summary>
+        public Tensor AllLogits(IReadOnlyList<int> ids)
+        {
+            State = null;
+            Step(ids);
+            return _fc.Forward(_lastOutput!.Select(0, 0));
         }
 
         /// <summary>Greedy decoding as the recorded smoke checks: the prime in one call, then one id at a time.</summary>
