@@ -106,7 +106,7 @@ internal sealed class AccumulateGrad : Node
         }
         else if (target.Grad is null)
         {
-            var copy = Tensor.NewZeroed(target.DType, target.ShapeRef);
+            var copy = Tensor.Allocate(target.DType, target.ShapeRef, clear: false); // every element is written
             StridedCopy.Copy(g.DType == target.DType ? g : g.To(target.DType), copy);
             target.Grad = copy;
         }

@@ -105,11 +105,16 @@ public sealed partial class Tensor
     public Tensor RequiresGrad_(bool value = true) { RequiresGrad = value; return this; }
 
     /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/>; null until then.</summary>
-    /// <remarks>A tensor stored here leaves its dispose scope (it lives as long as this tensor).</remarks>
+    /// <remarks>
+    /// A tensor stored here lives as long as this tensor: for a tensor in no dispose scope (a parameter) it
+    /// leaves its scope; for a tensor created inside a scope (a leaf made per iteration, such as
+    /// <c>h.Detach().RequiresGrad_()</c>) it joins that scope, unless it already belongs to one that
+    /// outlives it, so a loop with one scope per iteration reuses the gradient's storage too.
+    /// </remarks>
     public Tensor? Grad
     {
         get => _grad;
-        set => _grad = value?.DetachFromDisposeScope();
+        set => _grad = value is null ? null : KeepWithThis(value);
     }
     private Tensor? _grad;
 
