@@ -21,7 +21,7 @@ public enum Reduction
 }
 
 /// <summary>PyTorch spellings of <see cref="Reduction"/>.</summary>
-public static class ReductionNames
+internal static class ReductionNames
 {
     /// <summary>Parses <c>"none"</c>, <c>"mean"</c> or <c>"sum"</c>, as PyTorch's <c>_Reduction.get_enum</c>.</summary>
     public static Reduction Parse(string reduction) => reduction switch
