@@ -37,8 +37,11 @@ public sealed partial class Tensor
         return t.RequiresGrad_(requiresGrad);
     }
 
+    /// <summary>Zeros of <paramref name="t"/>'s shape and dtype, as <c>torch.zeros_like</c>.</summary>
     public static Tensor ZerosLike(Tensor t) => NewZeroed(t.DType, t.ShapeRef);
+    /// <summary>Ones of <paramref name="t"/>'s shape and dtype, as <c>torch.ones_like</c>.</summary>
     public static Tensor OnesLike(Tensor t) => Full(t.ShapeRef, 1.0, t.DType);
+    /// <summary><paramref name="value"/> in every element, of <paramref name="t"/>'s shape and dtype, as <c>torch.full_like</c>.</summary>
     public static Tensor FullLike(Tensor t, double value) => Full(t.ShapeRef, value, t.DType);
 
     /// <summary>Values from start (inclusive) to end (exclusive) by step, as <c>torch.arange</c>.</summary>
@@ -116,6 +119,7 @@ public sealed partial class Tensor
         else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextDouble(); }
         return t;
     }
+    /// <summary>Uniform float32 values in [0, 1) of the given shape from <see cref="Generator.Default"/>, as <c>torch.rand(*size)</c>.</summary>
     public static Tensor Rand(params int[] shape) => Rand(shape, DType.Float32);
 
     /// <summary>Standard normal values, as <c>torch.randn</c>.</summary>
@@ -128,6 +132,7 @@ public sealed partial class Tensor
         else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextNormal(); }
         return t;
     }
+    /// <summary>Standard normal float32 values of the given shape from <see cref="Generator.Default"/>, as <c>torch.randn(*size)</c>.</summary>
     public static Tensor Randn(params int[] shape) => Randn(shape, DType.Float32);
 
     /// <summary>Uniform values in [low, high), as <c>tensor.uniform_(low, high)</c> on a fresh tensor.</summary>

@@ -11,7 +11,7 @@ public sealed partial class Tensor
     {
         var s = ShapeUtil.Normalize(shape, Numel);
         if (!IsContiguous)
-            throw new InvalidOperationException("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.");
+            throw new InvalidOperationException("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .Reshape(...) instead (or .Contiguous().View(...)).");
         var inShape = ShapeRef;
         var r = ViewOf(Offset, s, ContiguousStrides(s));
         return Record(r, "ViewBackward0", g => new[] { g.Reshape(inShape) }, false, this);

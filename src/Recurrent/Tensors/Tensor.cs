@@ -94,7 +94,7 @@ public sealed partial class Tensor
         set
         {
             if (GradFn is not null && !value)
-                throw new InvalidOperationException("you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().");
+                throw new InvalidOperationException("you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use varNoGrad = var.Detach().");
             if (value && DType == DType.Int64)
                 throw new InvalidOperationException("only Tensors of floating point dtype can require gradients");
             _requiresGrad = value;
@@ -127,7 +127,7 @@ public sealed partial class Tensor
     /// <summary>Makes a non-leaf keep its gradient in <see cref="Grad"/> during backward, as <c>retain_grad()</c>.</summary>
     public void RetainGrad()
     {
-        if (!RequiresGrad) throw new InvalidOperationException("can't retain_grad on Tensor that has requires_grad=False");
+        if (!RequiresGrad) throw new InvalidOperationException("can't retain_grad on Tensor that has requires_grad=False (RequiresGrad is false: call RequiresGrad_() on the leaves it is computed from)");
         if (GradFn is not null && !RetainsGrad) { RetainsGrad = true; GradFn.Retained.Add((OutputNr, this)); }
     }
 
