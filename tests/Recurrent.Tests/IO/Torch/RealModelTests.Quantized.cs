@@ -93,7 +93,7 @@ public partial class RealModelTests(ITestOutputHelper output)
         return (f, q, WeightsRounded(create, checkpoint));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Int8LightningLstmStaysCloseToFloat()
     {
         var (f, q, w) = Pair(() => new LightningLstm(), RealCheckpoints.Lightning);
@@ -111,7 +111,7 @@ public partial class RealModelTests(ITestOutputHelper output)
         Assert.True(worst < 0.01, $"max abs error {worst:E2} of a prediction in [0, 1]");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Int8CharLstmWithEmbeddingKeepsItsNextCharacterLoss() =>
         CharModelKeepsItsLoss(RealCheckpoints.CharLstm, "daewook1004 CharLSTM (emb 128, 2x LSTM 128)", ck =>
         {
@@ -119,7 +119,7 @@ public partial class RealModelTests(ITestOutputHelper output)
             return (vocab, () => new CharModel(vocab.Length, 128, embedding: true, dropout: 0.3));
         });
 
-    [Fact]
+    [SkippableFact]
     public void Int8LegacyCharRnnKeepsItsNextCharacterLoss() =>
         CharModelKeepsItsLoss(RealCheckpoints.LegacyCharRnn, "infiniteoverflow CharRNN (one-hot, 2x LSTM 256)", ck =>
         {
@@ -153,7 +153,7 @@ public partial class RealModelTests(ITestOutputHelper output)
         Assert.True(agreement >= 0.95, $"argmax agreement {agreement:P1}");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Int8LegacyGruClassifierAgreesWithFloat()
     {
         const int N = 64, L = 50, F = 13;
@@ -164,7 +164,7 @@ public partial class RealModelTests(ITestOutputHelper output)
         Classifier("RWDavid GRUNet (GRU 13->16, fc 7)", $"{N} sequences of {L}", yf, yq, yw);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Int8PackedGruClassifierAgreesWithFloat()
     {
         const int N = 64, L = 40, F = 9;
@@ -176,7 +176,7 @@ public partial class RealModelTests(ITestOutputHelper output)
         Classifier("ohovey1 GRUClassifier (3x GRU 256, packed)", $"{N} packed sequences of 1..{L}", yf, yq, yw);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Int8BidirectionalLstmClassifierAgreesWithFloat()
     {
         var (f, q, w) = Pair(() => new BiLstmClassifier(), RealCheckpoints.BiLstm);
