@@ -181,6 +181,7 @@ internal sealed partial class OnnxTracer
     /// <summary>x (T, B, I) -> output (T, B, D*H), h_n (L*D, B, H), c_n; <paramref name="lengths"/> int64 (B) or null.</summary>
     private (Value Y, Value HN, Value? CN) RunStack(RecurrentBase m, Value x, Value? h0, Value? c0, Value? lengths)
     {
+        if (m.IsQuantized) throw QuantizedError(m);
         if (m.ProjSize > 0)
             throw new OnnxExportException($"{m.TypeName} with proj_size = {m.ProjSize} cannot be exported: ONNX's LSTM operator has no output projection (weight_hr), and the exporter does not decompose it into a loop. Export a model without projSize, or fold the projection into a following Linear if the model allows it.");
         if (m.Training && m.Dropout > 0 && m.NumLayers > 1)
@@ -275,8 +276,13 @@ internal sealed partial class OnnxTracer
         return (w, r, b);
     }
 
+    private static OnnxExportException QuantizedError(Module m) => new(
+        $"{m.TypeName} is dynamically quantized to int8 (Quantizer.QuantizeDynamic); its float weights are gone, and ONNX's RNN/LSTM/GRU " +
+        "operators take float weights. Export the float model, then quantize the ONNX file with ONNX Runtime's own tools if needed.");
+
     private void EmitCell(RecurrentCellBase cell, object result, Tensor?[] inputs)
     {
+        if (cell.IsQuantized) throw QuantizedError(cell);
         var input = inputs[0]!;
         bool batched = input.Dim == 2;
         int[] axes = batched ? [0] : [0, 1];
