@@ -35,7 +35,7 @@ public class RealCheckpointTests
     {
         var json = Json(name);
         var root = Assert.IsType<TorchDict>(TorchCheckpoint.Load(RealCheckpoints.PathOf(name)).Root);
-        var expected = json.GetProperty("top_level_keys").EnumerateArray().Select(e => e.GetString()).ToList();
+        var expected = json.GetProperty("top_level_keys").EnumerateArray().Select(e => e.GetString()!).ToList();
         Assert.Equal(expected, root.Keys.Cast<string>().ToList());
     }
 

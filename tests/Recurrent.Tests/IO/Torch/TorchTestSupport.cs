@@ -212,9 +212,9 @@ internal static class TorchFiles
         var keys = new PickleBuilder().Proto().EmptyList().Mark();
         foreach (var s in list) keys.Str(s.Key);
         ms.Write(keys.Appends().Stop().ToArray());
+        Span<byte> n = stackalloc byte[8];
         foreach (var (_, numel, data) in list)
         {
-            Span<byte> n = stackalloc byte[8];
             BinaryPrimitives.WriteInt64LittleEndian(n, numel);
             ms.Write(n);
             ms.Write(data);
