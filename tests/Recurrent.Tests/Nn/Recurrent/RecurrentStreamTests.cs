@@ -1,0 +1,259 @@
+// RecurrentStream: step-by-step inference equals Forward bit for bit (one step at a time and several at
+// once, every mode, layers, projections, float and double, batched and unbatched), carries and exposes
+// its state, follows weights loaded in place, refuses what it cannot do with clear messages, and
+// allocates nothing per step once warm.
+using Recurrent.Nn;
+
+namespace Recurrent.Tests.Nn.Recurrent;
+
+public class RecurrentStreamTests
+{
+    public static TheoryData<string, int, int, DType> Models()
+    {
+        var data = new TheoryData<string, int, int, DType>();
+        foreach (var mode in new[] { "tanh", "relu", "lstm", "gru" })
+            foreach (int layers in new[] { 1, 3 })
+                data.Add(mode, layers, 0, DType.Float32);
+        data.Add("lstm", 2, 4, DType.Float32);   // projections
+        data.Add("lstm", 1, 3, DType.Float32);
+        data.Add("lstm", 2, 0, DType.Float64);
+        data.Add("gru", 1, 0, DType.Float64);
+        return data;
+    }
+
+    internal static RecurrentBase Make(string mode, int layers, int proj, DType dtype, Generator g, int input = 5, int hidden = 7,
+        bool batchFirst = false, double dropout = 0) => mode switch
+    {
+        "lstm" => new Lstm(input, hidden, layers, batchFirst: batchFirst, dropout: dropout, projSize: proj, dtype: dtype, generator: g),
+        "gru" => new Gru(input, hidden, layers, batchFirst: batchFirst, dropout: dropout, dtype: dtype, generator: g),
+        _ => new Rnn(input, hidden, layers, mode, batchFirst: batchFirst, dropout: dropout, dtype: dtype, generator: g),
+    };
+
+    private static double[] D(Tensor t) => t.ToArray<double>();
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void StepByStep_EqualsForwardStepByStep_AndRunEqualsForwardOverTheSequence(string mode, int layers, int proj, DType dtype)
+    {
+        var g = new Generator(7);
+        var m = Make(mode, layers, proj, dtype, g);
+        m.Eval();
+        const int steps = 11, batch = 3;
+        var x = Tensor.Randn([steps, batch, 5], dtype, g);
+        using var _ = new NoGrad();
+
+        // Forward one step at a time, carrying the state, and Forward over the whole sequence.
+        var outs = new List<Tensor>();
+        RecurrentState? state = null;
+        for (int t = 0; t < steps; t++)
+        {
+            var (o, s) = m.Forward(x.Narrow(0, t, 1).Contiguous(), state);
+            outs.Add(o);
+            state = s;
+        }
+        var (whole, wholeState) = m.Forward(x);
+
+        var stream = m.CreateStream(batch);
+        Assert.Equal(batch, stream.BatchSize);
+        Assert.Equal(m.OutputSize, stream.OutputSize);
+        for (int t = 0; t < steps; t++)
+        {
+            var xt = x.Select(0, t).Contiguous();
+            var yt = Tensor.Zeros([batch, stream.OutputSize], dtype);
+            if (dtype == DType.Float32) stream.Step(xt.AsSpan<float>(), yt.AsSpan<float>());
+            else stream.Step(xt.AsSpan<double>(), yt.AsSpan<double>());
+            Assert.Equal(D(outs[t]), D(yt));
+        }
+        Assert.Equal(steps, stream.Position);
+        Assert.Equal(D(state!.Value.H), D(stream.State.H));
+        if (mode == "lstm") Assert.Equal(D(state.Value.C!), D(stream.State.C!));
+        else Assert.Null(stream.State.C);
+
+        // T steps in one call: the same bits as Forward over the sequence.
+        stream.Reset();
+        Assert.Equal(0, stream.Position);
+        Assert.All(D(stream.State.H), v => Assert.Equal(0.0, v));
+        var y = stream.Run(x);
+        Assert.Equal(D(whole), D(y));
+        Assert.Equal(D(wholeState.H), D(stream.State.H));
+        Assert.Contains(D(y), v => v != 0);
+    }
+
+    [Fact]
+    public void RunThenSteps_ContinuesFromTheState_AsForwardWithAGivenState()
+    {
+        var g = new Generator(8);
+        var m = (Lstm)Make("lstm", 2, 0, DType.Float32, g);
+        m.Eval();
+        var x = Tensor.Randn([9, 2, 5], generator: g);
+        using var _ = new NoGrad();
+        var (_, s1) = m.Forward(x.Narrow(0, 0, 6));
+        var (o2, s2) = m.Forward(x.Narrow(0, 6, 3), (s1.H, s1.C));
+
+        var stream = m.CreateStream(2);
+        var y1 = new float[6 * 2 * 7];
+        stream.Run(x.Narrow(0, 0, 6).Contiguous().AsSpan<float>(), y1);
+        var y2 = new float[3 * 2 * 7];
+        var x2 = x.Narrow(0, 6, 3).Contiguous().ToArray<float>();
+        for (int t = 0; t < 3; t++) stream.Step(x2.AsSpan(t * 10, 10), y2.AsSpan(t * 14, 14));
+        Assert.Equal(o2.ToArray<float>(), y2);
+        Assert.Equal(s2.H.ToArray<float>(), stream.State.H.ToArray<float>());
+        Assert.Equal(s2.C.ToArray<float>(), stream.State.C!.ToArray<float>());
+        Assert.Equal(9, stream.Position);
+    }
+
+    [Fact]
+    public void SettingTheState_StartsFromIt_BatchedOrUnbatched()
+    {
+        var g = new Generator(9);
+        var m = Make("gru", 2, 0, DType.Float32, g);
+        m.Eval();
+        var x = Tensor.Randn([4, 5], generator: g);          // unbatched (T, I)
+        var h0 = Tensor.Randn([2, 7], generator: g);          // unbatched (L, H)
+        using var _ = new NoGrad();
+        var (o, s) = m.Forward(x, new RecurrentState(h0));
+
+        var stream = m.CreateStream();
+        stream.Step(new float[5], new float[7]);
+        stream.State = new RecurrentState(h0);
+        Assert.Equal(0, stream.Position);
+        var y = stream.Run(x);                                 // (T, H) for (T, I)
+        Assert.Equal([4, 7], y.Shape.ToArray());
+        Assert.Equal(o.ToArray<float>(), y.ToArray<float>());
+        Assert.Equal([2, 1, 7], stream.State.H.Shape.ToArray());
+        Assert.Equal(s.H.ToArray<float>(), stream.State.H.ToArray<float>());
+
+        // The state is a copy: changing it does not move the stream.
+        var copy = stream.State.H;
+        copy.Fill_(5);
+        Assert.Equal(s.H.ToArray<float>(), stream.State.H.ToArray<float>());
+    }
+
+    [Fact]
+    public void TensorOverloads_HonourUnbatchedInputAndBatchFirst()
+    {
+        var g = new Generator(10);
+        var m = Make("lstm", 1, 0, DType.Float32, g, batchFirst: true);
+        m.Eval();
+        var x = Tensor.Randn([2, 5, 5], generator: g);         // (B, T, I): batch_first
+        using var noGrad = new NoGrad();
+        var (o, _) = m.Forward(x);
+        var stream = m.CreateStream(2);
+        var y = stream.Run(x);
+        Assert.Equal([2, 5, 7], y.Shape.ToArray());
+        Assert.Equal(o.ToArray<float>(), y.ToArray<float>());
+
+        var single = m.CreateStream();
+        var xt = Tensor.Randn([5], generator: g);
+        var (o1, _) = m.Forward(xt.View(1, 1, 5));
+        var y1 = single.Step(xt);                              // (I) -> (H_out)
+        Assert.Equal([7], y1.Shape.ToArray());
+        Assert.Equal(o1.ToArray<float>(), y1.ToArray<float>());
+        Assert.False(y1.RequiresGrad);
+    }
+
+    [Fact]
+    public void WeightsLoadedInPlace_AreUsedFromTheNextStep()
+    {
+        var g = new Generator(11);
+        var a = Make("lstm", 1, 0, DType.Float32, g);
+        var b = Make("lstm", 1, 0, DType.Float32, g);
+        a.Eval(); b.Eval();
+        var x = new float[5];
+        for (int i = 0; i < 5; i++) x[i] = 0.1f * (i + 1);
+        var stream = a.CreateStream();
+        var before = new float[7];
+        stream.Step(x, before);
+        a.LoadStateDict(b.StateDict());
+        var viaStream = new float[7];
+        stream.Reset();
+        stream.Step(x, viaStream);
+        var expected = b.CreateStream();
+        var viaB = new float[7];
+        expected.Step(x, viaB);
+        Assert.Equal(viaB, viaStream);
+        Assert.NotEqual(before, viaStream);
+    }
+
+    [Fact]
+    public void Refusals_NameTheProblemAndTheFix()
+    {
+        var g = new Generator(12);
+        var bi = new Gru(5, 7, bidirectional: true, generator: g);
+        var e = Assert.Throws<ArgumentException>(() => bi.CreateStream());
+        Assert.Contains("bidirectional", e.Message);
+        Assert.Contains("Expected bidirectional: false, got true", e.Message);
+        Assert.Equal("module", e.ParamName);
+
+        var m = Make("lstm", 2, 0, DType.Float32, g, dropout: 0.5);
+        var r = Assert.Throws<ArgumentOutOfRangeException>(() => m.CreateStream(0));
+        Assert.Contains("Expected >= 1, got 0", r.Message);
+
+        var stream = m.CreateStream(2);
+        var train = Assert.Throws<InvalidOperationException>(() => stream.Step(new float[10], new float[14]));
+        Assert.Contains("training mode with dropout=0.5", train.Message);
+        Assert.Contains("Eval()", train.Message);
+        m.Eval();
+        stream.Step(new float[10], new float[14]);
+
+        var len = Assert.Throws<ArgumentException>(() => stream.Step(new float[9], new float[14]));
+        Assert.Contains("expected 2 rows of 5 values (10)", len.Message);
+        Assert.Contains("got 9", len.Message);
+        var outLen = Assert.Throws<ArgumentException>(() => stream.Step(new float[10], new float[13]));
+        Assert.Contains("expected 2 rows of 7 values (14)", outLen.Message);
+        var whole = Assert.Throws<ArgumentException>(() => stream.Run(new float[15], new float[21]));
+        Assert.Contains("whole number of steps", whole.Message);
+        var spanType = Assert.Throws<InvalidOperationException>(() => stream.Step(new double[10], new double[14]));
+        Assert.Contains("torch.float32", spanType.Message);
+        var tensorType = Assert.Throws<ArgumentException>(() => stream.Step(Tensor.Zeros([2, 5], DType.Float64)));
+        Assert.Contains("To(DType.Float32)", tensorType.Message);
+        var shape = Assert.Throws<ArgumentException>(() => stream.Step(Tensor.Zeros(5)));
+        Assert.Contains("expected shape [2, 5]", shape.Message);
+        var noC = Assert.Throws<ArgumentException>(() => stream.State = new RecurrentState(Tensor.Zeros(2, 2, 7)));
+        Assert.Contains("State.C must be given", noC.Message);
+        var badH = Assert.Throws<ArgumentException>(() => stream.State = new RecurrentState(Tensor.Zeros(2, 3, 7), Tensor.Zeros(2, 2, 7)));
+        Assert.Contains("expected shape [2, 2, 7], got [2, 3, 7]", badH.Message);
+
+        // A failed step leaves the state as it was.
+        var h = stream.State.H.ToArray<float>();
+        Assert.ThrowsAny<ArgumentException>(() => stream.Step(new float[10], new float[1]));
+        Assert.Equal(h, stream.State.H.ToArray<float>());
+
+        m.To(DType.Float64);
+        var converted = Assert.Throws<InvalidOperationException>(() => stream.Step(new float[10], new float[14]));
+        Assert.Contains("converted from torch.float32 to torch.float64", converted.Message);
+        Assert.Contains("CreateStream()", converted.Message);
+    }
+
+    public static TheoryData<string, int, int, int> AllocationCases() => new()
+    {
+        { "lstm", 1, 0, 1 },     // the case: LSTM, hidden 128, batch 1
+        { "lstm", 2, 0, 1 },     // a stack: the task-graph schedule
+        { "lstm", 1, 32, 4 },    // projections, batch 4
+        { "gru", 1, 0, 1 },
+        { "tanh", 1, 0, 1 },
+        { "gru", 2, 0, 8 },
+    };
+
+    [Theory]
+    [MemberData(nameof(AllocationCases))]
+    public void Step_AllocatesNothing_AfterWarmUp(string mode, int layers, int proj, int batch)
+    {
+        var g = new Generator(13);
+        var m = Make(mode, layers, proj, DType.Float32, g, input: 64, hidden: 128);
+        m.Eval();
+        var stream = m.CreateStream(batch);
+        var x = Tensor.Randn([batch * 64], generator: g).ToArray<float>();
+        var y = new float[batch * stream.OutputSize];
+        var prompt = Tensor.Randn([10 * batch * 64], generator: g).ToArray<float>();
+        var promptOut = new float[10 * batch * stream.OutputSize];
+        for (int i = 0; i < 300; i++) stream.Step(x, y);       // warm-up: the JIT's tiers, the per-thread scratch
+        stream.Run(prompt, promptOut);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++) stream.Step(x, y);
+        stream.Run(prompt, promptOut);                          // a run no longer than before: no growth either
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, bytes);
+        Assert.Contains(y, v => v != 0);
+    }
+}
