@@ -2,6 +2,7 @@
 //
 //   dotnet run -c Release --project bench/Recurrent.Bench -- --grid ../shared/bench/grid.json \
 //       --threads N [--only NAME[,NAME...]] [--out FILE] [--impl ID] [--isa avx512|avx2|portable] [--verify]
+//       [--quantize int8]     (int8 dynamic quantization: the inference phase of the cases, "impl": "recurrent-int8")
 //
 // The end-to-end char-LM recipe of ../shared/bench/charlm-anchor (the anchor's JSON lines):
 //
@@ -24,7 +25,7 @@ string? gridPath = null, outPath = null, impl = null;
 int threads = 0;
 HashSet<string>? only = null;
 GemmIsa isa = GemmIsa.Auto;
-bool verify = false;
+bool verify = false, int8 = false;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -37,6 +38,11 @@ for (int i = 0; i < args.Length; i++)
         case "--impl": impl = Next(); break;
         case "--isa": isa = Enum.Parse<GemmIsa>(Next(), ignoreCase: true); break;
         case "--verify": verify = true; break;
+        case "--quantize":
+            string q = Next();
+            if (q != "int8") { Console.Error.WriteLine($"--quantize: expected int8, got {q}"); return 2; }
+            int8 = true;
+            break;
         case "-h" or "--help":
             Console.WriteLine("usage: Recurrent.Bench --grid grid.json --threads N [--only NAME,...] [--out FILE] [--impl ID] [--isa avx512|avx2|portable]");
             return 0;
@@ -58,7 +64,7 @@ if (!Gemm.IsSupported(isa))
 
 // Set the thread count before any work is done (FORMAT.md section 2).
 Parallelism.MaxThreads = threads;
-impl ??= isa == GemmIsa.Auto ? "recurrent" : "recurrent-" + isa.ToString().ToLowerInvariant();
+impl ??= int8 ? "recurrent-int8" : isa == GemmIsa.Auto ? "recurrent" : "recurrent-" + isa.ToString().ToLowerInvariant();
 
 using var grid = JsonDocument.Parse(File.ReadAllText(gridPath));
 var root = grid.RootElement;
@@ -72,18 +78,14 @@ if (root.TryGetProperty("cases", out var cases))
         if (!Selected(spec.Name)) continue;
         foreach (string phase in spec.Phases)
         {
-            using var bench = CaseFactory.CreateRecurrent(spec, phase);
-            if (bench is null)
-            {
-                Console.Error.WriteLine($"case {spec.Name}: recurrent layers not wired yet");
-                break;
-            }
+            using var bench = CaseFactory.CreateRecurrent(spec, phase, int8);
+            if (bench is null) continue;   // int8: inference only
             Report(bench, Measurement.Run(bench));
         }
     }
 }
 
-if (root.TryGetProperty("gemm", out var gemms))
+if (!int8 && root.TryGetProperty("gemm", out var gemms))
 {
     foreach (var g in gemms.EnumerateArray())
     {

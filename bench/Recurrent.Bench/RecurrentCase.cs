@@ -6,7 +6,11 @@
 //   inference: forward under NoGrad;
 //   training:  zero the grads of every parameter and of x in place, forward, loss = sum(y * G),
 //              backward (grads of all parameters and of x).
+// With int8 (--quantize int8), the module is dynamically quantized once before warm-up (the one-time
+// "prepare for inference" FORMAT.md 3.4 allows: the user's Quantizer.QuantizeDynamic) and only the
+// inference phase runs.
 using Recurrent.Nn;
+using Recurrent.Quantization;
 
 namespace Recurrent.Bench;
 
@@ -18,7 +22,7 @@ internal sealed class RecurrentCase : IBenchCase
     private readonly Tensor[] _params;
     private readonly bool _training;
 
-    public RecurrentCase(RecurrentCaseSpec spec, string phase, ulong seed = 1)
+    public RecurrentCase(RecurrentCaseSpec spec, string phase, ulong seed = 1, bool int8 = false)
     {
         if (phase is not ("inference" or "training"))
             throw new ArgumentException($"case {spec.Name}: unknown phase. Expected inference or training, got \"{phase}\".", nameof(phase));
@@ -39,6 +43,7 @@ internal sealed class RecurrentCase : IBenchCase
             _ => throw new ArgumentException($"case {spec.Name}: unknown mode. Expected LSTM, GRU, RNN_TANH or RNN_RELU, got \"{spec.Mode}\"."),
         };
         _model.Train(_training);
+        if (int8) Quantizer.QuantizeDynamic(_model).Eval();
         int[] xShape = bf ? [spec.Batch, spec.SeqLen, I] : [spec.SeqLen, spec.Batch, I];
         _x = Tensor.Randn(xShape, DType.Float32, gen);
         if (_training)
@@ -47,7 +52,7 @@ internal sealed class RecurrentCase : IBenchCase
             int[] yShape = bf ? [spec.Batch, spec.SeqLen, spec.Directions * H] : [spec.SeqLen, spec.Batch, spec.Directions * H];
             _g = Tensor.Randn(yShape, DType.Float32, gen);
         }
-        _params = _model.Parameters().ToArray();
+        _params = int8 ? [] : _model.Parameters().ToArray();
     }
 
     public string Name { get; }

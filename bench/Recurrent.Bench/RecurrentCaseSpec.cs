@@ -55,5 +55,6 @@ internal sealed record RecurrentCaseSpec(
 internal static class CaseFactory
 {
     /// <summary>The prepared case (model, x and G built; see <see cref="RecurrentCase"/>), or null when this build cannot run it.</summary>
-    public static IBenchCase? CreateRecurrent(RecurrentCaseSpec spec, string phase) => new RecurrentCase(spec, phase);
+    public static IBenchCase? CreateRecurrent(RecurrentCaseSpec spec, string phase, bool int8 = false) =>
+        int8 && phase != "inference" ? null : new RecurrentCase(spec, phase, int8: int8);
 }

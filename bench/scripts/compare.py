@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Compare Recurrent's bench results with the libtorch anchor (FORMAT.md section 6).
 
-usage: compare.py OURS.jsonl ANCHOR.jsonl [ANCHOR2.jsonl ...]
+usage: compare.py [--impl IMPL] OURS.jsonl ANCHOR.jsonl [ANCHOR2.jsonl ...]
+
+--impl picks our lines by their exact "impl" (default: recurrent; recurrent-int8 for the int8 pass).
 
 Per (name, phase, threads) the bar is the fastest anchor configuration; ratio = libtorch_ms / recurrent_ms.
 Prints a Markdown table and the geometric means per phase and thread count.
@@ -18,13 +20,17 @@ def load(path):
                 rows.append(json.loads(line))
     return rows
 
+args = sys.argv[1:]
+impl = "recurrent"
+if args and args[0] == "--impl":
+    impl = args[1]; args = args[2:]
 ours = {}
-for r in load(sys.argv[1]):
-    if r.get("impl", "").startswith("recurrent"):
+for r in load(args[0]):
+    if r.get("impl", "") == impl:
         ours[(r["name"], r.get("phase", "gemm"), r["threads"])] = r
 best = {}
 peak = {}
-for path in sys.argv[2:]:
+for path in args[1:]:
     for r in load(path):
         if r.get("impl") == "peak":
             peak[r["threads"]] = r["gflops"]; continue

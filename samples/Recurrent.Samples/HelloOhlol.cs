@@ -47,7 +47,7 @@ public static class HelloOhlol
             for (int t = 0; t < 5; t++)
             {
                 hidden = net.Cell.Forward(inputs[t], hidden);
-                var l = criterion.Call(hidden, Tensor.FromArray(new[] { YData[t] }, 1));
+                var l = criterion.Forward(hidden, Tensor.FromArray(new[] { YData[t] }, 1));
                 loss = loss is null ? l : loss + l;
                 predicted.Append(Idx2Char[hidden.ArgMax(1).Item<long>()]);
             }
@@ -120,7 +120,7 @@ public static class HelloOhlol
         {
             optimizer.ZeroGrad();
             var outputs = forward();
-            var loss = criterion.Call(outputs, labels);
+            var loss = criterion.Forward(outputs, labels);
             loss.Backward();
             optimizer.Step();
             var idx = outputs.Max(1).Indices.ToArray<long>();

@@ -60,7 +60,7 @@ public static class LstmTaggerDemo
             {
                 model.ZeroGrad();
                 var scores = model.Forward(Seq(words, wordToIx));
-                var loss = lossFn.Call(scores, Seq(wordTags, tagToIx));
+                var loss = lossFn.Forward(scores, Seq(wordTags, tagToIx));
                 loss.Backward();
                 optimizer.Step();
                 total += loss.Item<float>();

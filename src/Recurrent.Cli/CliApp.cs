@@ -30,6 +30,7 @@ public static class CliApp
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
         root.Subcommands.Add(ConvertCommand.Create(context));
+        root.Subcommands.Add(QuantizeCommand.Create(context));
         root.SetAction(pr =>
         {
             // No subcommand: show the overview instead of an error.

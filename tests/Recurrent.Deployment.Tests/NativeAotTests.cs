@@ -69,6 +69,15 @@ public sealed class NativeAotTests(DeploymentFixture fx, ITestOutputHelper log)
         Assert.Contains("step 8", info.Output);
         Assert.Matches(@"rnn\.weight_ih_l0\s+F32\s+\[48, 6\]", info.Output);
 
+        // int8: quantize the run, then sample and eval the quantized checkpoint natively.
+        fx.Run(binary, ["quantize", "run", "run-int8"], work, TimeSpan.FromMinutes(1)).AssertSuccess("native quantize");
+        ProcessResult qs = fx.Run(binary, ["sample", "run-int8", "--prompt", "the ", "--length", "40", "--seed", "3"], work, TimeSpan.FromMinutes(1))
+            .AssertSuccess("native sample of the int8 checkpoint");
+        Assert.StartsWith("the ", qs.Output);
+        Assert.Matches(@"loss \d+\.\d+ nats/char", fx.Run(binary, ["eval", "run-int8", "--data", data], work, TimeSpan.FromMinutes(2))
+            .AssertSuccess("native eval of the int8 checkpoint").Output);
+        Assert.Contains("I8", fx.Run(binary, ["info", "run-int8"], work, TimeSpan.FromMinutes(1)).AssertSuccess("native info on the int8 checkpoint").Output);
+
         // A bad command line: one line, exit code 2, no stack trace (the error policy survives AOT).
         ProcessResult bad = fx.Run(binary, ["train", "--hidden-size", "0", "--out", "bad"], work, TimeSpan.FromMinutes(1));
         Assert.Equal(2, bad.ExitCode);

@@ -59,10 +59,19 @@ public sealed class LoadedCheckpoint
     /// <summary>trainer.json (only when loaded for training).</summary>
     public TrainerState? State { get; init; }
 
+    /// <summary>Whether the checkpoint holds an int8 model written by <c>quantize</c> (inference only).</summary>
+    public bool IsQuantized { get; init; }
+
     /// <summary>A model with the checkpoint's weights (in eval mode).</summary>
     public CharLanguageModel BuildModel()
     {
         var model = new CharLanguageModel(Config.Model, new Generator(0), new Generator(0));
+        if (IsQuantized)
+        {
+            Checkpoint.RestoreQuantized(model);
+            model.Eval();
+            return model;
+        }
         try { model.LoadStateDict(Weights, strict: true); }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or KeyNotFoundException)
         {
@@ -124,6 +133,19 @@ public static class CharLmCheckpoint
             new Dictionary<string, string> { ["format"] = FormatName }, files);
     }
 
+    /// <summary>Saves an int8 model (from <c>quantize</c>) with its config and vocabulary, no optimizer or trainer state.</summary>
+    public static string SaveQuantized(CheckpointStore store, long step, CharLanguageModel model, CharVocabulary vocab, TrainingConfig training)
+    {
+        var config = new CheckpointConfig { Model = model.Config, Training = training };
+        CheckpointFile[] files =
+        [
+            new(ConfigFile, s => JsonSerializer.Serialize(s, config, CliJson.Default.CheckpointConfig)),
+            CheckpointFile.FromText(VocabFile, vocab.ToJson()),
+        ];
+        return store.Save(step, model, optimizer: null, generators: null,
+            new Dictionary<string, string> { ["format"] = FormatName, ["quantized"] = "int8-dynamic" }, files);
+    }
+
     /// <summary>
     /// Reads the checkpoint at <paramref name="path"/> (a checkpoint folder or a run folder), verifying its manifest.
     /// With <paramref name="forTraining"/> the optimizer and trainer state must be there too.
@@ -159,7 +181,10 @@ public static class CharLmCheckpoint
         if (vocab.Count != config.Model.VocabSize)
             throw new CliException($"the checkpoint '{folder}' is inconsistent: {VocabFile} has {vocab.Count} characters but {ConfigFile} says vocab_size {config.Model.VocabSize}.");
 
-        Dictionary<string, Tensor> weights = ck.ReadModelState();
+        bool quantized = ck.ModelIsQuantized;
+        if (quantized && forTraining)
+            throw new CliException($"the checkpoint '{folder}' holds an int8 model written by '{CliApp.Name} quantize' (inference only); resume the float run it came from.");
+        Dictionary<string, Tensor> weights = quantized ? [] : ck.ReadModelState();
         TrainerState? state = null;
         if (forTraining)
         {
@@ -171,7 +196,7 @@ public static class CharLmCheckpoint
             if (state.Step != ck.Step || !generatorsOk || state.TrainLoss is null || state.GradNorm is null || state.Evals is null)
                 throw new CliException($"the checkpoint '{folder}' has a damaged {TrainerFile} (step or generator states do not fit).");
         }
-        return new LoadedCheckpoint { Checkpoint = ck, Config = config, Vocabulary = vocab, Weights = weights, State = state };
+        return new LoadedCheckpoint { Checkpoint = ck, Config = config, Vocabulary = vocab, Weights = weights, State = state, IsQuantized = quantized };
     }
 
     /// <summary>A one-line description of the model in <paramref name="folder"/>, or null if it has no readable config.json.</summary>

@@ -67,7 +67,7 @@ internal sealed class FunctionNode : Node
     public override Tensor?[] Apply(Tensor?[] gradOutputs)
     {
         if (_backward is null)
-            throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
+            throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .Backward(). Specify retainGraph: true (Backward(retainGraph: true)) if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
         return _backward(gradOutputs);
     }
 
@@ -106,7 +106,7 @@ internal sealed class AccumulateGrad : Node
         }
         else if (target.Grad is null)
         {
-            var copy = Tensor.Empty(target.DType, target.ShapeRef);
+            var copy = Tensor.Allocate(target.DType, target.ShapeRef, clear: false); // every element is written
             StridedCopy.Copy(g.DType == target.DType ? g : g.To(target.DType), copy);
             target.Grad = copy;
         }

@@ -2,7 +2,7 @@
 namespace Recurrent;
 
 /// <summary>Argument validation helpers. Messages follow PyTorch's wording where it has one.</summary>
-public static class Guard
+internal static class Guard
 {
     public static void NotNull(object? value, string name)
     {

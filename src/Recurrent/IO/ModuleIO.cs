@@ -24,7 +24,11 @@ public static class ModuleIO
     /// Loads weights written by <see cref="Save"/> (or by PyTorch's safetensors) into <paramref name="module"/> through
     /// <see cref="Module.LoadStateDict"/>: shapes must match, values are converted to each parameter's dtype, and with
     /// <paramref name="strict"/> missing or unexpected keys raise (nothing is changed then).
+    /// A PyTorch <c>.pt</c>/<c>.pth</c>/<c>.ckpt</c> file is not safetensors: read it with
+    /// <c>Recurrent.IO.Torch.TorchCheckpoint.Load(path).LoadInto(module)</c>.
     /// </summary>
+    /// <exception cref="SafeTensorsFormatException">The file is not valid safetensors; for a PyTorch file (a zip archive
+    /// or a pickle) the message says so and how to load it.</exception>
     public static LoadStateDictResult Load(this Module module, string path, bool strict = true)
     {
         Guard.NotNull(module, nameof(module));

@@ -6,6 +6,7 @@ public sealed class Sequential : Module<Tensor, Tensor>
 {
     private readonly List<Module<Tensor, Tensor>> _layers = new();
 
+    /// <summary>Chains <paramref name="layers"/>, registered as children <c>0</c>, <c>1</c>, ...</summary>
     public Sequential(params Module<Tensor, Tensor>[] layers)
     {
         foreach (var l in layers) Append(l);
@@ -19,9 +20,12 @@ public sealed class Sequential : Module<Tensor, Tensor>
         return this;
     }
 
+    /// <summary>The number of modules, as <c>len(seq)</c>.</summary>
     public int Count => _layers.Count;
+    /// <summary>Module <paramref name="i"/>, as <c>seq[i]</c>.</summary>
     public Module<Tensor, Tensor> this[int i] => _layers[i];
 
+    /// <summary>Feeds <paramref name="input"/> through every module in order and returns the last output.</summary>
     public override Tensor Forward(Tensor input)
     {
         var x = input;
@@ -35,8 +39,10 @@ public sealed class ModuleList : Module, IReadOnlyList<Module>
 {
     private readonly List<Module> _items = new();
 
+    /// <summary>Holds <paramref name="modules"/>, registered as children <c>0</c>, <c>1</c>, ...</summary>
     public ModuleList(params Module[] modules) { foreach (var m in modules) Append(m); }
 
+    /// <summary>Adds a module at the end, as <c>append</c>.</summary>
     public ModuleList Append(Module m)
     {
         RegisterModule(_items.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), m);
@@ -44,8 +50,11 @@ public sealed class ModuleList : Module, IReadOnlyList<Module>
         return this;
     }
 
+    /// <summary>Module <paramref name="index"/>, as <c>modules[index]</c>.</summary>
     public Module this[int index] => _items[index];
+    /// <summary>The number of modules, as <c>len(modules)</c>.</summary>
     public int Count => _items.Count;
+    /// <summary>The modules in order.</summary>
     public IEnumerator<Module> GetEnumerator() => _items.GetEnumerator();
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

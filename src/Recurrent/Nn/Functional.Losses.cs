@@ -1,6 +1,8 @@
 // The losses of torch.nn.functional: cross_entropy (log_softmax + nll_loss as one autograd node
 // with a fused backward; class indices or class probabilities; weights, ignore_index,
-// label_smoothing), nll_loss and mse_loss, with PyTorch's reduction rules and error wording.
+// label_smoothing), nll_loss, mse_loss, and the point-wise l1_loss, huber_loss,
+// binary_cross_entropy and binary_cross_entropy_with_logits (one generic node each), with
+// PyTorch's reduction rules and error wording.
 // Sums accumulate in float64 and are rounded once, so float32 results sit within an ulp or two
 // of PyTorch's.
 using System.Numerics;
@@ -19,7 +21,7 @@ public enum Reduction
 }
 
 /// <summary>PyTorch spellings of <see cref="Reduction"/>.</summary>
-public static class ReductionNames
+internal static class ReductionNames
 {
     /// <summary>Parses <c>"none"</c>, <c>"mean"</c> or <c>"sum"</c>, as PyTorch's <c>_Reduction.get_enum</c>.</summary>
     public static Reduction Parse(string reduction) => reduction switch
@@ -92,8 +94,7 @@ public static partial class Functional
         Guard.NotNull(target, nameof(target));
         CheckReduction(reduction);
         Guard.Floating(input, nameof(input));
-        if (!target.IsFloatingPoint || target.DType != input.DType)
-            throw new ArgumentException($"mse_loss: expected target of dtype {Tensor.DTypeName(input.DType)} (the input's), but got {Tensor.DTypeName(target.DType)}", nameof(target));
+        CheckTargetDType(input, target, "mse_loss");
         if (!input.SameShape(target))
         {
             var shape = ShapeUtil.Broadcast(input.ShapeRef, target.ShapeRef);
@@ -101,19 +102,284 @@ public static partial class Functional
         }
         var x = input.Contiguous().Detach(); var y = target.Contiguous().Detach();
         int numel = x.Numel;
-        var loss = reduction == Reduction.None ? Tensor.Empty(x.DType, x.Shape) : Tensor.Empty(x.DType, []);
+        var loss = reduction == Reduction.None ? Tensor.NewZeroed(x.DType, x.Shape) : Tensor.NewZeroed(x.DType, []);
         if (x.DType == DType.Float32) MseForward(x.AsSpan<float>(), y.AsSpan<float>(), reduction, loss.AsSpan<float>());
         else MseForward(x.AsSpan<double>(), y.AsSpan<double>(), reduction, loss.AsSpan<double>());
         var inShape = x.Shape;
         return Tensor.Record(loss, "MseLossBackward0", g =>
         {
             // l = (x - y)²  =>  dx = 2 (x - y) g (/ numel for mean),  dy = -dx
-            var gx = Tensor.Empty(x.DType, inShape);
+            var gx = Tensor.NewZeroed(x.DType, inShape);
             var gc = g.Contiguous();
             if (x.DType == DType.Float32) MseBackward(x.AsSpan<float>(), y.AsSpan<float>(), gc.AsSpan<float>(), reduction, gx.AsSpan<float>());
             else MseBackward(x.AsSpan<double>(), y.AsSpan<double>(), gc.AsSpan<double>(), reduction, gx.AsSpan<double>());
             return new Tensor?[] { input.RequiresGrad ? gx : null, target.RequiresGrad ? gx.Neg() : null };
         }, true, input, target);
+    }
+
+    /// <summary>
+    /// Absolute error |x - y|, as <c>F.l1_loss</c>, reduced by <paramref name="reduction"/> (mean over every element by
+    /// default). Shapes that differ are broadcast (PyTorch warns about this). The gradient at x = y is 0.
+    /// </summary>
+    public static Tensor L1Loss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean)
+    {
+        var (x, y) = CheckRegressionPair(input, target, reduction, "l1_loss");
+        return PointwiseLoss<L1Op>("L1LossBackward0", x, y, null, null, 0, reduction);
+    }
+
+    /// <summary>
+    /// Huber loss, as <c>F.huber_loss</c>: per element 0.5·(x - y)² where |x - y| &lt; <paramref name="delta"/>, else
+    /// delta·(|x - y| - 0.5·delta); reduced by <paramref name="reduction"/>. Shapes that differ are broadcast (PyTorch
+    /// warns about this).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delta"/> is not positive.</exception>
+    public static Tensor HuberLoss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean, double delta = 1.0)
+    {
+        CheckDelta(delta);
+        var (x, y) = CheckRegressionPair(input, target, reduction, "huber_loss");
+        return PointwiseLoss<HuberOp>("HuberLossBackward0", x, y, null, null, delta, reduction);
+    }
+
+    /// <summary>
+    /// Binary cross entropy between probabilities and targets, as <c>F.binary_cross_entropy</c>: per element
+    /// -w·(y·log(x) + (1 - y)·log(1 - x)), each log clamped to be at least -100 (so x = 0 or 1 gives a finite loss), then
+    /// reduced by <paramref name="reduction"/>.
+    /// <para><paramref name="input"/>: probabilities in [0, 1] of any shape. <paramref name="target"/>: the same shape and
+    /// dtype, values in [0, 1]. <paramref name="weight"/>: rescales each element; it must broadcast to the input's
+    /// shape, and receives no gradient.</para>
+    /// <para>The input gradient is w·(x - y) / max(x·(1 - x), 1e-12); the target's, -w·logit(x) (as PyTorch).</para>
+    /// </summary>
+    public static Tensor BinaryCrossEntropy(Tensor input, Tensor target, Tensor? weight = null, Reduction reduction = Reduction.Mean)
+    {
+        const string op = "binary_cross_entropy";
+        CheckBinaryPair(input, target, reduction, op);
+        if (!target.SameShape(input))
+            throw new ArgumentException($"Using a target size (torch.Size({Guard.ShapeText(target.ShapeRef)})) that is different to the input size (torch.Size({Guard.ShapeText(input.ShapeRef)})) is deprecated. Please ensure they have the same size.", nameof(target));
+        var w = ElementWeight(weight, input, op, nameof(weight));
+        var x = input.Contiguous().Detach();
+        var y = target.Contiguous().Detach();
+        if (x.DType == DType.Float32) CheckProbabilities(x.AsSpan<float>(), y.AsSpan<float>());
+        else CheckProbabilities(x.AsSpan<double>(), y.AsSpan<double>());
+        return PointwiseLoss<BceOp>("BinaryCrossEntropyBackward0", input, target, w, null, 0, reduction, x, y);
+    }
+
+    /// <summary>
+    /// Binary cross entropy of logits, sigmoid and <see cref="BinaryCrossEntropy"/> in one numerically stable step, as
+    /// <c>F.binary_cross_entropy_with_logits</c>: per element
+    /// w·((1 - y)·x - (1 + (p - 1)·y)·logσ(x)), with logσ(x) = min(x, 0) - log(1 + exp(-|x|)), so large logits of
+    /// either sign never overflow. Reduced by <paramref name="reduction"/>.
+    /// <para><paramref name="input"/>: logits of any shape. <paramref name="target"/>: the same shape and dtype (values
+    /// are usually in [0, 1]; they are not checked). <paramref name="weight"/>: rescales each element.
+    /// <paramref name="posWeight"/> (p): weighs the positive term, one value per class along the last dimension
+    /// (shape (C)) or any shape that broadcasts to the input's; p &gt; 1 raises recall, p &lt; 1 precision. The
+    /// weights receive no gradient.</para>
+    /// </summary>
+    public static Tensor BinaryCrossEntropyWithLogits(Tensor input, Tensor target, Tensor? weight = null, Reduction reduction = Reduction.Mean,
+        Tensor? posWeight = null)
+    {
+        const string op = "binary_cross_entropy_with_logits";
+        CheckBinaryPair(input, target, reduction, op);
+        if (!target.SameShape(input))
+            throw new ArgumentException($"Target size (torch.Size({Guard.ShapeText(target.ShapeRef)})) must be the same as input size (torch.Size({Guard.ShapeText(input.ShapeRef)}))", nameof(target));
+        var w = ElementWeight(weight, input, op, nameof(weight));
+        var p = ElementWeight(posWeight, input, op, "pos_weight");
+        return PointwiseLoss<BceWithLogitsOp>("BinaryCrossEntropyWithLogitsBackward0", input, target, w, p, 0, reduction);
+    }
+
+    private static void CheckDelta(double delta)
+    {
+        if (!(delta > 0))
+            throw new ArgumentOutOfRangeException(nameof(delta), delta, $"huber_loss does not support non-positive values for delta. Expected delta > 0, got {PyFormat.Float(delta)}");
+    }
+
+    /// <summary>The checks of l1_loss / huber_loss (and their broadcast of differing shapes).</summary>
+    private static (Tensor Input, Tensor Target) CheckRegressionPair(Tensor input, Tensor target, Reduction reduction, string op)
+    {
+        Guard.NotNull(input, nameof(input));
+        Guard.NotNull(target, nameof(target));
+        CheckReduction(reduction);
+        Guard.Floating(input, nameof(input));
+        CheckTargetDType(input, target, op);
+        if (input.SameShape(target)) return (input, target);
+        var shape = ShapeUtil.Broadcast(input.ShapeRef, target.ShapeRef);
+        return (input.Expand(shape), target.Expand(shape));
+    }
+
+    private static void CheckBinaryPair(Tensor input, Tensor target, Reduction reduction, string op)
+    {
+        Guard.NotNull(input, nameof(input));
+        Guard.NotNull(target, nameof(target));
+        CheckReduction(reduction);
+        Guard.Floating(input, nameof(input));
+        CheckTargetDType(input, target, op);
+    }
+
+    /// <summary>Element-wise losses compare tensors of one floating dtype; say how to convert the target otherwise.</summary>
+    private static void CheckTargetDType(Tensor input, Tensor target, string op)
+    {
+        if (target.DType != input.DType)
+            throw new ArgumentException($"{op}: expected target of dtype {Tensor.DTypeName(input.DType)} (the input's), but got {Tensor.DTypeName(target.DType)}. Convert it with target.To(DType.{input.DType})", nameof(target));
+    }
+
+    /// <summary>
+    /// A per-element weight (weight, pos_weight) as a contiguous tensor of the input's shape and dtype, or null. It must
+    /// broadcast to the input's shape; it is a constant of the loss (PyTorch has no derivative for it).
+    /// </summary>
+    private static Tensor? ElementWeight(Tensor? weight, Tensor input, string op, string name)
+    {
+        if (weight is null) return null;
+        if (weight.RequiresGrad && GradMode.IsEnabled)
+            throw new ArgumentException($"{op}: the derivative for '{name}' is not implemented. Pass {name}.Detach(), or compute the loss inside a NoGrad scope", name);
+        bool fits = weight.Dim <= input.Dim;
+        for (int i = 1; fits && i <= weight.Dim; i++)
+        {
+            int have = weight.Size(weight.Dim - i), want = input.Size(input.Dim - i);
+            fits = have == want || have == 1;
+        }
+        if (!fits)
+            throw new ArgumentException($"{op}: {name} of shape {Guard.ShapeText(weight.ShapeRef)} cannot be broadcast to the input's shape {Guard.ShapeText(input.ShapeRef)}. Expected a shape that broadcasts to {Guard.ShapeText(input.ShapeRef)}, got {Guard.ShapeText(weight.ShapeRef)}", name);
+        using (new NoGrad())
+            return weight.Detach().To(input.DType).Expand(input.ShapeRef).Contiguous();
+    }
+
+    private static void CheckProbabilities<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y) where T : IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (!(x[i] >= T.Zero && x[i] <= T.One))
+                throw new ArgumentException($"all elements of input should be between 0 and 1 (found {x[i]} at flat index {i}). Apply Sigmoid() to logits first, or use BCEWithLogitsLoss", "input");
+            if (!(y[i] >= T.Zero && y[i] <= T.One))
+                throw new ArgumentException($"all elements of target should be between 0 and 1 (found {y[i]} at flat index {i})", "target");
+        }
+    }
+
+    /// <summary>
+    /// One element of a point-wise loss: l(x, y) and its partial derivatives, with p the element's pos_weight (1 when
+    /// there is none) and k the loss's constant (Huber's delta).
+    /// </summary>
+    private interface IPointwiseLoss
+    {
+        static abstract double Value(double x, double y, double p, double k);
+        static abstract double DInput(double x, double y, double p, double k);
+        static abstract double DTarget(double x, double y, double p, double k);
+    }
+
+    private readonly struct L1Op : IPointwiseLoss
+    {
+        public static double Value(double x, double y, double p, double k) => Math.Abs(x - y);
+        public static double DInput(double x, double y, double p, double k) => x > y ? 1 : x < y ? -1 : x - y; // NaN stays NaN
+        public static double DTarget(double x, double y, double p, double k) => -DInput(x, y, p, k);
+    }
+
+    private readonly struct HuberOp : IPointwiseLoss
+    {
+        public static double Value(double x, double y, double p, double k)
+        {
+            double z = Math.Abs(x - y);
+            return z < k ? 0.5 * z * z : k * (z - 0.5 * k);
+        }
+
+        // d/dx: x - y inside (-δ, δ), ±δ outside.
+        public static double DInput(double x, double y, double p, double k)
+        {
+            double d = x - y;
+            return d <= -k ? -k : d >= k ? k : d;
+        }
+
+        public static double DTarget(double x, double y, double p, double k) => -DInput(x, y, p, k);
+    }
+
+    private readonly struct BceOp : IPointwiseLoss
+    {
+        // l = (y - 1)·max(log(1 - x), -100) - y·max(log x, -100)
+        public static double Value(double x, double y, double p, double k) =>
+            (y - 1) * Math.Max(Math.Log(1 - x), -100) - y * Math.Max(Math.Log(x), -100);
+
+        // dl/dx = (x - y) / max(x(1 - x), ε), ε = 1e-12, as ATen's binary_cross_entropy_backward.
+        public static double DInput(double x, double y, double p, double k) => (x - y) / Math.Max((1 - x) * x, 1e-12);
+
+        // dl/dy = -logit(x) = log(1 - x) - log(x) (unclamped, as PyTorch's binary_cross_entropy_target_backward).
+        public static double DTarget(double x, double y, double p, double k) => Math.Log(1 - x) - Math.Log(x);
+    }
+
+    private readonly struct BceWithLogitsOp : IPointwiseLoss
+    {
+        // logσ(x) = min(x, 0) - log1p(exp(-|x|)), exact for logits of any size.
+        private static double LogSigmoid(double x) => Math.Min(x, 0) - Math.Log(1 + Math.Exp(-Math.Abs(x)));
+
+        private static double Sigmoid(double x) => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x));
+
+        // l = (1 - y)·x - (1 + (p - 1)·y)·logσ(x)
+        public static double Value(double x, double y, double p, double k) => (1 - y) * x - (1 + (p - 1) * y) * LogSigmoid(x);
+
+        // dl/dx = (p·y + 1 - y)·σ(x) - p·y
+        public static double DInput(double x, double y, double p, double k) => (p * y + 1 - y) * Sigmoid(x) - p * y;
+
+        // dl/dy = -x - (p - 1)·logσ(x) = logσ(-x) - p·logσ(x)
+        public static double DTarget(double x, double y, double p, double k) => LogSigmoid(-x) - p * LogSigmoid(x);
+    }
+
+    /// <summary>
+    /// A point-wise loss as one autograd node: per element w·l(x, y) in float64 (w the element's weight, 1 without one),
+    /// rounded once to the input's dtype; the mean and the sum accumulate in float64 (the mean of no elements is NaN,
+    /// as PyTorch's). <paramref name="input"/> and <paramref name="target"/> have one shape; weights are contiguous and
+    /// of that shape.
+    /// </summary>
+    private static Tensor PointwiseLoss<TOp>(string name, Tensor input, Tensor target, Tensor? weight, Tensor? posWeight, double k,
+        Reduction reduction, Tensor? xData = null, Tensor? yData = null) where TOp : IPointwiseLoss
+    {
+        var x = xData ?? input.Contiguous().Detach();
+        var y = yData ?? target.Contiguous().Detach();
+        var shape = input.Shape.ToArray();
+        var loss = Tensor.NewZeroed(x.DType, reduction == Reduction.None ? shape : []);
+        if (x.DType == DType.Float32)
+            PointwiseForward<float, TOp>(x.AsSpan<float>(), y.AsSpan<float>(), Span(weight, 0f), Span(posWeight, 0f), k, reduction, loss.AsSpan<float>());
+        else
+            PointwiseForward<double, TOp>(x.AsSpan<double>(), y.AsSpan<double>(), Span(weight, 0d), Span(posWeight, 0d), k, reduction, loss.AsSpan<double>());
+        return Tensor.Record(loss, name, g =>
+        {
+            var gc = g.Contiguous();
+            Tensor? gx = input.RequiresGrad ? Tensor.NewZeroed(x.DType, shape) : null;
+            Tensor? gy = target.RequiresGrad ? Tensor.NewZeroed(x.DType, shape) : null;
+            if (x.DType == DType.Float32)
+                PointwiseBackward<float, TOp>(x.AsSpan<float>(), y.AsSpan<float>(), Span(weight, 0f), Span(posWeight, 0f), k, reduction,
+                    gc.AsSpan<float>(), gx is null ? default : gx.AsSpan<float>(), gy is null ? default : gy.AsSpan<float>());
+            else
+                PointwiseBackward<double, TOp>(x.AsSpan<double>(), y.AsSpan<double>(), Span(weight, 0d), Span(posWeight, 0d), k, reduction,
+                    gc.AsSpan<double>(), gx is null ? default : gx.AsSpan<double>(), gy is null ? default : gy.AsSpan<double>());
+            return new Tensor?[] { gx, gy };
+        }, true, input, target);
+
+        static ReadOnlySpan<T> Span<T>(Tensor? t, T _) where T : unmanaged => t is null ? default : t.AsSpan<T>();
+    }
+
+    private static void PointwiseForward<T, TOp>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> w, ReadOnlySpan<T> p, double k,
+        Reduction r, Span<T> loss) where T : unmanaged, IFloatingPointIeee754<T> where TOp : IPointwiseLoss
+    {
+        double sum = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            double l = TOp.Value(double.CreateTruncating(x[i]), double.CreateTruncating(y[i]), p.IsEmpty ? 1 : double.CreateTruncating(p[i]), k);
+            if (!w.IsEmpty) l *= double.CreateTruncating(w[i]);
+            if (r == Reduction.None) loss[i] = T.CreateTruncating(l);
+            else sum += l;
+        }
+        if (r != Reduction.None) loss[0] = T.CreateTruncating(r == Reduction.Mean ? sum / x.Length : sum);
+    }
+
+    // d(loss)/dx_i = w_i·∂l/∂x(x_i, y_i)·σ_i with σ_i = g_i (none), g (sum) or g / numel (mean); the same for y.
+    private static void PointwiseBackward<T, TOp>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> w, ReadOnlySpan<T> p, double k,
+        Reduction r, ReadOnlySpan<T> g, Span<T> gx, Span<T> gy) where T : unmanaged, IFloatingPointIeee754<T> where TOp : IPointwiseLoss
+    {
+        double shared = r == Reduction.None ? 0 : double.CreateTruncating(g[0]) / (r == Reduction.Mean ? x.Length : 1);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double sigma = r == Reduction.None ? double.CreateTruncating(g[i]) : shared;
+            if (!w.IsEmpty) sigma *= double.CreateTruncating(w[i]);
+            double xi = double.CreateTruncating(x[i]), yi = double.CreateTruncating(y[i]), pi = p.IsEmpty ? 1 : double.CreateTruncating(p[i]);
+            if (!gx.IsEmpty) gx[i] = T.CreateTruncating(TOp.DInput(xi, yi, pi, k) * sigma);
+            if (!gy.IsEmpty) gy[i] = T.CreateTruncating(TOp.DTarget(xi, yi, pi, k) * sigma);
+        }
     }
 
     private static void CheckReduction(Reduction r)
@@ -191,13 +457,13 @@ public static partial class Functional
         double[]? w = weight?.Detach().Double().Contiguous().AsSpan<double>().ToArray();
         var st = new ClassLossState(n, c, s, t, w, ignoreIndex, eps, reduction, logSoftmax);
         var lossShape = reduction == Reduction.None ? target.Shape : [];
-        var loss = Tensor.Empty(x.DType, lossShape);
+        var loss = Tensor.NewZeroed(x.DType, lossShape);
         if (x.DType == DType.Float32) st.Forward(x.AsSpan<float>(), loss.AsSpan<float>());
         else st.Forward(x.AsSpan<double>(), loss.AsSpan<double>());
         var inShape = input.Shape;
         return Tensor.Record(loss, "NllLossBackward0", g =>
         {
-            var gx = Tensor.Empty(x.DType, inShape);
+            var gx = Tensor.NewZeroed(x.DType, inShape);
             var gc = g.Contiguous();
             if (x.DType == DType.Float32) st.Backward(x.AsSpan<float>(), gc.AsSpan<float>(), gx.AsSpan<float>());
             else st.Backward(x.AsSpan<double>(), gc.AsSpan<double>(), gx.AsSpan<double>());

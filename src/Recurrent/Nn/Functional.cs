@@ -103,7 +103,7 @@ public static partial class Functional
         var outShape = new int[input.Dim + 1];
         input.ShapeRef.CopyTo(outShape, 0); outShape[^1] = dim;
         var w = weight.Contiguous().Detach();
-        var result = Tensor.Empty(weight.DType, outShape);
+        var result = Tensor.NewZeroed(weight.DType, outShape);
         if (weight.DType == DType.Float32) GatherRows(w.AsSpan<float>(), ids, dim, result.AsSpan<float>());
         else GatherRows(w.AsSpan<double>(), ids, dim, result.AsSpan<double>());
 
@@ -111,7 +111,7 @@ public static partial class Functional
         return Tensor.Record(result, "EmbeddingBackward0", g =>
         {
             // out[i] = W[ids[i]]  =>  dW[r] = Σ_{i: ids[i] = r, r != padding_idx} g[i] (/ count[r] with scale_grad_by_freq)
-            var gw = Tensor.Empty(dtype, [num, dim]);
+            var gw = Tensor.NewZeroed(dtype, [num, dim]);
             var gc = g.Contiguous();
             if (dtype == DType.Float32) ScatterRows(gc.AsSpan<float>(), ids, dim, pad, scaleGradByFreq, num, gw.AsSpan<float>());
             else ScatterRows(gc.AsSpan<double>(), ids, dim, pad, scaleGradByFreq, num, gw.AsSpan<double>());

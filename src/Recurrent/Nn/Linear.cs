@@ -1,4 +1,8 @@
-// nn.Linear: y = x Wᵀ + b over the last dimension, PyTorch's parameter names and default init.
+// nn.Linear: y = x Wᵀ + b over the last dimension, PyTorch's parameter names and default init;
+// after dynamic quantization, the int8 product of Quantization/QuantizedLinear.
+using Recurrent.Kernels;
+using Recurrent.Quantization;
+
 namespace Recurrent.Nn;
 
 /// <summary>
@@ -6,8 +10,9 @@ namespace Recurrent.Nn;
 /// output (*, out_features). Parameters <c>weight</c> (out_features, in_features) and <c>bias</c> (out_features),
 /// both initialised U(-1/√in_features, 1/√in_features) (PyTorch's kaiming_uniform_(a=√5) rule).
 /// </summary>
-public sealed class Linear : Module<Tensor, Tensor>
+public sealed class Linear : Module<Tensor, Tensor>, IDynamicQuantizable
 {
+    private QuantizedMatrix? _q;
     /// <summary>Creates the layer; <paramref name="generator"/> seeds the initial weights (default: <see cref="Generator.Default"/>).</summary>
     public Linear(int inFeatures, int outFeatures, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
     {
@@ -33,7 +38,26 @@ public sealed class Linear : Module<Tensor, Tensor>
     public int OutFeatures { get; }
 
     /// <summary>The weight W, (out_features, in_features).</summary>
-    public Tensor Weight => Param("weight")!;
+    public Tensor Weight => _q is null ? Param("weight")! : throw QuantizedWeights.InferenceOnly(TypeName, "its float weight was replaced by int8 weights");
+
+    /// <summary>True once <see cref="Quantizer.QuantizeDynamic{TModule}(TModule)"/> turned the weight into int8 (inference only).</summary>
+    public bool IsQuantized => _q is not null;
+
+    bool IDynamicQuantizable.IsQuantized => IsQuantized;
+
+    IReadOnlyDictionary<string, QuantizedMatrix> IDynamicQuantizable.Quantized =>
+        _q is null ? throw new InvalidOperationException("Linear is not quantized") : new Dictionary<string, QuantizedMatrix> { ["weight"] = _q };
+
+    IReadOnlyList<(string Name, int Rows, int Cols)> IDynamicQuantizable.QuantizableWeights => [("weight", OutFeatures, InFeatures)];
+
+    void IDynamicQuantizable.InstallQuantized(IReadOnlyDictionary<string, QuantizedMatrix> weights)
+    {
+        var q = weights.TryGetValue("weight", out var w) && w.N == OutFeatures && w.K == InFeatures ? w
+            : throw new ArgumentException($"Linear: weight must be int8 ({OutFeatures}, {InFeatures})", nameof(weights));
+        if (Param("bias") is { } bias) ReplaceParameter("bias", QuantizedWeights.PinnedCopy(bias));
+        RemoveParameter("weight");
+        _q = q;
+    }
     /// <summary>The bias b, (out_features), or null when built with <c>bias: false</c>.</summary>
     public Tensor? Bias => Param("bias");
 
@@ -41,7 +65,13 @@ public sealed class Linear : Module<Tensor, Tensor>
     public override string TypeName => "Linear";
 
     /// <summary>(*, in_features) -> (*, out_features).</summary>
-    public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias);
+    public override Tensor Forward(Tensor input)
+    {
+        if (_q is null) return Functional.Linear(input, Weight, Bias);
+        if (Training) throw QuantizedWeights.InferenceOnly(TypeName, "it is in training mode");
+        Guard.NotNull(input, nameof(input));
+        return QuantizedLinear.Apply(input, _q, Bias);
+    }
 
     /// <inheritdoc/>
     public override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={PyFormat.Bool(Bias is not null)}";

@@ -1,10 +1,15 @@
-// Loss modules (CrossEntropyLoss, NLLLoss, MSELoss): hold the options and call Functional.
+// Loss modules (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss): hold the
+// options (weights as buffers, as PyTorch registers them) and call Functional.
 namespace Recurrent.Nn;
 
-/// <summary>Base of the loss modules: <c>Forward(input, target)</c> and a <see cref="Reduction"/>, as PyTorch's <c>_Loss</c>.</summary>
-public abstract class Loss : Module<(Tensor Input, Tensor Target), Tensor>
+/// <summary>
+/// Base of the loss modules, as PyTorch's <c>_Loss</c>: a <see cref="Reduction"/> and one entry point,
+/// <see cref="Forward(Tensor, Tensor)"/> (PyTorch's <c>loss_fn(input, target)</c>).
+/// </summary>
+public abstract class Loss : Module
 {
     /// <summary>Stores the reduction.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined value.</exception>
     protected Loss(Reduction reduction)
     {
         if (reduction is not (Reduction.None or Reduction.Mean or Reduction.Sum))
@@ -15,14 +20,8 @@ public abstract class Loss : Module<(Tensor Input, Tensor Target), Tensor>
     /// <summary>How per-element losses are reduced.</summary>
     public Reduction Reduction { get; }
 
-    /// <summary>Computes the loss, as <c>loss_fn(input, target)</c>.</summary>
+    /// <summary>Computes the loss of <paramref name="input"/> (the model's output) against <paramref name="target"/>, as <c>loss_fn(input, target)</c>.</summary>
     public abstract Tensor Forward(Tensor input, Tensor target);
-
-    /// <summary>Same as <see cref="Forward(Tensor, Tensor)"/>.</summary>
-    public Tensor Call(Tensor input, Tensor target) => Forward(input, target);
-
-    /// <inheritdoc/>
-    public sealed override Tensor Forward((Tensor Input, Tensor Target) input) => Forward(input.Input, input.Target);
 }
 
 /// <summary>
@@ -90,4 +89,96 @@ public sealed class MSELoss(Reduction reduction = Reduction.Mean) : Loss(reducti
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.MseLoss(input, target, Reduction);
+}
+
+/// <summary>Mean (or summed) absolute error |x - y|, as <c>nn.L1Loss</c> (see <see cref="Functional.L1Loss"/>).</summary>
+public sealed class L1Loss(Reduction reduction = Reduction.Mean) : Loss(reduction)
+{
+    /// <inheritdoc/>
+    public override string TypeName => "L1Loss";
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.L1Loss(input, target, Reduction);
+}
+
+/// <summary>
+/// Huber loss, as <c>nn.HuberLoss</c>: squared error below <see cref="Delta"/>, absolute error (scaled by delta) above
+/// it (see <see cref="Functional.HuberLoss"/>).
+/// </summary>
+public sealed class HuberLoss : Loss
+{
+    /// <summary>Creates the loss; <paramref name="delta"/> (&gt; 0) is where it changes from quadratic to linear.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delta"/> is not positive.</exception>
+    public HuberLoss(Reduction reduction = Reduction.Mean, double delta = 1.0) : base(reduction)
+    {
+        if (!(delta > 0))
+            throw new ArgumentOutOfRangeException(nameof(delta), delta, $"huber_loss does not support non-positive values for delta. Expected delta > 0, got {PyFormat.Float(delta)}");
+        Delta = delta;
+    }
+
+    /// <summary>The threshold between the quadratic and the linear part.</summary>
+    public double Delta { get; }
+
+    /// <inheritdoc/>
+    public override string TypeName => "HuberLoss";
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.HuberLoss(input, target, Reduction, Delta);
+}
+
+/// <summary>
+/// Binary cross entropy of probabilities (a sigmoid's output) against targets in [0, 1], as <c>nn.BCELoss</c> (see
+/// <see cref="Functional.BinaryCrossEntropy"/>). Prefer <see cref="BCEWithLogitsLoss"/> on logits: it is
+/// numerically stable. The element weights are a buffer named <c>weight</c>.
+/// </summary>
+public sealed class BCELoss : Loss
+{
+    /// <summary>Creates the loss; <paramref name="weight"/> rescales each element and must broadcast to the input's shape.</summary>
+    public BCELoss(Tensor? weight = null, Reduction reduction = Reduction.Mean) : base(reduction)
+    {
+        if (weight is not null) Guard.Floating(weight, nameof(weight));
+        RegisterBuffer("weight", weight?.Detach());
+    }
+
+    /// <summary>The element weights, or null.</summary>
+    public Tensor? Weight => Buffer("weight");
+
+    /// <inheritdoc/>
+    public override string TypeName => "BCELoss";
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.BinaryCrossEntropy(input, target, Weight, Reduction);
+}
+
+/// <summary>
+/// Sigmoid and binary cross entropy in one numerically stable step, as <c>nn.BCEWithLogitsLoss</c> (see
+/// <see cref="Functional.BinaryCrossEntropyWithLogits"/>). The element weights and the positive-class weights are
+/// buffers named <c>weight</c> and <c>pos_weight</c>.
+/// </summary>
+public sealed class BCEWithLogitsLoss : Loss
+{
+    /// <summary>
+    /// Creates the loss. <paramref name="weight"/> rescales each element; <paramref name="posWeight"/> weighs the
+    /// positive term of each class (shape (C) for inputs (..., C)), e.g. negatives / positives for an unbalanced class.
+    /// Both must broadcast to the input's shape.
+    /// </summary>
+    public BCEWithLogitsLoss(Tensor? weight = null, Reduction reduction = Reduction.Mean, Tensor? posWeight = null) : base(reduction)
+    {
+        if (weight is not null) Guard.Floating(weight, nameof(weight));
+        if (posWeight is not null) Guard.Floating(posWeight, nameof(posWeight));
+        RegisterBuffer("weight", weight?.Detach());
+        RegisterBuffer("pos_weight", posWeight?.Detach());
+    }
+
+    /// <summary>The element weights, or null.</summary>
+    public Tensor? Weight => Buffer("weight");
+    /// <summary>The positive-class weights, or null.</summary>
+    public Tensor? PosWeight => Buffer("pos_weight");
+
+    /// <inheritdoc/>
+    public override string TypeName => "BCEWithLogitsLoss";
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input, Tensor target) =>
+        Functional.BinaryCrossEntropyWithLogits(input, target, Weight, Reduction, PosWeight);
 }

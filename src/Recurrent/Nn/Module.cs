@@ -73,6 +73,49 @@ public abstract class Module
     protected internal Tensor? Buffer(string name) =>
         _buffers.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"'{TypeName}' object has no buffer '{name}'");
 
+    /// <summary>
+    /// The parameter at a dotted name (<c>weight_ih_l0</c>, <c>rnn.bias_hh_l1_reverse</c>), as
+    /// <c>model.get_parameter(name)</c> / <c>model.rnn.weight_ih_l0</c>. Reads one entry; no state dict is built.
+    /// </summary>
+    /// <exception cref="ArgumentException">No submodule or parameter has that name.</exception>
+    public Tensor GetParameter(string name)
+    {
+        var (owner, leaf) = Resolve(name);
+        if (!owner._params.TryGetValue(leaf, out var p) || p is null)
+            throw new ArgumentException($"{owner.TypeName} has no parameter `{leaf}` (looking up \"{name}\"); its parameters are: {string.Join(", ", owner._paramOrder.Where(n => owner._params[n] is not null))}", nameof(name));
+        return p;
+    }
+
+    /// <summary>
+    /// Copies <paramref name="value"/> into the parameter at a dotted name, as
+    /// <c>with torch.no_grad(): model.get_parameter(name).copy_(value)</c> (or PyTorch's
+    /// <c>rnn.weight_ih_l0.data = value</c>). The parameter object stays the same (optimizers and a recurrent
+    /// module's flat buffer keep working); the value is converted to its dtype.
+    /// </summary>
+    /// <exception cref="ArgumentException">No such parameter, or the shape differs (expected and actual named).</exception>
+    public void SetParameter(string name, Tensor value)
+    {
+        Guard.NotNull(value, nameof(value));
+        var p = GetParameter(name);
+        if (!value.SameShape(p))
+            throw new ArgumentException($"SetParameter(\"{name}\"): size mismatch. Expected shape {Guard.ShapeText(p.ShapeRef)}, got {Guard.ShapeText(value.ShapeRef)}", nameof(value));
+        if (value.DType == DType.Int64)
+            throw new ArgumentException($"SetParameter(\"{name}\"): expected a floating point tensor, got torch.int64", nameof(value));
+        using (new NoGrad()) p.Copy_(value.Detach());
+    }
+
+    // The module owning a dotted name and the name's last part.
+    private (Module Owner, string Leaf) Resolve(string name)
+    {
+        Guard.NotNull(name, nameof(name));
+        var parts = name.Split('.');
+        var m = this;
+        for (int i = 0; i < parts.Length - 1; i++)
+            if (!m._modules.TryGetValue(parts[i], out m!))
+                throw new ArgumentException($"{TypeName} has no submodule `{string.Join(".", parts[..(i + 1)])}` (looking up \"{name}\")", nameof(name));
+        return (m, parts[^1]);
+    }
+
     /// <summary>Direct parameters of this module in registration order.</summary>
     protected IEnumerable<(string Name, Tensor? Value)> OwnParameters() => _paramOrder.Select(n => (n, _params[n]));
 
@@ -83,6 +126,16 @@ public abstract class Module
         value.RequiresGrad = true;
         _params[name] = value.DetachFromDisposeScope();
     }
+
+    /// <summary>Removes a parameter (a weight dynamic quantization replaced by an int8 copy the module keeps itself).</summary>
+    internal void RemoveParameter(string name)
+    {
+        if (!_params.Remove(name)) throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
+        _paramOrder.Remove(name);
+    }
+
+    /// <summary>True when a parameter of that name is registered (possibly as missing, like <c>bias=False</c>).</summary>
+    internal bool HasParameter(string name) => _params.ContainsKey(name);
 
     /// <summary>Called after parameters were replaced or reloaded (e.g. to re-flatten weights).</summary>
     protected virtual void OnParametersChanged() { }
@@ -205,6 +258,9 @@ public abstract class Module
     public Module To(DType dtype)
     {
         if (dtype == DType.Int64) throw new ArgumentException("nn.Module.to only accepts floating point dtypes, but got torch.int64", nameof(dtype));
+        foreach (var (_, m) in NamedModules())
+            if (m is Quantization.IDynamicQuantizable { IsQuantized: true } && dtype != DType.Float32)
+                throw Quantization.QuantizedWeights.InferenceOnly(m.TypeName, $"To({dtype}) would convert float weights it no longer has");
         foreach (var (_, m) in NamedModules())
         {
             foreach (var n in m._paramOrder.ToList())

@@ -42,7 +42,7 @@ public static class ClipGrad
         }
         double total = Round(Nn.Functional.VectorNorm(Tensor.FromArray(norms, norms.Length), normType), dtype);
         if (errorIfNonfinite && !double.IsFinite(total))
-            throw new InvalidOperationException($"The total norm of order {Nn.PyFormat.Float(normType)} for gradients from `parameters` is non-finite, so it cannot be clipped. To disable this error and scale the gradients by the non-finite norm anyway, set `error_if_nonfinite=False`");
+            throw new InvalidOperationException($"The total norm of order {Nn.PyFormat.Float(normType)} for gradients from `parameters` is non-finite, so it cannot be clipped. To disable this error and scale the gradients by the non-finite norm anyway, pass errorIfNonfinite: false");
         return Tensor.Scalar(total, dtype);
     }
 

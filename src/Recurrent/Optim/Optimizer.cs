@@ -249,7 +249,7 @@ public abstract class Optimizer
             if (!t.SameShape(p))
                 throw new ArgumentException($"{key}: shape {Guard.ShapeText(t.ShapeRef)} does not match the parameter's shape {Guard.ShapeText(p.ShapeRef)}", nameof(stateDict));
             if (!t.IsFloatingPoint) throw new ArgumentException($"{key}: expected a floating point tensor, got {Tensor.DTypeName(t.DType)}", nameof(stateDict));
-            var copy = Tensor.Empty(p.DType, p.Shape);
+            var copy = Tensor.NewZeroed(p.DType, p.Shape);
             using (new NoGrad()) copy.Copy_(t.Detach());
             st.Buffers[name] = copy.DetachFromDisposeScope();
         }

@@ -178,6 +178,7 @@ public sealed partial class Tensor
         {
             Scope = s.Outer;
             Scope?.Add(this);
+            if (_grad is { } g && ReferenceEquals(g.Scope, s)) g.MoveToOuterDisposeScope();
         }
         return this;
     }
@@ -186,8 +187,26 @@ public sealed partial class Tensor
     public Tensor DetachFromDisposeScope()
     {
         ThrowIfDisposed();
+        if (Scope is { } s && _grad is { } g && ReferenceEquals(g.Scope, s)) g.DetachFromDisposeScope();
         Scope = null;
         return this;
+    }
+
+    /// <summary>
+    /// Gives <paramref name="grad"/> (about to become this tensor's <see cref="Grad"/>) a lifetime at least this
+    /// tensor's: no scope when this tensor has none; otherwise this tensor's scope, unless the gradient already
+    /// belongs to that scope or one enclosing it.
+    /// </summary>
+    private Tensor KeepWithThis(Tensor grad)
+    {
+        if (Scope is not { } mine) return grad.DetachFromDisposeScope();
+        if (grad.Scope is null) return grad; // detached: lives until the GC, longer than this tensor
+        for (var s = mine; s is not null; s = s.Outer)
+            if (ReferenceEquals(grad.Scope, s)) return grad;
+        grad.ThrowIfDisposed();
+        grad.Scope = mine;
+        mine.Add(grad);
+        return grad;
     }
 
     // Called by every constructor: joins the current scope and counts the lease.

@@ -11,6 +11,7 @@ public sealed class Generator
     /// <summary>The process-wide default generator used when none is passed.</summary>
     public static Generator Default { get; } = new(0x5eed);
 
+    /// <summary>Creates a generator seeded with <paramref name="seed"/>: the same seed gives the same stream, bit for bit.</summary>
     public Generator(ulong seed) => ManualSeed(seed);
 
     /// <summary>Resets the stream, as <c>torch.manual_seed</c> / <c>generator.manual_seed</c>.</summary>

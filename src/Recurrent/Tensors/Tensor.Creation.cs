@@ -14,7 +14,7 @@ public sealed partial class Tensor
 
     /// <summary>Zeros of the given shape, as <c>torch.zeros</c>.</summary>
     public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, bool requiresGrad = false)
-        => Empty(dtype, CheckShape(shape)).RequiresGrad_(requiresGrad);
+        => NewZeroed(dtype, CheckShape(shape)).RequiresGrad_(requiresGrad);
     /// <summary>Zeros of the given shape (float32), as <c>torch.zeros(2, 3)</c>.</summary>
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
 
@@ -27,7 +27,7 @@ public sealed partial class Tensor
     /// <summary>A tensor filled with <paramref name="value"/>, as <c>torch.full</c>.</summary>
     public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, bool requiresGrad = false)
     {
-        var t = Empty(dtype, CheckShape(shape));
+        var t = NewZeroed(dtype, CheckShape(shape));
         switch (dtype)
         {
             case DType.Float32: Array.Fill(t.Arr<float>(), (float)value); break;
@@ -37,8 +37,11 @@ public sealed partial class Tensor
         return t.RequiresGrad_(requiresGrad);
     }
 
-    public static Tensor ZerosLike(Tensor t) => Empty(t.DType, t.ShapeRef);
+    /// <summary>Zeros of <paramref name="t"/>'s shape and dtype, as <c>torch.zeros_like</c>.</summary>
+    public static Tensor ZerosLike(Tensor t) => NewZeroed(t.DType, t.ShapeRef);
+    /// <summary>Ones of <paramref name="t"/>'s shape and dtype, as <c>torch.ones_like</c>.</summary>
     public static Tensor OnesLike(Tensor t) => Full(t.ShapeRef, 1.0, t.DType);
+    /// <summary><paramref name="value"/> in every element, of <paramref name="t"/>'s shape and dtype, as <c>torch.full_like</c>.</summary>
     public static Tensor FullLike(Tensor t, double value) => Full(t.ShapeRef, value, t.DType);
 
     /// <summary>Values from start (inclusive) to end (exclusive) by step, as <c>torch.arange</c>.</summary>
@@ -47,7 +50,7 @@ public sealed partial class Tensor
         if (step == 0) throw new ArgumentException("step must be nonzero", nameof(step));
         if ((end - start) / step < 0) throw new ArgumentException($"upper bound and larger bound inconsistent with step sign (start {start}, end {end}, step {step})");
         int n = (int)Math.Ceiling((end - start) / step);
-        var t = Empty(dtype, new[] { n });
+        var t = NewZeroed(dtype, new[] { n });
         for (int i = 0; i < n; i++)
         {
             double v = start + i * step;
@@ -70,7 +73,7 @@ public sealed partial class Tensor
     public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
     {
         if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"number of steps must be non-negative, but got {steps}");
-        var t = Empty(dtype, new[] { steps });
+        var t = NewZeroed(dtype, new[] { steps });
         double step = steps > 1 ? (end - start) / (steps - 1) : 0;
         int half = steps / 2;
         for (int i = 0; i < steps; i++)
@@ -111,11 +114,12 @@ public sealed partial class Tensor
     {
         Guard.Floating(Scalar(0, dtype), "dtype");
         var g = generator ?? Generator.Default;
-        var t = Empty(dtype, CheckShape(shape));
+        var t = NewZeroed(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)((g.NextUInt64() >> 40) * (1.0 / (1 << 24))); }
         else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextDouble(); }
         return t;
     }
+    /// <summary>Uniform float32 values in [0, 1) of the given shape from <see cref="Generator.Default"/>, as <c>torch.rand(*size)</c>.</summary>
     public static Tensor Rand(params int[] shape) => Rand(shape, DType.Float32);
 
     /// <summary>Standard normal values, as <c>torch.randn</c>.</summary>
@@ -123,18 +127,19 @@ public sealed partial class Tensor
     {
         Guard.Floating(Scalar(0, dtype), "dtype");
         var g = generator ?? Generator.Default;
-        var t = Empty(dtype, CheckShape(shape));
+        var t = NewZeroed(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)g.NextNormal(); }
         else { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = g.NextNormal(); }
         return t;
     }
+    /// <summary>Standard normal float32 values of the given shape from <see cref="Generator.Default"/>, as <c>torch.randn(*size)</c>.</summary>
     public static Tensor Randn(params int[] shape) => Randn(shape, DType.Float32);
 
     /// <summary>Uniform values in [low, high), as <c>tensor.uniform_(low, high)</c> on a fresh tensor.</summary>
     public static Tensor Uniform(int[] shape, double low, double high, DType dtype = DType.Float32, Generator? generator = null)
     {
         var g = generator ?? Generator.Default;
-        var t = Empty(dtype, CheckShape(shape));
+        var t = NewZeroed(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)(low + (high - low) * g.NextDouble()); }
         else if (dtype == DType.Float64) { var a = t.Arr<double>(); for (int i = 0; i < a.Length; i++) a[i] = low + (high - low) * g.NextDouble(); }
         else throw new ArgumentException("Uniform: expected a floating point dtype", nameof(dtype));
@@ -146,7 +151,7 @@ public sealed partial class Tensor
     {
         if (high <= low) throw new ArgumentException($"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}");
         var g = generator ?? Generator.Default;
-        var t = Empty(DType.Int64, CheckShape(shape));
+        var t = NewZeroed(DType.Int64, CheckShape(shape));
         var a = t.Arr<long>();
         for (int i = 0; i < a.Length; i++) a[i] = low + g.NextLong(high - low);
         return t;

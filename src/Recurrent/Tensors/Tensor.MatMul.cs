@@ -14,16 +14,16 @@ public sealed partial class Tensor
         int s0 = x.StridesRef[0], s1 = x.StridesRef[1];
         if ((s1 == 1 || c == 1) && s0 >= Math.Max(1, c)) return (x, false, s0);
         if ((s0 == 1 || r == 1) && s1 >= Math.Max(1, r)) return (x, true, s1);
-        var cc = Empty(x.DType, x.ShapeRef);
+        var cc = NewZeroed(x.DType, x.ShapeRef);
         StridedCopy.Copy(x, cc);
         return (cc, false, c);
     }
 
-    /// <summary>out[m,n] = a[m,k] @ b[k,n], no autograd; out may be given (row-major contiguous region).</summary>
+    /// <summary>out[m,n] = a[m,k] @ b[k,n] as a new contiguous tensor, no autograd (transposed views go to the GEMM without a copy).</summary>
     internal static Tensor MmRaw(Tensor a, Tensor b)
     {
         int m = a.ShapeRef[0], k = a.ShapeRef[1], n = b.ShapeRef[1];
-        var r = Empty(a.DType, new[] { m, n });
+        var r = NewZeroed(a.DType, new[] { m, n });
         if (m == 0 || n == 0) return r;
         var (ta, transA, lda) = GemmOperand(a);
         var (tb, transB, ldb) = GemmOperand(b);
@@ -61,7 +61,7 @@ public sealed partial class Tensor
         if (ShapeRef[0] != other.ShapeRef[0] || ShapeRef[2] != other.ShapeRef[1])
             throw new ArgumentException($"Expected size for first two dimensions of batch2 tensor to be: [{ShapeRef[0]}, {ShapeRef[2]}] but got: [{other.ShapeRef[0]}, {other.ShapeRef[1]}].", nameof(other));
         int bsz = ShapeRef[0], m = ShapeRef[1], n = other.ShapeRef[2];
-        var r = Empty(DType, new[] { bsz, m, n });
+        var r = NewZeroed(DType, new[] { bsz, m, n });
         using (new NoGrad())
             for (int i = 0; i < bsz; i++)
                 StridedCopy.Copy(MmRaw(Select(0, i), other.Select(0, i)), r.NarrowNoGrad(0, i, 1).Squeeze(0));

@@ -308,7 +308,7 @@ public sealed partial class Tensor
     /// <summary>A 0-dim tensor holding <paramref name="value"/>.</summary>
     public static Tensor Scalar(double value, DType dtype = DType.Float32)
     {
-        var t = Empty(dtype, Array.Empty<int>());
+        var t = NewZeroed(dtype, Array.Empty<int>());
         switch (dtype)
         {
             case DType.Float32: t.Arr<float>()[0] = (float)value; break;
@@ -330,18 +330,31 @@ public sealed partial class Tensor
     /// <summary>this / s (true division), as <c>tensor / s</c>.</summary>
     public Tensor Div(double s) => Div(ScalarOperand(s));
 
+    /// <summary>Elementwise sum with broadcasting and type promotion, as <c>a + b</c> (<see cref="Add(Tensor)"/>).</summary>
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
+    /// <summary>Elementwise difference with broadcasting and type promotion, as <c>a - b</c> (<see cref="Sub(Tensor)"/>).</summary>
     public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
+    /// <summary>Elementwise product with broadcasting and type promotion, as <c>a * b</c> (<see cref="Mul(Tensor)"/>); the matrix product is <see cref="MatMul"/>.</summary>
     public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
+    /// <summary>Elementwise true division with broadcasting, as <c>a / b</c> (<see cref="Div(Tensor)"/>); int64 operands give float32.</summary>
     public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
+    /// <summary>Elementwise negation, as <c>-a</c> (<see cref="Neg"/>).</summary>
     public static Tensor operator -(Tensor a) => a.Neg();
+    /// <summary>Adds a number to every element, as <c>a + s</c>.</summary>
     public static Tensor operator +(Tensor a, double s) => a.Add(s);
+    /// <summary>Adds a number to every element, as <c>s + a</c>.</summary>
     public static Tensor operator +(double s, Tensor a) => a.ScalarOperand(s).Add(a);
+    /// <summary>Subtracts a number from every element, as <c>a - s</c>.</summary>
     public static Tensor operator -(Tensor a, double s) => a.Sub(s);
+    /// <summary>A number minus every element, as <c>s - a</c>.</summary>
     public static Tensor operator -(double s, Tensor a) => a.ScalarOperand(s).Sub(a);
+    /// <summary>Multiplies every element by a number, as <c>a * s</c>.</summary>
     public static Tensor operator *(Tensor a, double s) => a.Mul(s);
+    /// <summary>Multiplies every element by a number, as <c>s * a</c>.</summary>
     public static Tensor operator *(double s, Tensor a) => a.ScalarOperand(s).Mul(a);
+    /// <summary>Divides every element by a number (true division), as <c>a / s</c>.</summary>
     public static Tensor operator /(Tensor a, double s) => a.Div(s);
+    /// <summary>A number divided by every element (true division), as <c>s / a</c>.</summary>
     public static Tensor operator /(double s, Tensor a) => a.ScalarOperand(s).Div(a);
 
     /// <summary>

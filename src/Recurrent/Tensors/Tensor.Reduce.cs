@@ -27,7 +27,7 @@ public sealed partial class Tensor
     public Tensor Sum()
     {
         var c = Contiguous();
-        var r = Empty(DType, Array.Empty<int>());
+        var r = NewZeroed(DType, Array.Empty<int>());
         int n = Numel;
         switch (DType)
         {
@@ -54,7 +54,7 @@ public sealed partial class Tensor
         Guard.Shape(other, ShapeRef, "other");
         var a = Contiguous();
         var b = other.Contiguous();
-        var r = Empty(DType, Array.Empty<int>());
+        var r = NewZeroed(DType, Array.Empty<int>());
         int n = Numel;
         switch (DType)
         {
@@ -91,7 +91,7 @@ public sealed partial class Tensor
         int d = Guard.Dim(dim, Dim);
         var c = Contiguous();
         var (outer, size, inner) = c.Split3(d);
-        var r = Empty(DType, ReducedShape(d, keepDim));
+        var r = NewZeroed(DType, ReducedShape(d, keepDim));
         switch (DType)
         {
             case DType.Float32:
@@ -173,8 +173,8 @@ public sealed partial class Tensor
         var c = Contiguous();
         var (outer, size, inner) = c.Split3(d);
         var shape = ReducedShape(d, keepDim);
-        var vals = Empty(DType, shape);
-        var idx = Empty(DType.Int64, shape);
+        var vals = NewZeroed(DType, shape);
+        var idx = NewZeroed(DType.Int64, shape);
         var ia = idx.Arr<long>();
         for (int p = 0; p < outer; p++)
             for (int q = 0; q < inner; q++)
@@ -193,7 +193,7 @@ public sealed partial class Tensor
         var inShape = ShapeRef; var dt = DType;
         var res = Record(vals, max ? "MaxBackward0" : "MinBackward0", g =>
         {
-            var z = Empty(dt, inShape);
+            var z = NewZeroed(dt, inShape);
             var gc = g.Contiguous();
             for (int p = 0; p < outer; p++)
                 for (int q = 0; q < inner; q++)
@@ -248,7 +248,7 @@ public sealed partial class Tensor
         int d = Guard.Dim(dim, Dim);
         var c = Contiguous();
         var (outer, size, inner) = c.Split3(d);
-        var r = Empty(DType, ShapeRef);
+        var r = NewZeroed(DType, ShapeRef);
         if (DType == DType.Float32) SoftmaxKernel(c.Arr<float>(), c.Offset, r.Arr<float>(), outer, size, inner, log);
         else SoftmaxKernel(c.Arr<double>(), c.Offset, r.Arr<double>(), outer, size, inner, log);
         return r;

@@ -11,7 +11,7 @@ public sealed partial class Tensor
     {
         var s = ShapeUtil.Normalize(shape, Numel);
         if (!IsContiguous)
-            throw new InvalidOperationException("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.");
+            throw new InvalidOperationException("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .Reshape(...) instead (or .Contiguous().View(...)).");
         var inShape = ShapeRef;
         var r = ViewOf(Offset, s, ContiguousStrides(s));
         return Record(r, "ViewBackward0", g => new[] { g.Reshape(inShape) }, false, this);
@@ -107,7 +107,7 @@ public sealed partial class Tensor
         var r = ViewOf(Offset + start * StridesRef[d], sh, StridesRef);
         return Record(r, "NarrowBackward0", g =>
         {
-            var z = Empty(dt, inShape);
+            var z = NewZeroed(dt, inShape);
             z.NarrowNoGrad(d, start, length).Copy_(g);
             return new[] { z };
         }, false, this);
@@ -133,7 +133,7 @@ public sealed partial class Tensor
         var inShape = ShapeRef; var dt = DType; int idx = index;
         return Record(ViewOf(off, sh.ToArray(), st.ToArray()), "SelectBackward0", g =>
         {
-            var z = Empty(dt, inShape);
+            var z = NewZeroed(dt, inShape);
             z.NarrowNoGrad(d, idx, 1).Copy_(g.Unsqueeze(d));
             return new[] { z };
         }, false, this);
@@ -192,7 +192,7 @@ public sealed partial class Tensor
             total += t.ShapeRef[d];
         }
         var sh = first.Shape.ToArray(); sh[d] = total;
-        var r = Empty(first.DType, sh);
+        var r = NewZeroed(first.DType, sh);
         int pos = 0;
         var sizes = new int[tensors.Count];
         for (int k = 0; k < tensors.Count; k++)
@@ -268,12 +268,12 @@ public sealed partial class Tensor
         foreach (var i in idx)
             if (i < 0 || i >= size) throw new IndexOutOfRangeException($"index_select(): index {i} out of range for tensor of size {Guard.ShapeText(ShapeRef)} at dimension {d}");
         var sh = Shape.ToArray(); if (Dim > 0) sh[d] = idx.Length;
-        var r = Empty(DType, sh);
+        var r = NewZeroed(DType, sh);
         for (int k = 0; k < idx.Length; k++) StridedCopy.Copy(NarrowNoGrad(d, (int)idx[k], 1), r.NarrowNoGrad(d, k, 1));
         var inShape = ShapeRef; var dt = DType;
         return Record(r, "IndexSelectBackward0", g =>
         {
-            var z = Empty(dt, inShape);
+            var z = NewZeroed(dt, inShape);
             var gc = g.Contiguous();
             for (int k = 0; k < idx.Length; k++) z.NarrowNoGrad(d, (int)idx[k], 1).Add_(gc.NarrowNoGrad(d, k, 1));
             return new Tensor?[] { z, null };
@@ -292,7 +292,7 @@ public sealed partial class Tensor
                 throw new ArgumentException($"Size does not match at dimension {i} expected index {Guard.ShapeText(index.ShapeRef)} to be smaller than self {Guard.ShapeText(ShapeRef)} apart from dimension {d}", nameof(index));
         var ic = index.Contiguous();
         var ia = ic.Arr<long>();
-        var r = Empty(DType, index.ShapeRef);
+        var r = NewZeroed(DType, index.ShapeRef);
         int n = r.Numel;
         var offs = GatherOffsets(index.ShapeRef, ia, ic.Offset, d, ShapeRef[d]);
         switch (DType)
@@ -304,7 +304,7 @@ public sealed partial class Tensor
         var inShape = ShapeRef; var dt = DType;
         return Record(r, "GatherBackward0", g =>
         {
-            var z = Empty(dt, inShape);
+            var z = NewZeroed(dt, inShape);
             var gc = g.Contiguous();
             var zst = z.StridesRef;
             for (int i = 0; i < n; i++)

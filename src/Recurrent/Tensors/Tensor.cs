@@ -94,7 +94,7 @@ public sealed partial class Tensor
         set
         {
             if (GradFn is not null && !value)
-                throw new InvalidOperationException("you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().");
+                throw new InvalidOperationException("you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use varNoGrad = var.Detach().");
             if (value && DType == DType.Int64)
                 throw new InvalidOperationException("only Tensors of floating point dtype can require gradients");
             _requiresGrad = value;
@@ -105,11 +105,16 @@ public sealed partial class Tensor
     public Tensor RequiresGrad_(bool value = true) { RequiresGrad = value; return this; }
 
     /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/>; null until then.</summary>
-    /// <remarks>A tensor stored here leaves its dispose scope (it lives as long as this tensor).</remarks>
+    /// <remarks>
+    /// A tensor stored here lives as long as this tensor: for a tensor in no dispose scope (a parameter) it
+    /// leaves its scope; for a tensor created inside a scope (a leaf made per iteration, such as
+    /// <c>h.Detach().RequiresGrad_()</c>) it joins that scope, unless it already belongs to one that
+    /// outlives it, so a loop with one scope per iteration reuses the gradient's storage too.
+    /// </remarks>
     public Tensor? Grad
     {
         get => _grad;
-        set => _grad = value?.DetachFromDisposeScope();
+        set => _grad = value is null ? null : KeepWithThis(value);
     }
     private Tensor? _grad;
 
@@ -122,7 +127,7 @@ public sealed partial class Tensor
     /// <summary>Makes a non-leaf keep its gradient in <see cref="Grad"/> during backward, as <c>retain_grad()</c>.</summary>
     public void RetainGrad()
     {
-        if (!RequiresGrad) throw new InvalidOperationException("can't retain_grad on Tensor that has requires_grad=False");
+        if (!RequiresGrad) throw new InvalidOperationException("can't retain_grad on Tensor that has requires_grad=False (RequiresGrad is false: call RequiresGrad_() on the leaves it is computed from)");
         if (GradFn is not null && !RetainsGrad) { RetainsGrad = true; GradFn.Retained.Add((OutputNr, this)); }
     }
 
@@ -178,7 +183,7 @@ public sealed partial class Tensor
     };
 
     /// <summary>A new contiguous tensor of zeros with this dtype and the given shape (no autograd).</summary>
-    internal static Tensor Empty(DType t, int[] shape) => Allocate(t, shape, clear: true);
+    internal static Tensor NewZeroed(DType t, int[] shape) => Allocate(t, shape, clear: true);
 
     internal T[] Arr<T>() => (T[])Data;
 
@@ -291,7 +296,7 @@ public sealed partial class Tensor
     /// <summary>A contiguous copy (differentiable), as <c>tensor.clone()</c>.</summary>
     public Tensor Clone()
     {
-        var r = Empty(DType, ShapeRef);
+        var r = NewZeroed(DType, ShapeRef);
         StridedCopy.Copy(this, r);
         return Record(r, "CloneBackward0", g => new[] { g }, false, this);
     }
@@ -300,7 +305,7 @@ public sealed partial class Tensor
     public Tensor Contiguous()
     {
         if (IsContiguous) return this;
-        var r = Empty(DType, ShapeRef);
+        var r = NewZeroed(DType, ShapeRef);
         StridedCopy.Copy(this, r);
         return Record(r, "CloneBackward0", g => new[] { g }, false, this);
     }
@@ -311,7 +316,7 @@ public sealed partial class Tensor
         if (dtype == DType) return this;
         var src = Contiguous();
         int n = Numel;
-        var r = Empty(dtype, ShapeRef);
+        var r = NewZeroed(dtype, ShapeRef);
         for (int i = 0; i < n; i++)
         {
             double v = src.DType switch

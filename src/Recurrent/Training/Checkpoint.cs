@@ -3,6 +3,7 @@
 using System.Text;
 using System.Text.Json;
 using Recurrent.IO;
+using Recurrent.Quantization;
 using Recurrent.Nn;
 using Recurrent.Optim;
 
@@ -59,6 +60,27 @@ public sealed class Checkpoint
     /// <summary>A copy of the saved state of generator <paramref name="name"/>, or null.</summary>
     public ulong[]? GetGeneratorState(string name) => _generators.TryGetValue(name, out var s) ? (ulong[])s.Clone() : null;
 
+    /// <summary>Whether the saved model is dynamically quantized (int8 weights: load it with <see cref="RestoreQuantized"/>).</summary>
+    public bool ModelIsQuantized => Quantization.Quantizer.IsQuantizedFile(SafeTensorsFile.Read(ReadAllBytes(CheckpointStore.ModelFileName)));
+
+    /// <summary>
+    /// Loads a dynamically quantized model's weights into <paramref name="module"/> (same architecture, float or
+    /// quantized; see <see cref="Quantization.Quantizer.LoadQuantized{TModule}(TModule, string, bool)"/>).
+    /// </summary>
+    /// <exception cref="CheckpointException">The saved model is not quantized or does not fit <paramref name="module"/>.</exception>
+    public void RestoreQuantized(Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        var file = SafeTensorsFile.Read(ReadAllBytes(CheckpointStore.ModelFileName));
+        if (!Quantization.Quantizer.IsQuantizedFile(file))
+            throw Mismatch($"the checkpoint '{Folder}' holds a float model; restore it with Restore (or quantize it with Quantizer.QuantizeDynamic).");
+        try { module.LoadQuantized(file); }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException or KeyNotFoundException)
+        {
+            throw Mismatch($"the quantized model in '{Folder}' does not fit {module.TypeName}: {e.Message}");
+        }
+    }
+
     /// <summary>The saved weights (module.StateDict(): PyTorch's keys, each tensor in its dtype).</summary>
     /// <exception cref="CheckpointException">model.safetensors is missing or unreadable.</exception>
     public Dictionary<string, Tensor> ReadModelState() => ReadTensors(CheckpointStore.ModelFileName);
@@ -107,6 +129,8 @@ public sealed class Checkpoint
         ArgumentNullException.ThrowIfNull(module);
 
         // 1. Read and check everything that can be checked without changing anything.
+        if (ModelIsQuantized)
+            throw Mismatch($"the checkpoint '{Folder}' holds a dynamically quantized model (inference only); load it with RestoreQuantized.");
         Dictionary<string, Tensor> weights = ReadModelState();
         Dictionary<string, Tensor>? optimizerState = null;
         if (optimizer is not null)

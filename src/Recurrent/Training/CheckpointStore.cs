@@ -141,7 +141,10 @@ public sealed class CheckpointStore
         };
 
         // Snapshot the tensors now (copies), so the files hold the state at this step whatever happens later.
-        byte[] weights = TensorIO.Serialize(module.StateDict(), new Dictionary<string, string> { ["format"] = "pt" });
+        // A dynamically quantized model keeps its int8 weights (Quantizer.SaveQuantized's layout).
+        byte[] weights = Quantization.Quantizer.IsQuantized(module)
+            ? Quantization.Quantizer.Serialize(module, new Dictionary<string, string> { ["format"] = "pt" })
+            : TensorIO.Serialize(module.StateDict(), new Dictionary<string, string> { ["format"] = "pt" });
         byte[]? optimizerState = optimizer is null ? null
             : TensorIO.Serialize(optimizer.StateDict(), new Dictionary<string, string> { ["optimizer"] = optimizer.GetType().Name });
         var all = new List<CheckpointFile> { CheckpointFile.FromBytes(ModelFileName, weights) };

@@ -92,8 +92,7 @@ public sealed class CliLimitTests : IDisposable
     [SkippableFact]
     public void ConvertIntoAMissingFolderNamesTheFolderNotATemporaryFile()
     {
-        string pt = Path.Combine(TestPaths.Shared, "real-checkpoints", "RWDavid__rnn-instrument-recognition__gru.pt");
-        Skip.IfNot(File.Exists(pt), "../shared/real-checkpoints is not beside the repository");
+        string pt = TestPaths.RequireRealCheckpoints("RWDavid__rnn-instrument-recognition__gru.pt");
         var r = Run("convert", pt, _tmp["missing/out.safetensors"]);
         Assert.Equal(ExitCodes.Failure, r.ExitCode);
         Assert.Single(r.ErrorLines);

@@ -2,7 +2,9 @@
 // float64, int64, 0-dim), PyTorch key names, dtype conversion on load, strict-load errors for
 // missing / unexpected / mis-shaped keys, and atomic writes that leave no temporary files.
 using Recurrent.IO;
+using Recurrent.IO.Torch;
 using Recurrent.Nn;
+using Recurrent.Tests.IO.Torch;
 
 namespace Recurrent.Tests.IO;
 
@@ -120,5 +122,66 @@ public sealed class ModuleIOTests : IDisposable
         var l = new CrossEntropyLoss(Tensor.Zeros(3));
         l.Load(path);
         Assert.Equal(new[] { 1f, 2f, 3f }, l.Weight!.ToArray<float>());
+    }
+
+    // A Linear(2, 3) state_dict as torch.save writes it: weight (3, 2) and bias (3) on their own storages.
+    private static readonly float[] PtWeight = [1, 2, 3, 4, 5, 6], PtBias = [-1, 0, 1];
+
+    private static byte[] LinearPt(bool legacy)
+    {
+        var p = new PickleBuilder().Proto().OrderedDict().Mark();
+        if (legacy)
+            p.Str("weight").TensorV2(b => b.LegacyStorage("FloatStorage", "w", 6), 0, [3, 2], [2, 1])
+             .Str("bias").TensorV2(b => b.LegacyStorage("FloatStorage", "b", 3), 0, [3], [1]);
+        else
+            p.Str("weight").TensorV2(b => b.ZipStorage("FloatStorage", "0", 6), 0, [3, 2], [2, 1])
+             .Str("bias").TensorV2(b => b.ZipStorage("FloatStorage", "1", 3), 0, [3], [1]);
+        var pickle = p.SetItems().Stop().ToArray();
+        return legacy
+            ? TorchFiles.Legacy(pickle, [("w", 6L, TorchFiles.Floats(PtWeight)), ("b", 3L, TorchFiles.Floats(PtBias))])
+            : TorchFiles.Zip(pickle, [("0", TorchFiles.Floats(PtWeight)), ("1", TorchFiles.Floats(PtBias))]);
+    }
+
+    [Theory]
+    [InlineData(false, "a PyTorch file (a zip archive")]
+    [InlineData(true, "a PyTorch file (the legacy torch.save format")]
+    public void LoadOfAPyTorchFileSaysHowToLoadIt(bool legacy, string what)
+    {
+        var path = Path.Combine(_dir, "x.pt");
+        File.WriteAllBytes(path, LinearPt(legacy));
+        var model = new Linear(2, 3);
+        var e = Assert.Throws<SafeTensorsFormatException>(() => model.Load(path));
+        Assert.StartsWith($"'{path}' is {what}", e.Message);
+        Assert.Contains("not a safetensors file", e.Message);
+        Assert.Contains("TorchCheckpoint.Load(path).LoadInto(model)", e.Message);
+        Assert.Contains("recurrent convert", e.Message);
+        Assert.DoesNotContain("header length", e.Message);
+        Assert.Throws<SafeTensorsFormatException>(() => TensorIO.ReadTensors(path));
+
+        // The advice works.
+        TorchCheckpoint.Load(path).LoadInto(model);
+        Assert.Equal(PtWeight, model.Weight.ToArray<float>());
+        Assert.Equal(PtBias, model.Bias!.ToArray<float>());
+    }
+
+    [Fact]
+    public void OtherFilesKeepTheHeaderMessage()
+    {
+        var path = Path.Combine(_dir, "junk.bin");
+        File.WriteAllBytes(path, Enumerable.Repeat((byte)0x7f, 64).ToArray());
+        var e = Assert.Throws<SafeTensorsFormatException>(() => new Linear(2, 3).Load(path));
+        Assert.Contains("exceeds the limit", e.Message);
+        Assert.DoesNotContain("PyTorch", e.Message);
+    }
+
+    [SkippableTheory]
+    [InlineData(RealCheckpoints.BiLstm, "a PyTorch file (a zip archive")]
+    [InlineData(RealCheckpoints.LegacyCharRnn, "a PyTorch file (the legacy torch.save format")]
+    public void LoadOfARealPyTorchCheckpointSaysHowToLoadIt(string name, string what)
+    {
+        var path = TestPaths.RequireRealCheckpoints(name);
+        var e = Assert.Throws<SafeTensorsFormatException>(() => new Linear(2, 3).Load(path));
+        Assert.Contains($"is {what}", e.Message);
+        Assert.Contains("TorchCheckpoint.Load(path).LoadInto(model)", e.Message);
     }
 }

@@ -20,10 +20,13 @@ public class ParityTests
         return map;
     });
 
+    /// <summary>The placeholder case when the fixture folder is missing: one skipped test with the reason.</summary>
+    private const string NoFixtures = "(no fixtures)";
+
     public static IEnumerable<object[]> Files()
     {
         var dir = TestPaths.Fixtures;
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"fixtures folder {dir} not found (set RECURRENT_FIXTURES)");
+        if (!Directory.Exists(dir)) return [[NoFixtures]];
         return Directory.GetFiles(dir, "*.safetensors").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal).Select(n => new object[] { n! });
     }
 
@@ -31,7 +34,9 @@ public class ParityTests
     [MemberData(nameof(Files))]
     public void Fixture(string name)
     {
-        var f = FixtureLoader.Load(Path.Combine(TestPaths.Fixtures, name + ".safetensors"));
+        var dir = TestPaths.RequireFixtures();
+        Assert.NotEqual(NoFixtures, name);                     // the folder appeared after discovery
+        var f = FixtureLoader.Load(Path.Combine(dir, name + ".safetensors"));
         Assert.True(f.Meta.ContainsKey("kind"), $"{name}: fixture has no kind");
         if (!Handlers.Value.TryGetValue(f.Kind, out var h))
         {

@@ -217,4 +217,51 @@ public class DisposeScopeTests
         var reference = new Lstm(6, 70, generator: new Generator(8));
         Assert.Equal(reference.Forward(x).Output.ToArray<float>(), y.ToArray<float>());
     }
+
+    [Fact]
+    public void ALeafMadeInAScopeKeepsItsGradientInThatScope()
+    {
+        var h = Tensor.Randn(64, 300);                       // 76,800 bytes: pooled inside a scope
+        Tensor leaf, grad;
+        using (Tensor.NewDisposeScope())
+        {
+            leaf = h.Detach().RequiresGrad_();               // truncated-BPTT style leaf, one per iteration
+            (leaf * 2).Sum().Backward();
+            grad = leaf.Grad!;
+            Assert.Equal(Enumerable.Repeat(2f, 64 * 300), grad.ToArray<float>());
+        }
+        Assert.True(leaf.IsDisposed);
+        Assert.True(grad.IsDisposed);                        // its storage went back to the pool with the leaf's
+
+        // Moving the leaf out of its scope takes its gradient along.
+        Tensor kept;
+        using (Tensor.NewDisposeScope())
+        {
+            kept = h.Detach().RequiresGrad_();
+            (kept * 3).Sum().Backward();
+            kept.MoveToOuterDisposeScope();
+        }
+        Assert.False(kept.Grad!.IsDisposed);
+        Assert.Equal(3f, kept.Grad.ToArray<float>()[7]);
+
+        // A leaf made outside any scope (a parameter) keeps a gradient computed inside one.
+        var w = Tensor.Randn(64, 300).RequiresGrad_();
+        using (Tensor.NewDisposeScope()) (w * 4).Sum().Backward();
+        Assert.False(w.Grad!.IsDisposed);
+        Assert.Equal(4f, w.Grad.ToArray<float>()[0]);
+
+        // A gradient assigned from an enclosing scope stays there (it already outlives the leaf).
+        using (Tensor.NewDisposeScope())
+        {
+            var outer = Tensor.Ones(64, 300);
+            Tensor inner;
+            using (Tensor.NewDisposeScope())
+            {
+                inner = Tensor.Zeros(64, 300).RequiresGrad_();
+                inner.Grad = outer;
+            }
+            Assert.True(inner.IsDisposed);
+            Assert.False(outer.IsDisposed);
+        }
+    }
 }

@@ -40,6 +40,11 @@ internal static class SafeTensorsHeaderParser
             throw new SafeTensorsFormatException(
                 $"{where}: too short: {totalLength} byte(s), expected at least 8 (the little-endian u64 header length) followed by a JSON header.");
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if (n > SafeTensorsFile.MaxHeaderLength && PyTorchFormat(prefix) is { } pytorch)
+            throw new SafeTensorsFormatException(
+                $"{(source is null ? "the data" : $"'{source}'")} is {pytorch}, not a safetensors file. Read it with Recurrent.IO.Torch: TorchCheckpoint.Load(path).LoadInto(model) " +
+                "loads its state_dict into a module (ToStateDict() gives the tensors by name), or convert it once with " +
+                "`recurrent convert FILE.pt OUT.safetensors` and load that.");
         if (n > SafeTensorsFile.MaxHeaderLength)
             throw new SafeTensorsFormatException(
                 $"{where}: header length {n} exceeds the limit of {SafeTensorsFile.MaxHeaderLength} bytes (file is {totalLength} bytes).");
@@ -49,6 +54,22 @@ internal static class SafeTensorsHeaderParser
         if (n == 0)
             throw new SafeTensorsFormatException($"{where}: header length is 0; expected a JSON object.");
         return (long)n;
+    }
+
+    /// <summary>
+    /// What a file that is not safetensors is when its first bytes are PyTorch's: a zip archive (<c>PK\x03\x04</c>, what
+    /// <c>torch.save</c> writes since PyTorch 1.6) or a pickle (<c>0x80</c> and a protocol 2-5; the legacy format starts
+    /// with its magic number as a pickled long). Null otherwise.
+    /// </summary>
+    internal static string? PyTorchFormat(ReadOnlySpan<byte> prefix)
+    {
+        if (prefix.Length >= 4 && prefix[0] == (byte)'P' && prefix[1] == (byte)'K' && prefix[2] == 3 && prefix[3] == 4)
+            return "a PyTorch file (a zip archive, as torch.save writes .pt/.pth/.ckpt files)";
+        if (prefix.Length >= 4 && prefix[0] == 0x80 && prefix[1] == 2 && prefix[2] == 0x8a && prefix[3] == 0x0a)
+            return "a PyTorch file (the legacy torch.save format of PyTorch before 1.6, a pickle)";
+        if (prefix.Length >= 2 && prefix[0] == 0x80 && prefix[1] is >= 2 and <= 5)
+            return "a Python pickle (a legacy torch.save file or another pickle)";
+        return null;
     }
 
     internal static Result Parse(ReadOnlyMemory<byte> data, string? source)

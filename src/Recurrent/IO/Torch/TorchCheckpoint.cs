@@ -330,5 +330,6 @@ public sealed class TorchCheckpoint
 /// <summary>A listing line for one tensor (see <see cref="TorchCheckpoint.ListTensors"/>).</summary>
 public sealed record TorchTensorInfo(string Name, TorchDType DType, long[] Shape, string StorageKey, long StorageOffset, string Location, bool RequiresGrad)
 {
+    /// <summary>One listing line: name, dtype and shape.</summary>
     public override string ToString() => $"{Name}  {DType.ShortName()}  [{string.Join(", ", Shape)}]";
 }

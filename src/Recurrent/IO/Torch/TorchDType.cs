@@ -4,15 +4,25 @@ namespace Recurrent.IO.Torch;
 /// <summary>Element type of a <see cref="TorchTensor"/> or <see cref="TorchStorage"/>, as torch.float32 etc.</summary>
 public enum TorchDType
 {
+    /// <summary><c>torch.float32</c>.</summary>
     Float32,
+    /// <summary><c>torch.float64</c>.</summary>
     Float64,
+    /// <summary><c>torch.float16 (half)</c>.</summary>
     Float16,
+    /// <summary><c>torch.bfloat16</c>.</summary>
     BFloat16,
+    /// <summary><c>torch.int64 (long)</c>.</summary>
     Int64,
+    /// <summary><c>torch.int32 (int)</c>.</summary>
     Int32,
+    /// <summary><c>torch.int16 (short)</c>.</summary>
     Int16,
+    /// <summary><c>torch.int8</c>.</summary>
     Int8,
+    /// <summary><c>torch.uint8 (byte)</c>.</summary>
     UInt8,
+    /// <summary><c>torch.bool</c>.</summary>
     Bool,
 }
 

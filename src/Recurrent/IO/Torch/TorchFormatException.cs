@@ -10,8 +10,10 @@ namespace Recurrent.IO.Torch;
 /// </summary>
 public class TorchFormatException : IOException
 {
+    /// <summary>Creates the exception with a message that names the file, the place and the problem.</summary>
     public TorchFormatException(string message) : base(message) { }
 
+    /// <summary>Creates the exception with a message and the exception that revealed the problem.</summary>
     public TorchFormatException(string message, Exception? innerException) : base(message, innerException) { }
 
     /// <summary>
@@ -27,6 +29,7 @@ public class TorchFormatException : IOException
 /// </summary>
 public sealed class TorchUnsupportedGlobalException : TorchFormatException
 {
+    /// <summary>Creates the exception for the refused global <paramref name="globalName"/> (<c>module.name</c>).</summary>
     public TorchUnsupportedGlobalException(string globalName, string message) : base(message)
     {
         GlobalName = globalName;

@@ -34,7 +34,7 @@ public static class TorchModuleLoading
         int[] shape = TensorShapeLimits.TryToIntShape(tensor.Shape, out string error)
             ?? throw new TorchFormatException($"tensor on storage '{tensor.Storage.Key}' of size [{string.Join(", ", tensor.Shape)}]: {error}.");
         var dtype = TargetDType(tensor.DType);
-        var result = Tensor.Empty(dtype, shape);
+        var result = Tensor.NewZeroed(dtype, shape);
         switch (dtype)
         {
             case DType.Float32: tensor.CopyTo(result.AsSpan<float>()); break;

@@ -61,5 +61,6 @@ public sealed class TorchStorage
         IsLoaded = true;
     }
 
+    /// <summary>The storage key, dtype, element count and location, for listings and messages.</summary>
     public override string ToString() => $"TorchStorage(key '{Key}', {DType.ShortName()} x {ElementCount}, {Location})";
 }

@@ -256,6 +256,7 @@ public sealed class TorchTensor
         return true;
     }
 
+    /// <summary>The dtype, shape, strides and storage of the tensor, for listings and messages.</summary>
     public override string ToString() =>
         $"TorchTensor({DType.ShortName()}, [{string.Join(", ", _shape)}]{(IsContiguous ? "" : ", non-contiguous")}, storage '{Storage.Key}' + {StorageOffset})";
 

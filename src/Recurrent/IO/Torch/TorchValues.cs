@@ -42,8 +42,10 @@ public sealed class TorchDict : IReadOnlyCollection<KeyValuePair<object?, object
     /// <summary>The value for <paramref name="key"/>; throws <see cref="KeyNotFoundException"/> when absent.</summary>
     public object? this[object? key] => TryGetValue(key, out var v) ? v : throw new KeyNotFoundException($"key {PythonRepr.Format(key)} not found.");
 
+    /// <summary>Whether the dict has <paramref name="key"/> (Python equality: 1, 1.0 and True are one key).</summary>
     public bool ContainsKey(object? key) => TryGetValue(key, out _);
 
+    /// <summary>Looks <paramref name="key"/> up with Python's key equality; false when absent.</summary>
     public bool TryGetValue(object? key, out object? value)
     {
         object k = key ?? NoneKey.Instance;
@@ -74,10 +76,12 @@ public sealed class TorchDict : IReadOnlyCollection<KeyValuePair<object?, object
     /// <summary>The entry at position <paramref name="index"/> in insertion order.</summary>
     internal KeyValuePair<object?, object?> ItemAt(int index) => _items[index];
 
+    /// <summary>The entries in insertion order, as Python dicts keep them.</summary>
     public IEnumerator<KeyValuePair<object?, object?>> GetEnumerator() => _items.GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>The Python type and the entry count, e.g. <c>collections.OrderedDict(12 entries)</c>.</summary>
     public override string ToString() => $"{PythonType}({Count} entries)";
 }
 
@@ -88,16 +92,20 @@ public sealed class TorchList : IReadOnlyList<object?>
 
     internal TorchList() { }
 
+    /// <summary>Item <paramref name="index"/>.</summary>
     public object? this[int index] => _items[index];
 
+    /// <summary>The number of items.</summary>
     public int Count => _items.Count;
 
     internal void Add(object? item) => _items.Add(item);
 
+    /// <summary>The items in order.</summary>
     public IEnumerator<object?> GetEnumerator() => _items.GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>The item count, e.g. <c>list(3 items)</c>.</summary>
     public override string ToString() => $"list({Count} items)";
 }
 
@@ -117,14 +125,18 @@ public sealed class TorchTuple : IReadOnlyList<object?>
     /// <summary>True when the file built it as <c>torch.Size</c>.</summary>
     public bool IsTorchSize { get; }
 
+    /// <summary>Item <paramref name="index"/>.</summary>
     public object? this[int index] => _items[index];
 
+    /// <summary>The number of items.</summary>
     public int Count => _items.Length;
 
+    /// <summary>The items in order.</summary>
     public IEnumerator<object?> GetEnumerator() => ((IEnumerable<object?>)_items).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>The kind and the item count, e.g. <c>tuple(2 items)</c> or <c>torch.Size(3 items)</c>.</summary>
     public override string ToString() => $"{(IsTorchSize ? "torch.Size" : "tuple")}({Count} items)";
 }
 
@@ -139,6 +151,7 @@ public sealed class TorchSet : IReadOnlyCollection<object?>
     /// <summary>True for a frozenset.</summary>
     public bool IsFrozen { get; }
 
+    /// <summary>The number of distinct items.</summary>
     public int Count => _items.Count;
 
     internal void Add(object? item)
@@ -149,22 +162,26 @@ public sealed class TorchSet : IReadOnlyCollection<object?>
             _items.Add(item);
     }
 
+    /// <summary>Whether <paramref name="item"/> is in the set (Python equality).</summary>
     public bool Contains(object? item)
     {
         object k = item ?? NoneKey.Instance;
         return PythonKeyComparer.IsHashable(k) && _seen.Contains(k);
     }
 
+    /// <summary>The items in insertion order.</summary>
     public IEnumerator<object?> GetEnumerator() => _items.GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>The kind and the item count, e.g. <c>set(2 items)</c>.</summary>
     public override string ToString() => $"{(IsFrozen ? "frozenset" : "set")}({Count} items)";
 }
 
 /// <summary>A <c>torch.device</c>, e.g. <c>cuda:0</c>. Data only.</summary>
 public sealed record TorchDevice(string Type, long? Index)
 {
+    /// <summary>PyTorch's spelling of the device, e.g. <c>cpu</c> or <c>cuda:0</c>.</summary>
     public override string ToString() => Index is { } i ? $"{Type}:{i}" : Type;
 }
 
@@ -174,8 +191,10 @@ public sealed record TorchDevice(string Type, long? Index)
 /// </summary>
 public sealed record TorchGlobal(string Module, string Name)
 {
+    /// <summary><c>module.name</c>, e.g. <c>torch._utils._rebuild_tensor_v2</c>.</summary>
     public string FullName => Module + "." + Name;
 
+    /// <summary>The same as <see cref="FullName"/>.</summary>
     public override string ToString() => FullName;
 }
 
@@ -316,7 +335,7 @@ internal sealed class PythonKeyComparer : IEqualityComparer<object>
 }
 
 /// <summary>Python-style text for values (used in messages, names and listings).</summary>
-public static class PythonRepr
+internal static class PythonRepr
 {
     /// <summary>Python's name for the type of a tree value.</summary>
     public static string TypeName(object? o) => o switch

@@ -144,7 +144,7 @@ internal static unsafe class Int8Gemm
     /// <param name="c">Output: (m, ldc) floats.</param>
     /// <param name="ldc">Row stride of c, at least N.</param>
     public static void Linear(int m, float* a, nint lda, QuantizedMatrix w, float* bias, bool accumulate, float* c, nint ldc) =>
-        Linear(m, a, lda, w, bias, accumulate, c, ldc, Int8Isa.Auto, Parallelism.MaxThreads);
+        Linear(m, a, lda, w, bias, accumulate, c, ldc, Int8Isa.Auto, Parallelism.Threads);
 
     /// <summary><see cref="Linear(int, float*, nint, QuantizedMatrix, float*, bool, float*, nint)"/> with an explicit instruction set and thread count.</summary>
     public static void Linear(int m, float* a, nint lda, QuantizedMatrix w, float* bias, bool accumulate, float* c, nint ldc, Int8Isa isa, int threads)
@@ -182,13 +182,36 @@ internal static unsafe class Int8Gemm
         if (!bias.IsEmpty && bias.Length != w.N)
             throw new ArgumentException($"Int8Gemm: bias must hold one value per output (or be empty). Expected {w.N}, got {bias.Length}.", nameof(bias));
         fixed (float* pa = a, pbias = bias, pc = c)
-            Linear(m, pa, lda, w, bias.IsEmpty ? null : pbias, accumulate, pc, ldc, isa, threads > 0 ? threads : Parallelism.MaxThreads);
+            Linear(m, pa, lda, w, bias.IsEmpty ? null : pbias, accumulate, pc, ldc, isa, threads > 0 ? threads : Parallelism.Threads);
     }
 
-    private static Int8Problem Problem(int m, QuantizedMatrix w, byte* q, nint ldq, nint ldc) => new()
+    private static Int8Problem Problem(int m, QuantizedMatrix w, byte* q, nint ldq, nint ldc) => Problem(m, w.View, q, ldq, ldc);
+
+    private static Int8Problem Problem(int m, in QuantizedMatrixView w, byte* q, nint ldq, nint ldc) => new()
     {
-        M = m, N = w.N, KGroups = w.KGroups, A = q, Lda = ldq, W = w.Packed, ScaleW = w.ScalePtr, RowSumW = w.RowSumPtr, Ldc = ldc,
+        M = m, N = w.N, KGroups = w.KGroups, A = q, Lda = ldq, W = w.Packed, ScaleW = w.Scales, RowSumW = w.RowSums, Ldc = ldc,
     };
+
+    /// <summary>
+    /// <see cref="Linear(int, float*, nint, QuantizedMatrix, float*, bool, float*, nint)"/> on a matrix view (the caller
+    /// keeps the matrix alive), with the threads the kernels may use now (<see cref="Parallelism.Threads"/>).
+    /// </summary>
+    public static void Linear(int m, float* a, nint lda, in QuantizedMatrixView w, float* bias, bool accumulate, float* c, nint ldc)
+    {
+        if (m == 0) return;
+        nint ldq = Math.Max(4, w.PaddedK);
+        var isa = Resolve(Int8Isa.Auto);
+        var buf = t_scratch ??= new Scratch();
+        byte* q = buf.Get(m, ldq, out float* scaleA, out int* zeroA);
+        ActivationQuantizer.QuantizeRows(m, w.K, a, lda, q, ldq, scaleA, zeroA, isa);
+        var p = Problem(m, w, q, ldq, ldc);
+        p.ScaleA = scaleA;
+        p.ZeroA = zeroA;
+        p.Bias = bias;
+        p.Accumulate = accumulate;
+        p.C = c;
+        Run(in p, isa, Parallelism.Threads);
+    }
 
     private static void Run(in Int8Problem p, Int8Isa isa, int threads)
     {

@@ -82,6 +82,9 @@ internal sealed unsafe class QuantizedMatrix
     /// <summary>Row sums (Panels * 16, zero past N), pinned.</summary>
     internal int* RowSumPtr => (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_rowSums));
 
+    /// <summary>An unmanaged view of this matrix (valid while the matrix is alive), for kernels that keep per-call state in native memory.</summary>
+    internal QuantizedMatrixView View => new(Packed, ScalePtr, RowSumPtr, N, K, KGroups);
+
     private QuantizedMatrix(int n, int k)
     {
         N = n;
@@ -227,4 +230,22 @@ internal sealed unsafe class QuantizedMatrix
         if (k < 0 || k > MaxK)
             throw new ArgumentOutOfRangeException(nameof(k), k, $"QuantizedMatrix: k must be in [0, {MaxK}] (int32 accumulators). Expected 0 <= k <= {MaxK}, got {k}.");
     }
+}
+
+/// <summary>
+/// The pointers and sizes of a <see cref="QuantizedMatrix"/> (its arrays are pinned, so the view stays valid while
+/// the matrix is referenced). Lets native per-call state (the recurrent kernels' layer states) name a matrix.
+/// </summary>
+internal readonly unsafe struct QuantizedMatrixView(sbyte* packed, float* scales, int* rowSums, int n, int k, int kGroups)
+{
+    public readonly sbyte* Packed = packed;
+    public readonly float* Scales = scales;
+    public readonly int* RowSums = rowSums;
+    public readonly int N = n, K = k, KGroups = kGroups;
+
+    /// <summary>K rounded up to a multiple of 4: the row stride quantized activations need.</summary>
+    public int PaddedK => KGroups * QuantizedMatrix.GroupDepth;
+
+    /// <summary>True for a view of an actual matrix.</summary>
+    public bool IsValid => Packed != null;
 }

@@ -86,6 +86,48 @@ public static unsafe class RecurrentKernels
     }
 
     /// <summary>
+    /// A whole stack forward for inference on int8 weights (dynamic quantization): as <see cref="StackForward{T}"/>
+    /// in float32 without a cache, the products of every layer and direction computed by <see cref="Int8Gemm"/>
+    /// from <paramref name="layers"/> (L * dirs entries, layer-major, quantized W_ih (G*H, I_l), W_hh (G*H, H_out),
+    /// W_hr (P, H) with a projection, float biases or null). The gate arithmetic is the float kernels'.
+    /// </summary>
+    internal static void StackForwardQuantized(Span<float> y, Span<float> hN, Span<float> cN, ReadOnlySpan<float> x,
+        ReadOnlySpan<float> h0, ReadOnlySpan<float> c0, ReadOnlySpan<QuantizedLayerWeights> layers, in RnnStackSizes sizes,
+        ReadOnlySpan<int> batchSizes)
+    {
+        sizes.Validate();
+        int n = CheckBatchSizes(batchSizes);
+        int b = batchSizes.Length > 0 ? batchSizes[0] : 0, L = sizes.NumLayers, dirs = sizes.Directions;
+        int h = sizes.HiddenSize, hOut = sizes.OutSize, width = dirs * hOut, gh = sizes.GateRows;
+        bool lstm = sizes.Mode == RnnMode.Lstm;
+        CheckMatrix(y.Length, n, width, width, "y");
+        CheckMatrix(x.Length, n, sizes.InputSize, sizes.InputSize, "x");
+        CheckOptional(hN.Length, (long)L * dirs * b * hOut, "hN");
+        CheckOptional(cN.Length, lstm ? (long)L * dirs * b * h : 0, "cN");
+        CheckOptional(h0.Length, (long)L * dirs * b * hOut, "h0");
+        CheckOptional(c0.Length, lstm ? (long)L * dirs * b * h : 0, "c0");
+        Expect(layers.Length, L * dirs, "layers");
+        for (int l = 0; l < L; l++)
+            for (int d = 0; d < dirs; d++)
+            {
+                var q = layers[l * dirs + d];
+                if (q.Ih.N != gh || q.Ih.K != sizes.LayerInputSize(l) || q.Hh.N != gh || q.Hh.K != hOut
+                    || (sizes.ProjSize > 0 && (q.Hr.N != sizes.ProjSize || q.Hr.K != h)))
+                    throw new ArgumentException($"layers[{l * dirs + d}] does not match the stack: expected W_ih ({gh}, {sizes.LayerInputSize(l)}) and W_hh ({gh}, {hOut}), got ({q.Ih.N}, {q.Ih.K}) and ({q.Hh.N}, {q.Hh.K}).", nameof(layers));
+            }
+        fixed (float* py = y, phN = hN, pcN = cN, px = x, ph0 = h0, pc0 = c0)
+        fixed (QuantizedLayerWeights* pq = layers)
+        {
+            float* phNn = hN.IsEmpty ? null : phN, pcNn = cN.IsEmpty ? null : pcN, ph0n = h0.IsEmpty ? null : ph0, pc0n = c0.IsEmpty ? null : pc0;
+            if (RnnStackSchedule<float>.Applies(in sizes))
+                RnnStackSchedule<float>.Forward(in sizes, batchSizes, n, py, phNn, pcNn, null, px, ph0n, pc0n, null, null, pq);
+            else
+                RnnLayerCore<float>.Forward(sizes.Layer(0, 0), batchSizes, n, py, width, phNn, pcNn, null, px, sizes.InputSize, ph0n, pc0n,
+                    null, sizes.Slots(0, 0), pq);
+        }
+    }
+
+    /// <summary>
     /// Backward through time of a whole stack: accumulates (+=) the gradients of x, h0 and c0, and
     /// accumulates or writes the flat gradient of the weights.
     /// </summary>

@@ -77,6 +77,18 @@ internal unsafe struct LayerForwardState<T> where T : unmanaged
     public T* WIh, WHh, WHr, Bih, Bias, Bhn;           // weights; b_ih (or zeros), b_hh (n part 0 for GRU), GRU b_hn
     public T* Gx, WihP, WhhP, GhBuf, CState, HPreBuf, HpGather;
     public int Done, Off, OffPrev, PrevCount;          // steps done in processing order; their row offsets
+    public bool Quantized;                             // int8 weights (inference, T = float): the products use QIh, QHh, QHr
+    public QuantizedMatrixView QIh, QHh, QHr;
+}
+
+/// <summary>
+/// The int8 weights of one layer and direction for inference (dynamic quantization): W_ih, W_hh and, with a
+/// projection, W_hr quantized per output row; the biases stay float32 (or null without bias).
+/// </summary>
+internal unsafe struct QuantizedLayerWeights
+{
+    public QuantizedMatrixView Ih, Hh, Hr;
+    public float* BiasIh, BiasHh;
 }
 
 /// <summary>A layer and direction's backward pass in progress (see <see cref="RnnLayerCore{T}.BackwardSetup"/>).</summary>
@@ -117,7 +129,8 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// every step, every step. Arguments as <see cref="ForwardSetup"/>.
     /// </summary>
     public static void Forward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
-        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots)
+        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots,
+        QuantizedLayerWeights* quantized = null)
     {
         if (batchSizes.Length == 0) return;
         nuint mark = RnnArena.Mark();
@@ -126,7 +139,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             int* offs = RnnArena.Rent<int>(batchSizes.Length + 1);
             RowOffsets(batchSizes, offs);
             LayerForwardState<T> st;
-            ForwardSetup(&st, in s, bs, batchSizes.Length, offs, n, y, ldy, hN, cN, cache, x, ldx, h0, c0, w, in slots, packWih: false);
+            ForwardSetup(&st, in s, bs, batchSizes.Length, offs, n, y, ldy, hN, cN, cache, x, ldx, h0, c0, w, in slots, packWih: false, quantized);
             using var burst = BurstFor(st.BMax, st.Gh, st.HOut);
             Project(&st, 0, batchSizes.Length);
             ForwardSteps(&st, batchSizes.Length);
@@ -145,7 +158,8 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// packWih: pack W_ih^T once for many <see cref="Project"/> calls over small ranges.
     /// </summary>
     public static void ForwardSetup(LayerForwardState<T>* st, in RnnLayerSizes s, int* batchSizes, int steps, int* offs, int n,
-        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots, bool packWih)
+        T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots, bool packWih,
+        QuantizedLayerWeights* quantized = null)
     {
         int bMax = batchSizes[0], h = s.HiddenSize, hOut = s.OutSize, gh = s.Gates * h;
         bool training = cache != null, lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
@@ -156,16 +170,24 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             Y = y, HN = hN, CN = cN, Cache = cache, X = x,
             H0 = h0 != null ? h0 : RnnArena.RentZeroed<T>((long)bMax * hOut),
             C0 = !lstm ? null : c0 != null ? c0 : RnnArena.RentZeroed<T>((long)bMax * h),
-            WIh = w + slots.WeightIh, WHh = w + slots.WeightHh, WHr = At(w, slots.WeightHr),
+            WIh = At(w, slots.WeightIh), WHh = At(w, slots.WeightHh), WHr = At(w, slots.WeightHr),
             Off = s.Reverse ? n : 0,
+            Quantized = quantized != null,
         };
+        if (quantized != null)
+        {
+            // Inference on int8 weights: the products quantize their rows on the fly (Int8Gemm); biases stay float.
+            st->QIh = quantized->Ih;
+            st->QHh = quantized->Hh;
+            st->QHr = quantized->Hr;
+        }
 
         // Biases are added in PyTorch's order, (x W_ih^T + b_ih) + (h W_hh^T + b_hh), so results round
         // as ATen's do (it matters in ill-conditioned cells, e.g. c_t = f*c + i*g cancelling). The gate
         // step adds both (a separate pass adding b_ih to the whole (N, G*H) projection would stream it
         // through memory once more): Bih is b_ih (or zeros), Bias b_hh. GRU's b_hn sits inside
         // r * (W_hn h + b_hn) and is kept apart (Bhn); the n part of Bias stays zero.
-        T* bIh = At(w, slots.BiasIh), bHh = At(w, slots.BiasHh);
+        T* bIh = quantized != null ? (T*)quantized->BiasIh : At(w, slots.BiasIh), bHh = quantized != null ? (T*)quantized->BiasHh : At(w, slots.BiasHh);
         st->Bih = bIh != null ? bIh : RnnArena.RentZeroed<T>(gh);
         st->Bias = RnnArena.RentZeroed<T>(gh);
         st->Bhn = gru ? RnnArena.RentZeroed<T>(h) : null;
@@ -178,7 +200,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         // Gx: (N, G*H) input projection of every step (b_ih is added in the gate step); in training it
         // becomes the saved gates in place.
         st->Gx = training ? cache + st->Layout.Gates : RnnArena.Rent<T>((long)n * gh);
-        if (packWih)
+        if (packWih && quantized == null)
         {
             st->WihP = RnnArena.Rent<T>(Gemm.PackedBElements<T>(s.InputSize, gh));
             Gemm.PackB(transB: true, s.InputSize, gh, st->WIh, s.InputSize, st->WihP);
@@ -187,7 +209,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         // Per-step products h_{t-1} W_hh^T: with 4 or more rows, against W_hh^T (OutSize, G*H) packed
         // once per call into the GEMM's panels (every step then reads it contiguously; "nt" on W_hh
         // itself runs at half the speed: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt".
-        st->WhhP = bMax >= NnMinRows ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
+        st->WhhP = bMax >= NnMinRows && quantized == null ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
         if (st->WhhP != null) Gemm.PackB(transB: true, hOut, gh, st->WHh, hOut, st->WhhP);
         st->GhBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
         st->CState = lstm && !training ? RnnArena.Rent<T>((long)bMax * h) : null;        // (B, H) c in inference
@@ -201,7 +223,8 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         int r0 = st->Offs[t0], rows = st->Offs[t1] - r0, gh = st->Gh, I = st->S.InputSize;
         if (rows == 0) return;
         T* x = st->X + (nint)r0 * st->Ldx, gx = st->Gx + (nint)r0 * gh;
-        if (st->WihP != null) Gemm.GemmPackedB(rows, gh, I, T.One, x, st->Ldx, st->WihP, T.Zero, gx, gh);
+        if (st->Quantized) Int8Gemm.Linear(rows, (float*)x, st->Ldx, st->QIh, null, false, (float*)gx, gh);
+        else if (st->WihP != null) Gemm.GemmPackedB(rows, gh, I, T.One, x, st->Ldx, st->WihP, T.Zero, gx, gh);
         else RnnBlas<T>.Gemm(false, true, rows, gh, I, T.One, x, st->Ldx, st->WIh, I, T.Zero, gx, gh);
     }
 
@@ -250,7 +273,8 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 RnnBlas<T>.CopyRows(hpBase, hOut, yPrev, ldy, carried, hOut);
                 RnnBlas<T>.CopyRows(hpBase + (nint)carried * hOut, hOut, h0 + (nint)carried * hOut, hOut, bt - carried, hOut);
             }
-            HiddenProduct(bt, gh, hOut, hpBase, hpLd, k.WHh, k.WhhP, k.GhBuf);
+            if (k.Quantized) Int8Gemm.Linear(bt, (float*)hpBase, hpLd, k.QHh, null, false, (float*)k.GhBuf, gh);
+            else HiddenProduct(bt, gh, hOut, hpBase, hpLd, k.WHh, k.WhhP, k.GhBuf);
 
             // The gate arithmetic of this step: rows are independent, so large steps split them over
             // the worker team (same partition for a given thread count, so the same bits).
@@ -277,7 +301,8 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             if (proj)
             {
                 T* hPre = training ? cache + k.Layout.HPre + (nint)off * h : k.HPreBuf;
-                RnnBlas<T>.Gemm(false, true, bt, hOut, h, T.One, hPre, h, k.WHr, h, T.Zero, y + (nint)off * ldy, ldy);
+                if (k.Quantized) Int8Gemm.Linear(bt, (float*)hPre, h, k.QHr, null, false, (float*)(y + (nint)off * ldy), ldy);
+                else RnnBlas<T>.Gemm(false, true, bt, hOut, h, T.One, hPre, h, k.WHr, h, T.Zero, y + (nint)off * ldy, ldy);
             }
 
             // Sequences that end here hand their h to h_n.

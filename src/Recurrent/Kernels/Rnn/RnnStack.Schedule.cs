@@ -39,7 +39,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     /// hN/cN or null, cache or null (inference), x (N, I), h0/c0 or null, w flat weights, mask ((L-1), N, D*Hout) or null.
     /// </summary>
     public static void Forward(in RnnStackSizes s, ReadOnlySpan<int> batchSizes, int n, T* y, T* hN, T* cN, T* cache,
-        T* x, T* h0, T* c0, T* w, T* mask)
+        T* x, T* h0, T* c0, T* w, T* mask, QuantizedLayerWeights* quantized = null)
     {
         int steps = batchSizes.Length;
         if (steps == 0) return;
@@ -71,7 +71,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                     RnnLayerCore<T>.ForwardSetup(states + k, in ls, bs, steps, offs, n, outs[l] + d * hOut, width,
                         hN == null ? null : hN + (nint)k * b * hOut, cN == null ? null : cN + (nint)k * b * h,
                         training ? cache + layout.LayerCache(k) : null, l == 0 ? x : outs[l - 1], l == 0 ? s.InputSize : width,
-                        h0 == null ? null : h0 + (nint)k * b * hOut, c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d), packWih: true);
+                        h0 == null ? null : h0 + (nint)k * b * hOut, c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d), packWih: true,
+                        quantized == null ? null : quantized + k);
                 }
 
             var graph = new Graph

@@ -26,6 +26,15 @@ internal static class CellMath
         // gh = h W_hh^T + b_hh: (n, G*H)
         var gh = h.Mm(weightHh.T());
         if (biasHh is not null) gh = gh.Add(biasHh);
+        return Gates(mode, gi, gh, h, c, weightHr);
+    }
+
+    /// <summary>
+    /// The gate arithmetic of one step from its two projections: <paramref name="gi"/> = x W_ih^T + b_ih and
+    /// <paramref name="gh"/> = h W_hh^T + b_hh, both (n, G*H). Returns (h', c').
+    /// </summary>
+    public static (Tensor H, Tensor? C) Gates(RnnMode mode, Tensor gi, Tensor gh, Tensor h, Tensor? c, Tensor? weightHr)
+    {
         switch (mode)
         {
             case RnnMode.RnnTanh:
@@ -97,7 +106,7 @@ internal sealed class ComposedStackRunner : IStackRunner
             var outs = new Tensor[dirs];
             for (int direction = 0; direction < dirs; direction++)
             {
-                var (output, hN, cN) = Scan(s.Mode, call.Weights.Layer(layer, direction), layerInput, call.BatchSizes, direction == 1,
+                var (output, hN, cN) = Scan(s.Mode, call.Weights!.Layer(layer, direction), layerInput, call.BatchSizes, direction == 1,
                     h0s[layer * dirs + direction], c0s?[layer * dirs + direction]);
                 outs[direction] = output;
                 hs.Add(hN);

@@ -29,7 +29,7 @@ internal sealed class FusedStackRunner : IStackRunner
     private static StackResult Run<T>(StackCall call) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var s = call.Sizes;
-        var weights = call.Weights;
+        var weights = call.Weights ?? throw new InvalidOperationException("the stack has no float weights (quantized)");
         var x = call.X.Contiguous();
         var h0 = call.H0.Contiguous();
         var c0 = s.Mode == RnnMode.Lstm ? call.C0!.Contiguous() : null;
@@ -104,7 +104,7 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     public override Tensor?[] Apply(Tensor?[] gradOutputs)
     {
         if (_x is null || _cache is null)
-            throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
+            throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .Backward(). Specify retainGraph: true (Backward(retainGraph: true)) if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
         var views = _weights.Views;
         var result = new Tensor?[3 + views.Length];
         var dX = InputGrad(_x, result, 0);

@@ -1,5 +1,5 @@
-// Gru: the multi-layer GRU (torch.nn.GRU). Only the mode and the forward signatures live here;
-// everything else is RecurrentBase's.
+// Gru: the multi-layer GRU (torch.nn.GRU). Only the mode lives here; the forward signatures are
+// HiddenStateRecurrent's, everything else RecurrentBase's.
 using Recurrent.Kernels;
 
 namespace Recurrent.Nn;
@@ -25,7 +25,7 @@ namespace Recurrent.Nn;
 /// <c>weight_hh_l{k}</c> (3*hidden_size, hidden_size), <c>bias_ih_l{k}</c>, <c>bias_hh_l{k}</c>
 /// (3*hidden_size), with <c>_reverse</c> twins; all ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
 /// </summary>
-public sealed class Gru : RecurrentBase
+public sealed class Gru : HiddenStateRecurrent
 {
     /// <summary>Creates the module (argument order as <c>torch.nn.GRU</c>).</summary>
     /// <param name="inputSize">features of the input x.</param>
@@ -39,39 +39,8 @@ public sealed class Gru : RecurrentBase
     /// <param name="generator">random source of the initialisation and the dropout masks.</param>
     public Gru(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false, double dropout = 0.0,
         bool bidirectional = false, DType dtype = DType.Float32, Generator? generator = null)
-        : base(RnnMode.Gru, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, dtype, generator) { }
+        : base(RnnMode.Gru, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, dtype, generator) { }
 
     /// <inheritdoc/>
     public override string TypeName => "GRU";
-
-    /// <summary>Runs the GRU, as <c>output, h_n = gru(input, h_0)</c>; h_0 defaults to zeros.</summary>
-    public (Tensor Output, Tensor HN) Forward(Tensor input, Tensor? h0 = null)
-    {
-        var (o, h, _) = ForwardDense(input, h0, null);
-        return (o, h);
-    }
-
-    /// <summary>Runs the GRU on packed sequences; h_0 and h_n are in the caller's batch order.</summary>
-    public (PackedSequence Output, Tensor HN) Forward(PackedSequence input, Tensor? h0 = null)
-    {
-        var (o, h, _) = ForwardPacked(input, h0, null);
-        return (o, h);
-    }
-
-    /// <summary>
-    /// Runs the GRU on a padded batch with per-sequence lengths (any order): packs internally, returns the
-    /// padded output (zeros at padding, the input's length, batch_first honoured) and h_n at each
-    /// sequence's own last step.
-    /// </summary>
-    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, Tensor lengths, Tensor? h0 = null)
-    {
-        var (o, h, _) = ForwardPaddedCore(padded, lengths, h0, null);
-        return (o, h);
-    }
-
-    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, Tensor?)"/> with the lengths as an array.</summary>
-    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, long[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
-
-    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, Tensor?)"/> with the lengths as an array.</summary>
-    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, int[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
 }

@@ -6,6 +6,7 @@
 // (fused kernels, or the composed reference in tests).
 using System.Globalization;
 using Recurrent.Kernels;
+using Recurrent.Quantization;
 
 namespace Recurrent.Nn;
 
@@ -38,10 +39,11 @@ public readonly record struct RecurrentState(Tensor H, Tensor? C = null);
 /// The parameter objects never change, except when <see cref="Module.To(DType)"/> converts them (create
 /// optimizers after converting, as PyTorch advises for <c>.to()</c>).
 /// </remarks>
-public abstract class RecurrentBase : Module
+public abstract class RecurrentBase : Module, IDynamicQuantizable
 {
     private readonly string[] _flatWeightsNames;
-    private FlatParameters _flat;
+    private FlatParameters? _flat;                      // null once dynamically quantized
+    private Dictionary<string, QuantizedMatrix>? _quantized;
 
     /// <summary>
     /// The runner new modules use: the fused kernels. Tests set <see cref="Runner"/> per module to
@@ -135,13 +137,77 @@ public abstract class RecurrentBase : Module
     public IReadOnlyList<string> FlatWeightsNames => _flatWeightsNames;
 
     /// <summary>The parameters in <see cref="FlatWeightsNames"/> order, as PyTorch's <c>_flat_weights</c>.</summary>
-    public IReadOnlyList<Tensor> FlatWeights => _flat.Views;
+    public IReadOnlyList<Tensor> FlatWeights => FlatOrThrow("FlatWeights").Views;
 
     /// <summary>The stack runner this module uses (fused kernels by default; tests switch to the composed reference).</summary>
     internal IStackRunner Runner { get; set; } = DefaultRunner;
 
     /// <summary>The flat buffer and its views, as the runners see them.</summary>
-    internal FlatParameters Flat => _flat;
+    internal FlatParameters Flat => FlatOrThrow("Flat");
+
+    private FlatParameters FlatOrThrow(string what) =>
+        _flat ?? throw QuantizedWeights.InferenceOnly(TypeName, $"{what} reads float weights it no longer has");
+
+    /// <summary>True once <see cref="Quantizer.QuantizeDynamic{TModule}(TModule)"/> turned the weights into int8 (inference only).</summary>
+    public bool IsQuantized => _quantized is not null;
+
+    bool IDynamicQuantizable.IsQuantized => IsQuantized;
+
+    IReadOnlyDictionary<string, QuantizedMatrix> IDynamicQuantizable.Quantized =>
+        _quantized ?? throw new InvalidOperationException($"{TypeName} is not quantized");
+
+    IReadOnlyList<(string Name, int Rows, int Cols)> IDynamicQuantizable.QuantizableWeights
+    {
+        get
+        {
+            var list = new List<(string, int, int)>();
+            for (int layer = 0; layer < NumLayers; layer++)
+                for (int direction = 0; direction < NumDirections; direction++)
+                {
+                    string suffix = string.Create(CultureInfo.InvariantCulture, $"_l{layer}{(direction == 1 ? "_reverse" : "")}");
+                    list.Add(("weight_ih" + suffix, Sizes.GateRows, Sizes.LayerInputSize(layer)));
+                    list.Add(("weight_hh" + suffix, Sizes.GateRows, OutputSize));
+                    if (ProjSize > 0) list.Add(("weight_hr" + suffix, ProjSize, HiddenSize));
+                }
+            return list;
+        }
+    }
+
+    void IDynamicQuantizable.InstallQuantized(IReadOnlyDictionary<string, QuantizedMatrix> weights)
+    {
+        var names = ((IDynamicQuantizable)this).QuantizableWeights;
+        var matrices = new QuantizedMatrix[names.Count];
+        for (int i = 0; i < names.Count; i++)
+        {
+            var (name, rows, cols) = names[i];
+            if (!weights.TryGetValue(name, out var q))
+                throw new ArgumentException($"{TypeName}: no int8 weights for {name}", nameof(weights));
+            if (q.N != rows || q.K != cols)
+                throw new ArgumentException($"{TypeName}: {name} must be ({rows}, {cols}), got ({q.N}, {q.K})", nameof(weights));
+            matrices[i] = q;
+        }
+        // The biases stay float32 parameters, on pinned storage the kernels point into.
+        int chains = NumLayers * NumDirections;
+        var biases = new Tensor?[2 * chains];
+        if (Bias)
+            for (int layer = 0, k = 0; layer < NumLayers; layer++)
+                for (int direction = 0; direction < NumDirections; direction++, k++)
+                {
+                    string suffix = string.Create(CultureInfo.InvariantCulture, $"_l{layer}{(direction == 1 ? "_reverse" : "")}");
+                    for (int j = 0; j < 2; j++)
+                    {
+                        string name = (j == 0 ? "bias_ih" : "bias_hh") + suffix;
+                        var pinned = QuantizedWeights.PinnedCopy(Param(name)!);
+                        ReplaceParameter(name, pinned);
+                        biases[2 * k + j] = pinned;
+                    }
+                }
+        foreach (var (name, _, _) in names)
+            if (HasParameter(name)) RemoveParameter(name);
+        _quantized = new Dictionary<string, QuantizedMatrix>(weights);
+        _flat = null;
+        Runner = new QuantizedStackRunner(Sizes, matrices, biases);
+    }
 
     /// <summary>The parameters of layer <paramref name="layer"/>, direction <paramref name="direction"/> (1 = reverse).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The layer or direction does not exist.</exception>
@@ -149,7 +215,7 @@ public abstract class RecurrentBase : Module
     {
         if ((uint)layer >= (uint)NumLayers) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"layer must be in [0, {NumLayers - 1}], but got {layer}");
         if ((uint)direction >= (uint)NumDirections) throw new ArgumentOutOfRangeException(nameof(direction), direction, $"direction must be in [0, {NumDirections - 1}], but got {direction}");
-        return _flat.Layer(layer, direction);
+        return FlatOrThrow("Weights(layer, direction)").Layer(layer, direction);
     }
 
     private FlatParameters NewFlatParameters(DType dtype)
@@ -181,6 +247,7 @@ public abstract class RecurrentBase : Module
     /// </summary>
     public void FlattenParameters()
     {
+        if (_flat is null) return;                       // quantized: the int8 weights are the kernels' input
         bool flat = true;
         for (int i = 0; i < _flatWeightsNames.Length && flat; i++)
             flat = ReferenceEquals(Param(_flatWeightsNames[i]), _flat.Views[i]);
@@ -404,7 +471,7 @@ public abstract class RecurrentBase : Module
     /// <summary>PyTorch's check_input: dtype, rank (3 dense / 2 packed data) and feature size.</summary>
     private void CheckInput(Tensor x, bool packed)
     {
-        var wdt = _flat.DType;
+        var wdt = _flat?.DType ?? DType.Float32;
         if (x.DType != wdt)
             throw new ArgumentException($"{TypeName} input dtype ({Tensor.DTypeName(x.DType)}) does not match weight dtype ({Tensor.DTypeName(wdt)}). Convert the input with input.To(DType.{wdt}), or the model with model.To(DType.{x.DType}).", "input");
         int expected = packed ? 2 : 3;
@@ -443,6 +510,6 @@ public abstract class RecurrentBase : Module
 
     /// <summary>Hands the stack to the runner: x (N, I), h0 (L*D, B, H_out), c0 (L*D, B, H).</summary>
     private StackResult RunStack(Tensor x, int[] batchSizes, Tensor h0, Tensor? c0) =>
-        Runner.Run(new StackCall(Sizes, _flat, x, batchSizes, h0, c0, NumLayers > 1 && Training ? Dropout : 0,
+        IsQuantized && Training ? throw QuantizedWeights.InferenceOnly(TypeName, "it is in training mode") : Runner.Run(new StackCall(Sizes, _flat, x, batchSizes, h0, c0, NumLayers > 1 && Training ? Dropout : 0,
             Generator ?? Generator.Default));
 }

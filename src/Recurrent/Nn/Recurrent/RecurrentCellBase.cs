@@ -5,12 +5,15 @@
 using System.Globalization;
 
 using Recurrent.Kernels;
+using Recurrent.Quantization;
 
 namespace Recurrent.Nn;
 
 /// <summary>Base class of the single-step recurrent cells, as <c>torch.nn.RNNCellBase</c>.</summary>
-public abstract class RecurrentCellBase : Module
+public abstract class RecurrentCellBase : Module, IDynamicQuantizable
 {
+    private Dictionary<string, QuantizedMatrix>? _quantized;
+    private QuantizedMatrix? _qIh, _qHh;
     private protected RecurrentCellBase(RnnMode mode, int inputSize, int hiddenSize, bool bias, DType dtype, Generator? generator)
     {
         if (inputSize < 0) throw new ArgumentOutOfRangeException(nameof(inputSize), inputSize, $"input_size must be non-negative, but got {inputSize}");
@@ -43,9 +46,35 @@ public abstract class RecurrentCellBase : Module
     public bool Bias { get; }
 
     /// <summary>(G*hidden_size, input_size), gate blocks stacked in PyTorch's order.</summary>
-    public Tensor WeightIh => Param("weight_ih")!;
+    public Tensor WeightIh => _quantized is null ? Param("weight_ih")! : throw QuantizedWeights.InferenceOnly(TypeName, "its float weight_ih was replaced by int8 weights");
     /// <summary>(G*hidden_size, hidden_size).</summary>
-    public Tensor WeightHh => Param("weight_hh")!;
+    public Tensor WeightHh => _quantized is null ? Param("weight_hh")! : throw QuantizedWeights.InferenceOnly(TypeName, "its float weight_hh was replaced by int8 weights");
+
+    /// <summary>True once <see cref="Quantizer.QuantizeDynamic{TModule}(TModule)"/> turned the weights into int8 (inference only).</summary>
+    public bool IsQuantized => _quantized is not null;
+
+    bool IDynamicQuantizable.IsQuantized => IsQuantized;
+
+    IReadOnlyDictionary<string, QuantizedMatrix> IDynamicQuantizable.Quantized =>
+        _quantized ?? throw new InvalidOperationException($"{TypeName} is not quantized");
+
+    IReadOnlyList<(string Name, int Rows, int Cols)> IDynamicQuantizable.QuantizableWeights =>
+        [("weight_ih", Mode.GateCount() * HiddenSize, InputSize), ("weight_hh", Mode.GateCount() * HiddenSize, HiddenSize)];
+
+    void IDynamicQuantizable.InstallQuantized(IReadOnlyDictionary<string, QuantizedMatrix> weights)
+    {
+        int gates = Mode.GateCount() * HiddenSize;
+        var ih = weights.TryGetValue("weight_ih", out var a) && a.N == gates && a.K == InputSize ? a
+            : throw new ArgumentException($"{TypeName}: weight_ih must be int8 ({gates}, {InputSize})", nameof(weights));
+        var hh = weights.TryGetValue("weight_hh", out var b) && b.N == gates && b.K == HiddenSize ? b
+            : throw new ArgumentException($"{TypeName}: weight_hh must be int8 ({gates}, {HiddenSize})", nameof(weights));
+        foreach (var name in new[] { "bias_ih", "bias_hh" })
+            if (Param(name) is { } bias) ReplaceParameter(name, QuantizedWeights.PinnedCopy(bias));
+        RemoveParameter("weight_ih");
+        RemoveParameter("weight_hh");
+        (_qIh, _qHh) = (ih, hh);
+        _quantized = new Dictionary<string, QuantizedMatrix>(weights);
+    }
     /// <summary>(G*hidden_size), or null when <c>bias=False</c>.</summary>
     public Tensor? BiasIh => Param("bias_ih");
     /// <summary>(G*hidden_size), or null when <c>bias=False</c>.</summary>
@@ -85,8 +114,9 @@ public abstract class RecurrentCellBase : Module
             }
         bool batched = input.Dim == 2;
         var x = batched ? input : input.Unsqueeze(0);
-        if (x.DType != WeightIh.DType)
-            throw new ArgumentException($"{TypeName}: input dtype ({Tensor.DTypeName(x.DType)}) does not match weight dtype ({Tensor.DTypeName(WeightIh.DType)})", nameof(input));
+        var wdt = _quantized is null ? WeightIh.DType : DType.Float32;
+        if (x.DType != wdt)
+            throw new ArgumentException($"{TypeName}: input dtype ({Tensor.DTypeName(x.DType)}) does not match weight dtype ({Tensor.DTypeName(wdt)}). Convert the input with input.To(DType.{wdt}).", nameof(input));
         // ATen's check_rnn_cell_forward_input / check_rnn_cell_forward_hidden.
         if (x.Size(1) != InputSize)
             throw new ArgumentException($"input has inconsistent input_size: got {x.Size(1)} expected {InputSize}", nameof(input));
@@ -108,7 +138,16 @@ public abstract class RecurrentCellBase : Module
     /// <summary>One step of the recurrence on batched (N, ·) tensors.</summary>
     private protected (Tensor H, Tensor? C) StepBatched(Tensor x, Tensor h, Tensor? c)
     {
-        var gi = CellMath.InputProjection(x, WeightIh, BiasIh);
-        return CellMath.Step(Mode, gi, h, c, WeightHh, BiasHh, null);
+        if (_qIh is not null)
+        {
+            // int8 products (quantizing x and h row by row), float gate arithmetic; no autograd.
+            if (Training) throw QuantizedWeights.InferenceOnly(TypeName, "it is in training mode");
+            using var _ = new NoGrad();
+            var gi = QuantizedLinear.Apply(x, _qIh, BiasIh);
+            var gh = QuantizedLinear.Apply(h, _qHh!, BiasHh);
+            return CellMath.Gates(Mode, gi, gh, h, c, null);
+        }
+        var giF = CellMath.InputProjection(x, WeightIh, BiasIh);
+        return CellMath.Step(Mode, giF, h, c, WeightHh, BiasHh, null);
     }
 }

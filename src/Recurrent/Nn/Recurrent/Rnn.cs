@@ -1,5 +1,5 @@
-// Rnn: the multi-layer Elman RNN (torch.nn.RNN). Only the mode and the forward signatures live
-// here; construction, checks, layouts and the stack are RecurrentBase's.
+// Rnn: the multi-layer Elman RNN (torch.nn.RNN). Only the mode lives here; the forward signatures
+// are HiddenStateRecurrent's; construction, checks, layouts and the stack RecurrentBase's.
 using Recurrent.Kernels;
 
 namespace Recurrent.Nn;
@@ -28,7 +28,7 @@ namespace Recurrent.Nn;
 /// <c>weight_hh_l{k}</c> (hidden_size, hidden_size), <c>bias_ih_l{k}</c>, <c>bias_hh_l{k}</c>
 /// (hidden_size), with <c>_reverse</c> twins; all initialised from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
 /// </summary>
-public sealed class Rnn : RecurrentBase
+public sealed class Rnn : HiddenStateRecurrent
 {
     /// <summary>Creates the module (argument order as <c>torch.nn.RNN</c>).</summary>
     /// <param name="inputSize">features of the input x.</param>
@@ -43,43 +43,11 @@ public sealed class Rnn : RecurrentBase
     /// <param name="generator">random source of the initialisation and the dropout masks.</param>
     public Rnn(int inputSize, int hiddenSize, int numLayers = 1, string nonlinearity = "tanh", bool bias = true, bool batchFirst = false,
         double dropout = 0.0, bool bidirectional = false, DType dtype = DType.Float32, Generator? generator = null)
-        : base(ParseNonlinearity(nonlinearity), inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, dtype, generator) { }
+        : base(ParseNonlinearity(nonlinearity), inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, dtype, generator) { }
 
     /// <inheritdoc/>
     public override string TypeName => "RNN";
 
     /// <summary><c>"tanh"</c> or <c>"relu"</c>.</summary>
     public string Nonlinearity => Mode == RnnMode.RnnRelu ? "relu" : "tanh";
-
-    /// <summary>Runs the RNN, as <c>output, h_n = rnn(input, h_0)</c>; h_0 defaults to zeros.</summary>
-    public (Tensor Output, Tensor HN) Forward(Tensor input, Tensor? h0 = null)
-    {
-        var (o, h, _) = ForwardDense(input, h0, null);
-        return (o, h);
-    }
-
-    /// <summary>Runs the RNN on packed sequences; h_0 and h_n are in the caller's batch order.</summary>
-    public (PackedSequence Output, Tensor HN) Forward(PackedSequence input, Tensor? h0 = null)
-    {
-        var (o, h, _) = ForwardPacked(input, h0, null);
-        return (o, h);
-    }
-
-    /// <summary>
-    /// Runs the RNN on a padded batch with per-sequence lengths (any order): packs internally, returns the
-    /// padded output (padding positions 0, same length as the input, batch_first honoured) and h_n taken
-    /// at each sequence's own last step. (Not an overload of <c>Forward(Tensor, Tensor?)</c> on purpose:
-    /// a lengths tensor would be mistaken for h_0.)
-    /// </summary>
-    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, Tensor lengths, Tensor? h0 = null)
-    {
-        var (o, h, _) = ForwardPaddedCore(padded, lengths, h0, null);
-        return (o, h);
-    }
-
-    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, Tensor?)"/> with the lengths as an array.</summary>
-    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, long[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
-
-    /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, Tensor?)"/> with the lengths as an array.</summary>
-    public (Tensor Output, Tensor HN) ForwardPadded(Tensor padded, int[] lengths, Tensor? h0 = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), h0);
 }

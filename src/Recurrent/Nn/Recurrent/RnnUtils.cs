@@ -42,7 +42,7 @@ public static class RnnUtils
             throw new ArgumentException("Length of all samples has to be greater than 0, but found an element in 'lengths' that is <= 0", nameof(lengths));
         for (int i = 0; i < batch - 1; i++)
             if (lens[i + 1] > lens[i])
-                throw new ArgumentException("`lengths` array must be sorted in decreasing order when `enforce_sorted` is True. You can pass `enforce_sorted=False` to pack_padded_sequence and/or pack_sequence to sidestep this requirement if you do not need ONNX exportability.", nameof(lengths));
+                throw new ArgumentException("`lengths` array must be sorted in decreasing order when `enforce_sorted` is True. You can pass enforceSorted: false to RnnUtils.PackPaddedSequence, RnnUtils.PackSequence or PackedSequence.FromPadded to sidestep this requirement if you do not need ONNX exportability.", nameof(lengths));
         if (lens[0] > steps)
             throw new ArgumentException($"Expected the sequence length of the padded input ({steps}) to be at least the largest length in 'lengths', but got {lens[0]}", nameof(lengths));
 

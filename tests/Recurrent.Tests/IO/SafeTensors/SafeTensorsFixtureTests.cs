@@ -7,7 +7,7 @@ namespace Recurrent.Tests.IO.SafeTensors;
 /// <summary>Every PyTorch golden fixture must read, validate, and survive a write/read round trip.</summary>
 public class SafeTensorsFixtureTests
 {
-    [Fact]
+    [SkippableFact]
     public void AllFixturesRead()
     {
         string[] files = FixtureFiles();
@@ -59,7 +59,7 @@ public class SafeTensorsFixtureTests
         Assert.True(tensors > files.Length);
     }
 
-    [Fact]
+    [SkippableFact]
     public void FixturesRoundTripByteForByte()
     {
         // Our writer follows the same conventions as the fixture generator (metadata first with sorted keys,

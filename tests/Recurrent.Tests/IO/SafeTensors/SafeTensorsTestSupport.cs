@@ -6,31 +6,8 @@ namespace Recurrent.Tests.IO.SafeTensors;
 /// <summary>Helpers for the safetensors tests: locating the PyTorch fixtures and hand-building raw files.</summary>
 internal static class SafeTensorsTestSupport
 {
-    /// <summary>
-    /// The PyTorch fixture folder: <c>$RECURRENT_FIXTURES</c> if set, else <c>../shared/fixtures/pytorch</c> beside the
-    /// repository root (the directory holding <c>Recurrent.slnx</c>, found by walking up from the test binaries).
-    /// </summary>
-    public static string FixturesDirectory()
-    {
-        string? env = Environment.GetEnvironmentVariable("RECURRENT_FIXTURES");
-        if (!string.IsNullOrEmpty(env))
-        {
-            Assert.True(Directory.Exists(env), $"RECURRENT_FIXTURES='{env}' is not a directory.");
-            return Path.GetFullPath(env);
-        }
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Recurrent.slnx")))
-            {
-                string fixtures = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "fixtures", "pytorch"));
-                Assert.True(Directory.Exists(fixtures),
-                    $"Fixture folder '{fixtures}' not found; set RECURRENT_FIXTURES to the folder holding the *.safetensors fixtures.");
-                return fixtures;
-            }
-        }
-        Assert.Fail($"Could not find Recurrent.slnx above '{AppContext.BaseDirectory}'; set RECURRENT_FIXTURES.");
-        return null!;
-    }
+    /// <summary>The PyTorch fixture folder (<see cref="TestPaths.RequireFixtures"/>: skips the test without ../shared).</summary>
+    public static string FixturesDirectory() => TestPaths.RequireFixtures();
 
     public static string[] FixtureFiles() =>
         Directory.GetFiles(FixturesDirectory(), "*.safetensors").OrderBy(p => p, StringComparer.Ordinal).ToArray();

@@ -173,7 +173,7 @@ public class CraftedFileTests
         Assert.Equal("my model/", ckpt.Records["prefix"]);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ArchivesWrittenWithoutCrc32Load()
     {
         // torch.serialization.set_crc32_options(False) (PyTorch >= 2.5) writes 0 for every CRC-32;
@@ -201,7 +201,7 @@ public class CraftedFileTests
     {
         // Code that handles a bad file with catch (IOException) handles these too; a missing file keeps its own type.
         Assert.IsAssignableFrom<IOException>(Assert.ThrowsAny<TorchFormatException>(() => TorchCheckpoint.Load("x"u8.ToArray())));
-        Assert.Throws<FileNotFoundException>(() => TorchCheckpoint.Load(Path.Combine(RealCheckpoints.Directory, "no such file.pt")));
+        Assert.Throws<FileNotFoundException>(() => TorchCheckpoint.Load(Path.Combine(Path.GetTempPath(), $"recurrent-no-such-file-{Guid.NewGuid():N}.pt")));
     }
 
     [Theory]

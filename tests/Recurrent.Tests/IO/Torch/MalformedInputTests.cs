@@ -312,7 +312,7 @@ public class MalformedInputTests
         Rejects(InZip(pickle, ("0", new byte[16])), "referenced as 4 x float32 and as 2 x int64");
     }
 
-    [Fact]
+    [SkippableFact]
     public void TruncatedZipIsRefusedAtEveryCut()
     {
         var file = RealCheckpoints.Bytes(RealCheckpoints.Lightning);
@@ -320,7 +320,7 @@ public class MalformedInputTests
             Rejects(file.AsSpan(0, cut).ToArray());
     }
 
-    [Fact]
+    [SkippableFact]
     public void TruncatedLegacyFileIsRefusedAtEveryCut()
     {
         var file = RealCheckpoints.Bytes(RealCheckpoints.LegacyGru);
@@ -328,7 +328,7 @@ public class MalformedInputTests
             Rejects(file.AsSpan(0, cut).ToArray());
     }
 
-    [Fact]
+    [SkippableFact]
     public void CorruptZipDirectoryIsRefused()
     {
         var file = (byte[])RealCheckpoints.Bytes(RealCheckpoints.Lightning).Clone();
@@ -398,7 +398,7 @@ public class MalformedInputTests
         Rejects(TorchFiles.Legacy(pickle, new[] { ("k", 4L, new byte[16]) }, littleEndian: false), "big-endian");
     }
 
-    [Fact]
+    [SkippableFact]
     public void LegacyHeaderIsChecked()
     {
         var file = (byte[])RealCheckpoints.Bytes(RealCheckpoints.LegacyGru).Clone();

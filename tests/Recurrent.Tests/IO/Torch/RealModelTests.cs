@@ -10,7 +10,7 @@ using Recurrent.Nn;
 
 namespace Recurrent.Tests.IO.Torch;
 
-public class RealModelTests
+public partial class RealModelTests
 {
     private static JsonElement Json(string name) =>
         JsonDocument.Parse(File.ReadAllText(RealCheckpoints.PathOf(name) + ".json")).RootElement;
@@ -51,6 +51,7 @@ public class RealModelTests
         }
 
         public (Tensor H, Tensor C)? State { get; set; }
+        private Tensor? _lastOutput;
 
         public Tensor Step(IReadOnlyList<int> ids)
         {
@@ -65,7 +66,16 @@ public class RealModelTests
             }
             var (output, state) = _lstm.Forward(x, State);                      // (1, seq, H)
             State = state;
+            _lastOutput = output;
             return _fc.Forward(output.Select(1, ids.Count - 1)).Select(0, 0);  // (vocab,)
+        }
+
+        /// <summary>The logits at every position of <paramref name="ids"/> from a zero state: (seq, vocab).</summary>
+        public Tensor AllLogits(IReadOnlyList<int> ids)
+        {
+            State = null;
+            Step(ids);
+            return _fc.Forward(_lastOutput!.Select(0, 0));
         }
 
         /// <summary>Greedy decoding as the recorded smoke checks: the prime in one call, then one id at a time.</summary>
@@ -142,7 +152,7 @@ public class RealModelTests
 
     // ---- The real models ----
 
-    [Fact]
+    [SkippableFact]
     public void LightningLstmReproducesTheNotebookPredictions()
     {
         // The notebook printed tensor([6.7842e-05]) and tensor([0.9809]) (PyTorch float32 on CPU). The exact
@@ -182,7 +192,7 @@ public class RealModelTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void CharLstmWithEmbeddingGeneratesTheRecordedText()
     {
         // daewook1004 CharLSTM (embedding 62x128, 2-layer LSTM 128, fc 128->62); the LSTM weights are views into
@@ -196,7 +206,7 @@ public class RealModelTests
         Assert.Equal(expected, model.Greedy(vocab, "ROMEO:\n", 120));
     }
 
-    [Fact]
+    [SkippableFact]
     public void LegacyCharRnnGeneratesTheRecordedTextWithItsOwnTokens()
     {
         // infiniteoverflow CharRNN: one-hot over the 83 'tokens' stored in the file, 2-layer LSTM 256, fc 256->83.
@@ -210,7 +220,7 @@ public class RealModelTests
         Assert.Equal(expected, model.Greedy(tokens, "The ", 60));
     }
 
-    [Fact]
+    [SkippableFact]
     public void LegacyGruClassifierMatchesTheFloat64Reference()
     {
         // RWDavid GRUNet on a deterministic (2, 50, 13) input: fc(relu(out[:, -1])).
@@ -232,7 +242,7 @@ public class RealModelTests
         AssertCloseFloat32(expected, logits);
     }
 
-    [Fact]
+    [SkippableFact]
     public void PackedGruClassifierMatchesTheFloat64Reference()
     {
         // ohovey1 GRUClassifier (3 layers of 256, weights in one shared storage) on a PackedSequence of three
@@ -258,7 +268,7 @@ public class RealModelTests
         AssertCloseFloat32(expected, logits);
     }
 
-    [Fact]
+    [SkippableFact]
     public void BidirectionalLstmClassifierMatchesTheFloat64Reference()
     {
         // Foxbabe1q SimpleBILSTM on names encoded as its training script does: one-hot over
@@ -283,7 +293,7 @@ public class RealModelTests
 
     // ---- Loading into the wrong architecture ----
 
-    [Fact]
+    [SkippableFact]
     public void StrictLoadIntoAWrongHiddenSizeNamesEveryKeyAndBothShapes()
     {
         var model = new BiLstmClassifier(hidden: 64);
@@ -303,7 +313,7 @@ public class RealModelTests
         Assert.Throws<InvalidOperationException>(() => Load(RealCheckpoints.BiLstm).LoadInto(model, strict: false));
     }
 
-    [Fact]
+    [SkippableFact]
     public void MissingHeadIsAnErrorWhenStrictAndReturnedWhenNot()
     {
         var model = new BiLstmClassifier(head: false);
@@ -319,7 +329,7 @@ public class RealModelTests
             Assert.Equal(file["rnn." + name].ToFloat32Array(), p.ToArray<float>());
     }
 
-    [Fact]
+    [SkippableFact]
     public void ExtraModuleIsReportedMissing()
     {
         var model = new BiLstmClassifier(extraHead: true);
@@ -330,7 +340,7 @@ public class RealModelTests
         Assert.Empty(result.UnexpectedKeys);
     }
 
-    [Fact]
+    [SkippableFact]
     public void KeyPathAndPrefixSelectTheWeightsOfAWholeLightningFile()
     {
         // keyPath "" takes every tensor in the file; stripping "state_dict." leaves the model's keys bare and the
@@ -353,7 +363,7 @@ public class RealModelTests
         Assert.Throws<KeyNotFoundException>(() => ckpt.ToStateDict("model_state_dict"));
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(RealCheckpointTests.Files), MemberType = typeof(RealCheckpointTests))]
     public void ToStateDictCopiesEveryModelTensor(string name)
     {

@@ -10,19 +10,10 @@ namespace Recurrent.Tests.IO.Torch;
 
 internal static class RealCheckpoints
 {
-    private static readonly Lazy<string> LazyDirectory = new(() =>
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Recurrent.slnx")))
-            dir = dir.Parent;
-        if (dir is null)
-            throw new InvalidOperationException($"no Recurrent.slnx above {AppContext.BaseDirectory}");
-        return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "real-checkpoints"));
-    });
-
     private static readonly Dictionary<string, byte[]> Cache = new();
 
-    public static string Directory => LazyDirectory.Value;
+    /// <summary>The folder (<see cref="TestPaths.RequireRealCheckpoints"/>: skips the test without ../shared).</summary>
+    public static string Directory => TestPaths.RequireRealCheckpoints();
 
     public const string BiLstm = "Foxbabe1q__Name-Nation-classification__bilstm.pt";
     public const string LegacyGru = "RWDavid__rnn-instrument-recognition__gru.pt";

@@ -104,7 +104,7 @@ public class PackedTests
     public void PackingErrorsUsePyTorchWording()
     {
         var x = Padded();
-        Assert.Contains("`lengths` array must be sorted in decreasing order when `enforce_sorted` is True. You can pass `enforce_sorted=False` to pack_padded_sequence and/or pack_sequence to sidestep this requirement if you do not need ONNX exportability.",
+        Assert.Contains("`lengths` array must be sorted in decreasing order when `enforce_sorted` is True. You can pass enforceSorted: false to RnnUtils.PackPaddedSequence, RnnUtils.PackSequence or PackedSequence.FromPadded to sidestep this requirement if you do not need ONNX exportability.",
             Assert.Throws<ArgumentException>(() => RnnUtils.PackPaddedSequence(x, new long[] { 2, 3, 1 })).Message);
         Assert.Contains("Length of all samples has to be greater than 0, but found an element in 'lengths' that is <= 0",
             Assert.Throws<ArgumentException>(() => RnnUtils.PackPaddedSequence(x, new long[] { 3, 2, 0 })).Message);

@@ -46,7 +46,7 @@ public sealed partial class Tensor
         var inShape = ShapeRef; var dt = DType; var sz = (int[])sizes.Clone();
         RecordMulti(parts, "SplitWithSizesBackward0", gs =>
         {
-            var z = Empty(dt, inShape);
+            var z = NewZeroed(dt, inShape);
             int p = 0;
             for (int i = 0; i < sz.Length; i++)
             {
