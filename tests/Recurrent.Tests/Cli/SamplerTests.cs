@@ -45,10 +45,13 @@ public class SamplerTests
     [InlineData("lstm", 1, 1.3, 5)]
     [InlineData("gru", 2, 0.5, 0)]
     [InlineData("rnn", 1, 0.0, 0)]
+    [InlineData("int8 lstm", 2, 0.8, 0)]
     public void Generate_DrawsTheTokensOfTheForwardPath(string kind, int layers, double temperature, int topK)
     {
-        var config = new ModelConfig { Kind = kind, VocabSize = 30, EmbeddingSize = 8, HiddenSize = 24, NumLayers = layers, Dropout = 0.2 };
+        bool int8 = kind.StartsWith("int8 ", StringComparison.Ordinal);
+        var config = new ModelConfig { Kind = int8 ? kind[5..] : kind, VocabSize = 30, EmbeddingSize = 8, HiddenSize = 24, NumLayers = layers, Dropout = 0.2 };
         var model = new CharLanguageModel(config, new Generator(4), new Generator(5));   // training mode: Generate switches to eval
+        if (int8) Recurrent.Quantization.Quantizer.QuantizeDynamic(model.Eval());
         long[] prompt = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8];
         long[] got = Sampler.Generate(model, prompt, 60, temperature, topK, new Generator(77));
         Assert.False(model.Training);

@@ -7,6 +7,7 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
+using Recurrent.Kernels;
 
 namespace Recurrent.Nn;
 
@@ -21,10 +22,12 @@ namespace Recurrent.Nn;
 /// (T, B) for T steps of B sequences; logits are (T, B, vocab) or, for <see cref="Run(ReadOnlySpan{long}, Span{float})"/>,
 /// (B, vocab) for the last step only. A <see cref="Step(ReadOnlySpan{long}, Span{float})"/> allocates no managed memory
 /// after the first; a <c>Run</c> of more steps than any before grows the stream's scratch once.</para>
+/// <para>Dynamically quantized (int8) recurrent modules and heads run through the int8 kernels their <c>Forward</c> runs,
+/// with the same bits.</para>
 /// <para>Threads: as <see cref="RecurrentStream"/>: one stream per conversation, used from one thread at a time; any
 /// number of streams over the same modules may run at once.</para>
 /// </remarks>
-public sealed class LanguageModelStream
+public sealed unsafe class LanguageModelStream
 {
     private readonly Embedding _embedding;
     private readonly Linear _head;
@@ -49,8 +52,8 @@ public sealed class LanguageModelStream
             throw new ArgumentException($"embedding: max_norm={PyFormat.Float(embedding.MaxNorm.Value)} renormalises rows of the weight during every forward, which a stream does not do. Expected an Embedding without maxNorm, got maxNorm {PyFormat.Float(embedding.MaxNorm.Value)}", nameof(embedding));
         if (head.InFeatures != recurrent.OutputSize)
             throw new ArgumentException($"head: its in_features must equal the recurrent module's output features (H_out). Expected {recurrent.OutputSize}, got {head.InFeatures}", nameof(head));
-        if (embedding.Weight.DType != _stream.DType || head.Weight.DType != _stream.DType)
-            throw new ArgumentException($"the modules must share one dtype. Expected {Tensor.DTypeName(_stream.DType)} (the recurrent module's), got embedding {Tensor.DTypeName(embedding.Weight.DType)} and head {Tensor.DTypeName(head.Weight.DType)}. Convert them with Module.To(DType.{_stream.DType}).", nameof(embedding));
+        if (embedding.Weight.DType != _stream.DType || HeadDType(head) != _stream.DType)
+            throw new ArgumentException($"the modules must share one dtype. Expected {Tensor.DTypeName(_stream.DType)} (the recurrent module's), got embedding {Tensor.DTypeName(embedding.Weight.DType)} and head {Tensor.DTypeName(HeadDType(head))}. Convert them with Module.To(DType.{_stream.DType}).", nameof(embedding));
         _embedding = embedding;
         _head = head;
         _x = Tensor.NewArray(DType, batchSize * embedding.EmbeddingDim);
@@ -125,9 +128,10 @@ public sealed class LanguageModelStream
         if (logits.Length != rows * v && !lastOnly)
             throw new ArgumentException($"logits: expected {rows * v} values ({steps} step(s) x batch {b} x vocab {v}){(steps > 1 ? $" or {b * v} (the last step only)" : "")}, got {logits.Length}", "logits");
         var wE = _embedding.Weight;
-        var wH = _head.Weight;
+        var qH = _head.QuantizedWeight;                  // the int8 weight of a dynamically quantized head, else null
+        var wH = qH is null ? _head.Weight : null;
         var bias = _head.Bias;
-        if (wE.DType != DType || wH.DType != DType || (bias is not null && bias.DType != DType))
+        if (wE.DType != DType || HeadDType(_head) != DType || (bias is not null && bias.DType != DType))
             throw new InvalidOperationException($"the embedding or head was converted from {Tensor.DTypeName(DType)} after this stream was created; create a new stream.");
 
         // Embedding: gather rows (every id is checked before the state moves).
@@ -145,17 +149,28 @@ public sealed class LanguageModelStream
 
         // Head: logits = y W^T + b over every step's rows, the product and the bias as Functional.Linear computes them.
         var all = lastOnly ? Scratch<T>(ref _logits, (long)rows * v) : logits;
-        if (v > 0)
+        if (v > 0 && qH is not null)
+        {
+            // Int8 head: the product QuantizedLinear runs (rows quantized per call, int32 accumulation, bias added).
+            if (_head.Training) throw Quantization.QuantizedWeights.InferenceOnly(_head.TypeName, "it is in training mode");
+            var yf = MemoryMarshal.Cast<T, float>(y);
+            var lf = MemoryMarshal.Cast<T, float>(all);
+            var bf = bias is null ? ReadOnlySpan<float>.Empty : bias.AsSpan<float>();
+            fixed (float* py = yf, pl = lf, pb = bf)
+                Int8Gemm.Linear(rows, py, hOut, qH.View, bias is null ? null : pb, false, pl, v);
+            GC.KeepAlive(qH);
+        }
+        else if (v > 0)
         {
             // The operands Linear hands the GEMM: W^T is a transposed view of W (v, hOut), unless it has one column.
             bool transB = v != 1;
             int ldb = transB ? hOut : 1;
             if (typeof(T) == typeof(float))
                 MatMulDispatch.Sgemm(false, transB, rows, v, hOut, 1f, MemoryMarshal.Cast<T, float>(y), hOut,
-                    MemoryMarshal.Cast<T, float>(wH.AsSpan<T>()), ldb, 0f, MemoryMarshal.Cast<T, float>(all), v);
+                    MemoryMarshal.Cast<T, float>(wH!.AsSpan<T>()), ldb, 0f, MemoryMarshal.Cast<T, float>(all), v);
             else
                 MatMulDispatch.Dgemm(false, transB, rows, v, hOut, 1.0, MemoryMarshal.Cast<T, double>(y), hOut,
-                    MemoryMarshal.Cast<T, double>(wH.AsSpan<T>()), ldb, 0.0, MemoryMarshal.Cast<T, double>(all), v);
+                    MemoryMarshal.Cast<T, double>(wH!.AsSpan<T>()), ldb, 0.0, MemoryMarshal.Cast<T, double>(all), v);
             if (bias is not null)
             {
                 var bs = bias.AsSpan<T>();
@@ -164,6 +179,8 @@ public sealed class LanguageModelStream
         }
         if (lastOnly) all.Slice((rows - b) * v, b * v).CopyTo(logits);
     }
+
+    private static DType HeadDType(Linear head) => head.IsQuantized ? DType.Float32 : head.Weight.DType;
 
     // A span of exactly `count` elements over `buffer`, grown (a new array) only when it is too small.
     private Span<T> Scratch<T>(ref Array buffer, long count) where T : unmanaged

@@ -7,7 +7,9 @@
 // as it was). Several steps in one call (Run) are one kernel call with T > 1, exactly as Forward
 // over the same sequence: the same bits.
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Recurrent.Kernels;
+using Recurrent.Quantization;
 
 namespace Recurrent.Nn;
 
@@ -33,7 +35,9 @@ namespace Recurrent.Nn;
 /// at a time. Any number of streams over the same module may step concurrently, with each other and with
 /// <c>Forward</c> calls on it (see the thread-safety contract in the README), as long as nothing changes the
 /// module meanwhile.</para>
-/// <para>A bidirectional module cannot stream: its reverse direction reads the sequence from its end.</para>
+/// <para>A module dynamically quantized to int8 (<c>Quantizer.QuantizeDynamic</c>) streams on float32 spans through the
+/// int8 kernel its <c>Forward</c> runs, with the same bits. A bidirectional module cannot stream: its reverse direction
+/// reads the sequence from its end.</para>
 /// </remarks>
 public sealed class RecurrentStream
 {
@@ -59,7 +63,7 @@ public sealed class RecurrentStream
         _module = module;
         _sizes = module.Sizes;
         BatchSize = batchSize;
-        DType = module.Flat.DType;
+        DType = module.IsQuantized ? DType.Float32 : module.Flat.DType;   // int8 modules run on float32
         int states = _sizes.NumLayers;
         int hLength = checked(states * batchSize * _sizes.OutSize);
         int cLength = _sizes.Mode == RnnMode.Lstm ? checked(states * batchSize * _sizes.HiddenSize) : 0;
@@ -97,11 +101,11 @@ public sealed class RecurrentStream
         get
         {
             int[] hShape = [_sizes.NumLayers, BatchSize, _sizes.OutSize];
-            var h = Tensor.Empty(DType, hShape);
+            var h = Tensor.NewZeroed(DType, hShape);
             Array.Copy(_h[_current], h.Data, _h[_current].Length);
             if (_sizes.Mode != RnnMode.Lstm) return new RecurrentState(h);
             int[] cShape = [_sizes.NumLayers, BatchSize, _sizes.HiddenSize];
-            var c = Tensor.Empty(DType, cShape);
+            var c = Tensor.NewZeroed(DType, cShape);
             Array.Copy(_c[_current], c.Data, _c[_current].Length);
             return new RecurrentState(h, c);
         }
@@ -164,7 +168,7 @@ public sealed class RecurrentStream
             && !(unbatched && BatchSize == 1 && input.Size(0) == InputSize))
             throw new ArgumentException($"input: expected shape [{BatchSize}, {InputSize}]{(BatchSize == 1 ? $" or [{InputSize}]" : "")} for one step of this stream, got {Guard.ShapeText(input.ShapeRef)}", nameof(input));
         int[] shape = unbatched ? [OutputSize] : [BatchSize, OutputSize];
-        var output = Tensor.Empty(DType, shape);
+        var output = Tensor.NewZeroed(DType, shape);
         var x = input.Contiguous();
         if (DType == DType.Float32) Advance(x.AsSpan<float>(), output.AsSpan<float>(), 1);
         else Advance(x.AsSpan<double>(), output.AsSpan<double>(), 1);
@@ -193,7 +197,7 @@ public sealed class RecurrentStream
         }
         int steps = input.Size(timeDim);
         var x = (batchFirst ? input.Transpose(0, 1) : input).Contiguous();
-        var y = Tensor.Empty(DType, unbatched ? [steps, OutputSize] : [steps, BatchSize, OutputSize]);
+        var y = Tensor.NewZeroed(DType, unbatched ? [steps, OutputSize] : [steps, BatchSize, OutputSize]);
         if (DType == DType.Float32) Advance(x.AsSpan<float>(), y.AsSpan<float>(), steps);
         else Advance(x.AsSpan<double>(), y.AsSpan<double>(), steps);
         return batchFirst ? y.Transpose(0, 1).Contiguous() : y;
@@ -215,11 +219,20 @@ public sealed class RecurrentStream
         var expected = typeof(T) == typeof(float) ? DType.Float32 : DType.Float64;
         if (expected != DType)
             throw new InvalidOperationException($"this stream is {Tensor.DTypeName(DType)}: expected {(DType == DType.Float32 ? "float" : "double")} spans, got {typeof(T).Name} spans");
-        var flat = _module.Flat;
-        if (flat.DType != DType)
-            throw new InvalidOperationException($"{_module.TypeName}: the module was converted from {Tensor.DTypeName(DType)} to {Tensor.DTypeName(flat.DType)} after this stream was created; create a new stream with CreateStream().");
-        if (_module.Training && _module.Dropout > 0 && _sizes.NumLayers > 1)
-            throw new InvalidOperationException($"{_module.TypeName}: the module is in training mode with dropout={PyFormat.Float(_module.Dropout)} between layers, which a stream does not apply; call Eval() on the module before stepping it.");
+        bool quantized = _module.IsQuantized;
+        if (quantized)
+        {
+            if (DType != DType.Float32)
+                throw new InvalidOperationException($"{_module.TypeName}: the module was quantized to int8 after this {Tensor.DTypeName(DType)} stream was created; create a new (float32) stream with CreateStream().");
+            if (_module.Training) throw QuantizedWeights.InferenceOnly(_module.TypeName, "it is in training mode");
+        }
+        else
+        {
+            if (_module.Flat.DType != DType)
+                throw new InvalidOperationException($"{_module.TypeName}: the module was converted from {Tensor.DTypeName(DType)} to {Tensor.DTypeName(_module.Flat.DType)} after this stream was created; create a new stream with CreateStream().");
+            if (_module.Training && _module.Dropout > 0 && _sizes.NumLayers > 1)
+                throw new InvalidOperationException($"{_module.TypeName}: the module is in training mode with dropout={PyFormat.Float(_module.Dropout)} between layers, which a stream does not apply; call Eval() on the module before stepping it.");
+        }
         int rows = steps * BatchSize;
         if (x.Length != rows * InputSize)
             throw new ArgumentException($"input: expected {rows} rows of {InputSize} values ({rows * InputSize}) for {steps} step(s) of batch {BatchSize}, got {x.Length} values", "input");
@@ -237,8 +250,18 @@ public sealed class RecurrentStream
         using var single = steps <= RnnStackSchedule<T>.ChunkSteps && _sizes.NumLayers > 1 ? Parallelism.SingleThreaded() : default;
         int cur = _current;
         T[] h0 = (T[])_h[cur], hN = (T[])_h[cur ^ 1], c0 = (T[])_c[cur], cN = (T[])_c[cur ^ 1];
-        RecurrentKernels.StackForward<T>(y, hN, cN, Span<T>.Empty, x, h0, c0, flat.Buffer.AsSpan<T>(), in _sizes,
-            _batchSizes.AsSpan(0, steps));
+        var batchSizes = _batchSizes.AsSpan(0, steps);
+        if (!quantized)
+            RecurrentKernels.StackForward<T>(y, hN, cN, Span<T>.Empty, x, h0, c0, _module.Flat.Buffer.AsSpan<T>(), in _sizes, batchSizes);
+        else
+        {
+            // Dynamically quantized: the int8 kernel its Forward runs (QuantizedStackRunner), on float32 spans.
+            var runner = (QuantizedStackRunner)_module.Runner;
+            RecurrentKernels.StackForwardQuantized(MemoryMarshal.Cast<T, float>(y), MemoryMarshal.Cast<T, float>(hN.AsSpan()),
+                MemoryMarshal.Cast<T, float>(cN.AsSpan()), MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(h0.AsSpan()),
+                MemoryMarshal.Cast<T, float>(c0.AsSpan()), runner.Layers, in _sizes, batchSizes);
+            runner.KeepAlive();
+        }
         _current = cur ^ 1;
         Position += steps;
     }

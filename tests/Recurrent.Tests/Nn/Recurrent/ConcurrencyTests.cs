@@ -2,11 +2,12 @@
 // modules are safe and give the same bits as serial calls, with and without NoGrad, inside dispose scopes or
 // not. 8 threads x 1,250 calls over shared LSTM/GRU/RNN stacks: dense, packed (unsorted), padded with lengths,
 // unbatched, batch_first, projections, a model large enough that its products and gate rows split over the
-// worker team (which then runs whole on each caller that finds it busy), recurrent streams, and an
-// Embedding -> LSTM -> Linear language model.
+// worker team (which then runs whole on each caller that finds it busy), an int8 (dynamically quantized) stack,
+// recurrent streams, and an Embedding -> LSTM -> Linear language model.
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Recurrent.Nn;
+using Recurrent.Quantization;
 
 namespace Recurrent.Tests.Nn.Recurrent;
 
@@ -28,7 +29,8 @@ public class ConcurrencyTests
         var big = new Lstm(64, 128, generator: g);
         var emb = new Embedding(40, 10, generator: g);
         var head = new Linear(16, 40, generator: g);
-        foreach (Module m in new Module[] { lstm, gru, rnn, proj, big, emb, head }) m.Eval();
+        var int8 = Quantizer.QuantizeDynamic(new Lstm(64, 128, numLayers: 2, generator: g));
+        foreach (Module m in new Module[] { lstm, gru, rnn, proj, big, emb, head, int8 }) m.Eval();
 
         var xDense = Tensor.Randn([7, 3, 10], generator: g);
         var h0 = Tensor.Randn([2, 3, 16], generator: g);
@@ -89,6 +91,11 @@ public class ConcurrencyTests
             new("lstm 64x128 batch 32, recording autograd", () =>
             {
                 var (o, (h, c)) = big.Forward(xBig);
+                return Bits(o, h, c);
+            }),
+            new("int8 lstm 64x128 2 layers batch 32", () =>
+            {
+                var (o, (h, c)) = int8.Forward(xBig);
                 return Bits(o, h, c);
             }),
             new("recurrent stream over the shared lstm, 5 steps", () =>

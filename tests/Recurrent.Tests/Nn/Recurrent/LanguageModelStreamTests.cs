@@ -2,6 +2,7 @@
 // long enough for the tiled GEMM path, then single steps), every step's logits or the last one's, refusals,
 // and no allocation per step.
 using Recurrent.Nn;
+using Recurrent.Quantization;
 
 namespace Recurrent.Tests.Nn.Recurrent;
 
@@ -60,6 +61,25 @@ public class LanguageModelStreamTests
             Assert.Equal(expected.ToArray<double>(), logits.ToArray<double>());
         }
         Assert.Equal(state.H.ToArray<double>(), stream.State.H.ToArray<double>());
+    }
+
+    [Fact]
+    public void Int8RecurrentAndHead_GiveTheLogitsOfForward()
+    {
+        var m = Model("lstm", 2, DType.Float32);
+        Quantizer.QuantizeDynamic(m.Rnn);
+        Quantizer.QuantizeDynamic(m.Head);
+        m.Rnn.Eval(); m.Head.Eval();
+        var g = new Generator(23);
+        long[] prompt = Enumerable.Range(0, 12).Select(_ => g.NextLong(23)).ToArray();
+        var (refLogits, refState) = Forward(m, prompt, 1, null);
+        var stream = new LanguageModelStream(m.Emb, m.Rnn, m.Head);
+        var last = new float[23];
+        stream.Run(prompt, last);
+        Assert.Equal(refLogits.Select(0, 11).ToArray<float>(), last);
+        var (next, _) = Forward(m, [5], 1, refState);
+        stream.Step([5], last);
+        Assert.Equal(next.ToArray<float>(), last);
     }
 
     [Fact]

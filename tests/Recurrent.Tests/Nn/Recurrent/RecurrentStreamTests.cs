@@ -3,6 +3,7 @@
 // its state, follows weights loaded in place, refuses what it cannot do with clear messages, and
 // allocates nothing per step once warm.
 using Recurrent.Nn;
+using Recurrent.Quantization;
 
 namespace Recurrent.Tests.Nn.Recurrent;
 
@@ -77,6 +78,39 @@ public class RecurrentStreamTests
         Assert.Equal(D(whole), D(y));
         Assert.Equal(D(wholeState.H), D(stream.State.H));
         Assert.Contains(D(y), v => v != 0);
+    }
+
+    [Theory]
+    [InlineData("lstm", 1, 0)]
+    [InlineData("lstm", 2, 3)]
+    [InlineData("gru", 2, 0)]
+    [InlineData("tanh", 1, 0)]
+    public void Int8Modules_StreamThroughTheInt8Kernel_AsTheirForward(string mode, int layers, int proj)
+    {
+        var g = new Generator(17);
+        var m = Quantizer.QuantizeDynamic(Make(mode, layers, proj, DType.Float32, g));
+        m.Eval();
+        Assert.True(m.IsQuantized);
+        const int steps = 10, batch = 2;
+        var x = Tensor.Randn([steps, batch, 5], generator: g);
+        var stream = m.CreateStream(batch);
+        Assert.Equal(DType.Float32, stream.DType);
+        RecurrentState? state = null;
+        for (int t = 0; t < steps; t++)
+        {
+            var (o, s) = m.Forward(x.Narrow(0, t, 1).Contiguous(), state);
+            state = s;
+            var y = new float[batch * stream.OutputSize];
+            stream.Step(x.Select(0, t).Contiguous().AsSpan<float>(), y);
+            Assert.Equal(o.ToArray<float>(), y);
+        }
+        Assert.Equal(state!.Value.H.ToArray<float>(), stream.State.H.ToArray<float>());
+        stream.Reset();
+        var (whole, _) = m.Forward(x);
+        Assert.Equal(whole.ToArray<float>(), stream.Run(x).ToArray<float>());
+
+        m.Train();
+        Assert.Contains("quantized for inference", Assert.Throws<InvalidOperationException>(() => stream.Step(new float[10], new float[batch * stream.OutputSize])).Message);
     }
 
     [Fact]
@@ -233,6 +267,7 @@ public class RecurrentStreamTests
         { "gru", 1, 0, 1 },
         { "tanh", 1, 0, 1 },
         { "gru", 2, 0, 8 },
+        { "int8 lstm", 1, 0, 1 },
     };
 
     [Theory]
@@ -240,7 +275,9 @@ public class RecurrentStreamTests
     public void Step_AllocatesNothing_AfterWarmUp(string mode, int layers, int proj, int batch)
     {
         var g = new Generator(13);
-        var m = Make(mode, layers, proj, DType.Float32, g, input: 64, hidden: 128);
+        bool int8 = mode.StartsWith("int8 ", StringComparison.Ordinal);
+        var m = Make(int8 ? mode[5..] : mode, layers, proj, DType.Float32, g, input: 64, hidden: 128);
+        if (int8) Quantizer.QuantizeDynamic(m);
         m.Eval();
         var stream = m.CreateStream(batch);
         var x = Tensor.Randn([batch * 64], generator: g).ToArray<float>();
@@ -252,7 +289,7 @@ public class RecurrentStreamTests
         // Steps only: a multi-step Run may split a product over the worker team, and the first split on a thread creates
         // that thread's job object (once, at a time that depends on whether the team happens to be awake).
         long bytes = AllocatedWhileCollecting(() => stream.Step(x, y));
-        if (bytes != 0)
+        if (bytes != 0 && !int8)
         {
             // Tell the stream's own allocations from the kernel's and from the measurement's.
             var again = Enumerable.Range(0, 3).Select(_ => MeasureWhileCollecting(() => stream.Step(x, y))).ToArray();
