@@ -88,6 +88,13 @@ public sealed class CharLanguageModel : Module
         return (logits, next);
     }
 
+    /// <summary>
+    /// A token-by-token inference stream over this model (Embedding -> recurrent layer -> Linear; dropout is off, as in
+    /// eval mode): the same logits as <see cref="Forward"/>, bit for bit, with no allocation per step.
+    /// </summary>
+    /// <param name="batchSize">How many sequences advance together.</param>
+    public LanguageModelStream CreateStream(int batchSize = 1) => new(_emb, _rnn, _fc, batchSize);
+
     /// <summary>The number of trainable scalars.</summary>
     public long ParameterCount => Parameters().Sum(p => (long)p.Numel);
 }

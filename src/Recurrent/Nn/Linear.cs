@@ -40,6 +40,9 @@ public sealed class Linear : Module<Tensor, Tensor>, IDynamicQuantizable
     /// <summary>The weight W, (out_features, in_features).</summary>
     public Tensor Weight => _q is null ? Param("weight")! : throw QuantizedWeights.InferenceOnly(TypeName, "its float weight was replaced by int8 weights");
 
+    /// <summary>The int8 weight once quantized, else null (for callers that run the product themselves: LanguageModelStream).</summary>
+    internal QuantizedMatrix? QuantizedWeight => _q;
+
     /// <summary>True once <see cref="Quantizer.QuantizeDynamic{TModule}(TModule)"/> turned the weight into int8 (inference only).</summary>
     public bool IsQuantized => _q is not null;
 

@@ -37,6 +37,16 @@ internal sealed unsafe class QuantizedStackRunner : IStackRunner
         }
     }
 
+    /// <summary>The per-chain weight descriptors (for callers that run the kernel themselves: RecurrentStream).</summary>
+    internal ReadOnlySpan<QuantizedLayerWeights> Layers => _layers;
+
+    /// <summary>Keeps the matrices and pinned biases that <see cref="Layers"/> points into alive until this call.</summary>
+    internal void KeepAlive()
+    {
+        GC.KeepAlive(_matrices);
+        GC.KeepAlive(_biases);
+    }
+
     private static float* PinnedPointer(Tensor pinned) =>
         (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinned.Arr<float>()));
 

@@ -133,7 +133,10 @@ public sealed partial class Tensor
         if (GradFn is not null && !RetainsGrad) { RetainsGrad = true; GradFn.Retained.Add((OutputNr, this)); }
     }
 
-    internal AccumulateGrad GetAccumulator() => _accumulator ??= new AccumulateGrad(this);
+    // Created once, atomically: graphs recorded on several threads at once (concurrent Forward calls on a shared
+    // module without NoGrad) all reach a parameter through the same sink.
+    internal AccumulateGrad GetAccumulator() =>
+        Volatile.Read(ref _accumulator) ?? Interlocked.CompareExchange(ref _accumulator, new AccumulateGrad(this), null) ?? _accumulator!;
 
     /// <summary>
     /// Set by a backward node on a gradient nothing else references (a view of a module's flat gradient

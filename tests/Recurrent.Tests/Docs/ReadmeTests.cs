@@ -50,6 +50,49 @@ public class ReadmeTests
         Assert.All(lstm.Parameters(), p => Assert.False(p.IsDisposed || p.Grad!.IsDisposed));
     }
 
+    [Fact]
+    public void StreamingExampleRuns()
+    {
+        var lstm = new Lstm(inputSize: 64, hiddenSize: 128);
+        lstm.Eval();
+        var stream = lstm.CreateStream(batchSize: 1);
+        var x = new float[64];
+        var y = new float[128];
+        var frames = Tensor.Randn(20, 1, 64);
+        for (int t = 0; t < 20; t++)
+        {
+            frames.Select(0, t).ToArray<float>().CopyTo(x, 0);
+            stream.Step(x, y);
+        }
+        RecurrentState state = stream.State;
+        Assert.Equal(new[] { 1, 1, 128 }, state.H.Shape);
+        Assert.Equal(new[] { 1, 1, 128 }, state.C!.Shape);
+        // The claims: one step is Forward on that step from the carried state, bit for bit; over the whole sequence at
+        // once Forward projects all inputs in one larger product, so it agrees to rounding only.
+        using (new NoGrad())
+        {
+            (Tensor H, Tensor C)? carried = null;
+            Tensor last = null!;
+            for (int t = 0; t < 20; t++) (last, carried) = lstm.Forward(frames.Narrow(0, t, 1), carried);
+            Assert.Equal(last.ToArray<float>(), y);
+            Assert.Equal(carried!.Value.C.ToArray<float>(), state.C.ToArray<float>());
+            var (whole, _) = lstm.Forward(frames);
+            var w = whole.Select(0, 19).ToArray<float>();
+            for (int i = 0; i < y.Length; i++) Assert.Equal(w[i], y[i], 5e-6f);
+        }
+        stream.Reset();
+        Assert.All(stream.State.H.ToArray<float>(), v => Assert.Equal(0f, v));
+        stream.State = state;
+        Assert.Equal(state.H.ToArray<float>(), stream.State.H.ToArray<float>());
+
+        var lm = new LanguageModelStream(new Embedding(65, 64), lstm, new Linear(128, 65));
+        var logits = new float[lm.VocabSize];
+        lm.Run([12, 40, 7], logits);
+        lm.Step([9], logits);
+        Assert.Equal(4, lm.Position);
+        Assert.Contains(logits, v => v != 0);
+    }
+
     private static void Fixture(Tensor a, Tensor b) => Parity.Fixture.Compare("readme", a, b);
 
     /// <summary>The code between <c>// README:name</c> and <c>// README:end</c> in ReadmeExample.cs, without its common indentation.</summary>

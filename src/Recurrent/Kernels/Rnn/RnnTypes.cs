@@ -97,7 +97,9 @@ public readonly record struct RnnStackSizes(RnnMode Mode, int InputSize, int Hid
     /// <exception cref="ArgumentException">A size is out of range.</exception>
     public void Validate()
     {
-        if (!Enum.IsDefined(Mode)) throw new ArgumentOutOfRangeException("mode", Mode, $"Unknown recurrent mode {Mode}. Expected one of RnnTanh, RnnRelu, Lstm, Gru.");
+        // A pattern, not Enum.IsDefined: that reads the enum's metadata from a cache the GC may collect, so a kernel call
+        // after a collection would allocate it again (about 200 B on the calling thread per GC, per call site).
+        if (Mode is not (RnnMode.RnnTanh or RnnMode.RnnRelu or RnnMode.Lstm or RnnMode.Gru)) throw new ArgumentOutOfRangeException("mode", Mode, $"Unknown recurrent mode {Mode}. Expected one of RnnTanh, RnnRelu, Lstm, Gru.");
         if (InputSize <= 0) throw new ArgumentOutOfRangeException("inputSize", InputSize, $"input_size must be greater than zero, but got {InputSize}");
         if (HiddenSize <= 0) throw new ArgumentOutOfRangeException("hiddenSize", HiddenSize, $"hidden_size must be greater than zero, but got {HiddenSize}");
         if (NumLayers <= 0) throw new ArgumentOutOfRangeException("numLayers", NumLayers, $"num_layers must be greater than zero, but got {NumLayers}");

@@ -338,6 +338,13 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         return (o, new RecurrentState(h, c));
     }
 
+    /// <summary>
+    /// A <see cref="RecurrentStream"/> over this module: stateful, allocation-free step-by-step inference for
+    /// <paramref name="batchSize"/> sequences, carrying (h, c) between calls, starting from zeros.
+    /// </summary>
+    /// <exception cref="ArgumentException">The module is bidirectional (it cannot run step by step).</exception>
+    public RecurrentStream CreateStream(int batchSize = 1) => new(this, batchSize);
+
     private (Tensor? H, Tensor? C) SplitState(RecurrentState? state)
     {
         if (state is not { } s) return (null, null);
