@@ -13,6 +13,9 @@
 //
 //   dotnet run -c Release --project bench/Recurrent.Bench -- --grid ../shared/bench/grid.json --threads N --onnxruntime [--out FILE]
 //
+// and, with --quantize int8, ONNX Runtime's int8 LSTM (DynamicQuantizeLSTM, per-row int8 weights) on the LSTM cases,
+// as "impl": "onnxruntime-int8" lines.
+//
 // One process per thread count. Order: cases in grid order (phases in listed order), then the
 // gemm entries in grid order. One JSON line per measurement on stdout, appended to --out.
 // Recurrent cases not yet wired into CaseFactory are skipped with a line on stderr.
@@ -69,7 +72,7 @@ if (!Gemm.IsSupported(isa))
 
 // Set the thread count before any work is done (FORMAT.md section 2).
 Parallelism.MaxThreads = threads;
-impl ??= onnxRuntime ? "onnxruntime" : int8 ? "recurrent-int8" : isa == GemmIsa.Auto ? "recurrent" : "recurrent-" + isa.ToString().ToLowerInvariant();
+impl ??= onnxRuntime ? (int8 ? "onnxruntime-int8" : "onnxruntime") : int8 ? "recurrent-int8" : isa == GemmIsa.Auto ? "recurrent" : "recurrent-" + isa.ToString().ToLowerInvariant();
 
 using var grid = JsonDocument.Parse(File.ReadAllText(gridPath));
 var root = grid.RootElement;
@@ -86,7 +89,8 @@ if (root.TryGetProperty("cases", out var cases))
             if (onnxRuntime)
             {
                 if (phase != "inference") continue;           // ONNX Runtime is the inference anchor only
-                using var ort = new OnnxRuntimeCase(spec, threads);
+                if (int8 && spec.Mode != "LSTM") continue;   // its int8 recurrent operator is DynamicQuantizeLSTM
+                using IBenchCase ort = int8 ? new OnnxRuntimeInt8LstmCase(spec, threads) : new OnnxRuntimeCase(spec, threads);
                 Report(ort, Measurement.Run(ort));
                 continue;
             }

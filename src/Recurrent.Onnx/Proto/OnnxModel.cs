@@ -11,6 +11,7 @@ namespace Recurrent.Onnx.Proto;
 internal enum OnnxElementType
 {
     Float = 1,
+    Int8 = 3,
     Int32 = 6,
     Int64 = 7,
     Bool = 9,
@@ -82,6 +83,7 @@ internal sealed class OnnxTensor(string name, OnnxElementType type, long[] dims,
     public static OnnxTensor FromFloats(string name, long[] dims, ReadOnlySpan<float> data) => new(name, OnnxElementType.Float, dims, Bytes(data));
     public static OnnxTensor FromDoubles(string name, long[] dims, ReadOnlySpan<double> data) => new(name, OnnxElementType.Double, dims, Bytes(data));
     public static OnnxTensor FromInt64s(string name, long[] dims, ReadOnlySpan<long> data) => new(name, OnnxElementType.Int64, dims, Bytes(data));
+    public static OnnxTensor FromInt8s(string name, long[] dims, ReadOnlySpan<sbyte> data) => new(name, OnnxElementType.Int8, dims, Bytes(data));
 
     private static byte[] Bytes<T>(ReadOnlySpan<T> data) where T : unmanaged
     {
@@ -107,8 +109,10 @@ internal sealed class OnnxNode(string opType, string name, string[] inputs, stri
     public string[] Inputs { get; } = inputs;
     public string[] Outputs { get; } = outputs;
     public List<OnnxAttribute> Attributes { get; } = attributes;
+    /// <summary>The operator set domain ("" for ONNX's own; "com.microsoft" for ONNX Runtime's contrib ops).</summary>
+    public string Domain { get; init; } = "";
 
-    // NodeProto: input = 1, output = 2, name = 3, op_type = 4, attribute = 5.
+    // NodeProto: input = 1, output = 2, name = 3, op_type = 4, attribute = 5, domain = 7.
     internal byte[] Encode() => Message.Write(o =>
     {
         foreach (var i in Inputs) { o.WriteTag(1, WireFormat.WireType.LengthDelimited); o.WriteString(i); }
@@ -116,6 +120,7 @@ internal sealed class OnnxNode(string opType, string name, string[] inputs, stri
         o.WriteTag(3, WireFormat.WireType.LengthDelimited); o.WriteString(Name);
         o.WriteTag(4, WireFormat.WireType.LengthDelimited); o.WriteString(OpType);
         foreach (var a in Attributes) Message.WriteMessage(o, 5, a.Encode());
+        if (Domain.Length > 0) { o.WriteTag(7, WireFormat.WireType.LengthDelimited); o.WriteString(Domain); }
     });
 }
 
@@ -164,6 +169,8 @@ internal sealed class OnnxModel
     public List<OnnxValueInfo> Inputs { get; } = new();
     public List<OnnxValueInfo> Outputs { get; } = new();
     public List<KeyValuePair<string, string>> Metadata { get; } = new();
+    /// <summary>Operator sets of other domains the nodes use (domain, version), beside the default domain's <see cref="Opset"/>.</summary>
+    public List<KeyValuePair<string, long>> OtherOpsets { get; } = new();
 
     // GraphProto: node = 1, name = 2, initializer = 5, input = 11, output = 12.
     private byte[] EncodeGraph() => Message.Write(o =>
@@ -190,6 +197,12 @@ internal sealed class OnnxModel
             op.WriteTag(1, WireFormat.WireType.LengthDelimited); op.WriteString("");
             op.WriteTag(2, WireFormat.WireType.Varint); op.WriteInt64(Opset);
         }));
+        foreach (var (domain, version) in OtherOpsets)
+            Message.WriteMessage(o, 8, Message.Write(op =>
+            {
+                op.WriteTag(1, WireFormat.WireType.LengthDelimited); op.WriteString(domain);
+                op.WriteTag(2, WireFormat.WireType.Varint); op.WriteInt64(version);
+            }));
         foreach (var (k, v) in Metadata)
             Message.WriteMessage(o, 14, Message.Write(e =>
             {
