@@ -16,6 +16,10 @@
 // and, with --quantize int8, ONNX Runtime's int8 LSTM (DynamicQuantizeLSTM, per-row int8 weights) on the LSTM cases,
 // as "impl": "onnxruntime-int8" lines.
 //
+// Eval-mode inference with and without NoGrad and from two callers (InferenceModes.cs):
+//
+//   dotnet run -c Release --project bench/Recurrent.Bench -- --inference-modes [--calls N]
+//
 // One process per thread count. Order: cases in grid order (phases in listed order), then the
 // gemm entries in grid order. One JSON line per measurement on stdout, appended to --out.
 // Recurrent cases not yet wired into CaseFactory are skipped with a line on stderr.
@@ -27,6 +31,7 @@ using Recurrent.Bench.CharLm;
 using Recurrent.Kernels;
 
 if (args.Contains("--charlm")) return CharLmMain(args);
+if (args.Contains("--inference-modes")) return InferenceModes.Run(args);
 
 string? gridPath = null, outPath = null, impl = null;
 int threads = 0;

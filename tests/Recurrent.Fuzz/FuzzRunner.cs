@@ -95,7 +95,9 @@ public sealed class FuzzRunner
         var clock = Stopwatch.StartNew();
         long next = first;
         long end = cases == long.MaxValue ? long.MaxValue : first + cases;
-        var running = new (long Index, long StartTicks, byte[]? Input)[threads];
+        // One reference per worker, swapped whole: the watchdog must never see a torn (index, start, input) triple.
+        // (A value tuple here once let it read a zeroed start time beside a live input and report case 0 as a hang.)
+        var running = new InFlight?[threads];
         using var stop = new CancellationTokenSource();
         // The cases in flight, written twice a second: if the process dies (stack overflow, out of memory),
         // the file names the cases to replay with --first N --cases 1.
@@ -107,11 +109,12 @@ public sealed class FuzzRunner
             while (!stop.Token.WaitHandle.WaitOne(500))
             {
                 if (inflight is not null)
-                    File.WriteAllLines(inflight, running.Where(r => r.Input is not null).Select(r => Id(r.Index)));
+                    File.WriteAllLines(inflight, Enumerable.Range(0, running.Length)
+                        .Select(w => Volatile.Read(ref running[w])).OfType<InFlight>().Select(r => Id(r.Index)));
                 for (int w = 0; w < running.Length; w++)
                 {
-                    var r = running[w];
-                    if (r.Input is not null && Stopwatch.GetElapsedTime(r.StartTicks) > hangAfter)
+                    var r = Volatile.Read(ref running[w]);
+                    if (r is not null && Stopwatch.GetElapsedTime(r.StartTicks) > hangAfter)
                     {
                         string id = Id(r.Index);
                         Save(r.Input, "hang", id, $"case {id} ran longer than {hangAfter.TotalSeconds} s");
@@ -131,9 +134,9 @@ public sealed class FuzzRunner
                 if (index >= end || (duration is { } d && clock.Elapsed > d))
                     break;
                 var input = Input(index, out string how);
-                running[w] = (index, Stopwatch.GetTimestamp(), input);
+                Volatile.Write(ref running[w], new InFlight(index, Stopwatch.GetTimestamp(), input));
                 RunCase(index, input, how, report);
-                running[w] = default;
+                Volatile.Write(ref running[w], null);
             }
         }) { Name = $"fuzz worker {w}" }).ToList();
         workers.ForEach(t => t.Start());
@@ -145,6 +148,8 @@ public sealed class FuzzRunner
         report.Seconds = clock.Elapsed.TotalSeconds;
         return report;
     }
+
+    private sealed record InFlight(long Index, long StartTicks, byte[] Input);
 
     private string Id(long index) => $"{_target.Name}:{_seed}:{index}";
 

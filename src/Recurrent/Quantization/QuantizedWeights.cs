@@ -43,5 +43,5 @@ internal static class QuantizedWeights
 
     /// <summary>The error for a quantized module run in training mode or converted.</summary>
     public static InvalidOperationException InferenceOnly(string typeName, string what) =>
-        new($"{typeName} is quantized for inference (Quantization.QuantizeDynamic): {what}. Quantized modules run in eval mode only, without gradients; call Eval(), or train the float model and quantize it afterwards.");
+        new($"{typeName} is quantized for inference (Quantizer.QuantizeDynamic): {what}. Quantized modules run in eval mode only, without gradients; call Eval(), or train the float model and quantize it afterwards.");
 }

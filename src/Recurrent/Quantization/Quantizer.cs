@@ -124,7 +124,7 @@ public static class Quantizer
             }
         }
         if (quantized == 0)
-            throw new ArgumentException("SaveQuantized: the model has no quantized module; call Quantization.QuantizeDynamic(model) first (or save it with Save).", nameof(model));
+            throw new ArgumentException("SaveQuantized: the model has no quantized module; call Quantizer.QuantizeDynamic(model) first (or save it with Save).", nameof(model));
         writer.AddMetadata(metadata);
         writer.AddMetadata(FormatKey, FormatValue);
         return writer;
@@ -150,7 +150,7 @@ public static class Quantizer
         Guard.NotNull(file, nameof(file));
         string path = file.Source ?? "the file";
         if (!IsQuantizedFile(file))
-            throw new InvalidDataException($"{path}: not a quantized checkpoint (metadata {FormatKey} = {FormatValue} is missing); load a float checkpoint with Load(path) and quantize it with Quantization.QuantizeDynamic.");
+            throw new InvalidDataException($"{path}: not a quantized checkpoint (metadata {FormatKey} = {FormatValue} is missing); load a float checkpoint with Load(path) and quantize it with Quantizer.QuantizeDynamic.");
         var consumed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (prefix, m) in model.NamedModules().ToList())
         {
