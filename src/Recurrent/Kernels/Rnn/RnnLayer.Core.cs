@@ -493,7 +493,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             BackwardSetup(&st, in s, bs, batchSizes.Length, offs, n, dH0, dC0, dY, ldy, dHN, dCN, cache, x, ldx, c0, w, in slots);
             using var burst = BurstFor(st.BMax, st.Gh, st.HOut);
             BackwardSteps(&st, batchSizes.Length);
-            if (dw != null) WeightGrads(&st, dw, in slots, accumulate, 0, 1, allowMerged: true);
+            if (dw != null) WeightGrads(&st, dw, in slots, accumulate, 0, 1);
             if (dX != null) InputGrad(&st, 0, batchSizes.Length, dX, ldx, overwrite: false);
         }
         RnnArena.Release(mark);
@@ -626,9 +626,9 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// Part <paramref name="part"/> of <paramref name="parts"/> of the weight gradients (once every step is done):
     /// gate rows [part*G*H/parts, (part+1)*G*H/parts) of dW_ih, dW_hh, db_ih, db_hh, and the same share of dW_hr's
     /// rows, added (<paramref name="accumulate"/>) or written. dw: the flat gradient buffer, this layer at
-    /// <paramref name="slots"/>. <paramref name="allowMerged"/> (whole range only): [dW_ih | dW_hh] as one product.
+    /// <paramref name="slots"/>. [dW_ih | dW_hh] is one product when I + H_out is small.
     /// </summary>
-    public static void WeightGrads(LayerBackwardState<T>* st, T* dw, in RnnLayerSlots slots, bool accumulate, int part, int parts, bool allowMerged)
+    public static void WeightGrads(LayerBackwardState<T>* st, T* dw, in RnnLayerSlots slots, bool accumulate, int part, int parts)
     {
         ref var k = ref *st;
         int n = k.N, h = k.H, hOut = k.HOut, gh = k.Gh, gb = k.Gb, I = k.I;
@@ -661,29 +661,29 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         }
         else
         {
-            if (allowMerged && parts == 1 && I + hOut <= MergedWeightGradMaxWidth)
+            if (I + hOut <= MergedWeightGradMaxWidth)
             {
                 // [dW_ih | dW_hh] = dG^T [x | h_prev] as one product: dG^T is packed once instead of
                 // twice, which is most of the cost when I and H are small (seed4: 200 x 50 x 3200 runs
-                // at 73 GFLOP/s alone, 200 x 100 x 3200 at 105).
-                int w2 = I + hOut;
+                // at 73 GFLOP/s alone, 200 x 100 x 3200 at 105). Each part copies [x | h_prev] itself.
+                int w2 = I + hOut, m = r1 - r0;
                 T* xh = RnnArena.Rent<T>((long)n * w2);
                 RnnBlas<T>.CopyRows(xh, w2, x, k.Ldx, n, I);
                 RnnBlas<T>.CopyRows(xh + I, w2, hPrevAll, hOut, n, hOut);
-                T* dW = RnnArena.Rent<T>((long)gh * w2);
-                RnnBlas<T>.Gemm(true, false, gh, w2, n, T.One, dG, gb, xh, w2, T.Zero, dW, w2);
+                T* dW = RnnArena.Rent<T>((long)m * w2);
+                RnnBlas<T>.Gemm(true, false, m, w2, n, T.One, dG + r0, gb, xh, w2, T.Zero, dW, w2);
                 if (accumulate)
                 {
-                    for (int r = 0; r < gh; r++)
+                    for (int r = 0; r < m; r++)
                     {
-                        RnnBlas<T>.AddTo(gWih + (nint)r * I, dW + (nint)r * w2, I);
-                        RnnBlas<T>.AddTo(gWhh + (nint)r * hOut, dW + (nint)r * w2 + I, hOut);
+                        RnnBlas<T>.AddTo(gWih + (nint)(r0 + r) * I, dW + (nint)r * w2, I);
+                        RnnBlas<T>.AddTo(gWhh + (nint)(r0 + r) * hOut, dW + (nint)r * w2 + I, hOut);
                     }
                 }
                 else
                 {
-                    RnnBlas<T>.CopyRows(gWih, I, dW, w2, gh, I);
-                    RnnBlas<T>.CopyRows(gWhh, hOut, dW + I, w2, gh, hOut);
+                    RnnBlas<T>.CopyRows(gWih + (nint)r0 * I, I, dW, w2, m, I);
+                    RnnBlas<T>.CopyRows(gWhh + (nint)r0 * hOut, hOut, dW + I, w2, m, hOut);
                 }
             }
             else

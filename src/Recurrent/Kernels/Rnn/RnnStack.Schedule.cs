@@ -362,7 +362,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
             {
                 int task = g.BW(k, p);
                 if (Volatile.Read(ref g.Claimed[task]) != 0 || !Claim(ref g, task)) continue;
-                RnnLayerCore<T>.WeightGrads(g.BackwardStates + k, g.DW, g.Sizes.Slots(k / D, k % D), g.Accumulate, p, 2, allowMerged: false);
+                RnnLayerCore<T>.WeightGrads(g.BackwardStates + k, g.DW, g.Sizes.Slots(k / D, k % D), g.Accumulate, p, 2);
                 Finish(ref g, task);
                 return true;
             }
