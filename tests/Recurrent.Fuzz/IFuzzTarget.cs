@@ -1,12 +1,12 @@
 // One reader under fuzzing: how to run an input through it, which exceptions its documentation allows, what
-// it may allocate, and how to mutate inputs of its format. A new target (e.g. the training checkpoint folder)
-// is one more implementation registered in FuzzTargets.All, plus a corpus folder of its name.
+// it may allocate, and how to mutate inputs of its format. A new target is one more implementation registered in
+// FuzzTargets.All, plus a corpus folder of its name.
 namespace Recurrent.Fuzz;
 
 /// <summary>A file reader under test.</summary>
 public interface IFuzzTarget
 {
-    /// <summary>Short name, also the corpus folder name: <c>safetensors</c>, <c>pt-zip</c>, <c>pt-legacy</c>.</summary>
+    /// <summary>Short name, also the corpus folder name: <c>safetensors</c>, <c>pt-zip</c>, <c>pt-legacy</c>, <c>checkpoint</c>.</summary>
     string Name { get; }
 
     /// <summary>
@@ -29,7 +29,7 @@ public interface IFuzzTarget
 /// <summary>The registered targets.</summary>
 public static class FuzzTargets
 {
-    public static IReadOnlyList<IFuzzTarget> All { get; } = new IFuzzTarget[] { new SafeTensorsTarget(), new TorchZipTarget(), new TorchLegacyTarget() };
+    public static IReadOnlyList<IFuzzTarget> All { get; } = new IFuzzTarget[] { new SafeTensorsTarget(), new TorchZipTarget(), new TorchLegacyTarget(), new CheckpointTarget() };
 
     public static IFuzzTarget Get(string name) =>
         All.FirstOrDefault(t => t.Name == name) ?? throw new ArgumentException($"unknown target '{name}'; expected one of {string.Join(", ", All.Select(t => t.Name))}");

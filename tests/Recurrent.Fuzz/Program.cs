@@ -25,7 +25,7 @@ for (int i = 0; i < args.Length; i++)
         case "--dump": dump = Next(); break;
         case "-h": case "--help":
             Console.WriteLine("""
-                usage: Recurrent.Fuzz [--target safetensors,pt-zip,pt-legacy] [--cases N | --seconds S] [--seed N]
+                usage: Recurrent.Fuzz [--target safetensors,pt-zip,pt-legacy,checkpoint] [--cases N | --seconds S] [--seed N]
                                       [--first N] [--threads N] [--findings DIR | --no-findings] [--replay FILE_OR_DIR]
                 Runs N mutated inputs (or S seconds) per target, deterministic for a seed: case i of a target is the
                 same input for the same seed and corpus (tests/Recurrent.Fuzz/corpus/{seed,regression}/<target>).

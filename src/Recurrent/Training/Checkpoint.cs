@@ -61,7 +61,20 @@ public sealed class Checkpoint
     public ulong[]? GetGeneratorState(string name) => _generators.TryGetValue(name, out var s) ? (ulong[])s.Clone() : null;
 
     /// <summary>Whether the saved model is dynamically quantized (int8 weights: load it with <see cref="RestoreQuantized"/>).</summary>
-    public bool ModelIsQuantized => Quantization.Quantizer.IsQuantizedFile(SafeTensorsFile.Read(ReadAllBytes(CheckpointStore.ModelFileName)));
+    /// <exception cref="CheckpointException">model.safetensors is missing or unreadable (<see cref="CheckpointProblem.Damaged"/>).</exception>
+    public bool ModelIsQuantized
+    {
+        get
+        {
+            string name = CheckpointStore.ModelFileName;
+            byte[] bytes = ReadAllBytes(name);
+            try { return Quantization.Quantizer.IsQuantizedFile(SafeTensorsFile.Read(bytes)); }
+            catch (Exception e) when (e is SafeTensorsFormatException or NotSupportedException)
+            {
+                throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has an unusable {name}: {e.Message}", e);
+            }
+        }
+    }
 
     /// <summary>
     /// Loads a dynamically quantized model's weights into <paramref name="module"/> (same architecture, float or

@@ -230,8 +230,10 @@ public sealed class CheckpointStore
         if (manifest.FormatVersion < MinFormatVersion)
             throw new CheckpointException(CheckpointProblem.Incompatible, folder,
                 $"the checkpoint '{folder}' has the unknown format version {manifest.FormatVersion} (this build reads formats {MinFormatVersion} to {FormatVersion}).");
+        if (manifest.Files is null)
+            throw new CheckpointException(CheckpointProblem.Damaged, folder, $"the checkpoint '{folder}' has a damaged {ManifestFileName}: \"files\" is null, expected the list of files.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (ManifestEntry entry in manifest.Files ?? [])
+        foreach (ManifestEntry entry in manifest.Files)
         {
             if (entry is null || !IsPlainName(entry.Name) || entry.Name == ManifestFileName || !seen.Add(entry.Name))
                 throw new CheckpointException(CheckpointProblem.Damaged, folder, $"the checkpoint '{folder}' has a damaged {ManifestFileName}: bad file entry '{entry?.Name}'.");

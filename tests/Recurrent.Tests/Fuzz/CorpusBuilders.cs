@@ -1,6 +1,7 @@
 // The hand-made files of the fuzz corpus: small valid seeds for each reader, and one regression input for
 // every class of failure issue 14 found (plus what the fuzzer found since). The stored files under
 // tests/Recurrent.Fuzz/corpus are these bytes; CorpusTests checks that they still are.
+using Recurrent.Fuzz;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
@@ -66,6 +67,10 @@ internal static class CorpusBuilders
             .SetItems()
             .SetItems().Stop().ToArray();
         yield return ("pt-legacy", "checkpoint.pt", TorchFiles.Legacy(nested, new[] { ("7", 2L, new byte[] { 0, 0x3C, 0, 0x40 }), ("8", 1L, new byte[8]) }));
+
+        // Training checkpoint folders (Recurrent.Training), carried as stored zips: with an Adam state, and weights only.
+        foreach (var (name, bytes) in CheckpointTarget.Seeds())
+            yield return ("checkpoint", name, bytes);
     }
 
     private static byte[] CheckpointPickle()

@@ -61,15 +61,31 @@ public class RnnThreadingTests
     [InlineData(RnnMode.RnnTanh, 2, true, false, 0)]
     [InlineData(RnnMode.RnnRelu, 4, false, true, 0)]
     [InlineData(RnnMode.Gru, 1, true, true, 0)]
-    public void StackSchedule_IsBitIdenticalForOneAndTwoThreads_RunAfterRun(RnnMode mode, int layers, bool bidir, bool packed, int proj)
+    public void StackSchedule_IsBitIdenticalForOneAndTwoThreads_RunAfterRun(RnnMode mode, int layers, bool bidir, bool packed, int proj) =>
+        CheckStackOneAndTwoThreads(mode, layers, bidir, packed, proj, input: 24, hidden: 40, batch: 6);
+
+    // One thread runs the whole sequence as one chunk, two threads chunks of 8 steps: the input projections and input
+    // gradients then have 23 * B rows against 8 * B. These sizes put the one-thread products of layer 0 above the
+    // GEMM's 2^21-flop threshold (the blocked, packed path) and the two-thread chunks below it.
+    [Theory]
+    [InlineData(RnnMode.Lstm, 2, false, false, 0)]
+    [InlineData(RnnMode.Lstm, 2, true, true, 0)]
+    [InlineData(RnnMode.Gru, 2, true, false, 0)]
+    [InlineData(RnnMode.RnnTanh, 3, false, true, 0)]
+    [InlineData(RnnMode.Lstm, 2, false, true, 24)]
+    public void StackSchedule_ChunkSizeDoesNotChangeBits_AcrossTheGemmThreshold(RnnMode mode, int layers, bool bidir, bool packed, int proj) =>
+        CheckStackOneAndTwoThreads(mode, layers, bidir, packed, proj, input: 32, hidden: mode == RnnMode.RnnTanh ? 256 : 64, batch: 8);
+
+    private static void CheckStackOneAndTwoThreads(RnnMode mode, int layers, bool bidir, bool packed, int proj, int input, int hidden, int batch)
     {
-        var s = new RnnStackSizes(mode, 24, 40, layers, bidir, proj);
+        var s = new RnnStackSizes(mode, input, hidden, layers, bidir, proj);
         int[] bs = packed ? [6, 6, 5, 5, 4, 4, 4, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1] : Enumerable.Repeat(6, 23).ToArray();
+        if (batch != 6) bs = bs.Select(v => v * batch / 6).Select(v => Math.Max(1, v)).ToArray();
         int n = bs.Sum(), width = s.Directions * s.OutSize, states = layers * s.Directions;
         var gen = new Generator(6);
         float[] R(int count, double scale) => Tensor.Uniform(new[] { count }, -scale, scale, generator: gen).ToArray<float>();
-        var x = R(n * 24, 1); var w = R((int)s.WeightCount, 0.2); var dY = R(n * width, 1);
-        var h0 = R(states * 6 * s.OutSize, 0.5); var c0 = mode == RnnMode.Lstm ? R(states * 6 * 40, 0.5) : [];
+        var x = R(n * input, 1); var w = R((int)s.WeightCount, 0.2); var dY = R(n * width, 1);
+        var h0 = R(states * bs[0] * s.OutSize, 0.5); var c0 = mode == RnnMode.Lstm ? R(states * bs[0] * hidden, 0.5) : [];
         var mask = layers > 1 ? R((layers - 1) * n * width, 1).Select(v => v > -0.4f ? 1 / 0.7f : 0f).ToArray() : [];
         float[] Run(int threads)
         {

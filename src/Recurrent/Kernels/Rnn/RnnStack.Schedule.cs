@@ -24,8 +24,14 @@ namespace Recurrent.Kernels;
 /// <summary>Runs a stack's forward or backward as a task graph (see the file header).</summary>
 internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>Time steps per chunk: a pipeline delay of one chunk, projections of ChunkSteps * B rows.</summary>
+    /// <summary>Time steps per chunk when several threads share the graph: a pipeline delay of one chunk, projections of ChunkSteps * B rows.</summary>
     public const int ChunkSteps = 8;
+
+    // One thread has no pipeline to fill: the whole sequence is one chunk, so each chain projects all its rows in one
+    // product and the per-task overhead is paid once. The bits do not change with the chunk size: a product's rows are
+    // computed independently of how many rows it has (the same k order per element), which RnnThreadingTests check.
+    private static int StepsPerChunk(int steps, int chains) =>
+        Math.Max(1, Math.Min(Parallelism.Threads, chains)) == 1 ? Math.Max(1, steps) : ChunkSteps;
 
     /// <summary>Whether the stack runs on this schedule (more than one chain) or one layer at a time.</summary>
     public static bool Applies(in RnnStackSizes s) => s.NumLayers > 1 || s.Directions > 1;
@@ -47,7 +53,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         fixed (int* bs = batchSizes)
         {
             int L = s.NumLayers, D = s.Directions, K = L * D, b = bs[0], h = s.HiddenSize, hOut = s.OutSize, width = D * hOut;
-            int chunks = (steps + ChunkSteps - 1) / ChunkSteps;
+            int per = StepsPerChunk(steps, K), chunks = (steps + per - 1) / per;
             var layout = new RnnStackLayout(in s, n);
             bool training = cache != null;
             int* offs = RnnArena.Rent<int>(steps + 1);
@@ -77,7 +83,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
 
             var graph = new Graph
             {
-                Backward = false, L = L, D = D, Chunks = chunks, Steps = steps, Width = width, N = n, Offs = offs,
+                Backward = false, L = L, D = D, Chunks = chunks, Per = per, Steps = steps, Width = width, N = n, Offs = offs,
                 Forward = states, Outs = outs, Mask = mask,
             };
             Run(ref graph, 2 * K * chunks + L * chunks);
@@ -102,7 +108,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         fixed (int* bs = batchSizes)
         {
             int L = s.NumLayers, D = s.Directions, K = L * D, b = bs[0], h = s.HiddenSize, hOut = s.OutSize, width = D * hOut;
-            int chunks = (steps + ChunkSteps - 1) / ChunkSteps;
+            int per = StepsPerChunk(steps, K), chunks = (steps + per - 1) / per;
             var layout = new RnnStackLayout(in s, n);
             int* offs = RnnArena.Rent<int>(steps + 1);
             RnnLayerCore<T>.RowOffsets(batchSizes, offs);
@@ -131,7 +137,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
 
             var graph = new Graph
             {
-                Backward = true, L = L, D = D, Chunks = chunks, Steps = steps, Width = width, N = n, Offs = offs,
+                Backward = true, L = L, D = D, Chunks = chunks, Per = per, Steps = steps, Width = width, N = n, Offs = offs,
                 BackwardStates = states, DIns = dIns, Mask = mask, DW = dw, Accumulate = accumulate, Sizes = s,
             };
             Run(ref graph, K * chunks + L * chunks + 2 * K);
@@ -147,7 +153,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     private struct Graph
     {
         public bool Backward, Accumulate;
-        public int L, D, Chunks, Steps, Width, N, Tasks;
+        public int L, D, Chunks, Per, Steps, Width, N, Tasks;
         public int* Offs, Claimed, Done, Next;             // Next: per chain, the next position in its walk
         public LayerForwardState<T>* Forward;
         public LayerBackwardState<T>* BackwardStates;
@@ -157,8 +163,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         public int Remaining, Failed;
 
         public readonly int Chains => L * D;
-        public readonly int ChunkStart(int c) => c * ChunkSteps;
-        public readonly int ChunkEnd(int c) => Math.Min(Steps, (c + 1) * ChunkSteps);
+        public readonly int ChunkStart(int c) => c * Per;
+        public readonly int ChunkEnd(int c) => Math.Min(Steps, (c + 1) * Per);
 
         // Forward ids: P(k, c) = k*C + c;  R(k, c) = KC + k*C + c;  M(l, c) = 2KC + l*C + c (l = L-1: placeholders).
         // Backward ids: BR(k, c) = k*C + c;  BX(l, c) = KC + l*C + c;  BW(k, p) = KC + L*C + 2k + p.
