@@ -112,7 +112,6 @@ public static class CliApp
             FileNotFoundException or DirectoryNotFoundException => e.Message,
             SafeTensorsFormatException => $"not a valid safetensors file: {e.Message}",
             Recurrent.IO.Torch.TorchFormatException => $"cannot read the PyTorch file: {e.Message}",
-            Recurrent.Onnx.OnnxExportException => $"cannot export to ONNX: {e.Message}",
             UnauthorizedAccessException => $"permission denied: {e.Message}",
             IOException => $"I/O error: {e.Message}",
             OperationCanceledException => "interrupted",

@@ -245,19 +245,5 @@ public sealed class CheckpointTarget : IFuzzTarget
     }
 
     /// <summary>A folder's files as a stored zip.</summary>
-    public static byte[] Pack(IEnumerable<(string Name, byte[] Bytes)> files)
-    {
-        var ms = new MemoryStream();
-        using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            foreach (var (name, bytes) in files)
-            {
-                var e = zip.CreateEntry(name, CompressionLevel.NoCompression);
-                e.LastWriteTime = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-                using var s = e.Open();
-                s.Write(bytes);
-            }
-        }
-        return ms.ToArray();
-    }
+    public static byte[] Pack(IEnumerable<(string Name, byte[] Bytes)> files) => ZipMutator.Pack(files);
 }

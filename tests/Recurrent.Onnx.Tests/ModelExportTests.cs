@@ -5,6 +5,7 @@ using Recurrent.Cli.Model;
 using Recurrent.IO.Torch;
 using Recurrent.Nn;
 using Recurrent.Samples;
+using Recurrent.Tests;
 
 namespace Recurrent.Onnx.Tests;
 
@@ -263,19 +264,4 @@ public class ModelExportTests
         model.Eval();
         OrtCheck.ExportAndVerify(file[..12] + "-real", forward, inputs[0], inputs[1..], new OnnxExportOptions { Module = model });
     }
-}
-
-internal static class TestPaths
-{
-    public static string RepoRoot
-    {
-        get
-        {
-            var d = new DirectoryInfo(AppContext.BaseDirectory);
-            while (d is not null && !File.Exists(Path.Combine(d.FullName, "Recurrent.slnx"))) d = d.Parent;
-            return d?.FullName ?? throw new InvalidOperationException("repository root (Recurrent.slnx) not found above " + AppContext.BaseDirectory);
-        }
-    }
-
-    public static string Shared => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
 }

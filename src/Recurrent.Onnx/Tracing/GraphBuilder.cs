@@ -73,14 +73,6 @@ internal sealed class GraphBuilder
         return outs;
     }
 
-    /// <summary>Adds an initializer under a fresh name from <paramref name="hint"/>.</summary>
-    public Value Initializer(string hint, OnnxElementType type, long[] dims, byte[] raw, SymDim[] symDims)
-    {
-        var name = Fresh(hint);
-        Initializers.Add(new OnnxTensor(name, type, dims, raw));
-        return new Value(name, type, symDims);
-    }
-
     public Value Initializer(OnnxTensor t)
     {
         var name = Fresh(t.Name);
@@ -201,7 +193,6 @@ internal sealed class GraphBuilder
     public Value Cast(Value x, OnnxElementType to) =>
         x.Type == to ? x : Node("Cast", [x], to, x.Dims, OnnxAttribute.Of("to", (long)to));
 
-    public Value Identity(Value x) => Node("Identity", [x], x.Type, x.Dims);
 
     /// <summary>Slice of one axis [start, end) (end long.MaxValue: to the end) with the given resulting size.</summary>
     public Value Slice(Value x, int axis, long start, long end, SymDim size)

@@ -247,28 +247,24 @@ internal sealed partial class OnnxTracer
             throw new OnnxExportException($"{prefix.TrimEnd('.')}: a {Tensor.DTypeName(dtype)} recurrent layer cannot be exported: ONNX Runtime's RNN, LSTM and GRU kernels run float32 only (\"does not support double\"), so the file could not be checked or served. Convert the model with model.To(DType.Float32) before exporting.");
         Value Stack(string name, Func<int, Tensor[]> parts)
         {
-            var rows = new List<double>();
+            var rows = new List<float>();
             long cols = 0, gateRows = 0;
             foreach (var d in Enumerable.Range(0, dirs.Length))
             {
                 var ps = parts(d);
                 foreach (var p in ps)
                 {
-                    var data = p.ToArray<double>();
+                    var data = p.ToArray<float>();
                     int g = perm.Length;
                     int blockRows = p.Size(0) / g;
                     int c = p.Dim == 2 ? p.Size(1) : 1;
                     cols = c;
-                    foreach (int src in perm) rows.AddRange(new ArraySegment<double>(data, src * blockRows * c, blockRows * c));
+                    foreach (int src in perm) rows.AddRange(new ArraySegment<float>(data, src * blockRows * c, blockRows * c));
                 }
                 gateRows = ps.Sum(p => (long)p.Size(0));
             }
             long[] dims = parts(0)[0].Dim == 2 ? [dirs.Length, gateRows, cols] : [dirs.Length, gateRows];
-            var arr = rows.ToArray();
-            var tensor = dtype == DType.Float32
-                ? OnnxTensor.FromFloats(prefix + name + suffix, dims, arr.Select(v => (float)v).ToArray())
-                : OnnxTensor.FromDoubles(prefix + name + suffix, dims, arr);
-            return G.Initializer(tensor);
+            return G.Initializer(OnnxTensor.FromFloats(prefix + name + suffix, dims, rows.ToArray()));   // float32 only (above)
         }
         var w = Stack("W", d => [dirs[d].Wih]);
         var r = Stack("R", d => [dirs[d].Whh]);

@@ -61,8 +61,6 @@ internal sealed partial class OnnxTracer : TraceRecorder
         return s;
     }
 
-    public IReadOnlyList<Symbol> Symbols => _symbols;
-
     /// <summary>Registers a graph input: <paramref name="dims"/> are its symbolic sizes.</summary>
     public Value AddInput(Tensor example, string name, SymDim[] dims)
     {

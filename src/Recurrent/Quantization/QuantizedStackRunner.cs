@@ -64,8 +64,7 @@ internal sealed unsafe class QuantizedStackRunner : IStackRunner
         var cN = c0 is null ? null : Tensor.Allocate(DType.Float32, [states, b, s.HiddenSize], clear: false);
         RecurrentKernels.StackForwardQuantized(y.AsSpan<float>(), hN.AsSpan<float>(), cN is null ? Span<float>.Empty : cN.AsSpan<float>(),
             x.AsSpan<float>(), h0.AsSpan<float>(), c0 is null ? ReadOnlySpan<float>.Empty : c0.AsSpan<float>(), _layers, s, call.BatchSizes);
-        GC.KeepAlive(_matrices);
-        GC.KeepAlive(_biases);
+        KeepAlive();
         return new StackResult(y, hN, cN);
     }
 }

@@ -172,8 +172,7 @@ public static class Quantizer
                 consumed.Add(key);
                 consumed.Add(key + ScaleSuffix);
             }
-            if (q.IsQuantized) q.InstallQuantized(weights);
-            else q.InstallQuantized(weights);
+            q.InstallQuantized(weights);
         }
         var rest = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var entry in file.Entries)

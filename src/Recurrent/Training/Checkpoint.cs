@@ -62,19 +62,7 @@ public sealed class Checkpoint
 
     /// <summary>Whether the saved model is dynamically quantized (int8 weights: load it with <see cref="RestoreQuantized"/>).</summary>
     /// <exception cref="CheckpointException">model.safetensors is missing or unreadable (<see cref="CheckpointProblem.Damaged"/>).</exception>
-    public bool ModelIsQuantized
-    {
-        get
-        {
-            string name = CheckpointStore.ModelFileName;
-            byte[] bytes = ReadAllBytes(name);
-            try { return Quantization.Quantizer.IsQuantizedFile(SafeTensorsFile.Read(bytes)); }
-            catch (Exception e) when (e is SafeTensorsFormatException or NotSupportedException)
-            {
-                throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has an unusable {name}: {e.Message}", e);
-            }
-        }
-    }
+    public bool ModelIsQuantized => Quantization.Quantizer.IsQuantizedFile(ReadFile(CheckpointStore.ModelFileName));
 
     /// <summary>
     /// Loads a dynamically quantized model's weights into <paramref name="module"/> (same architecture, float or
@@ -84,7 +72,7 @@ public sealed class Checkpoint
     public void RestoreQuantized(Module module)
     {
         ArgumentNullException.ThrowIfNull(module);
-        var file = SafeTensorsFile.Read(ReadAllBytes(CheckpointStore.ModelFileName));
+        var file = ReadFile(CheckpointStore.ModelFileName);
         if (!Quantization.Quantizer.IsQuantizedFile(file))
             throw Mismatch($"the checkpoint '{Folder}' holds a float model; restore it with Restore (or quantize it with Quantizer.QuantizeDynamic).");
         try { module.LoadQuantized(file); }
@@ -142,9 +130,10 @@ public sealed class Checkpoint
         ArgumentNullException.ThrowIfNull(module);
 
         // 1. Read and check everything that can be checked without changing anything.
-        if (ModelIsQuantized)
+        var modelFile = ReadFile(CheckpointStore.ModelFileName);   // read and parsed once
+        if (Quantization.Quantizer.IsQuantizedFile(modelFile))
             throw Mismatch($"the checkpoint '{Folder}' holds a dynamically quantized model (inference only); load it with RestoreQuantized.");
-        Dictionary<string, Tensor> weights = ReadModelState();
+        Dictionary<string, Tensor> weights = ToTensors(modelFile, CheckpointStore.ModelFileName);
         Dictionary<string, Tensor>? optimizerState = null;
         if (optimizer is not null)
         {
@@ -228,15 +217,24 @@ public sealed class Checkpoint
         return new Checkpoint(folder, manifest, state);
     }
 
-    private Dictionary<string, Tensor> ReadTensors(string name)
+    private Dictionary<string, Tensor> ReadTensors(string name) => ToTensors(ReadFile(name), name);
+
+    // A tensor file of the checkpoint, parsed; a file that is not valid safetensors is Damaged.
+    private SafeTensorsFile ReadFile(string name)
     {
-        string path = GetFilePath(name);
-        try { return TensorIO.ReadTensors(path); }
-        catch (Exception e) when (e is SafeTensorsFormatException or NotSupportedException)
-        {
-            throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has an unusable {name}: {e.Message}", e);
-        }
+        byte[] bytes = ReadAllBytes(name);
+        try { return SafeTensorsFile.Read(bytes); }
+        catch (Exception e) when (e is SafeTensorsFormatException or NotSupportedException) { throw Unusable(name, e); }
     }
+
+    private Dictionary<string, Tensor> ToTensors(SafeTensorsFile file, string name)
+    {
+        try { return TensorIO.ToTensors(file); }
+        catch (Exception e) when (e is SafeTensorsFormatException or NotSupportedException) { throw Unusable(name, e); }
+    }
+
+    private CheckpointException Unusable(string name, Exception e) =>
+        new(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has an unusable {name}: {e.Message}", e);
 
     private string Names() => _generators.Count == 0 ? "none" : string.Join(", ", _generators.Keys.Order(StringComparer.Ordinal));
 

@@ -153,18 +153,8 @@ internal static unsafe class Int8Gemm
         CheckStride(nameof(lda), lda, w.K);
         nint ldq = Math.Max(4, w.PaddedK);
         CheckProduct(m, w, ldq, ldc);
-        if (m == 0) return;
-        isa = Resolve(isa);
-        var buf = t_scratch ??= new Scratch();
-        byte* q = buf.Get(m, ldq, out float* scaleA, out int* zeroA);
-        ActivationQuantizer.QuantizeRows(m, w.K, a, lda, q, ldq, scaleA, zeroA, isa);
-        var p = Problem(m, w, q, ldq, ldc);
-        p.ScaleA = scaleA;
-        p.ZeroA = zeroA;
-        p.Bias = bias;
-        p.Accumulate = accumulate;
-        p.C = c;
-        Run(in p, isa, threads);
+        LinearCore(m, a, lda, w.View, bias, accumulate, c, ldc, isa, threads);
+        GC.KeepAlive(w);
     }
 
     /// <summary>
@@ -196,11 +186,16 @@ internal static unsafe class Int8Gemm
     /// <see cref="Linear(int, float*, nint, QuantizedMatrix, float*, bool, float*, nint)"/> on a matrix view (the caller
     /// keeps the matrix alive), with the threads the kernels may use now (<see cref="Parallelism.Threads"/>).
     /// </summary>
-    public static void Linear(int m, float* a, nint lda, in QuantizedMatrixView w, float* bias, bool accumulate, float* c, nint ldc)
+    public static void Linear(int m, float* a, nint lda, in QuantizedMatrixView w, float* bias, bool accumulate, float* c, nint ldc) =>
+        LinearCore(m, a, lda, w, bias, accumulate, c, ldc, Int8Isa.Auto, Parallelism.Threads);
+
+    // Quantizes the m rows of a into the thread's scratch and runs the product (arguments already checked).
+    private static void LinearCore(int m, float* a, nint lda, in QuantizedMatrixView w, float* bias, bool accumulate, float* c, nint ldc,
+        Int8Isa isa, int threads)
     {
         if (m == 0) return;
         nint ldq = Math.Max(4, w.PaddedK);
-        var isa = Resolve(Int8Isa.Auto);
+        isa = Resolve(isa);
         var buf = t_scratch ??= new Scratch();
         byte* q = buf.Get(m, ldq, out float* scaleA, out int* zeroA);
         ActivationQuantizer.QuantizeRows(m, w.K, a, lda, q, ldq, scaleA, zeroA, isa);
@@ -210,7 +205,7 @@ internal static unsafe class Int8Gemm
         p.Bias = bias;
         p.Accumulate = accumulate;
         p.C = c;
-        Run(in p, isa, Parallelism.Threads);
+        Run(in p, isa, threads);
     }
 
     private static void Run(in Int8Problem p, Int8Isa isa, int threads)

@@ -30,8 +30,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     // One thread has no pipeline to fill: the whole sequence is one chunk, so each chain projects all its rows in one
     // product and the per-task overhead is paid once. The bits do not change with the chunk size: a product's rows are
     // computed independently of how many rows it has (the same k order per element), which RnnThreadingTests check.
-    private static int StepsPerChunk(int steps, int chains) =>
-        Math.Max(1, Math.Min(Parallelism.Threads, chains)) == 1 ? Math.Max(1, steps) : ChunkSteps;
+    private static int StepsPerChunk(int steps, int chains) => Math.Min(Parallelism.Threads, chains) <= 1 ? steps : ChunkSteps;
 
     /// <summary>Whether the stack runs on this schedule (more than one chain) or one layer at a time.</summary>
     public static bool Applies(in RnnStackSizes s) => s.NumLayers > 1 || s.Directions > 1;
@@ -202,7 +201,9 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                 for (int k = 0; k < g.Chains; k++) { Finish(ref g, g.BW(k, 0)); Finish(ref g, g.BW(k, 1)); }
         }
 
-        int team = Math.Max(1, Math.Min(Parallelism.Threads, g.Chains));
+        // One chunk of one direction is a chain of tasks each waiting for the one before: a second thread could only
+        // spin (a stream's step, a short call). The graph gives the same bits for any team.
+        int team = g.Chunks == 1 && g.D == 1 ? 1 : Math.Max(1, Math.Min(Parallelism.Threads, g.Chains));
         fixed (Graph* pg = &g)
         {
             if (team == 1) Work(pg, 0, 1);

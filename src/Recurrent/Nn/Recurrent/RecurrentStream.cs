@@ -244,10 +244,6 @@ public sealed class RecurrentStream
             Array.Fill(_batchSizes, BatchSize);
         }
 
-        // A stack's steps run as a task graph over chunks of time steps, layer l+1 on chunk c beside layer l on chunk
-        // c+1; within one chunk every task waits for the one before, so a second thread could only spin. Run short
-        // calls on this thread alone (the graph gives the same bits for any thread count).
-        using var single = steps <= RnnStackSchedule<T>.ChunkSteps && _sizes.NumLayers > 1 ? Parallelism.SingleThreaded() : default;
         int cur = _current;
         T[] h0 = (T[])_h[cur], hN = (T[])_h[cur ^ 1], c0 = (T[])_c[cur], cN = (T[])_c[cur ^ 1];
         var batchSizes = _batchSizes.AsSpan(0, steps);

@@ -15,7 +15,7 @@ public unsafe class Int8GemmTests
     private static Int8Isa Parse(string name)
     {
         var isa = Enum.Parse<Int8Isa>(name);
-        Skip.IfNot(Int8Gemm.IsSupported(isa), $"{name} is not supported on this machine (or is disabled by DOTNET_Enable*).");
+        Skip.IfNot(Int8Gemm.IsSupported(isa), $"the {name} int8 kernel cannot run: this CPU lacks its instructions, or a DOTNET_Enable* variable switched them off (as .ci/run does on purpose). The kernels this run can execute are checked instead, each against the same naive reference.");
         return isa;
     }
 
