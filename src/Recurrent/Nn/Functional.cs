@@ -26,9 +26,11 @@ public static partial class Functional
         if (input.Dim == 0) throw new ArgumentException("linear: input must have at least 1 dimension, but got a 0-D tensor", nameof(input));
         int k = weight.Size(1), n = weight.Size(0);
         int kIn = input.Size(-1);
+        // Rows of the product: the leading dimensions (not numel / K, which is undefined when K = 0).
+        int rows = 1;
+        for (int d = 0; d < input.Dim - 1; d++) rows *= input.Size(d);
         if (kIn != k)
         {
-            int rows = kIn == 0 ? 0 : input.Numel / kIn;
             throw new ArgumentException($"mat1 and mat2 shapes cannot be multiplied ({rows}x{kIn} and {k}x{n})", nameof(input));
         }
         if (bias is not null)
@@ -38,7 +40,7 @@ public static partial class Functional
                 throw new ArgumentException($"linear: bias must have shape [{n}] (out_features), but got {Guard.ShapeText(bias.ShapeRef)}", nameof(bias));
         }
 
-        var x2 = input.Dim == 2 ? input : input.Reshape(-1, k);               // (M, K)
+        var x2 = input.Dim == 2 ? input : input.Reshape(rows, k);             // (M, K)
         var w = weight.Detach();                                              // (N, K)
         var y = Tensor.MmRaw(x2.Detach(), w.T());                             // (M, N) = x Wᵀ, Wᵀ as a strided view
         if (bias is not null) AddRowVector(y, bias);

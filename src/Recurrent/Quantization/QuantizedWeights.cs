@@ -29,7 +29,7 @@ internal static class QuantizedWeights
     public static QuantizedMatrix Quantize(Tensor weight)
     {
         var w = weight.DType == DType.Float32 ? weight.Detach().Contiguous() : weight.Detach().To(DType.Float32);
-        return QuantizedMatrix.Quantize(w.AsSpan<float>(), weight.Size(0), weight.Size(1), weight.Size(1));
+        return QuantizedMatrix.Quantize(w.AsSpan<float>(), weight.Size(0), weight.Size(1), Math.Max(1, weight.Size(1)));
     }
 
     /// <summary>A float32 copy of <paramref name="t"/> on pinned storage (kernels keep raw pointers to it).</summary>

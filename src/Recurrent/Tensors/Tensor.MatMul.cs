@@ -26,7 +26,7 @@ public sealed partial class Tensor
     {
         int m = a.ShapeRef[0], k = a.ShapeRef[1], n = b.ShapeRef[1];
         var r = NewZeroed(a.DType, new[] { m, n });
-        if (m == 0 || n == 0) return r;
+        if (m == 0 || n == 0 || k == 0) return r; // k = 0: an empty sum, zeros (as torch.mm)
         var (ta, transA, lda) = GemmOperand(a);
         var (tb, transB, ldb) = GemmOperand(b);
         if (a.DType == DType.Float32)

@@ -69,6 +69,30 @@ public class QuantizationTests
         Assert.Equal(bias, lin.Bias!.ToArray<float>());
     }
 
+    // in_features = 0: the product is an empty sum, so PyTorch's Linear gives the bias on every row (zeros
+    // without one) — the int8 form must write those values, not leave the output unwritten.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Linear_WithNoInputFeatures_GivesTheBias(bool withBias)
+    {
+        var g = new Generator(5);
+        var lin = new Linear(0, 6, bias: withBias, generator: g);
+        if (withBias) using (new NoGrad()) lin.Bias!.Copy_(Tensor.Arange(1, 7, dtype: DType.Float32));
+        var x = Tensor.Zeros(3, 2, 0).RequiresGrad_();
+        var expected = lin.Forward(x);
+        expected.Sum().Backward(); // the float layer's backward runs too: dx is (3, 2, 0), dW (6, 0)
+        Assert.Equal([3, 2, 0], x.Grad!.Shape.ToArray());
+        expected = expected.Detach();
+        x = x.Detach();
+        Quantizer.QuantizeDynamic(lin).Eval();
+        var actual = lin.Forward(x);
+        Assert.Equal([3, 2, 6], actual.Shape.ToArray());
+        Assert.Equal(expected.ToArray<float>(), actual.ToArray<float>());
+        float[] row = withBias ? [1, 2, 3, 4, 5, 6] : new float[6];
+        Assert.Equal(Enumerable.Repeat(row, 6).SelectMany(r => r).ToArray(), actual.ToArray<float>());
+    }
+
     // One step from zero state (h0 = c0 = 0: the hidden product is exactly zero), so the pre-activation error of
     // gate j is the input product's bound E_j; then through the activations (sigmoid is 1/4-Lipschitz, tanh 1-).
     [Theory]

@@ -124,7 +124,7 @@ internal sealed unsafe class QuantizedMatrix
         sbyte[] row = new sbyte[k];
         for (int i = 0; i < n; i++)
         {
-            var w = weight.Slice(i * ldw, k);
+            var w = k == 0 ? ReadOnlySpan<float>.Empty : weight.Slice(i * ldw, k);
             float maxAbs = 0;
             for (int j = 0; j < k; j++)
             {
