@@ -186,7 +186,7 @@ public static partial class Functional
         return PointwiseLoss<BceWithLogitsOp>("BinaryCrossEntropyWithLogitsBackward0", input, target, w, p, 0, reduction);
     }
 
-    private static void CheckDelta(double delta)
+    internal static void CheckDelta(double delta)
     {
         if (!(delta > 0))
             throw new ArgumentOutOfRangeException(nameof(delta), delta, $"huber_loss does not support non-positive values for delta. Expected delta > 0, got {PyFormat.Float(delta)}");
@@ -195,16 +195,13 @@ public static partial class Functional
     /// <summary>The checks of l1_loss / huber_loss (and their broadcast of differing shapes).</summary>
     private static (Tensor Input, Tensor Target) CheckRegressionPair(Tensor input, Tensor target, Reduction reduction, string op)
     {
-        Guard.NotNull(input, nameof(input));
-        Guard.NotNull(target, nameof(target));
-        CheckReduction(reduction);
-        Guard.Floating(input, nameof(input));
-        CheckTargetDType(input, target, op);
+        CheckBinaryPair(input, target, reduction, op);
         if (input.SameShape(target)) return (input, target);
         var shape = ShapeUtil.Broadcast(input.ShapeRef, target.ShapeRef);
         return (input.Expand(shape), target.Expand(shape));
     }
 
+    /// <summary>The checks every element-wise loss makes: both given, a known reduction, a floating input, the target's dtype.</summary>
     private static void CheckBinaryPair(Tensor input, Tensor target, Reduction reduction, string op)
     {
         Guard.NotNull(input, nameof(input));

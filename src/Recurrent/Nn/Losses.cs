@@ -111,8 +111,7 @@ public sealed class HuberLoss : Loss
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="delta"/> is not positive.</exception>
     public HuberLoss(Reduction reduction = Reduction.Mean, double delta = 1.0) : base(reduction)
     {
-        if (!(delta > 0))
-            throw new ArgumentOutOfRangeException(nameof(delta), delta, $"huber_loss does not support non-positive values for delta. Expected delta > 0, got {PyFormat.Float(delta)}");
+        Functional.CheckDelta(delta);
         Delta = delta;
     }
 

@@ -12,7 +12,7 @@ public sealed partial class Tensor
     /// float32 over int64); with <paramref name="floating"/> (true division, pow) int64 operands become float32.
     /// Both operands are converted (differentiably) and the op runs on the common dtype.
     /// </summary>
-    private Tensor Promoted(Tensor other, string op, Func<Tensor, Tensor, Tensor> run, bool floating = false)
+    private Tensor Promoted(Tensor other, Func<Tensor, Tensor, Tensor> run, bool floating = false)
     {
         Guard.NotNull(other, nameof(other));
         var dtype = ResultType(DType, other.DType);
@@ -27,7 +27,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise sum with broadcasting, as <c>torch.add</c>.</summary>
     public Tensor Add(Tensor other)
     {
-        if (other.DType != DType) return Promoted(other, "add", static (a, b) => a.Add(b));
+        if (other.DType != DType) return Promoted(other, static (a, b) => a.Add(b));
         var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, AddKernel<float>>(this, other, default),
@@ -41,7 +41,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise difference with broadcasting, as <c>torch.sub</c>.</summary>
     public Tensor Sub(Tensor other)
     {
-        if (other.DType != DType) return Promoted(other, "sub", static (a, b) => a.Sub(b));
+        if (other.DType != DType) return Promoted(other, static (a, b) => a.Sub(b));
         var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, SubKernel<float>>(this, other, default),
@@ -55,7 +55,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise product with broadcasting, as <c>torch.mul</c>.</summary>
     public Tensor Mul(Tensor other)
     {
-        if (other.DType != DType) return Promoted(other, "mul", static (a, b) => a.Mul(b));
+        if (other.DType != DType) return Promoted(other, static (a, b) => a.Mul(b));
         var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, MulKernel<float>>(this, other, default),
@@ -73,7 +73,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise true division with broadcasting, as <c>torch.div</c>.</summary>
     public Tensor Div(Tensor other)
     {
-        if (other.DType != DType || DType == DType.Int64) return Promoted(other, "div", static (a, b) => a.Div(b), floating: true);
+        if (other.DType != DType || DType == DType.Int64) return Promoted(other, static (a, b) => a.Div(b), floating: true);
         var r = DType == DType.Float32
             ? Elementwise.Binary<float, DivKernel<float>>(this, other, default)
             : Elementwise.Binary<double, DivKernel<double>>(this, other, default);
@@ -88,7 +88,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise power with a tensor exponent, as <c>torch.pow(input, exponent)</c>.</summary>
     public Tensor Pow(Tensor exponent)
     {
-        if (exponent.DType != DType || DType == DType.Int64) return Promoted(exponent, "pow", static (a, b) => a.Pow(b), floating: true);
+        if (exponent.DType != DType || DType == DType.Int64) return Promoted(exponent, static (a, b) => a.Pow(b), floating: true);
         var r = DType == DType.Float32
             ? Elementwise.Binary<float, PowKernel<float>>(this, exponent, default)
             : Elementwise.Binary<double, PowKernel<double>>(this, exponent, default);
@@ -103,7 +103,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise maximum of two tensors, as <c>torch.maximum</c>.</summary>
     public Tensor Maximum(Tensor other)
     {
-        if (other.DType != DType) return Promoted(other, "maximum", static (a, b) => a.Maximum(b));
+        if (other.DType != DType) return Promoted(other, static (a, b) => a.Maximum(b));
         var r = DType switch
         {
             DType.Float32 => Elementwise.Binary<float, MaximumKernel<float>>(this, other, default),
@@ -120,86 +120,36 @@ public sealed partial class Tensor
     }
 
     /// <summary>1 where this == other, else 0, in this tensor's dtype (no gradient).</summary>
-    public Tensor Eq(Tensor other)
-    {
-        if (other.DType != DType) return Promoted(other, "eq", static (a, b) => a.Eq(b));
-        var r = DType switch
-        {
-            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Equal)),
-            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Equal)),
-            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Equal)),
-        };
-        TraceRecorder.Current?.Op("Equal", r, [this, other]);
-        return r;
-    }
+    public Tensor Eq(Tensor other) => Compare(other, CompareOp.Equal, "Equal");
 
     /// <summary>1 where this &gt; other, else 0, in this tensor's dtype (no gradient).</summary>
-    public Tensor Gt(Tensor other)
-    {
-        if (other.DType != DType) return Promoted(other, "gt", static (a, b) => a.Gt(b));
-        var r = DType switch
-        {
-            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Greater)),
-            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Greater)),
-            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Greater)),
-        };
-        TraceRecorder.Current?.Op("Greater", r, [this, other]);
-        return r;
-    }
+    public Tensor Gt(Tensor other) => Compare(other, CompareOp.Greater, "Greater");
 
     /// <summary>1 where this &lt; other, else 0, in this tensor's dtype (no gradient).</summary>
-    public Tensor Lt(Tensor other)
-    {
-        if (other.DType != DType) return Promoted(other, "lt", static (a, b) => a.Lt(b));
-        var r = DType switch
-        {
-            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.Less)),
-            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.Less)),
-            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.Less)),
-        };
-        TraceRecorder.Current?.Op("Less", r, [this, other]);
-        return r;
-    }
+    public Tensor Lt(Tensor other) => Compare(other, CompareOp.Less, "Less");
 
     /// <summary>1 where this != other, else 0, in this tensor's dtype (no gradient).</summary>
-    public Tensor Ne(Tensor other)
-    {
-        if (other.DType != DType) return Promoted(other, "ne", static (a, b) => a.Ne(b));
-        var r = DType switch
-        {
-            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.NotEqual)),
-            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.NotEqual)),
-            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.NotEqual)),
-        };
-        TraceRecorder.Current?.Op("NotEqual", r, [this, other]);
-        return r;
-    }
+    public Tensor Ne(Tensor other) => Compare(other, CompareOp.NotEqual, "NotEqual");
 
     /// <summary>1 where this &gt;= other, else 0, in this tensor's dtype (no gradient).</summary>
-    public Tensor Ge(Tensor other)
-    {
-        if (other.DType != DType) return Promoted(other, "ge", static (a, b) => a.Ge(b));
-        var r = DType switch
-        {
-            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.GreaterOrEqual)),
-            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.GreaterOrEqual)),
-            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.GreaterOrEqual)),
-        };
-        TraceRecorder.Current?.Op("GreaterOrEqual", r, [this, other]);
-        return r;
-    }
+    public Tensor Ge(Tensor other) => Compare(other, CompareOp.GreaterOrEqual, "GreaterOrEqual");
 
     /// <summary>1 where this &lt;= other, else 0, in this tensor's dtype (no gradient).</summary>
-    public Tensor Le(Tensor other)
+    public Tensor Le(Tensor other) => Compare(other, CompareOp.LessOrEqual, "LessOrEqual");
+
+    // The six comparisons: other's dtype promoted as torch's, then one elementwise kernel; recorded for
+    // the ONNX tracer under its operator name (no gradient).
+    private Tensor Compare(Tensor other, CompareOp op, string onnxOp)
     {
-        if (other.DType != DType) return Promoted(other, "le", static (a, b) => a.Le(b));
+        Guard.NotNull(other, nameof(other));
+        if (other.DType != DType) return Promoted(other, (a, b) => a.Compare(b, op, onnxOp));
         var r = DType switch
         {
-            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(CompareOp.LessOrEqual)),
-            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(CompareOp.LessOrEqual)),
-            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(CompareOp.LessOrEqual)),
+            DType.Float32 => Elementwise.Binary<float, CompareKernel<float>>(this, other, new(op)),
+            DType.Float64 => Elementwise.Binary<double, CompareKernel<double>>(this, other, new(op)),
+            _ => Elementwise.Binary<long, CompareKernel<long>>(this, other, new(op)),
         };
-        TraceRecorder.Current?.Op("LessOrEqual", r, [this, other]);
+        TraceRecorder.Current?.Op(onnxOp, r, [this, other]);
         return r;
     }
 
