@@ -76,6 +76,48 @@ public class RnnThreadingTests
     public void StackSchedule_ChunkSizeDoesNotChangeBits_AcrossTheGemmThreshold(RnnMode mode, int layers, bool bidir, bool packed, int proj) =>
         CheckStackOneAndTwoThreads(mode, layers, bidir, packed, proj, input: 32, hidden: mode == RnnMode.RnnTanh ? 256 : 64, batch: 8);
 
+    // A single-layer LSTM's forward at two threads splits each step by hidden units (each thread: its columns of
+    // h W_hh^T, then its units' gates) instead of in two phases: the same bits as one thread, in inference and in
+    // training (outputs, h_n, c_n and the saved cache), with packed rows joining from h0/c0 and steps too small to
+    // split in between.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LstmForward_SplitByHiddenUnits_IsBitIdenticalToOneThread(bool packed)
+    {
+        var s = new RnnStackSizes(RnnMode.Lstm, 48, 128, NumLayers: 1, Bidirectional: false);
+        int[] bs = packed ? [32, 32, 30, 24, 24, 17, 9, 5, 4, 3, 2, 1] : Enumerable.Repeat(32, 12).ToArray();
+        Assert.True(RnnLayerCore<float>.SplitsStepsByUnits(s.Layer(0, 0), bs[0], quantized: false, threads: 2));
+        Assert.False(RnnLayerCore<float>.SplitsStepsByUnits(s.Layer(0, 0), bs[0], quantized: false, threads: 1));
+        int n = bs.Sum(), hidden = 128;
+        var gen = new Generator(8);
+        float[] R(int count, double scale) => Tensor.Uniform(new[] { count }, -scale, scale, generator: gen).ToArray<float>();
+        var x = R(n * 48, 1); var w = R((int)s.WeightCount, 0.15);
+        var h0 = R(bs[0] * hidden, 0.5); var c0 = R(bs[0] * hidden, 0.5);
+        float[] Run(int threads, bool training)
+        {
+            int keep = Parallelism.MaxThreads;
+            Parallelism.MaxThreads = threads;
+            try
+            {
+                var y = new float[n * hidden]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
+                var cache = training ? new float[RecurrentKernels.StackCacheSize(s, bs)] : [];
+                RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs);
+                return [.. y, .. hN, .. cN, .. cache];
+            }
+            finally { Parallelism.MaxThreads = keep; }
+        }
+        var inference = Run(1, training: false);
+        var training = Run(1, training: true);
+        Assert.Contains(inference, v => v != 0);
+        Assert.Equal(inference, training[..inference.Length]);
+        for (int rep = 0; rep < 3; rep++)
+        {
+            Assert.Equal(inference, Run(2, training: false));
+            Assert.Equal(training, Run(2, training: true));
+        }
+    }
+
     private static void CheckStackOneAndTwoThreads(RnnMode mode, int layers, bool bidir, bool packed, int proj, int input, int hidden, int batch)
     {
         var s = new RnnStackSizes(mode, input, hidden, layers, bidir, proj);

@@ -102,7 +102,21 @@ internal static unsafe class RnnGates<T> where T : unmanaged, IFloatingPointIeee
     public static void LstmForwardRow(int h, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut, T* gatesOut, T* tanhCOut) =>
         GateRows<T>.Run(new LstmForward<T>
         {
-            Length = h, Gx = gx, Bih = bih, Gh = gh, Bias = bias, CPrev = cPrev, COut = cOut, HOut = hOut, GatesOut = gatesOut, TanhCOut = tanhCOut,
+            Length = h, GateStride = h, GhGateStride = h,
+            Gx = gx, Bih = bih, Gh = gh, Bias = bias, CPrev = cPrev, COut = cOut, HOut = hOut, GatesOut = gatesOut, TanhCOut = tanhCOut,
+        });
+
+    /// <summary>
+    /// <see cref="LstmForwardRow"/> over a slice of a row's hidden units: h units, the gate blocks of gx, bih, bias and
+    /// gatesOut <paramref name="gateStride"/> apart (the full row's H; pointers at the slice's first unit), those of gh
+    /// <paramref name="ghGateStride"/> apart (the slice's own product). The same operations as the whole row, unit by unit.
+    /// </summary>
+    public static void LstmForwardSlice(int h, int gateStride, int ghGateStride, T* gx, T* bih, T* gh, T* bias, T* cPrev, T* cOut, T* hOut,
+        T* gatesOut, T* tanhCOut) =>
+        GateRows<T>.Run(new LstmForward<T>
+        {
+            Length = h, GateStride = gateStride, GhGateStride = ghGateStride,
+            Gx = gx, Bih = bih, Gh = gh, Bias = bias, CPrev = cPrev, COut = cOut, HOut = hOut, GatesOut = gatesOut, TanhCOut = tanhCOut,
         });
 
     /// <summary>
@@ -184,19 +198,20 @@ internal unsafe struct RnnBackward<T> : IGateRow<T> where T : unmanaged, IFloati
 internal unsafe struct LstmForward<T> : IGateRow<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public int Length { get; init; }
+    public int GateStride, GhGateStride;   // distance between the i, f, g, o blocks: of gx, bih, bias, gatesOut; of gh
     public T* Gx, Bih, Gh, Bias, CPrev, COut, HOut, GatesOut, TanhCOut;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly void Run<TV, TL>(TL lanes, int j, int end) where TV : unmanaged, IRnnVec<TV, T> where TL : struct, IRnnLanes<TV, T>
     {
-        int h = Length;
+        int h = GateStride, hg = GhGateStride;
         T* gx = Gx, bih = Bih, gh = Gh, bias = Bias, cPrev = CPrev, cOut = COut, hOut = HOut, gatesOut = GatesOut, tanhCOut = TanhCOut;
         for (; j < end; j += TV.Count)
         {
             TV i = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + j), lanes.Load(bih + j)), TV.Add(lanes.Load(gh + j), lanes.Load(bias + j))));
-            TV f = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + h + j), lanes.Load(bih + h + j)), TV.Add(lanes.Load(gh + h + j), lanes.Load(bias + h + j))));
-            TV g = RnnAct.Tanh<TV, T>(TV.Add(TV.Add(lanes.Load(gx + 2 * h + j), lanes.Load(bih + 2 * h + j)), TV.Add(lanes.Load(gh + 2 * h + j), lanes.Load(bias + 2 * h + j))));
-            TV o = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + 3 * h + j), lanes.Load(bih + 3 * h + j)), TV.Add(lanes.Load(gh + 3 * h + j), lanes.Load(bias + 3 * h + j))));
+            TV f = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + h + j), lanes.Load(bih + h + j)), TV.Add(lanes.Load(gh + hg + j), lanes.Load(bias + h + j))));
+            TV g = RnnAct.Tanh<TV, T>(TV.Add(TV.Add(lanes.Load(gx + 2 * h + j), lanes.Load(bih + 2 * h + j)), TV.Add(lanes.Load(gh + 2 * hg + j), lanes.Load(bias + 2 * h + j))));
+            TV o = RnnAct.Sigmoid<TV, T>(TV.Add(TV.Add(lanes.Load(gx + 3 * h + j), lanes.Load(bih + 3 * h + j)), TV.Add(lanes.Load(gh + 3 * hg + j), lanes.Load(bias + 3 * h + j))));
             TV c = TV.Add(TV.Mul(f, lanes.Load(cPrev + j)), TV.Mul(i, g));   // unfused: PyTorch's rounding (it matters when c cancels)
             TV tc = RnnAct.Tanh<TV, T>(c);
             lanes.Store(cOut + j, c);

@@ -79,6 +79,9 @@ internal unsafe struct LayerForwardState<T> where T : unmanaged
     public int Done, Off, OffPrev, PrevCount;          // steps done in processing order; their row offsets
     public bool Quantized;                             // int8 weights (inference, T = float): the products use QIh, QHh, QHr
     public QuantizedMatrixView QIh, QHh, QHr;
+    public int Slices;                                 // > 0: LSTM forward steps split by hidden units (see SliceSetup)
+    public T** SliceWhhP;                              // (Slices) W_hh^T of each slice's units, gates i,f,g,o side by side, packed
+    public T** SliceGh;                                // (Slices) (BMax, 4 * units) each slice's h_{t-1} W_hh^T
 }
 
 /// <summary>
@@ -155,11 +158,13 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// cache: training cache (<see cref="RnnLayerCacheLayout"/>) or null for inference;
     /// x: (N, ldx) input rows, columns [0, I); h0: (B, OutSize) or null (zeros); c0: (B, H) or null;
     /// w: the flat weight buffer, this layer's parameters at <paramref name="slots"/>;
-    /// packWih: pack W_ih^T once for many <see cref="Project"/> calls over small ranges.
+    /// packWih: pack W_ih^T once for many <see cref="Project"/> calls over small ranges;
+    /// stepsOnTeam: the steps will run where the worker team is free to split them (false when other layers or
+    /// directions run beside them on the team's threads): LSTM forward steps then split by hidden units.
     /// </summary>
     public static void ForwardSetup(LayerForwardState<T>* st, in RnnLayerSizes s, int* batchSizes, int steps, int* offs, int n,
         T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots, bool packWih,
-        QuantizedLayerWeights* quantized = null)
+        QuantizedLayerWeights* quantized = null, bool stepsOnTeam = true)
     {
         int bMax = batchSizes[0], h = s.HiddenSize, hOut = s.OutSize, gh = s.Gates * h;
         bool training = cache != null, lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
@@ -209,7 +214,9 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         // Per-step products h_{t-1} W_hh^T: with 4 or more rows, against W_hh^T (OutSize, G*H) packed
         // once per call into the GEMM's panels (every step then reads it contiguously; "nt" on W_hh
         // itself runs at half the speed: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt".
-        st->WhhP = bMax >= NnMinRows && quantized == null ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
+        if (stepsOnTeam) SliceSetup(st);
+        else st->Slices = 0;
+        st->WhhP = bMax >= NnMinRows && quantized == null && st->Slices == 0 ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
         if (st->WhhP != null) Gemm.PackB(transB: true, hOut, gh, st->WHh, hOut, st->WhhP);
         st->GhBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
         st->CState = lstm && !training ? RnnArena.Rent<T>((long)bMax * h) : null;        // (B, H) c in inference
@@ -273,6 +280,25 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 RnnBlas<T>.CopyRows(hpBase, hOut, yPrev, ldy, carried, hOut);
                 RnnBlas<T>.CopyRows(hpBase + (nint)carried * hOut, hOut, h0 + (nint)carried * hOut, hOut, bt - carried, hOut);
             }
+            if (k.Slices > 0 && bt >= NnMinRows)
+            {
+                // Product and gates of each slice of hidden units together: one hand-off per step (see SliceSetup).
+                var sliced = new SliceStep
+                {
+                    State = st, Rows = bt, Off = off, Carried = carried, NextCount = nextCount, HpBase = hpBase, HpLd = hpLd,
+                };
+                int sliceParts = Math.Min(Parallelism.Threads, k.Slices);
+                if (sliceParts > 1)
+                {
+                    var sliceJob = t_sliceJob ??= new SliceJob();
+                    sliceJob.Step = sliced;
+                    WorkerTeam.Run(sliceJob, sliceParts);
+                    sliceJob.Step = default;
+                }
+                else for (int slice = 0; slice < k.Slices; slice++) SliceRows(in sliced, slice);
+                FinishStep(st, y, off, nextCount, bt);
+                continue;
+            }
             if (k.Quantized) Int8Gemm.Linear(bt, (float*)hpBase, hpLd, k.QHh, null, false, (float*)k.GhBuf, gh);
             else HiddenProduct(bt, gh, hOut, hpBase, hpLd, k.WHh, k.WhhP, k.GhBuf);
 
@@ -305,15 +331,106 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 else RnnBlas<T>.Gemm(false, true, bt, hOut, h, T.One, hPre, h, k.WHr, h, T.Zero, y + (nint)off * ldy, ldy);
             }
 
-            // Sequences that end here hand their h to h_n.
-            if (k.HN != null && nextCount < bt)
-                RnnBlas<T>.CopyRows(k.HN + (nint)nextCount * hOut, hOut, y + (nint)(off + nextCount) * ldy, ldy, bt - nextCount, hOut);
-
-            k.OffPrev = off;
-            k.PrevCount = bt;
-            if (!s.Reverse) k.Off += bt;
+            FinishStep(st, y, off, nextCount, bt);
         }
         k.Done = end;
+    }
+
+    // The end of a step: sequences that end here hand their h to h_n; the offsets move on.
+    private static void FinishStep(LayerForwardState<T>* st, T* y, int off, int nextCount, int bt)
+    {
+        ref var k = ref *st;
+        int hOut = k.HOut, ldy = k.Ldy;
+        if (k.HN != null && nextCount < bt)
+            RnnBlas<T>.CopyRows(k.HN + (nint)nextCount * hOut, hOut, y + (nint)(off + nextCount) * ldy, ldy, bt - nextCount, hOut);
+        k.OffPrev = off;
+        k.PrevCount = bt;
+        if (!k.S.Reverse) k.Off += bt;
+    }
+
+    // LSTM forward steps with two or more threads split by hidden units instead of in two phases (the product
+    // by columns, then the gate rows by rows): slice p owns units [u0, u1), packs the W_hh rows of its four gates
+    // side by side once per call, and per step computes its columns of h_{t-1} W_hh^T and then the gates, c and h
+    // of its units for every row. One hand-off per step instead of two, and no core reads gate columns the other
+    // wrote. Every output is the same dot product (the same packed-panel kernel, k in the same order) and the same
+    // gate arithmetic as the unsplit path, so the bits do not depend on the split (tests); steps with fewer than
+    // NnMinRows rows take the unsplit path as before. In training the gates, c and tanh(c) go to the cache in its
+    // usual layout (each slice writes its units' columns).
+    private static void SliceSetup(LayerForwardState<T>* st)
+    {
+        ref var k = ref *st;
+        st->Slices = 0;
+        int threads = Parallelism.Threads, h = k.H, hOut = k.HOut, bMax = k.BMax;
+        if (!SplitsStepsByUnits(in k.S, bMax, k.Quantized, threads)) return;
+        int slices = threads;
+        k.SliceWhhP = (T**)RnnArena.Rent<nint>(slices);
+        k.SliceGh = (T**)RnnArena.Rent<nint>(slices);
+        T* rows = RnnArena.Rent<T>((long)4 * ((h + slices - 1) / slices) * hOut);
+        for (int p = 0; p < slices; p++)
+        {
+            int u0 = SliceStart(h, p, slices), units = SliceStart(h, p + 1, slices) - u0, n = 4 * units;
+            for (int g = 0; g < 4; g++)
+                RnnBlas<T>.CopyRows(rows + (nint)g * units * hOut, hOut, k.WHh + ((nint)g * h + u0) * hOut, hOut, units, hOut);
+            k.SliceWhhP[p] = RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, n));
+            Gemm.PackB(transB: true, hOut, n, rows, hOut, k.SliceWhhP[p]);
+            k.SliceGh[p] = RnnArena.Rent<T>((long)bMax * n);
+        }
+        st->Slices = slices;
+    }
+
+    /// <summary>
+    /// Whether LSTM forward steps split by hidden units (SliceSetup): float weights, no projection, two or more threads, steps of at least NnMinRows rows whose product the unsplit path would split too, and at least 32
+    /// units per slice.
+    /// </summary>
+    internal static bool SplitsStepsByUnits(in RnnLayerSizes s, int bMax, bool quantized, int threads) =>
+        !quantized && s.Mode == RnnMode.Lstm && s.ProjSize == 0 && threads >= 2 && bMax >= NnMinRows
+        && 2L * bMax * s.Gates * s.HiddenSize * s.OutSize >= ParallelStepFlops && s.HiddenSize >= 32 * threads;
+
+    private static int SliceStart(int h, int p, int slices) => (int)((long)h * p / slices);
+
+    /// <summary>One sliced step (see SliceSetup).</summary>
+    private struct SliceStep
+    {
+        public LayerForwardState<T>* State;
+        public int Rows, Off, Carried, NextCount, HpLd;
+        public T* HpBase;
+    }
+
+    private sealed class SliceJob : ParallelJob
+    {
+        public SliceStep Step;
+
+        public override void Execute(int part, int parts)
+        {
+            int slices = Step.State->Slices;
+            for (int p = slices * part / parts; p < slices * (part + 1) / parts; p++) SliceRows(in Step, p);
+        }
+    }
+
+    [ThreadStatic] private static SliceJob? t_sliceJob;
+
+    // Slice p of one step: its product columns, then its units of every row (see ForwardRows' LSTM inference case).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SliceRows(in SliceStep step, int p)
+    {
+        ref var k = ref *step.State;
+        int h = k.H, hOut = k.HOut, bt = step.Rows, slices = k.Slices;
+        int u0 = SliceStart(h, p, slices), units = SliceStart(h, p + 1, slices) - u0, n = 4 * units;
+        T* gh = k.SliceGh[p];
+        using (Parallelism.SingleThreaded()) Gemm.GemmPackedB(bt, n, hOut, T.One, step.HpBase, step.HpLd, k.SliceWhhP[p], T.Zero, gh, n);
+        bool training = k.Training;
+        T* cache = k.Cache;
+        for (int b = 0; b < bt; b++)
+        {
+            nint row = step.Off + b;
+            T* cPrev = b < step.Carried ? (training ? cache + k.Layout.C + (nint)(k.OffPrev + b) * h : k.CState + (nint)b * h) : k.C0 + (nint)b * h;
+            T* cOut = training ? cache + k.Layout.C + row * h : k.CState + (nint)b * h;
+            T* gxr = k.Gx + row * k.Gh + u0;
+            RnnGates<T>.LstmForwardSlice(units, h, units, gxr, k.Bih + u0, gh + (nint)b * n, k.Bias + u0,
+                cPrev + u0, cOut + u0, k.Y + row * k.Ldy + u0, training ? gxr : null, training ? cache + k.Layout.TanhC + row * h + u0 : null);
+            if (k.CN != null && b >= step.NextCount)
+                new ReadOnlySpan<T>(cOut + u0, units).CopyTo(new Span<T>(k.CN + (nint)b * h + u0, units));
+        }
     }
 
     // Splitting a step's gate rows over the team pays off above about this many gate elements
