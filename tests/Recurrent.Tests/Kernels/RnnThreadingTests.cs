@@ -23,25 +23,19 @@ public class RnnThreadingTests
         var x = R(n * 24, 1); var w = R((int)s.WeightCount, 0.1);
         var h0 = R(2 * 64 * hidden, 0.5); var c0 = mode == RnnMode.Lstm ? R(2 * 64 * hidden, 0.5) : [];
         var dY = R(n * width, 1);
-        (float[] y, float[] hN, float[] cache, float[] grads) Run(int threads)
+        (float[] y, float[] hN, float[] cache, float[] grads) Run(int threads) => WithThreads<(float[], float[], float[], float[])>(threads, () =>
         {
-            int keep = Parallelism.MaxThreads;
-            Parallelism.MaxThreads = threads;
-            try
-            {
-                var y = new float[n * width]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
-                var cache = new float[RecurrentKernels.StackCacheSize(s, bs)];
-                RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs);
-                // Inference (no cache) gives the same bits, the reverse direction's joining rows included.
-                var yInf = new float[n * width];
-                RecurrentKernels.StackForward<float>(yInf, [], [], [], x, h0, c0, w, s, bs);
-                Assert.Equal(y, yInf);
-                var dX = new float[x.Length]; var dW = new float[w.Length]; var dH0 = new float[h0.Length]; var dC0 = new float[c0.Length];
-                RecurrentKernels.StackBackward<float>(dX, dH0, dC0, dW, false, dY, [], [], cache, x, c0, w, s, bs);
-                return (y, hN, cache, [.. dX, .. dW, .. dH0, .. dC0]);
-            }
-            finally { Parallelism.MaxThreads = keep; }
-        }
+            var y = new float[n * width]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
+            var cache = new float[RecurrentKernels.StackCacheSize(s, bs)];
+            RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs);
+            // Inference (no cache) gives the same bits, the reverse direction's joining rows included.
+            var yInf = new float[n * width];
+            RecurrentKernels.StackForward<float>(yInf, [], [], [], x, h0, c0, w, s, bs);
+            Assert.Equal(y, yInf);
+            var dX = new float[x.Length]; var dW = new float[w.Length]; var dH0 = new float[h0.Length]; var dC0 = new float[c0.Length];
+            RecurrentKernels.StackBackward<float>(dX, dH0, dC0, dW, false, dY, [], [], cache, x, c0, w, s, bs);
+            return (y, hN, cache, [.. dX, .. dW, .. dH0, .. dC0]);
+        });
         var one = Run(1);
         var two = Run(2);
         Assert.Equal(one.y, two.y);
@@ -94,19 +88,13 @@ public class RnnThreadingTests
         float[] R(int count, double scale) => Tensor.Uniform(new[] { count }, -scale, scale, generator: gen).ToArray<float>();
         var x = R(n * 48, 1); var w = R((int)s.WeightCount, 0.15);
         var h0 = R(bs[0] * hidden, 0.5); var c0 = R(bs[0] * hidden, 0.5);
-        float[] Run(int threads, bool training)
+        float[] Run(int threads, bool training) => WithThreads<float[]>(threads, () =>
         {
-            int keep = Parallelism.MaxThreads;
-            Parallelism.MaxThreads = threads;
-            try
-            {
-                var y = new float[n * hidden]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
-                var cache = training ? new float[RecurrentKernels.StackCacheSize(s, bs)] : [];
-                RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs);
-                return [.. y, .. hN, .. cN, .. cache];
-            }
-            finally { Parallelism.MaxThreads = keep; }
-        }
+            var y = new float[n * hidden]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
+            var cache = training ? new float[RecurrentKernels.StackCacheSize(s, bs)] : [];
+            RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs);
+            return [.. y, .. hN, .. cN, .. cache];
+        });
         var inference = Run(1, training: false);
         var training = Run(1, training: true);
         Assert.Contains(inference, v => v != 0);
@@ -129,26 +117,29 @@ public class RnnThreadingTests
         var x = R(n * input, 1); var w = R((int)s.WeightCount, 0.2); var dY = R(n * width, 1);
         var h0 = R(states * bs[0] * s.OutSize, 0.5); var c0 = mode == RnnMode.Lstm ? R(states * bs[0] * hidden, 0.5) : [];
         var mask = layers > 1 ? R((layers - 1) * n * width, 1).Select(v => v > -0.4f ? 1 / 0.7f : 0f).ToArray() : [];
-        float[] Run(int threads)
+        float[] Run(int threads) => WithThreads<float[]>(threads, () =>
         {
-            int keep = Parallelism.MaxThreads;
-            Parallelism.MaxThreads = threads;
-            try
-            {
-                var y = new float[n * width]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
-                var cache = new float[RecurrentKernels.StackCacheSize(s, bs)];
-                RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs, mask);
-                var yInf = new float[y.Length];
-                RecurrentKernels.StackForward<float>(yInf, [], [], [], x, h0, c0, w, s, bs, mask);
-                if (mask.Length == 0) Assert.Equal(y, yInf);
-                var dX = new float[x.Length]; var dW = new float[w.Length]; var dH0 = new float[h0.Length]; var dC0 = new float[c0.Length];
-                RecurrentKernels.StackBackward<float>(dX, dH0, dC0, dW, false, dY, [], [], cache, x, c0, w, s, bs, mask);
-                return [.. y, .. hN, .. cN, .. dX, .. dW, .. dH0, .. dC0];
-            }
-            finally { Parallelism.MaxThreads = keep; }
-        }
+            var y = new float[n * width]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
+            var cache = new float[RecurrentKernels.StackCacheSize(s, bs)];
+            RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs, mask);
+            var yInf = new float[y.Length];
+            RecurrentKernels.StackForward<float>(yInf, [], [], [], x, h0, c0, w, s, bs, mask);
+            if (mask.Length == 0) Assert.Equal(y, yInf);
+            var dX = new float[x.Length]; var dW = new float[w.Length]; var dH0 = new float[h0.Length]; var dC0 = new float[c0.Length];
+            RecurrentKernels.StackBackward<float>(dX, dH0, dC0, dW, false, dY, [], [], cache, x, c0, w, s, bs, mask);
+            return [.. y, .. hN, .. cN, .. dX, .. dW, .. dH0, .. dC0];
+        });
         var one = Run(1);
         Assert.Contains(one, v => v != 0);
         for (int rep = 0; rep < 3; rep++) Assert.Equal(one, Run(2));
+    }
+
+    // Runs `run` with the kernels limited to `threads` threads, restoring the limit afterwards.
+    private static T WithThreads<T>(int threads, Func<T> run)
+    {
+        int keep = Parallelism.MaxThreads;
+        Parallelism.MaxThreads = threads;
+        try { return run(); }
+        finally { Parallelism.MaxThreads = keep; }
     }
 }

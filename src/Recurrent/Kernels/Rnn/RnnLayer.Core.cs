@@ -215,7 +215,6 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         // once per call into the GEMM's panels (every step then reads it contiguously; "nt" on W_hh
         // itself runs at half the speed: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt".
         if (stepsOnTeam) SliceSetup(st);
-        else st->Slices = 0;
         st->WhhP = bMax >= NnMinRows && quantized == null && st->Slices == 0 ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
         if (st->WhhP != null) Gemm.PackB(transB: true, hOut, gh, st->WHh, hOut, st->WhhP);
         st->GhBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
@@ -359,13 +358,12 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     private static void SliceSetup(LayerForwardState<T>* st)
     {
         ref var k = ref *st;
-        st->Slices = 0;
         int threads = Parallelism.Threads, h = k.H, hOut = k.HOut, bMax = k.BMax;
         if (!SplitsStepsByUnits(in k.S, bMax, k.Quantized, threads)) return;
         int slices = threads;
         k.SliceWhhP = (T**)RnnArena.Rent<nint>(slices);
         k.SliceGh = (T**)RnnArena.Rent<nint>(slices);
-        T* rows = RnnArena.Rent<T>((long)4 * ((h + slices - 1) / slices) * hOut);
+        T* rows = RnnArena.Rent<T>((long)4 * ((h + slices - 1) / slices) * hOut);   // a slice's W_hh rows side by side
         for (int p = 0; p < slices; p++)
         {
             int u0 = SliceStart(h, p, slices), units = SliceStart(h, p + 1, slices) - u0, n = 4 * units;
@@ -375,12 +373,13 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             Gemm.PackB(transB: true, hOut, n, rows, hOut, k.SliceWhhP[p]);
             k.SliceGh[p] = RnnArena.Rent<T>((long)bMax * n);
         }
-        st->Slices = slices;
+        k.Slices = slices;
     }
 
     /// <summary>
-    /// Whether LSTM forward steps split by hidden units (SliceSetup): float weights, no projection, two or more threads, steps of at least NnMinRows rows whose product the unsplit path would split too, and at least 32
-    /// units per slice.
+    /// Whether LSTM forward steps split by hidden units (SliceSetup): float weights, no projection, two or more
+    /// threads, steps of at least NnMinRows rows whose product the unsplit path would split too, and at least 32 units
+    /// per slice.
     /// </summary>
     internal static bool SplitsStepsByUnits(in RnnLayerSizes s, int bMax, bool quantized, int threads) =>
         !quantized && s.Mode == RnnMode.Lstm && s.ProjSize == 0 && threads >= 2 && bMax >= NnMinRows
