@@ -106,6 +106,49 @@ public class RnnThreadingTests
         }
     }
 
+    // An inference forward of a one-direction LSTM stack at two threads runs layer by layer (each step split by hidden
+    // units, each projection split over the team) instead of on the task graph: the same bits as one thread and as the
+    // training forward (which keeps the graph), with dropout masks between layers, h0/c0, h_n/c_n, three layers (the
+    // alternating output buffers) and packed rows joining from h0/c0.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LstmStackInference_LayerByLayer_IsBitIdenticalToOneThreadAndToTraining(bool packed)
+    {
+        var s = new RnnStackSizes(RnnMode.Lstm, 40, 128, NumLayers: 3, Bidirectional: false);
+        int[] bs = packed ? [32, 32, 30, 24, 24, 17, 9, 5, 4, 3, 2, 1] : Enumerable.Repeat(32, 12).ToArray();
+        int n = bs.Sum(), hidden = 128, states = 3 * bs[0] * hidden;
+        WithThreads(2, () =>
+        {
+            Assert.True(RnnStackSchedule<float>.LayerByLayer(s, bs[0], training: false, quantized: false));
+            Assert.False(RnnStackSchedule<float>.LayerByLayer(s, bs[0], training: true, quantized: false));
+            Assert.False(RnnStackSchedule<float>.LayerByLayer(s, bs[0], training: false, quantized: true));
+            Assert.False(RnnStackSchedule<float>.LayerByLayer(s with { Bidirectional = true }, bs[0], training: false, quantized: false));
+            return 0;
+        });
+        WithThreads(1, () => { Assert.False(RnnStackSchedule<float>.LayerByLayer(s, bs[0], training: false, quantized: false)); return 0; });
+        var gen = new Generator(9);
+        float[] R(int count, double scale) => Tensor.Uniform(new[] { count }, -scale, scale, generator: gen).ToArray<float>();
+        var x = R(n * 40, 1); var w = R((int)s.WeightCount, 0.15);
+        var h0 = R(states, 0.5); var c0 = R(states, 0.5);
+        var mask = R(2 * n * hidden, 1).Select(v => v > -0.4f ? 1 / 0.7f : 0f).ToArray();
+        float[] Run(int threads, bool training) => WithThreads<float[]>(threads, () =>
+        {
+            var y = new float[n * hidden]; var hN = new float[states]; var cN = new float[states];
+            var cache = training ? new float[RecurrentKernels.StackCacheSize(s, bs)] : [];
+            RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs, mask);
+            return [.. y, .. hN, .. cN];
+        });
+        var one = Run(1, training: false);
+        Assert.Contains(one, v => v != 0);
+        Assert.Equal(one, Run(1, training: true));
+        for (int rep = 0; rep < 3; rep++)
+        {
+            Assert.Equal(one, Run(2, training: false));
+            Assert.Equal(one, Run(2, training: true));
+        }
+    }
+
     private static void CheckStackOneAndTwoThreads(RnnMode mode, int layers, bool bidir, bool packed, int proj, int input, int hidden, int batch)
     {
         var s = new RnnStackSizes(mode, input, hidden, layers, bidir, proj);
