@@ -165,6 +165,7 @@ public class CorpusTests(ITestOutputHelper output)
     {
         byte[] file = Regression("pt-zip", "c5-memo-bomb-ints.pt");
         Assert.True(file.Length < 1024, $"{file.Length} bytes");
+        var cpu0 = ThreadCpuClock.Now();
         var sw = System.Diagnostics.Stopwatch.StartNew();
         long before = GC.GetAllocatedBytesForCurrentThread();
         var ckpt = TorchCheckpoint.Load(file);
@@ -176,7 +177,11 @@ public class CorpusTests(ITestOutputHelper output)
         Assert.Contains("other values: 537824", text);
         Assert.Contains("... 537774 more", text);
         Assert.True(allocated < 8 << 20, $"{allocated} bytes allocated");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"{sw.Elapsed}");
+        // The work done, not the waiting: the thread's CPU time where the OS reports it (in CI, other test classes
+        // share the two cores; this test once measured 7.3 s of wall time for about 50 ms of work), else the wall clock.
+        var cpu = ThreadCpuClock.Now() - cpu0;
+        var took = cpu ?? sw.Elapsed;
+        Assert.True(took < TimeSpan.FromSeconds(2), $"{took} of {(cpu is null ? "wall" : "thread CPU")} time (wall {sw.Elapsed})");
 
         var tensors = TorchCheckpoint.Load(Regression("pt-zip", "c5-memo-bomb-tensors.pt"));
         var e = Assert.Throws<TorchFormatException>(() => tensors.StateDict());
