@@ -206,7 +206,7 @@ internal sealed class CharLmRun
         double intLoss = 0, intGradNorm = 0, intTrainTicks = 0, trainSecondsTotal = 0;
         int intSteps = 0, intClipped = 0;
         long intAlloc = 0;
-        int gen2Prev = GC.CollectionCount(2);
+        int gen2Prev = GC.CollectionCount(2), intGen2Steps = 0;
         var proc0 = ProcStats.Read();
         var procPrev = proc0;
         long t0 = Stopwatch.GetTimestamp(), lastLogTicks = t0;
@@ -245,12 +245,14 @@ internal sealed class CharLmRun
                 ["minflt_per_step"] = R(d.MinFlt / (double)intSteps, 4),
                 ["alloc_bytes_per_step"] = R(intAlloc / (double)intSteps, 5),
                 ["gen2_collections"] = gen2 - gen2Prev,
+                ["gen2_collections_in_steps"] = intGen2Steps,
             };
             logs.Add(o);
             Emit(o);
             Console.Error.WriteLine($"[{_runName}] step {step,6}  wall {wall,7:F1}s  train {intLoss / intSteps:F4}  val {vl:F4}  " +
                 $"{intSteps * (double)(T * B) / intTrainS,8:F0} tok/s  cpu {d.OwnCpuS / intWall:F2}  other {Math.Max(0, d.BusyS - d.OwnCpuS):F2}s  " +
-                $"alloc/step {intAlloc / (double)intSteps:F0} B  gen2 {gen2 - gen2Prev}");
+                $"alloc/step {intAlloc / (double)intSteps:F0} B  gen2 {gen2 - gen2Prev} ({intGen2Steps} in steps)");
+            intGen2Steps = 0;
             intLoss = 0; intGradNorm = 0; intTrainTicks = 0; intSteps = 0; intClipped = 0; intAlloc = 0; intStepMs.Clear();
             gen2Prev = gen2;
             procPrev = pnow;
@@ -262,6 +264,7 @@ internal sealed class CharLmRun
         {
             long s0 = Stopwatch.GetTimestamp();
             long a0 = GC.GetAllocatedBytesForCurrentThread();
+            int g0 = GC.CollectionCount(2);
             for (int b = 0; b < B; b++)
             {
                 long st = trainRng.NextBelow(nTrain - Recipe.Window + 1);
@@ -286,6 +289,7 @@ internal sealed class CharLmRun
             }
             long s1 = Stopwatch.GetTimestamp();
             intAlloc += GC.GetAllocatedBytesForCurrentThread() - a0;
+            intGen2Steps += GC.CollectionCount(2) - g0;
             step++;
             stepMs.Add((s1 - s0) * 1000.0 / Stopwatch.Frequency);
             intStepMs.Add(stepMs[^1]);
