@@ -80,7 +80,7 @@ public class RnnThreadingTests
     public void LstmForward_SplitByHiddenUnits_IsBitIdenticalToOneThread(bool packed)
     {
         var s = new RnnStackSizes(RnnMode.Lstm, 48, 128, NumLayers: 1, Bidirectional: false);
-        int[] bs = packed ? [32, 32, 30, 24, 24, 17, 9, 5, 4, 3, 2, 1] : Enumerable.Repeat(32, 12).ToArray();
+        int[] bs = SplitBatchSizes(packed);
         Assert.True(RnnLayerCore<float>.SplitsStepsByUnits(s.Layer(0, 0), bs[0], quantized: false, threads: 2));
         Assert.False(RnnLayerCore<float>.SplitsStepsByUnits(s.Layer(0, 0), bs[0], quantized: false, threads: 1));
         int n = bs.Sum(), hidden = 128;
@@ -88,13 +88,7 @@ public class RnnThreadingTests
         float[] R(int count, double scale) => Tensor.Uniform(new[] { count }, -scale, scale, generator: gen).ToArray<float>();
         var x = R(n * 48, 1); var w = R((int)s.WeightCount, 0.15);
         var h0 = R(bs[0] * hidden, 0.5); var c0 = R(bs[0] * hidden, 0.5);
-        float[] Run(int threads, bool training) => WithThreads<float[]>(threads, () =>
-        {
-            var y = new float[n * hidden]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
-            var cache = training ? new float[RecurrentKernels.StackCacheSize(s, bs)] : [];
-            RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs);
-            return [.. y, .. hN, .. cN, .. cache];
-        });
+        float[] Run(int threads, bool training) => Forward(threads, training, keepCache: true, s, bs, x, h0, c0, w, mask: []);
         var inference = Run(1, training: false);
         var training = Run(1, training: true);
         Assert.Contains(inference, v => v != 0);
@@ -116,7 +110,7 @@ public class RnnThreadingTests
     public void LstmStackInference_LayerByLayer_IsBitIdenticalToOneThreadAndToTraining(bool packed)
     {
         var s = new RnnStackSizes(RnnMode.Lstm, 40, 128, NumLayers: 3, Bidirectional: false);
-        int[] bs = packed ? [32, 32, 30, 24, 24, 17, 9, 5, 4, 3, 2, 1] : Enumerable.Repeat(32, 12).ToArray();
+        int[] bs = SplitBatchSizes(packed);
         int n = bs.Sum(), hidden = 128, states = 3 * bs[0] * hidden;
         WithThreads(2, () =>
         {
@@ -132,13 +126,7 @@ public class RnnThreadingTests
         var x = R(n * 40, 1); var w = R((int)s.WeightCount, 0.15);
         var h0 = R(states, 0.5); var c0 = R(states, 0.5);
         var mask = R(2 * n * hidden, 1).Select(v => v > -0.4f ? 1 / 0.7f : 0f).ToArray();
-        float[] Run(int threads, bool training) => WithThreads<float[]>(threads, () =>
-        {
-            var y = new float[n * hidden]; var hN = new float[states]; var cN = new float[states];
-            var cache = training ? new float[RecurrentKernels.StackCacheSize(s, bs)] : [];
-            RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs, mask);
-            return [.. y, .. hN, .. cN];
-        });
+        float[] Run(int threads, bool training) => Forward(threads, training, keepCache: false, s, bs, x, h0, c0, w, mask);
         var one = Run(1, training: false);
         Assert.Contains(one, v => v != 0);
         Assert.Equal(one, Run(1, training: true));
@@ -148,6 +136,19 @@ public class RnnThreadingTests
             Assert.Equal(one, Run(2, training: true));
         }
     }
+
+    // Batches of 32 rows for the split tests; packed, they shrink through steps too small to split (under 4 rows).
+    private static int[] SplitBatchSizes(bool packed) => packed ? [32, 32, 30, 24, 24, 17, 9, 5, 4, 3, 2, 1] : Enumerable.Repeat(32, 12).ToArray();
+
+    // A stack's forward at `threads` (training: with a cache): y, h_n, c_n and, with keepCache, the cache.
+    private static float[] Forward(int threads, bool training, bool keepCache, RnnStackSizes s, int[] bs, float[] x, float[] h0, float[] c0,
+        float[] w, float[] mask) => WithThreads<float[]>(threads, () =>
+    {
+        var y = new float[bs.Sum() * s.Directions * s.OutSize]; var hN = new float[h0.Length]; var cN = new float[c0.Length];
+        var cache = training ? new float[RecurrentKernels.StackCacheSize(s, bs)] : [];
+        RecurrentKernels.StackForward<float>(y, hN, cN, cache, x, h0, c0, w, s, bs, mask);
+        return keepCache ? [.. y, .. hN, .. cN, .. cache] : [.. y, .. hN, .. cN];
+    });
 
     private static void CheckStackOneAndTwoThreads(RnnMode mode, int layers, bool bidir, bool packed, int proj, int input, int hidden, int batch)
     {

@@ -103,7 +103,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                         hN == null ? null : hN + (nint)k * b * hOut, cN == null ? null : cN + (nint)k * b * h,
                         training ? cache + layout.LayerCache(k) : null, l == 0 ? x : outs[l - 1], l == 0 ? s.InputSize : width,
                         h0 == null ? null : h0 + (nint)k * b * hOut, c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d), packWih: true,
-                        quantized == null ? null : quantized + k, stepsOnTeam: K == 1);
+                        quantized == null ? null : quantized + k, stepsOnTeam: false);   // the graph runs chains side by side
                 }
 
             var graph = new Graph
