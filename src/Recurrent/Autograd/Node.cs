@@ -99,17 +99,19 @@ internal sealed class AccumulateGrad : Node
         using var _ = new NoGrad();
         if (!g.SameShape(target))
             throw new InvalidOperationException($"gradient of shape {Guard.ShapeText(g.ShapeRef)} does not match tensor of shape {Guard.ShapeText(target.ShapeRef)}");
-        if (target.Grad is null && g.AdoptableAsGrad && g.DType == target.DType && g.IsContiguous)
+        var current = target.GradUnseen;
+        if (current is null && g.AdoptableAsGrad && g.DType == target.DType && g.IsContiguous)
         {
             g.AdoptableAsGrad = false;
-            target.Grad = g;
+            target.SetAdoptedGrad(g);
         }
-        else if (target.Grad is null)
+        else if (current is null)
         {
-            var copy = Tensor.Allocate(target.DType, target.ShapeRef, clear: false); // every element is written
+            // Every element is written: the storage a ZeroGrad kept, else a new tensor.
+            var copy = target.TakeSpareGrad() ?? Tensor.Allocate(target.DType, target.ShapeRef, clear: false);
             StridedCopy.Copy(g.DType == target.DType ? g : g.To(target.DType), copy);
-            target.Grad = copy;
+            target.SetOwnGrad(copy);
         }
-        else target.Grad.Add_(g);
+        else current.Add_(g);
     }
 }

@@ -447,12 +447,15 @@ public static partial class Functional
         double eps, int n, int c, int s, bool logSoftmax)
     {
         var x = input.Contiguous().Detach();                                 // (N, C, S)
-        var t = target.Contiguous().AsSpan<long>().ToArray();                // (N*S)
+        // (N*S) targets, copied (a caller may change its tensor before backward); pooled inside a dispose scope.
+        var targets = Tensor.Allocate(DType.Int64, [target.Numel], clear: false);
+        target.Contiguous().AsSpan<long>().CopyTo(targets.AsSpan<long>());
+        var t = targets.AsSpan<long>();
         for (int i = 0; i < t.Length; i++)
             if (t[i] != ignoreIndex && (t[i] < 0 || t[i] >= c))
                 throw new IndexOutOfRangeException($"Target {t[i]} is out of bounds. (expected a class index in [0, {c - 1}] for {c} classes{(ignoreIndex < 0 || ignoreIndex >= c ? $", or ignore_index {ignoreIndex}" : "")})");
         double[]? w = weight?.Detach().Double().Contiguous().AsSpan<double>().ToArray();
-        var st = new ClassLossState(n, c, s, t, w, ignoreIndex, eps, reduction, logSoftmax);
+        var st = new ClassLossState(n, c, s, targets, w, ignoreIndex, eps, reduction, logSoftmax);
         var lossShape = reduction == Reduction.None ? target.Shape : [];
         var loss = Tensor.NewZeroed(x.DType, lossShape);
         if (x.DType == DType.Float32) st.Forward(x.AsSpan<float>(), loss.AsSpan<float>());
@@ -473,9 +476,9 @@ public static partial class Functional
     /// has target t_i, weight w_t = weight[t_i] (1 without weights) and, for cross entropy,
     /// logp_c = x_c - logsumexp(x). Ignored elements contribute 0 and receive a zero gradient.
     /// </summary>
-    private sealed class ClassLossState(int n, int c, int s, long[] t, double[]? w, long ignoreIndex, double eps, Reduction reduction, bool logSoftmax)
+    private sealed class ClassLossState(int n, int c, int s, Tensor targets, double[]? w, long ignoreIndex, double eps, Reduction reduction, bool logSoftmax)
     {
-        private double[]? _lse;      // (N*S) logsumexp per element, for cross entropy
+        private Tensor? _lse;        // (N*S) float64 logsumexp per element, for cross entropy (pooled inside a dispose scope)
         private double _denominator; // Σ w_t over non-ignored elements (mean)
 
         private double W(long cls) => w is null ? 1.0 : w[cls];
@@ -493,7 +496,9 @@ public static partial class Functional
                 return;
             }
             int m = n * s;
-            if (logSoftmax) _lse = new double[m];
+            ReadOnlySpan<long> t = targets.AsSpan<long>();
+            if (logSoftmax) _lse = Tensor.Allocate(DType.Float64, [m], clear: false);
+            var lseAll = logSoftmax ? _lse!.AsSpan<double>() : default;
             double total = 0, smoothTotal = 0, denom = 0;
             for (int i = 0; i < m; i++)
             {
@@ -507,7 +512,7 @@ public static partial class Functional
                     double se = 0;
                     for (int k = 0; k < c; k++) se += Math.Exp(double.CreateTruncating(x[b + k * s]) - mx);
                     lse = mx + Math.Log(se);
-                    _lse![i] = lse;
+                    lseAll[i] = lse;
                 }
                 double nll = 0, smooth = 0;
                 if (t[i] != ignoreIndex)
@@ -528,7 +533,9 @@ public static partial class Functional
 
         private void ForwardRows(ReadOnlySpan<float> x, Span<float> loss)
         {
-            _lse = new double[n];
+            ReadOnlySpan<long> t = targets.AsSpan<long>();
+            _lse = Tensor.Allocate(DType.Float64, [n], clear: false);
+            var lseAll = _lse.AsSpan<double>();
             var row = c <= 1024 ? stackalloc float[c] : new float[c];
             double total = 0, denom = 0;
             for (int i = 0; i < n; i++)
@@ -539,7 +546,7 @@ public static partial class Functional
                 System.Numerics.Tensors.TensorPrimitives.Subtract(xi, mx, row);
                 System.Numerics.Tensors.TensorPrimitives.Exp(row, row);
                 double lse = mx + Math.Log(Kernels.Reductions.Sum(row));
-                _lse[i] = lse;
+                lseAll[i] = lse;
                 double nll = 0;
                 if (t[i] != ignoreIndex)
                 {
@@ -558,12 +565,14 @@ public static partial class Functional
         private void BackwardRows(ReadOnlySpan<float> x, ReadOnlySpan<float> g, Span<float> gx)
         {
             double shared = reduction switch { Reduction.Sum => g[0], Reduction.Mean => g[0] / _denominator, _ => 0 };
+            ReadOnlySpan<long> t = targets.AsSpan<long>();
+            ReadOnlySpan<double> lseAll = _lse!.AsSpan<double>();
             for (int i = 0; i < n; i++)
             {
                 if (t[i] == ignoreIndex) continue;                              // gx is zero-filled
                 double sigma = reduction == Reduction.None ? g[i] : shared;
                 var gi = gx.Slice(i * c, c);
-                System.Numerics.Tensors.TensorPrimitives.Subtract(x.Slice(i * c, c), (float)_lse![i], gi);
+                System.Numerics.Tensors.TensorPrimitives.Subtract(x.Slice(i * c, c), (float)lseAll[i], gi);
                 System.Numerics.Tensors.TensorPrimitives.Exp(gi, gi);
                 System.Numerics.Tensors.TensorPrimitives.Multiply(gi, (float)sigma, gi);
                 int tk = (int)t[i];
@@ -584,6 +593,8 @@ public static partial class Functional
             //   cross entropy: dlogp_k = -(a·[k = t] + b·w_k);  dx_k = dlogp_k - softmax_k · Σ_j dlogp_j
             //                  = softmax_k·(a + b·Σw) - a·[k = t] - b·w_k
             int m = n * s;
+            ReadOnlySpan<long> t = targets.AsSpan<long>();
+            ReadOnlySpan<double> lseAll = logSoftmax ? _lse!.AsSpan<double>() : default;
             double wsum = eps > 0 ? WSum() : 0;
             double shared = reduction switch
             {
@@ -599,7 +610,7 @@ public static partial class Functional
                 double a = (1 - eps) * W(t[i]) * sigma, bb = eps / c * sigma;
                 int tk = (int)t[i];
                 if (!logSoftmax) { gx[b + tk * s] = T.CreateTruncating(-a); continue; }
-                double lse = _lse![i];
+                double lse = lseAll[i];
                 double coef = a + bb * wsum;
                 for (int k = 0; k < c; k++)
                 {

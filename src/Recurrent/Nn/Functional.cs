@@ -103,7 +103,10 @@ public static partial class Functional
         int pad = NormalizePaddingIdx(paddingIdx, num);
         using var trace = TraceScope.Begin();
 
-        var ids = input.Contiguous().AsSpan<long>().ToArray();
+        // The ids, copied (a caller may change its tensor before backward); pooled inside a dispose scope.
+        var idsTensor = Tensor.Allocate(DType.Int64, [input.Numel], clear: false);
+        input.Contiguous().AsSpan<long>().CopyTo(idsTensor.AsSpan<long>());
+        ReadOnlySpan<long> ids = idsTensor.AsSpan<long>();
         foreach (var id in ids)
             if (id < 0 || id >= num)
                 throw new IndexOutOfRangeException($"index out of range in self: embedding index {id} is not in [0, {num}) (num_embeddings = {num})");
@@ -124,6 +127,7 @@ public static partial class Functional
             // out[i] = W[ids[i]]  =>  dW[r] = Σ_{i: ids[i] = r, r != padding_idx} g[i] (/ count[r] with scale_grad_by_freq)
             var gw = Tensor.NewZeroed(dtype, [num, dim]);
             var gc = g.Contiguous();
+            ReadOnlySpan<long> ids = idsTensor.AsSpan<long>();
             if (dtype == DType.Float32) ScatterRows(gc.AsSpan<float>(), ids, dim, pad, scaleGradByFreq, num, gw.AsSpan<float>());
             else ScatterRows(gc.AsSpan<double>(), ids, dim, pad, scaleGradByFreq, num, gw.AsSpan<double>());
             return new Tensor?[] { gw };
@@ -143,12 +147,12 @@ public static partial class Functional
         return numEmbeddings + p;
     }
 
-    private static void GatherRows<T>(ReadOnlySpan<T> w, long[] ids, int dim, Span<T> dst)
+    private static void GatherRows<T>(ReadOnlySpan<T> w, ReadOnlySpan<long> ids, int dim, Span<T> dst)
     {
         for (int i = 0; i < ids.Length; i++) w.Slice((int)ids[i] * dim, dim).CopyTo(dst.Slice(i * dim, dim));
     }
 
-    private static void ScatterRows<T>(ReadOnlySpan<T> g, long[] ids, int dim, int pad, bool scaleByFreq, int num, Span<T> gw)
+    private static void ScatterRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<long> ids, int dim, int pad, bool scaleByFreq, int num, Span<T> gw)
         where T : System.Numerics.IFloatingPointIeee754<T>
     {
         int[]? counts = null;
@@ -158,16 +162,16 @@ public static partial class Functional
             int r = (int)ids[i];
             if (r == pad) continue;
             var src = g.Slice(i * dim, dim); var dst = gw.Slice(r * dim, dim);
-            if (counts is null) for (int j = 0; j < dim; j++) dst[j] += src[j];
+            if (counts is null) System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);   // dst[j] += src[j], one rounding each
             else { T c = T.CreateTruncating(counts[r]); for (int j = 0; j < dim; j++) dst[j] += src[j] / c; }
         }
     }
 
     /// <summary>embedding_renorm_: rows referenced by ids with norm &gt; maxNorm are scaled by maxNorm / (norm + 1e-7).</summary>
-    private static void RenormRows(Tensor weight, long[] ids, double maxNorm, double normType)
+    private static void RenormRows(Tensor weight, ReadOnlySpan<long> ids, double maxNorm, double normType)
     {
         using var _ = new NoGrad();
-        foreach (var id in ids.Distinct().Order())
+        foreach (var id in ids.ToArray().Distinct().Order())
         {
             var row = weight.Select(0, (int)id);
             double norm = VectorNorm(row, normType);

@@ -249,8 +249,8 @@ public abstract class Module
     {
         foreach (var p in Parameters())
         {
-            if (setToNone) p.Grad = null;
-            else p.Grad?.Zero_();
+            if (setToNone) p.DropGrad();
+            else p.GradUnseen?.Zero_();
         }
     }
 

@@ -17,7 +17,7 @@ public static class ClipGrad
     public static Tensor ClipGradNorm(IEnumerable<Tensor> parameters, double maxNorm, double normType = 2.0, bool errorIfNonfinite = false)
     {
         Guard.NotNull(parameters, nameof(parameters));
-        var grads = parameters.Where(p => p?.Grad is not null).Select(p => p.Grad!).ToList();
+        var grads = parameters.Where(p => p?.GradUnseen is not null).Select(p => p.GradUnseen!).ToList();
         if (grads.Count == 0) return Tensor.Scalar(0.0);
         var total = GetTotalNorm(grads, normType, errorIfNonfinite);
         ClipGradsWithNorm(grads, maxNorm, total);
@@ -75,7 +75,7 @@ public static class ClipGrad
         double c = Math.Abs(clipValue);
         using (new NoGrad())
             foreach (var p in parameters)
-                p?.Grad?.Clamp_(-c, c);
+                p?.GradUnseen?.Clamp_(-c, c);
     }
 
     private static double Round(double v, DType dtype) => dtype == DType.Float32 ? (float)v : v;

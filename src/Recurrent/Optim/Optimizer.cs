@@ -124,8 +124,8 @@ public abstract class Optimizer
         foreach (var g in _groups)
             foreach (var p in g.Params)
             {
-                if (setToNone) p.Grad = null;
-                else if (p.Grad is not null) using (new NoGrad()) p.Grad.Zero_();
+                if (setToNone) p.DropGrad();
+                else if (p.GradUnseen is { } grad) using (new NoGrad()) grad.Zero_();
             }
     }
 
@@ -140,7 +140,7 @@ public abstract class Optimizer
             foreach (var g in _groups)
                 foreach (var p in g.Params)
                 {
-                    if (p.Grad is not { } grad) continue;
+                    if (p.GradUnseen is not { } grad) continue;
                     if (!grad.SameShape(p))
                         throw new InvalidOperationException($"the gradient of a parameter has shape {Guard.ShapeText(grad.ShapeRef)} but the parameter has shape {Guard.ShapeText(p.ShapeRef)}");
                     if (grad.DType != p.DType)

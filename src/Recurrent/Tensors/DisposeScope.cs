@@ -108,8 +108,12 @@ internal sealed class StorageLease
 /// </summary>
 internal static class StoragePool
 {
-    /// <summary>Arrays below this size come from the ordinary small-object heap (cheap in gen 0).</summary>
-    public const int MinBytes = 64 * 1024;
+    /// <summary>
+    /// Arrays below this size come from the ordinary small-object heap (cheap in gen 0). Not higher: a training step's
+    /// ids, targets and per-row statistics (16 KB each for the char-LM) would otherwise be new garbage every step, and
+    /// the gen-0 collections they cause promote the step's live graph towards gen 2.
+    /// </summary>
+    public const int MinBytes = 4 * 1024;
 
     private static readonly object s_lock = new();
     private static readonly Dictionary<(DType, int), Stack<Array>> s_free = new();

@@ -184,7 +184,10 @@ public sealed partial class Tensor
         int n = ShapeUtil.Numel(shape);
         if (n != data.Length)
             throw new ArgumentException($"shape '{Guard.ShapeText(shape)}' is invalid for input of size {data.Length}", nameof(shape));
-        return TraceRecorder.MarkConstant(new Tensor((T[])data.Clone(), shape));
+        // A copy; inside a dispose scope a large one takes pooled storage, like every other tensor made there.
+        var t = Allocate(typeof(T) == typeof(float) ? DType.Float32 : typeof(T) == typeof(double) ? DType.Float64 : DType.Int64, shape, clear: false);
+        data.AsSpan().CopyTo(t.Arr<T>());
+        return TraceRecorder.MarkConstant(t);
     }
 
     /// <summary>

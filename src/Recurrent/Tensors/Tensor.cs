@@ -115,10 +115,79 @@ public sealed partial class Tensor
     /// </remarks>
     public Tensor? Grad
     {
-        get => _grad;
-        set => _grad = value is null ? null : KeepWithThis(value);
+        get
+        {
+            if (_grad is not null) _gradSeen = true;
+            return _grad;
+        }
+        set
+        {
+            if (_grad is not null && _gradSeen) _droppedGradSeen = true;
+            _grad = value is null ? null : KeepWithThis(value);
+            _gradSeen = true;
+            _gradIsOwnCopy = false;
+        }
     }
     private Tensor? _grad;
+
+    // Gradient storage reuse across zero_grad(set_to_none=True), invisible to callers. A gradient that
+    // AccumulateGrad allocated itself (_gradIsOwnCopy) and that no caller ever read or set through the public
+    // Grad property (_gradSeen false: library code reads it through GradUnseen) can be referenced by no one
+    // else; when ZeroGrad drops it, it is kept here as _spareGrad and the next backward copies into it
+    // instead of allocating, so a training loop makes no new gradient arrays after its first step (no
+    // large-object churn, no gen-2 collections). A gradient a caller has seen is simply dropped, as PyTorch,
+    // and _droppedGradSeen tells a recurrent module's flat gradient buffer (whose views the parameters
+    // adopt) that the caller may hold its storage, so its next backward writes a new buffer.
+    private bool _gradSeen, _gradIsOwnCopy, _droppedGradSeen;
+    private Tensor? _spareGrad;
+
+    /// <summary>True when a gradient this tensor dropped (ZeroGrad or the <see cref="Grad"/> setter) had been read or set by a caller.</summary>
+    internal bool DroppedGradSeen => _droppedGradSeen;
+
+    /// <summary>Forgets <see cref="DroppedGradSeen"/> (its storage is no longer reused).</summary>
+    internal void ClearDroppedGradSeen() => _droppedGradSeen = false;
+
+    /// <summary><see cref="Grad"/> for library code that keeps no reference to it beyond the call: reading it does not stop the storage reuse.</summary>
+    internal Tensor? GradUnseen => _grad;
+
+    /// <summary>Sets a gradient the library just allocated for this tensor and references nowhere else.</summary>
+    internal void SetOwnGrad(Tensor grad)
+    {
+        _grad = KeepWithThis(grad);
+        _gradSeen = false;
+        _gradIsOwnCopy = true;
+    }
+
+    /// <summary>Sets a gradient from a backward node (a view of a module's flat gradient buffer): not reused by this tensor.</summary>
+    internal void SetAdoptedGrad(Tensor grad)
+    {
+        _grad = KeepWithThis(grad);
+        _gradSeen = false;
+        _gradIsOwnCopy = false;
+    }
+
+    /// <summary>
+    /// Sets <see cref="Grad"/> to null, as <c>zero_grad(set_to_none=True)</c>, keeping the dropped gradient's storage
+    /// for the next backward when no caller can hold it (see <see cref="TakeSpareGrad"/>).
+    /// </summary>
+    internal void DropGrad()
+    {
+        if (_grad is { } g)
+        {
+            if (_gradSeen) _droppedGradSeen = true;
+            else if (_gradIsOwnCopy && Scope is null && g.Scope is null && !g.IsDisposed) _spareGrad = g;
+        }
+        _grad = null;
+        _gradSeen = _gradIsOwnCopy = false;
+    }
+
+    /// <summary>The storage of a gradient <see cref="DropGrad"/> kept, when it still fits this tensor; null otherwise. Contents undefined.</summary>
+    internal Tensor? TakeSpareGrad()
+    {
+        var s = _spareGrad;
+        _spareGrad = null;
+        return s is not null && s.DType == DType && s.SameShape(this) && s.IsContiguous && !s.IsDisposed ? s : null;
+    }
 
     /// <summary>True when this tensor was not produced by a differentiable operation.</summary>
     public bool IsLeaf => GradFn is null;

@@ -50,6 +50,29 @@ public class DisposeScopeTests
     }
 
     [Fact]
+    public void FromArrayCopiesIntoPooledStorageInsideAScope()
+    {
+        // 4,099 ids (32 KB): a training step's token batch, above the pool threshold; odd length, a key of its own.
+        var ids = Enumerable.Range(0, 4099).Select(i => (long)i).ToArray();
+        Array first;
+        using (Tensor.NewDisposeScope())
+        {
+            var a = Tensor.FromArray(ids, 4099);
+            first = a.Data;
+            Assert.NotSame(ids, first);
+        }
+        Array.Reverse(ids);
+        using (Tensor.NewDisposeScope())
+        {
+            var b = Tensor.FromArray(ids, 4099);
+            Assert.Same(first, b.Data);                          // the first step's storage, reused
+            ids[0] = -1;                                         // a copy: later changes to the source don't show
+            Assert.Equal(Enumerable.Range(0, 4099).Reverse().Select(i => (long)i), b.ToArray<long>());
+        }
+        Assert.Equal(4099, Tensor.FromArray(ids, 4099).Numel);  // outside any scope: an ordinary array
+    }
+
+    [Fact]
     public void AViewKeptBeyondTheScopeKeepsItsStorage()
     {
         Tensor kept;

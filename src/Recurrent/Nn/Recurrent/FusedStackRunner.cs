@@ -7,7 +7,9 @@
 //   - every parameter's .Grad is already its view of that buffer (after a first backward, or after
 //     ZeroGrad(setToNone: false)): the kernels add into it and the node returns nothing for them;
 //   - every .Grad is null (ZeroGrad's default): the kernels overwrite the buffer (no zeroing pass) and
-//     the node returns the views, which AccumulateGrad adopts as the parameters' .Grad;
+//     the node returns the views, which AccumulateGrad adopts as the parameters' .Grad; when a caller
+//     read one of the dropped views (Tensor.DroppedGradSeen), a new buffer first, as PyTorch never
+//     overwrites a gradient a caller holds;
 //   - anything else (gradients set by the user, the module run twice in one graph): a scratch buffer,
 //     returned as ordinary gradients for AccumulateGrad to add.
 // x, h0 and c0 likewise add into a leaf's matching .Grad, else into a fresh tensor.
@@ -124,7 +126,7 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     private static Span<T> InputGrad(Tensor t, Tensor?[] result, int i)
     {
         if (!t.RequiresGrad) return Span<T>.Empty;
-        if (t.IsLeaf && t.Grad is { } g && g.DType == t.DType && g.SameShape(t) && g.IsContiguous)
+        if (t.IsLeaf && t.GradUnseen is { } g && g.DType == t.DType && g.SameShape(t) && g.IsContiguous)
             return g.AsSpan<T>();
         var fresh = Tensor.Allocate(t.DType, t.ShapeRef, clear: true);
         result[i] = fresh;
@@ -136,13 +138,14 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     {
         accumulate = false;
         var views = _weights.Views;
-        bool any = false, allFlat = true, allNull = true;
+        bool any = false, allFlat = true, allNull = true, callerMayHoldBuffer = false;
         for (int i = 0; i < views.Length; i++)
         {
             if (!views[i].RequiresGrad) continue;
             any = true;
             if (!_weights.GradIsFlatView(i)) allFlat = false;
-            if (views[i].Grad is not null) allNull = false;
+            if (views[i].GradUnseen is not null) allNull = false;
+            if (views[i].DroppedGradSeen) callerMayHoldBuffer = true;
         }
         if (!any) return null;
         if (allFlat)
@@ -151,6 +154,13 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
             return _weights.GradBuffer;
         }
         bool adopt = allNull && _weights.TryClaimGradBuffer(Engine.CurrentPass);
+        if (adopt)
+        {
+            // A caller read a gradient that ZeroGrad then dropped: it may still hold a view of the buffer, which
+            // PyTorch never overwrites, so this backward writes a new one (unseen gradients reuse the storage).
+            if (callerMayHoldBuffer) _weights.RenewGradBuffer();
+            foreach (var v in views) v.ClearDroppedGradSeen();
+        }
         var buffer = adopt ? _weights.GradBuffer : Tensor.Allocate(_weights.DType, [_weights.Buffer.Numel], clear: false);
         for (int i = 0; i < views.Length; i++)
         {

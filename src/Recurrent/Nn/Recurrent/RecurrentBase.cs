@@ -35,8 +35,9 @@ public readonly record struct RecurrentState(Tensor H, Tensor? C = null);
 /// The parameters live in one contiguous buffer in PyTorch's <c>_flat_weights</c> order (cuDNN's layout:
 /// <see cref="FlatWeightsNames"/>); every parameter is a view of it and the fused kernels read it directly.
 /// Their gradients land in one flat gradient buffer the same way: after a backward, each parameter's
-/// <see cref="Tensor.Grad"/> is a view of it, and the next backward writes into the same storage (as
-/// PyTorch's <c>zero_grad(set_to_none=False)</c> does); copy a gradient you want to keep across steps.
+/// <see cref="Tensor.Grad"/> is a view of it. After <c>ZeroGrad()</c> the next backward writes into the same
+/// storage, unless a dropped gradient was read through <see cref="Tensor.Grad"/>: then it writes a new buffer, so
+/// a gradient you kept is never overwritten (as PyTorch).
 /// The parameter objects never change, except when <see cref="Module.To(DType)"/> converts them (create
 /// optimizers after converting, as PyTorch advises for <c>.to()</c>).
 /// </remarks>

@@ -100,9 +100,12 @@ internal sealed class FlatParameters
     /// <summary>The flat gradient buffer (created on first use, then kept for the module's life).</summary>
     public Tensor GradBuffer => _grad ??= Tensor.Allocate(DType, [Buffer.Numel], clear: true).DetachFromDisposeScope();
 
+    /// <summary>Lets go of <see cref="GradBuffer"/> (a caller may hold views of it): the next use allocates a new one.</summary>
+    public void RenewGradBuffer() => _grad = null;
+
     /// <summary>True when parameter <paramref name="i"/>'s gradient is its view of <see cref="GradBuffer"/>.</summary>
     public bool GradIsFlatView(int i) =>
-        _grad is { } g && Views[i].Grad is { } pg && ReferenceEquals(pg.Data, g.Data) && pg.Offset == Views[i].Offset - Buffer.Offset + g.Offset
+        _grad is { } g && Views[i].GradUnseen is { } pg && ReferenceEquals(pg.Data, g.Data) && pg.Offset == Views[i].Offset - Buffer.Offset + g.Offset
         && pg.IsContiguous && pg.SameShape(Views[i]);
 
     /// <summary>A view of <see cref="GradBuffer"/> shaped and placed like parameter <paramref name="i"/>.</summary>
