@@ -144,7 +144,7 @@ internal sealed class TrainingSession
             loss = lossTensor.ToDouble();
             norm = (_cfg.ClipNorm > 0
                 ? ClipGrad.ClipGradNorm(_parameters, _cfg.ClipNorm)
-                : ClipGrad.GetTotalNorm(_parameters.Where(p => p.Grad is not null).Select(p => p.Grad!).ToList())).ToDouble();
+                : ClipGrad.ClipGradNorm(_parameters, double.PositiveInfinity)).ToDouble();   // the norm only (a factor of 1), without taking the gradients out of reuse
             if (double.IsFinite(loss) && double.IsFinite(norm)) Optimizer.Step();
             else
             {

@@ -244,7 +244,11 @@ public abstract class Module
     /// <summary>Sets evaluation mode (dropout off), as <c>eval()</c>.</summary>
     public Module Eval() => Train(false);
 
-    /// <summary>Clears every parameter's gradient (set to null, PyTorch's default), as <c>zero_grad()</c>.</summary>
+    /// <summary>
+    /// Clears every parameter's gradient (set to null, PyTorch's default), as <c>zero_grad()</c>. The storage of a
+    /// gradient nobody read through <see cref="Tensor.Grad"/> is kept for the next backward (set <c>p.Grad = null</c>
+    /// to release it); a gradient a caller read is left to them.
+    /// </summary>
     public void ZeroGrad(bool setToNone = true)
     {
         foreach (var p in Parameters())

@@ -118,7 +118,11 @@ public abstract class Optimizer
         return group;
     }
 
-    /// <summary>Clears the gradients of all parameters (to null by default), as <c>zero_grad(set_to_none)</c>.</summary>
+    /// <summary>
+    /// Clears the gradients of all parameters (to null by default), as <c>zero_grad(set_to_none)</c>. With
+    /// <paramref name="setToNone"/>, the storage of a gradient nobody read through <see cref="Tensor.Grad"/> is kept
+    /// for the next backward (set <c>p.Grad = null</c> to release it); a gradient a caller read is left to them.
+    /// </summary>
     public void ZeroGrad(bool setToNone = true)
     {
         foreach (var g in _groups)

@@ -112,6 +112,11 @@ public sealed partial class Tensor
     /// leaves its scope; for a tensor created inside a scope (a leaf made per iteration, such as
     /// <c>h.Detach().RequiresGrad_()</c>) it joins that scope, unless it already belongs to one that
     /// outlives it, so a loop with one scope per iteration reuses the gradient's storage too.
+    /// <para>A gradient returned or set here is the caller's: no later backward writes into it after
+    /// <c>ZeroGrad()</c> drops it (as PyTorch). A gradient nobody read here is reused instead: <c>ZeroGrad()</c>
+    /// keeps its storage and the next backward writes into it, so a training loop allocates no gradients after its
+    /// first step. Setting <c>Grad = null</c> releases the storage. Like the rest of training, reading this
+    /// property while another thread runs a backward or <c>ZeroGrad()</c> on the same tensor is not supported.</para>
     /// </remarks>
     public Tensor? Grad
     {
@@ -126,6 +131,7 @@ public sealed partial class Tensor
             _grad = value is null ? null : KeepWithThis(value);
             _gradSeen = true;
             _gradIsOwnCopy = false;
+            _spareGrad = null;      // p.Grad = null frees the gradient's memory, as in PyTorch
         }
     }
     private Tensor? _grad;
@@ -164,6 +170,7 @@ public sealed partial class Tensor
         _grad = KeepWithThis(grad);
         _gradSeen = false;
         _gradIsOwnCopy = false;
+        _spareGrad = null;
     }
 
     /// <summary>

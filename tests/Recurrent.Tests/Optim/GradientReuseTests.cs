@@ -68,16 +68,16 @@ public class GradientReuseTests
     }
 
     [Fact]
-    public void AGradientTheCallerSetIsNeverOverwritten()
+    public void SettingTheGradientToNullReleasesItsStorage()
     {
-        var (fc, opt, x1, _) = Setup();
-        var mine = Tensor.Zeros(70, 300);
-        fc.Weight.Grad = mine;
-        opt.ZeroGrad();
+        var (fc, opt, x1, x2) = Setup();
         Backward(fc, x1);
-        Assert.NotSame(mine, fc.Weight.GradUnseen);
-        Assert.All(mine.ToArray<float>(), v => Assert.Equal(0f, v));
-        Assert.Equal(FreshWeightGrad(fc, x1), fc.Weight.Grad!.ToArray<float>());
+        var first = fc.Weight.GradUnseen;
+        opt.ZeroGrad();                                          // kept for reuse...
+        fc.Weight.Grad = null;                                   // ...until the caller lets it go, as PyTorch frees it
+        Backward(fc, x2);
+        Assert.NotSame(first, fc.Weight.GradUnseen);
+        Assert.Equal(FreshWeightGrad(fc, x2), fc.Weight.Grad!.ToArray<float>());
     }
 
     [Fact]
@@ -144,4 +144,50 @@ public class RecurrentGradientBufferReuseTests
         Backward(x2);
         Assert.Same(renewed, lstm.Flat.GradBuffer);           // unseen again: reused again
     }
+
+    [Fact]
+    public void AGradientTheCallerSetToNullIsNeverOverwritten()
+    {
+        var (lstm, opt, x1, x2) = Setup();
+        Backward(lstm, x1);
+        var buffer = lstm.Flat.GradBuffer;
+        var p = lstm.Parameters().First();
+        var kept = p.Grad!;                                   // the caller reads a view...
+        var values = kept.ToArray<float>();
+        p.Grad = null;                                        // ...and drops it through the setter, so ZeroGrad finds null
+        opt.ZeroGrad();
+        Backward(lstm, x2);
+        Assert.NotSame(buffer, lstm.Flat.GradBuffer);
+        Assert.Equal(values, kept.ToArray<float>());
+    }
+
+    [Fact]
+    public void AFrozenParametersGradientIsNeverTouched()
+    {
+        var (lstm, _, x1, x2) = Setup();
+        Backward(lstm, x1);
+        var frozen = lstm.Parameters().First();
+        var kept = frozen.Grad!;
+        var values = kept.ToArray<float>();
+        frozen.RequiresGrad = false;
+        var opt = new Sgd(lstm.Parameters().Skip(1), 0.1);   // the frozen one is not in the optimizer: its view stays
+        Backward(lstm, x2);                                   // the others add into their views
+        Assert.Equal(values, kept.ToArray<float>());
+        Assert.Same(kept, frozen.Grad);
+        opt.ZeroGrad();
+        Backward(lstm, x1);                                   // the others adopt fresh views
+        Assert.Equal(values, kept.ToArray<float>());
+        opt.ZeroGrad(setToNone: false);
+        Backward(lstm, x2);
+        Assert.Equal(values, kept.ToArray<float>());
+    }
+
+    private static (Lstm Lstm, Sgd Opt, Tensor X1, Tensor X2) Setup()
+    {
+        var gen = new Generator(6);
+        var lstm = new Lstm(8, 24, numLayers: 2, generator: gen);
+        return (lstm, new Sgd(lstm.Parameters(), 0.1), Tensor.Randn([5, 3, 8], DType.Float32, gen), Tensor.Randn([5, 3, 8], DType.Float32, gen));
+    }
+
+    private static void Backward(Lstm lstm, Tensor x) { var (y, _) = lstm.Forward(x); y.Pow(2).Sum().Backward(); }
 }

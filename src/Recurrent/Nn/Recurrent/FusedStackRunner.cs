@@ -8,9 +8,10 @@
 //     ZeroGrad(setToNone: false)): the kernels add into it and the node returns nothing for them;
 //   - every .Grad is null (ZeroGrad's default): the kernels overwrite the buffer (no zeroing pass) and
 //     the node returns the views, which AccumulateGrad adopts as the parameters' .Grad; when a caller
-//     read one of the dropped views (Tensor.DroppedGradSeen), a new buffer first, as PyTorch never
-//     overwrites a gradient a caller holds;
-//   - anything else (gradients set by the user, the module run twice in one graph): a scratch buffer,
+//     read one of the dropped views (Tensor.DroppedGradSeen) or a frozen parameter still holds its view,
+//     a new buffer first, as PyTorch never overwrites a gradient a caller holds;
+//   - anything else (gradients set by the user, the module run twice in one graph, a frozen parameter
+//     holding its view while the others add into theirs): a scratch buffer,
 //     returned as ordinary gradients for AccumulateGrad to add.
 // x, h0 and c0 likewise add into a leaf's matching .Grad, else into a fresh tensor.
 using System.Numerics;
@@ -138,17 +139,23 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     {
         accumulate = false;
         var views = _weights.Views;
-        bool any = false, allFlat = true, allNull = true, callerMayHoldBuffer = false;
+        bool any = false, allFlat = true, allNull = true, callerMayHoldBuffer = false, frozenHoldsBuffer = false;
         for (int i = 0; i < views.Length; i++)
         {
-            if (!views[i].RequiresGrad) continue;
+            if (views[i].DroppedGradSeen) callerMayHoldBuffer = true;
+            if (!views[i].RequiresGrad)
+            {
+                // A frozen parameter still holding its view: the kernels write the whole buffer, and PyTorch never
+                // touches a frozen parameter's .grad, so the buffer is neither added into nor reused.
+                if (_weights.GradIsFlatView(i)) frozenHoldsBuffer = true;
+                continue;
+            }
             any = true;
             if (!_weights.GradIsFlatView(i)) allFlat = false;
             if (views[i].GradUnseen is not null) allNull = false;
-            if (views[i].DroppedGradSeen) callerMayHoldBuffer = true;
         }
         if (!any) return null;
-        if (allFlat)
+        if (allFlat && !frozenHoldsBuffer)
         {
             accumulate = true;
             return _weights.GradBuffer;
@@ -158,7 +165,7 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
         {
             // A caller read a gradient that ZeroGrad then dropped: it may still hold a view of the buffer, which
             // PyTorch never overwrites, so this backward writes a new one (unseen gradients reuse the storage).
-            if (callerMayHoldBuffer) _weights.RenewGradBuffer();
+            if (callerMayHoldBuffer || frozenHoldsBuffer) _weights.RenewGradBuffer();
             foreach (var v in views) v.ClearDroppedGradSeen();
         }
         var buffer = adopt ? _weights.GradBuffer : Tensor.Allocate(_weights.DType, [_weights.Buffer.Numel], clear: false);
