@@ -185,7 +185,7 @@ public sealed partial class Tensor
         if (n != data.Length)
             throw new ArgumentException($"shape '{Guard.ShapeText(shape)}' is invalid for input of size {data.Length}", nameof(shape));
         // A copy; inside a dispose scope a large one takes pooled storage, like every other tensor made there.
-        var t = Allocate(typeof(T) == typeof(float) ? DType.Float32 : typeof(T) == typeof(double) ? DType.Float64 : DType.Int64, shape, clear: false);
+        var t = Allocate(DTypeOf<T>(), shape, clear: false);
         data.AsSpan().CopyTo(t.Arr<T>());
         return TraceRecorder.MarkConstant(t);
     }

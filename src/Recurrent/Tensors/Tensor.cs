@@ -285,9 +285,11 @@ public sealed partial class Tensor
         if (Data is T[]) return Contiguous().AsSpan<T>().ToArray();
         if (typeof(T) != typeof(float) && typeof(T) != typeof(double) && typeof(T) != typeof(long))
             throw new NotSupportedException($"ToArray<{typeof(T).Name}>: expected float, double or long, got {typeof(T).Name}");
-        var target = typeof(T) == typeof(float) ? DType.Float32 : typeof(T) == typeof(double) ? DType.Float64 : DType.Int64;
-        using (new NoGrad()) return Detach().To(target).AsSpan<T>().ToArray();
+        using (new NoGrad()) return Detach().To(DTypeOf<T>()).AsSpan<T>().ToArray();
     }
+
+    /// <summary>The element type whose storage is <typeparamref name="T"/>[] (float, double or long).</summary>
+    internal static DType DTypeOf<T>() => typeof(T) == typeof(float) ? DType.Float32 : typeof(T) == typeof(double) ? DType.Float64 : DType.Int64;
 
     /// <summary>The value of a one-element tensor, as <c>tensor.item()</c>.</summary>
     public T Item<T>() where T : unmanaged
