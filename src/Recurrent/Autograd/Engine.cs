@@ -67,7 +67,7 @@ internal static class Engine
                 if (gin[nr] is { } rg) AccumulateGrad.Accumulate(t, rg);
             bool anyGrad = false;
             foreach (var g in gin) if (g is not null) { anyGrad = true; break; }
-            var gout = anyGrad ? node.Apply(gin) : Array.Empty<Tensor?>();
+            var gout = anyGrad ? Apply(node, gin) : Array.Empty<Tensor?>();
             executed.Add(node);
             for (int i = 0; i < node.NextEdges.Length; i++)
             {
@@ -80,6 +80,24 @@ internal static class Engine
             }
         }
         if (!retainGraph) foreach (var n in executed) n.Release();
+    }
+
+    /// <summary>
+    /// Runs a node's backward rule. A tensor it saved in the forward that has since been disposed (the forward ran
+    /// inside a dispose scope that ended before this backward) is reported in terms of what the caller can change:
+    /// the order of Backward() and the scope's end. The tensor's own message names MoveToOuterDisposeScope, which a
+    /// caller cannot apply to a tensor an operation saved.
+    /// </summary>
+    private static Tensor?[] Apply(Node node, Tensor?[] gin)
+    {
+        try { return node.Apply(gin); }
+        catch (ObjectDisposedException e) when (e.ObjectName == nameof(Tensor))
+        {
+            throw new InvalidOperationException(
+                $"Backward() through {node.Name} needs a tensor that its forward saved, and that tensor was disposed " +
+                "with the dispose scope the forward ran in (Tensor.NewDisposeScope()). Call Backward() before that " +
+                "scope is disposed, or run the forward outside it.", e);
+        }
     }
 
     private static void AddTo(Dictionary<Node, Tensor?[]> buffers, Edge e, Tensor g)

@@ -127,6 +127,39 @@ public class DisposeScopeTests
     }
 
     [Fact]
+    public void BackwardAfterTheForwardsScopeEnded_SaysSoInTheCallersTerms()
+    {
+        // The loss leaves the scope, but what the embedding and the LSTM saved for their backward does not.
+        var emb = new Embedding(10, 4, generator: new Generator(1));
+        var lstm = new Lstm(4, 6, generator: new Generator(2));
+        Tensor embOnly, whole;
+        using (Tensor.NewDisposeScope())
+        {
+            var ids = Tensor.FromArray(new long[] { 1, 2, 3, 4, 5, 6 }, 3, 2);
+            embOnly = emb.Forward(ids).Sum().MoveToOuterDisposeScope();
+            var (y, _) = lstm.Forward(emb.Forward(ids));
+            whole = y.Sum().MoveToOuterDisposeScope();
+        }
+        foreach (var (loss, node) in new[] { (embOnly, "Embedding"), (whole, "RnnBackward") })
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => loss.Backward());
+            Assert.Contains("Backward() through", e.Message);
+            Assert.Contains(node, e.Message);
+            Assert.Contains("Call Backward() before that scope is disposed", e.Message);
+            Assert.IsType<ObjectDisposedException>(e.InnerException);
+        }
+
+        // The same graphs backpropagate when Backward() runs inside the scope.
+        using (Tensor.NewDisposeScope())
+        {
+            var ids = Tensor.FromArray(new long[] { 1, 2, 3, 4, 5, 6 }, 3, 2);
+            var (y, _) = lstm.Forward(emb.Forward(ids));
+            y.Sum().Backward();
+        }
+        Assert.NotNull(emb.Weight.Grad);
+    }
+
+    [Fact]
     public void ParametersGradientsAndOptimizerStateSurviveTheScope()
     {
         Lstm lstm;
