@@ -116,11 +116,27 @@ internal static class StoragePool
     public const int MinBytes = 4 * 1024;
 
     private static readonly object s_lock = new();
-    private static readonly Dictionary<(DType, int), Stack<Array>> s_free = new();
-    private static long s_freeBytes;
+    private static readonly Dictionary<(DType, int), Bucket> s_free = new();
+    private static long s_freeBytes, s_clock;
 
     /// <summary>The most bytes the pool keeps for later use; arrays returned beyond it go to the GC.</summary>
     private const long LimitBytes = 1L << 30;
+
+    /// <summary>
+    /// Above this many free bytes, lengths that no one rented in the last <see cref="IdleRents"/> rents are dropped
+    /// (checked every <see cref="SweepEvery"/> rents). A loop whose shapes repeat rents every length it keeps each
+    /// iteration, so it never loses one; a loop whose shapes keep changing (variable lengths in serving) would
+    /// otherwise keep every length it ever saw, up to <see cref="LimitBytes"/>. Settable for tests.
+    /// </summary>
+    internal static long SoftLimitBytes = 256L << 20;
+    internal static long IdleRents = 1L << 16;
+    internal const int SweepEvery = 1 << 12;
+
+    private sealed class Bucket
+    {
+        public readonly Stack<Array> Arrays = new();
+        public long LastRent;
+    }
 
     public static bool Pools(DType t, int n) => (long)n * Tensor.ElementSize(t) >= MinBytes;
 
@@ -130,11 +146,18 @@ internal static class StoragePool
         Array? a = null;
         lock (s_lock)
         {
-            if (s_free.TryGetValue((t, n), out var stack) && stack.Count > 0)
+            long now = ++s_clock;
+            if (s_free.TryGetValue((t, n), out var bucket))
             {
-                a = stack.Pop();
-                s_freeBytes -= (long)n * Tensor.ElementSize(t);
+                bucket.LastRent = now;
+                if (bucket.Arrays.Count > 0)
+                {
+                    a = bucket.Arrays.Pop();
+                    s_freeBytes -= (long)n * Tensor.ElementSize(t);
+                }
             }
+            else s_free[(t, n)] = new Bucket { LastRent = now };
+            if (now % SweepEvery == 0 && s_freeBytes > SoftLimitBytes) DropIdle(now);
         }
         if (a is null) return Tensor.NewArray(t, n);
         if (clear) Array.Clear(a);
@@ -147,10 +170,36 @@ internal static class StoragePool
         lock (s_lock)
         {
             if (s_freeBytes + bytes > LimitBytes) return;
-            if (!s_free.TryGetValue((t, a.Length), out var stack)) s_free[(t, a.Length)] = stack = new Stack<Array>();
-            stack.Push(a);
+            if (!s_free.TryGetValue((t, a.Length), out var bucket)) s_free[(t, a.Length)] = bucket = new Bucket { LastRent = s_clock };
+            bucket.Arrays.Push(a);
             s_freeBytes += bytes;
         }
+    }
+
+    // Under s_lock: forgets the lengths not rented since now - IdleRents, with their free arrays.
+    private static void DropIdle(long now)
+    {
+        List<(DType, int)>? idle = null;
+        foreach (var (key, bucket) in s_free)
+            if (now - bucket.LastRent > IdleRents) (idle ??= []).Add(key);
+        if (idle is null) return;
+        foreach (var key in idle)
+        {
+            s_free.Remove(key, out var bucket);
+            s_freeBytes -= (long)bucket!.Arrays.Count * key.Item2 * Tensor.ElementSize(key.Item1);
+        }
+    }
+
+    /// <summary>Free arrays of this type and length the pool holds (tests).</summary>
+    internal static int FreeCount(DType t, int n)
+    {
+        lock (s_lock) return s_free.TryGetValue((t, n), out var bucket) ? bucket.Arrays.Count : 0;
+    }
+
+    /// <summary>Runs the idle sweep now, whatever the clock (tests).</summary>
+    internal static void SweepNow()
+    {
+        lock (s_lock) if (s_freeBytes > SoftLimitBytes) DropIdle(s_clock);
     }
 }
 
