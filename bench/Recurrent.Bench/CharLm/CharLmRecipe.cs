@@ -247,11 +247,22 @@ internal sealed class CharLmRun
                 ["gen2_collections"] = gen2 - gen2Prev,
                 ["gen2_collections_in_steps"] = intGen2Steps,
             };
+            if (gen2 > gen2Prev)
+            {
+                // The interval's last gen-2 collection: whether it ran in the background, and how long it paused the
+                // program (a background one pauses twice, briefly; a blocking one for its whole length).
+                var bg = GC.GetGCMemoryInfo(GCKind.Background);
+                var full = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+                var last = bg.Index >= full.Index ? bg : full;
+                o["gen2_last_background"] = last.Concurrent;
+                o["gen2_last_pause_ms"] = R(SumMs(last.PauseDurations), 4);
+            }
             logs.Add(o);
             Emit(o);
+            string gcKind = gen2 > gen2Prev ? $", last {((bool)o["gen2_last_background"]! ? "background" : "blocking")}, paused {(double)o["gen2_last_pause_ms"]!:F1} ms" : "";
             Console.Error.WriteLine($"[{_runName}] step {step,6}  wall {wall,7:F1}s  train {intLoss / intSteps:F4}  val {vl:F4}  " +
                 $"{intSteps * (double)(T * B) / intTrainS,8:F0} tok/s  cpu {d.OwnCpuS / intWall:F2}  other {Math.Max(0, d.BusyS - d.OwnCpuS):F2}s  " +
-                $"alloc/step {intAlloc / (double)intSteps:F0} B  gen2 {gen2 - gen2Prev} ({intGen2Steps} in steps)");
+                $"alloc/step {intAlloc / (double)intSteps:F0} B  gen2 {gen2 - gen2Prev} ({intGen2Steps} in steps{gcKind})");
             intGen2Steps = 0;
             intLoss = 0; intGradNorm = 0; intTrainTicks = 0; intSteps = 0; intClipped = 0; intAlloc = 0; intStepMs.Clear();
             gen2Prev = gen2;
@@ -462,6 +473,13 @@ internal sealed class CharLmRun
     }
 
     private static JsonArray Arr(IEnumerable<long> v) => new(v.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray());
+
+    private static double SumMs(ReadOnlySpan<TimeSpan> pauses)
+    {
+        double ms = 0;
+        foreach (var p in pauses) ms += p.TotalMilliseconds;
+        return ms;
+    }
 
     private static double Median(List<double> v)
     {
