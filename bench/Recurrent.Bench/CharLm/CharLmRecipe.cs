@@ -207,6 +207,7 @@ internal sealed class CharLmRun
         int intSteps = 0, intClipped = 0;
         long intAlloc = 0;
         int gen2Prev = GC.CollectionCount(2), intGen2Steps = 0;
+        long gen2IndexPrev = Math.Max(GC.GetGCMemoryInfo(GCKind.Background).Index, GC.GetGCMemoryInfo(GCKind.FullBlocking).Index);
         var proc0 = ProcStats.Read();
         var procPrev = proc0;
         long t0 = Stopwatch.GetTimestamp(), lastLogTicks = t0;
@@ -247,19 +248,24 @@ internal sealed class CharLmRun
                 ["gen2_collections"] = gen2 - gen2Prev,
                 ["gen2_collections_in_steps"] = intGen2Steps,
             };
+            string gcKind = "";
             if (gen2 > gen2Prev)
             {
-                // The interval's last gen-2 collection: whether it ran in the background, and how long it paused the
-                // program (a background one pauses twice, briefly; a blocking one for its whole length).
+                // The interval's last finished gen-2 collection: whether it ran in the background, and how long it
+                // paused the program (a background one pauses twice, briefly; a blocking one for its whole length).
+                // One still running when the interval ends is not reported yet (null here, in the next line).
                 var bg = GC.GetGCMemoryInfo(GCKind.Background);
                 var full = GC.GetGCMemoryInfo(GCKind.FullBlocking);
                 var last = bg.Index >= full.Index ? bg : full;
-                o["gen2_last_background"] = last.Concurrent;
-                o["gen2_last_pause_ms"] = R(SumMs(last.PauseDurations), 4);
+                bool fresh = last.Index > gen2IndexPrev;
+                double pause = SumMs(last.PauseDurations);
+                o["gen2_last_background"] = fresh ? last.Concurrent : null;
+                o["gen2_last_pause_ms"] = fresh ? R(pause, 4) : null;
+                gcKind = fresh ? $", last {(last.Concurrent ? "background" : "blocking")}, paused {pause:F1} ms" : ", still running";
+                if (fresh) gen2IndexPrev = last.Index;
             }
             logs.Add(o);
             Emit(o);
-            string gcKind = gen2 > gen2Prev ? $", last {((bool)o["gen2_last_background"]! ? "background" : "blocking")}, paused {(double)o["gen2_last_pause_ms"]!:F1} ms" : "";
             Console.Error.WriteLine($"[{_runName}] step {step,6}  wall {wall,7:F1}s  train {intLoss / intSteps:F4}  val {vl:F4}  " +
                 $"{intSteps * (double)(T * B) / intTrainS,8:F0} tok/s  cpu {d.OwnCpuS / intWall:F2}  other {Math.Max(0, d.BusyS - d.OwnCpuS):F2}s  " +
                 $"alloc/step {intAlloc / (double)intSteps:F0} B  gen2 {gen2 - gen2Prev} ({intGen2Steps} in steps{gcKind})");

@@ -83,20 +83,21 @@ internal static class Engine
     }
 
     /// <summary>
-    /// Runs a node's backward rule. A tensor it saved in the forward that has since been disposed (the forward ran
-    /// inside a dispose scope that ended before this backward) is reported in terms of what the caller can change:
-    /// the order of Backward() and the scope's end. The tensor's own message names MoveToOuterDisposeScope, which a
-    /// caller cannot apply to a tensor an operation saved.
+    /// Runs a node's backward rule. A tensor it saved in the forward that has since been disposed (it belonged to a
+    /// dispose scope that ended before this backward) is reported in terms of what the caller can change: the order
+    /// of Backward() and the scope's end. The tensor's own message names MoveToOuterDisposeScope, which a caller
+    /// cannot apply to a tensor an operation saved. (A disposed gradient passed to Backward() is refused before the
+    /// walk starts, so it is not reported as a saved tensor.)
     /// </summary>
     private static Tensor?[] Apply(Node node, Tensor?[] gin)
     {
         try { return node.Apply(gin); }
-        catch (ObjectDisposedException e) when (e.ObjectName == nameof(Tensor))
+        catch (ObjectDisposedException e) when (e.ObjectName == nameof(Tensor) && node is not AccumulateGrad)
         {
             throw new InvalidOperationException(
                 $"Backward() through {node.Name} needs a tensor that its forward saved, and that tensor was disposed " +
-                "with the dispose scope the forward ran in (Tensor.NewDisposeScope()). Call Backward() before that " +
-                "scope is disposed, or run the forward outside it.", e);
+                "with the dispose scope it belonged to (Tensor.NewDisposeScope()). Call Backward() before that scope " +
+                "is disposed, or create the tensors the graph needs outside it.", e);
         }
     }
 

@@ -124,9 +124,11 @@ internal static class StoragePool
 
     /// <summary>
     /// Above this many free bytes, lengths that no one rented in the last <see cref="IdleRents"/> rents are dropped
-    /// (checked every <see cref="SweepEvery"/> rents). A loop whose shapes repeat rents every length it keeps each
-    /// iteration, so it never loses one; a loop whose shapes keep changing (variable lengths in serving) would
-    /// otherwise keep every length it ever saw, up to <see cref="LimitBytes"/>. Settable for tests.
+    /// with their free arrays (checked every <see cref="SweepEvery"/> rents; idle lengths without free arrays are
+    /// forgotten at any size). A loop whose shapes repeat rents each of its lengths again well within that many rents
+    /// (the char-LM recipe rents 18 arrays per step), so it keeps them; a process whose shapes keep changing
+    /// (variable lengths in serving) would otherwise keep every length it ever saw, up to <see cref="LimitBytes"/>.
+    /// Settable for tests.
     /// </summary>
     internal static long SoftLimitBytes = 256L << 20;
     internal static long IdleRents = 1L << 16;
@@ -156,8 +158,7 @@ internal static class StoragePool
                     s_freeBytes -= (long)n * Tensor.ElementSize(t);
                 }
             }
-            else s_free[(t, n)] = new Bucket { LastRent = now };
-            if (now % SweepEvery == 0 && s_freeBytes > SoftLimitBytes) DropIdle(now);
+            if (now % SweepEvery == 0) DropIdle(now);
         }
         if (a is null) return Tensor.NewArray(t, n);
         if (clear) Array.Clear(a);
@@ -176,18 +177,40 @@ internal static class StoragePool
         }
     }
 
-    // Under s_lock: forgets the lengths not rented since now - IdleRents, with their free arrays.
+    // Under s_lock: forgets the lengths not rented since now - IdleRents that hold no free array, and, above the soft
+    // limit, those that do, with their arrays.
     private static void DropIdle(long now)
     {
-        List<(DType, int)>? idle = null;
+        bool over = s_freeBytes > SoftLimitBytes;
         foreach (var (key, bucket) in s_free)
-            if (now - bucket.LastRent > IdleRents) (idle ??= []).Add(key);
-        if (idle is null) return;
-        foreach (var key in idle)
         {
-            s_free.Remove(key, out var bucket);
-            s_freeBytes -= (long)bucket!.Arrays.Count * key.Item2 * Tensor.ElementSize(key.Item1);
+            if (now - bucket.LastRent <= IdleRents || (bucket.Arrays.Count > 0 && !over)) continue;
+            s_freeBytes -= (long)bucket.Arrays.Count * key.Item2 * Tensor.ElementSize(key.Item1);
+            s_free.Remove(key);
         }
+    }
+
+    /// <summary>Bytes of the free arrays the pool holds (tests).</summary>
+    internal static long FreeBytes
+    {
+        get { lock (s_lock) return s_freeBytes; }
+    }
+
+    /// <summary><see cref="FreeBytes"/> recounted from the arrays the pool holds (tests: the two must agree).</summary>
+    internal static long RecountFreeBytes()
+    {
+        lock (s_lock)
+        {
+            long bytes = 0;
+            foreach (var (key, bucket) in s_free) bytes += (long)bucket.Arrays.Count * key.Item2 * Tensor.ElementSize(key.Item1);
+            return bytes;
+        }
+    }
+
+    /// <summary>Whether the pool tracks this type and length at all (tests).</summary>
+    internal static bool Tracks(DType t, int n)
+    {
+        lock (s_lock) return s_free.ContainsKey((t, n));
     }
 
     /// <summary>Free arrays of this type and length the pool holds (tests).</summary>
@@ -199,7 +222,7 @@ internal static class StoragePool
     /// <summary>Runs the idle sweep now, whatever the clock (tests).</summary>
     internal static void SweepNow()
     {
-        lock (s_lock) if (s_freeBytes > SoftLimitBytes) DropIdle(s_clock);
+        lock (s_lock) DropIdle(s_clock);
     }
 }
 

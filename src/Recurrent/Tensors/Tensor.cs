@@ -475,6 +475,7 @@ public sealed partial class Tensor
     /// </summary>
     public void Backward(Tensor? gradient = null, bool retainGraph = false)
     {
+        ThrowIfDisposed();
         if (!RequiresGrad)
             throw new InvalidOperationException("element 0 of tensors does not require grad and does not have a grad_fn");
         if (gradient is null)
@@ -482,8 +483,12 @@ public sealed partial class Tensor
             if (Numel != 1) throw new InvalidOperationException("grad can be implicitly created only for scalar outputs");
             gradient = OnesLike(this);
         }
-        else if (!gradient.ShapeRef.AsSpan().SequenceEqual(ShapeRef))
-            throw new ArgumentException($"gradient: Mismatch in shape: grad_output[0] has a shape of {Guard.ShapeText(gradient.ShapeRef)} and output[0] has a shape of {Guard.ShapeText(ShapeRef)}.", nameof(gradient));
+        else
+        {
+            gradient.ThrowIfDisposed();
+            if (!gradient.ShapeRef.AsSpan().SequenceEqual(ShapeRef))
+                throw new ArgumentException($"gradient: Mismatch in shape: grad_output[0] has a shape of {Guard.ShapeText(gradient.ShapeRef)} and output[0] has a shape of {Guard.ShapeText(ShapeRef)}.", nameof(gradient));
+        }
         Engine.Run(new[] { this }, new[] { gradient }, retainGraph);
     }
 

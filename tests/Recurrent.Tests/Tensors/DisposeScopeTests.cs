@@ -149,6 +149,15 @@ public class DisposeScopeTests
             Assert.IsType<ObjectDisposedException>(e.InnerException);
         }
 
+        // A disposed gradient or root is the caller's own tensor: its own ObjectDisposedException, not the saved-tensor one.
+        var x = Tensor.Ones(3).RequiresGrad_();
+        var live = (x * 2).MoveToOuterDisposeScope();
+        Tensor gone, goneRoot;
+        using (Tensor.NewDisposeScope()) { gone = Tensor.Ones(3); goneRoot = (x * 3).Sum(); }
+        Assert.Throws<ObjectDisposedException>(() => live.Backward(gone));
+        Assert.Throws<ObjectDisposedException>(() => goneRoot.Backward());
+        Assert.Null(x.Grad);
+
         // The same graphs backpropagate when Backward() runs inside the scope.
         using (Tensor.NewDisposeScope())
         {

@@ -2,10 +2,10 @@
 // holds more than its soft limit, so a process whose shapes keep changing does not keep every array it ever used.
 namespace Recurrent.Tests.Tensors;
 
-[Collection(Serial.Name)]   // changes the pool's process-wide limits while it runs
+[Collection(Serial.Name)]   // changes the pool's process-wide limits and counts rents while it runs
 public class StoragePoolTests
 {
-    // Float32 lengths of at least StoragePool.MinBytes, odd and used by no other test, so their buckets are this test's.
+    // Float32 lengths of at least StoragePool.MinBytes, odd and used by no other test, so their buckets are this class's.
     private static readonly int[] UsedOnce = Enumerable.Range(0, 12).Select(i => 5003 + 2 * i).ToArray();
     private const int Repeated = 5101;
 
@@ -29,11 +29,12 @@ public class StoragePoolTests
             for (int i = 0; i < 60; i++)
                 using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
             StoragePool.SweepNow();   // at least 110 rents since each was rented
-            foreach (int n in UsedOnce) Assert.Equal(0, StoragePool.FreeCount(DType.Float32, n));
+            foreach (int n in UsedOnce) Assert.False(StoragePool.Tracks(DType.Float32, n));
             Assert.Equal(1, StoragePool.FreeCount(DType.Float32, Repeated));
+            Assert.Equal(StoragePool.RecountFreeBytes(), StoragePool.FreeBytes);
 
             // A dropped length is allocated afresh and pooled again.
-            using (Tensor.NewDisposeScope()) Assert.Equal(0f, Tensor.Zeros(UsedOnce[0]).ToArray<float>().Max());
+            using (Tensor.NewDisposeScope()) Tensor.Zeros(UsedOnce[0]);
             Assert.Equal(1, StoragePool.FreeCount(DType.Float32, UsedOnce[0]));
         }
         finally
@@ -44,18 +45,19 @@ public class StoragePoolTests
     }
 
     [Fact]
-    public void BelowTheSoftLimitNothingIsDropped()
+    public void BelowTheSoftLimitIdleArraysAreKept()
     {
         long soft = StoragePool.SoftLimitBytes, idle = StoragePool.IdleRents;
         try
         {
-            using (Tensor.NewDisposeScope()) Tensor.Zeros(UsedOnce[^1] + 2);
+            int kept = UsedOnce[^1] + 2;
+            using (Tensor.NewDisposeScope()) Tensor.Zeros(kept);
             StoragePool.SoftLimitBytes = long.MaxValue / 2;
-            StoragePool.IdleRents = 0;
-            for (int i = 0; i < 5; i++)
+            StoragePool.IdleRents = 100;
+            // Two sweep periods of rents: the pool's own sweeps run while the length is idle.
+            for (int i = 0; i < 2 * StoragePool.SweepEvery; i++)
                 using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
-            StoragePool.SweepNow();
-            Assert.Equal(1, StoragePool.FreeCount(DType.Float32, UsedOnce[^1] + 2));
+            Assert.Equal(1, StoragePool.FreeCount(DType.Float32, kept));
         }
         finally
         {
@@ -65,20 +67,31 @@ public class StoragePoolTests
     }
 
     [Fact]
-    public void RentingSweepsOnItsOwn()
+    public void RentingSweepsOnItsOwn_AndForgetsEmptyIdleLengthsAtAnySize()
     {
         long soft = StoragePool.SoftLimitBytes, idle = StoragePool.IdleRents;
         try
         {
-            int once = UsedOnce[^1] + 4;
-            using (Tensor.NewDisposeScope()) Tensor.Zeros(once);
-            StoragePool.SoftLimitBytes = 0;
+            int dropped = UsedOnce[^1] + 4, empty = UsedOnce[^1] + 6;
+            using (Tensor.NewDisposeScope()) { Tensor.Zeros(dropped); Tensor.Zeros(empty); }
+            // The second use of `empty` keeps its array for good: its bucket is left without free arrays.
+            using (Tensor.NewDisposeScope()) Tensor.Zeros(empty).DetachFromDisposeScope();
+            Assert.True(StoragePool.Tracks(DType.Float32, empty));
+            Assert.Equal(0, StoragePool.FreeCount(DType.Float32, empty));
+
+            StoragePool.SoftLimitBytes = long.MaxValue / 2;
             StoragePool.IdleRents = 100;
-            // Two sweep periods of rents: at least one sweep comes after the length has been idle for 100 rents.
             for (int i = 0; i < 2 * StoragePool.SweepEvery; i++)
                 using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
-            Assert.Equal(0, StoragePool.FreeCount(DType.Float32, once));
+            Assert.False(StoragePool.Tracks(DType.Float32, empty));          // forgotten below the soft limit too
+            Assert.Equal(1, StoragePool.FreeCount(DType.Float32, dropped));   // its array kept below the soft limit
+
+            StoragePool.SoftLimitBytes = 0;
+            for (int i = 0; i < 2 * StoragePool.SweepEvery; i++)
+                using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
+            Assert.False(StoragePool.Tracks(DType.Float32, dropped));
             Assert.Equal(1, StoragePool.FreeCount(DType.Float32, Repeated));
+            Assert.Equal(StoragePool.RecountFreeBytes(), StoragePool.FreeBytes);
         }
         finally
         {
