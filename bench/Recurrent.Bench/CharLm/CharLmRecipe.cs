@@ -207,7 +207,7 @@ internal sealed class CharLmRun
         int intSteps = 0, intClipped = 0;
         long intAlloc = 0;
         int gen2Prev = GC.CollectionCount(2), intGen2Steps = 0;
-        long gen2IndexPrev = Math.Max(GC.GetGCMemoryInfo(GCKind.Background).Index, GC.GetGCMemoryInfo(GCKind.FullBlocking).Index);
+        long gen2IndexPrev = LastGen2().Index;
         var proc0 = ProcStats.Read();
         var procPrev = proc0;
         long t0 = Stopwatch.GetTimestamp(), lastLogTicks = t0;
@@ -254,9 +254,7 @@ internal sealed class CharLmRun
                 // The interval's last finished gen-2 collection: whether it ran in the background, and how long it
                 // paused the program (a background one pauses twice, briefly; a blocking one for its whole length).
                 // One still running when the interval ends is not reported yet (null here, in the next line).
-                var bg = GC.GetGCMemoryInfo(GCKind.Background);
-                var full = GC.GetGCMemoryInfo(GCKind.FullBlocking);
-                var last = bg.Index >= full.Index ? bg : full;
+                var last = LastGen2();
                 bool fresh = last.Index > gen2IndexPrev;
                 double pause = SumMs(last.PauseDurations);
                 o["gen2_last_background"] = fresh ? last.Concurrent : null;
@@ -479,6 +477,14 @@ internal sealed class CharLmRun
     }
 
     private static JsonArray Arr(IEnumerable<long> v) => new(v.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray());
+
+    // The last finished gen-2 collection, background or blocking (Index counts every collection of the process).
+    private static GCMemoryInfo LastGen2()
+    {
+        var bg = GC.GetGCMemoryInfo(GCKind.Background);
+        var full = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+        return bg.Index >= full.Index ? bg : full;
+    }
 
     private static double SumMs(ReadOnlySpan<TimeSpan> pauses)
     {

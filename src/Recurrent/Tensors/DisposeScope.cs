@@ -185,10 +185,13 @@ internal static class StoragePool
         foreach (var (key, bucket) in s_free)
         {
             if (now - bucket.LastRent <= IdleRents || (bucket.Arrays.Count > 0 && !over)) continue;
-            s_freeBytes -= (long)bucket.Arrays.Count * key.Item2 * Tensor.ElementSize(key.Item1);
+            s_freeBytes -= FreeBytesOf(key, bucket);
             s_free.Remove(key);
         }
     }
+
+    private static long FreeBytesOf((DType Type, int Length) key, Bucket bucket) =>
+        (long)bucket.Arrays.Count * key.Length * Tensor.ElementSize(key.Type);
 
     /// <summary>Bytes of the free arrays the pool holds (tests).</summary>
     internal static long FreeBytes
@@ -202,7 +205,7 @@ internal static class StoragePool
         lock (s_lock)
         {
             long bytes = 0;
-            foreach (var (key, bucket) in s_free) bytes += (long)bucket.Arrays.Count * key.Item2 * Tensor.ElementSize(key.Item1);
+            foreach (var (key, bucket) in s_free) bytes += FreeBytesOf(key, bucket);
             return bytes;
         }
     }

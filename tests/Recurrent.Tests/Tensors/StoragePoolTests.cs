@@ -3,100 +3,83 @@
 namespace Recurrent.Tests.Tensors;
 
 [Collection(Serial.Name)]   // changes the pool's process-wide limits and counts rents while it runs
-public class StoragePoolTests
+public sealed class StoragePoolTests : IDisposable
 {
     // Float32 lengths of at least StoragePool.MinBytes, odd and used by no other test, so their buckets are this class's.
     private static readonly int[] UsedOnce = Enumerable.Range(0, 12).Select(i => 5003 + 2 * i).ToArray();
     private const int Repeated = 5101;
 
+    // xunit makes one instance per test and disposes it after the test: the limits a test sets never outlive it.
+    private readonly long _soft = StoragePool.SoftLimitBytes, _idle = StoragePool.IdleRents;
+
+    public void Dispose()
+    {
+        StoragePool.SoftLimitBytes = _soft;
+        StoragePool.IdleRents = _idle;
+    }
+
+    // Rents (and returns) the repeated length this many times.
+    private static void RentRepeated(int times)
+    {
+        for (int i = 0; i < times; i++)
+            using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
+    }
+
     [Fact]
     public void IdleLengthsAreDropped_RepeatedOnesKept()
     {
-        long soft = StoragePool.SoftLimitBytes, idle = StoragePool.IdleRents;
-        try
-        {
-            using (Tensor.NewDisposeScope())
-                foreach (int n in UsedOnce) Tensor.Zeros(n);
-            foreach (int n in UsedOnce) Assert.Equal(1, StoragePool.FreeCount(DType.Float32, n));
+        using (Tensor.NewDisposeScope())
+            foreach (int n in UsedOnce) Tensor.Zeros(n);
+        foreach (int n in UsedOnce) Assert.Equal(1, StoragePool.FreeCount(DType.Float32, n));
 
-            StoragePool.SoftLimitBytes = 0;
-            StoragePool.IdleRents = 100;
-            for (int i = 0; i < 50; i++)
-                using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
-            StoragePool.SweepNow();   // at most 61 rents since they were rented: not idle yet
-            foreach (int n in UsedOnce) Assert.Equal(1, StoragePool.FreeCount(DType.Float32, n));
+        StoragePool.SoftLimitBytes = 0;
+        StoragePool.IdleRents = 100;
+        RentRepeated(50);
+        StoragePool.SweepNow();   // at most 61 rents since they were rented: not idle yet
+        foreach (int n in UsedOnce) Assert.Equal(1, StoragePool.FreeCount(DType.Float32, n));
 
-            for (int i = 0; i < 60; i++)
-                using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
-            StoragePool.SweepNow();   // at least 110 rents since each was rented
-            foreach (int n in UsedOnce) Assert.False(StoragePool.Tracks(DType.Float32, n));
-            Assert.Equal(1, StoragePool.FreeCount(DType.Float32, Repeated));
-            Assert.Equal(StoragePool.RecountFreeBytes(), StoragePool.FreeBytes);
+        RentRepeated(60);
+        StoragePool.SweepNow();   // at least 110 rents since each was rented
+        foreach (int n in UsedOnce) Assert.False(StoragePool.Tracks(DType.Float32, n));
+        Assert.Equal(1, StoragePool.FreeCount(DType.Float32, Repeated));
+        Assert.Equal(StoragePool.RecountFreeBytes(), StoragePool.FreeBytes);
 
-            // A dropped length is allocated afresh and pooled again.
-            using (Tensor.NewDisposeScope()) Tensor.Zeros(UsedOnce[0]);
-            Assert.Equal(1, StoragePool.FreeCount(DType.Float32, UsedOnce[0]));
-        }
-        finally
-        {
-            StoragePool.SoftLimitBytes = soft;
-            StoragePool.IdleRents = idle;
-        }
+        // A dropped length is allocated afresh and pooled again.
+        using (Tensor.NewDisposeScope()) Tensor.Zeros(UsedOnce[0]);
+        Assert.Equal(1, StoragePool.FreeCount(DType.Float32, UsedOnce[0]));
     }
 
     [Fact]
     public void BelowTheSoftLimitIdleArraysAreKept()
     {
-        long soft = StoragePool.SoftLimitBytes, idle = StoragePool.IdleRents;
-        try
-        {
-            int kept = UsedOnce[^1] + 2;
-            using (Tensor.NewDisposeScope()) Tensor.Zeros(kept);
-            StoragePool.SoftLimitBytes = long.MaxValue / 2;
-            StoragePool.IdleRents = 100;
-            // Two sweep periods of rents: the pool's own sweeps run while the length is idle.
-            for (int i = 0; i < 2 * StoragePool.SweepEvery; i++)
-                using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
-            Assert.Equal(1, StoragePool.FreeCount(DType.Float32, kept));
-        }
-        finally
-        {
-            StoragePool.SoftLimitBytes = soft;
-            StoragePool.IdleRents = idle;
-        }
+        int kept = UsedOnce[^1] + 2;
+        using (Tensor.NewDisposeScope()) Tensor.Zeros(kept);
+        StoragePool.SoftLimitBytes = long.MaxValue / 2;
+        StoragePool.IdleRents = 100;
+        RentRepeated(2 * StoragePool.SweepEvery);   // the pool's own sweeps run while the length is idle
+        Assert.Equal(1, StoragePool.FreeCount(DType.Float32, kept));
     }
 
     [Fact]
     public void RentingSweepsOnItsOwn_AndForgetsEmptyIdleLengthsAtAnySize()
     {
-        long soft = StoragePool.SoftLimitBytes, idle = StoragePool.IdleRents;
-        try
-        {
-            int dropped = UsedOnce[^1] + 4, empty = UsedOnce[^1] + 6;
-            using (Tensor.NewDisposeScope()) { Tensor.Zeros(dropped); Tensor.Zeros(empty); }
-            // The second use of `empty` keeps its array for good: its bucket is left without free arrays.
-            using (Tensor.NewDisposeScope()) Tensor.Zeros(empty).DetachFromDisposeScope();
-            Assert.True(StoragePool.Tracks(DType.Float32, empty));
-            Assert.Equal(0, StoragePool.FreeCount(DType.Float32, empty));
+        int dropped = UsedOnce[^1] + 4, empty = UsedOnce[^1] + 6;
+        using (Tensor.NewDisposeScope()) { Tensor.Zeros(dropped); Tensor.Zeros(empty); }
+        // The second use of `empty` keeps its array for good: its bucket is left without free arrays.
+        using (Tensor.NewDisposeScope()) Tensor.Zeros(empty).DetachFromDisposeScope();
+        Assert.True(StoragePool.Tracks(DType.Float32, empty));
+        Assert.Equal(0, StoragePool.FreeCount(DType.Float32, empty));
 
-            StoragePool.SoftLimitBytes = long.MaxValue / 2;
-            StoragePool.IdleRents = 100;
-            for (int i = 0; i < 2 * StoragePool.SweepEvery; i++)
-                using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
-            Assert.False(StoragePool.Tracks(DType.Float32, empty));          // forgotten below the soft limit too
-            Assert.Equal(1, StoragePool.FreeCount(DType.Float32, dropped));   // its array kept below the soft limit
+        StoragePool.SoftLimitBytes = long.MaxValue / 2;
+        StoragePool.IdleRents = 100;
+        RentRepeated(2 * StoragePool.SweepEvery);
+        Assert.False(StoragePool.Tracks(DType.Float32, empty));          // forgotten below the soft limit too
+        Assert.Equal(1, StoragePool.FreeCount(DType.Float32, dropped));   // its array kept below the soft limit
 
-            StoragePool.SoftLimitBytes = 0;
-            for (int i = 0; i < 2 * StoragePool.SweepEvery; i++)
-                using (Tensor.NewDisposeScope()) Tensor.Zeros(Repeated);
-            Assert.False(StoragePool.Tracks(DType.Float32, dropped));
-            Assert.Equal(1, StoragePool.FreeCount(DType.Float32, Repeated));
-            Assert.Equal(StoragePool.RecountFreeBytes(), StoragePool.FreeBytes);
-        }
-        finally
-        {
-            StoragePool.SoftLimitBytes = soft;
-            StoragePool.IdleRents = idle;
-        }
+        StoragePool.SoftLimitBytes = 0;
+        RentRepeated(2 * StoragePool.SweepEvery);
+        Assert.False(StoragePool.Tracks(DType.Float32, dropped));
+        Assert.Equal(1, StoragePool.FreeCount(DType.Float32, Repeated));
+        Assert.Equal(StoragePool.RecountFreeBytes(), StoragePool.FreeBytes);
     }
 }
