@@ -105,6 +105,7 @@ internal unsafe struct LayerBackwardState<T> where T : unmanaged
     public T* DH0, DC0, DY, Cache, X, C0;              // see RnnLayerCore.BackwardSetup
     public T* WIh, WHh, WHr;
     public T* DG, DH, DC, DHAll, DHPre, ZeroRow, WhhT, WhhP;
+    public T* XH;                                      // [x | h_prev] side by side for the merged weight-gradient product, or null
     public int Done;                                   // steps done in backward processing order
 }
 
@@ -739,6 +740,31 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     }
 
     /// <summary>
+    /// Elements of the [x | h_prev] copy the weight gradients of this layer read (<see cref="PrepareMergedInput"/>),
+    /// or 0 when they read x and h_prev in place (GRU, or I + H_out above <see cref="MergedWeightGradMaxWidth"/>).
+    /// </summary>
+    public static long MergedInputElements(LayerBackwardState<T>* st) =>
+        st->Gru || st->I + st->HOut > MergedWeightGradMaxWidth ? 0 : (long)st->N * (st->I + st->HOut);
+
+    /// <summary>
+    /// Copies x and h_prev side by side into <paramref name="xh"/> (<see cref="MergedInputElements"/> elements), for
+    /// every part of <see cref="WeightGrads"/> to read instead of each copying them itself. Reads only the forward's
+    /// saved rows, so it may run any time before the weight gradients.
+    /// </summary>
+    public static void PrepareMergedInput(LayerBackwardState<T>* st, T* xh)
+    {
+        FillMergedInput(ref *st, xh);
+        st->XH = xh;
+    }
+
+    private static void FillMergedInput(ref LayerBackwardState<T> k, T* xh)
+    {
+        int w2 = k.I + k.HOut;
+        RnnBlas<T>.CopyRows(xh, w2, k.X, k.Ldx, k.N, k.I);
+        RnnBlas<T>.CopyRows(xh + k.I, w2, k.Cache + k.Layout.HPrev, k.HOut, k.N, k.HOut);
+    }
+
+    /// <summary>
     /// Part <paramref name="part"/> of <paramref name="parts"/> of the weight gradients (once every step is done):
     /// gate rows [part*G*H/parts, (part+1)*G*H/parts) of dW_ih, dW_hh, db_ih, db_hh, and the same share of dW_hr's
     /// rows, added (<paramref name="accumulate"/>) or written. dw: the flat gradient buffer, this layer at
@@ -781,11 +807,15 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             {
                 // [dW_ih | dW_hh] = dG^T [x | h_prev] as one product: dG^T is packed once instead of
                 // twice, which is most of the cost when I and H are small (seed4: 200 x 50 x 3200 runs
-                // at 73 GFLOP/s alone, 200 x 100 x 3200 at 105). Each part copies [x | h_prev] itself.
+                // at 73 GFLOP/s alone, 200 x 100 x 3200 at 105). [x | h_prev] is the copy the caller made once
+                // for every part (PrepareMergedInput), or this part's own.
                 int w2 = I + hOut, m = r1 - r0;
-                T* xh = RnnArena.Rent<T>((long)n * w2);
-                RnnBlas<T>.CopyRows(xh, w2, x, k.Ldx, n, I);
-                RnnBlas<T>.CopyRows(xh + I, w2, hPrevAll, hOut, n, hOut);
+                T* xh = k.XH;
+                if (xh == null)
+                {
+                    xh = RnnArena.Rent<T>((long)n * w2);
+                    FillMergedInput(ref k, xh);
+                }
                 T* dW = RnnArena.Rent<T>((long)m * w2);
                 RnnBlas<T>.Gemm(true, false, m, w2, n, T.One, dG + r0, gb, xh, w2, T.Zero, dW, w2);
                 if (accumulate)

@@ -10,11 +10,18 @@
 //   BR(k, c) the backward steps of chunk c      needs the chain's previous chunk and BX(l+1, c)
 //   BX(l, c) gradient of layer l's input rows    needs BR(l, every d, c); directions added in order,
 //            (layer l-1's output), masked          then the dropout mask of layer l-1
-//   BW(k, p) half p of chain k's weight grads    needs every BR of chain k
+//   XH(k)    chain k's [x | h_prev] side by side  needs nothing (the forward's rows); the one copy every BW reads
+//   BW(k, p) half p of chain k's weight grads    needs every BR of chain k and XH(k)
 // So with two threads a 2-layer stack runs as a wavefront (layer 1 steps through chunk c while
-// layer 0 steps through chunk c+1, the idle thread projects ahead), the two directions of a
-// bidirectional layer run side by side, and the weight gradients of a finished chain overlap the
-// rest. Every task is one fixed computation on one thread (kernels inside run single-threaded)
+// layer 0 steps through chunk c+1), the two directions of a bidirectional layer run side by side,
+// and the weight gradients of a finished chain overlap the rest. A free thread takes, in order: the
+// task a chain's next chunk waits on (its projection, or the input gradient of the layer above);
+// its own chain; layer outputs and projections ahead (a chain two chunks ahead of the chain above it
+// first projects for that chain); another thread's chain; and only then the long weight-gradient
+// tasks, costliest chain first. The chains' steps are the critical path, so no thread starts a long
+// task while a chain could step, and the threads finish their last weight-gradient halves together
+// (charlm_lstm training at threads 2: the two threads' idle time per step 20-24 -> 6-10 ms in the
+// backward, 7-8 -> 4-5 ms in the forward; DECISIONS 29). Every task is one fixed computation on one thread (kernels inside run single-threaded)
 // whoever runs it, so the results are the same bits for any thread count; tasks of a chain run in
 // order, and a task starts only once the tasks it reads from are done. An inference forward of a one-direction
 // LSTM stack whose steps split by hidden units runs layer by layer instead, each layer on the whole team (see
@@ -28,6 +35,15 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
 {
     /// <summary>Time steps per chunk when several threads share the graph: a pipeline delay of one chunk, projections of ChunkSteps * B rows.</summary>
     public const int ChunkSteps = 8;
+
+    /// <summary>
+    /// Parts each chain's weight gradients split into (the same for every team, so the same bits). Two measured
+    /// faster than three or four at threads 2: each part packs all of [x | h_prev] again and runs a shorter product.
+    /// </summary>
+    public const int WeightGradParts = 2;
+
+    /// <summary>How many chunks a chain runs ahead of the chain above it before it projects for that chain first.</summary>
+    private const int LeadChunks = 2;
 
     // One thread has no pipeline to fill: the whole sequence is one chunk, so each chain projects all its rows in one
     // product and the per-task overhead is paid once. The bits do not change with the chunk size: a product's rows are
@@ -160,12 +176,31 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                         c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d));
                 }
 
+            // Each chain's [x | h_prev] for its weight-gradient parts, copied once (task XH) instead of once per part;
+            // and the order in which threads take the chains' weight gradients: the costliest first, so the last
+            // tasks to start are the short ones and the threads finish together.
+            T** xh = (T**)RnnArena.RentZeroed<nint>(K);
+            int* bwOrder = RnnArena.Rent<int>(K);
+            for (int k = 0; k < K; k++)
+            {
+                long e = dw == null ? 0 : RnnLayerCore<T>.MergedInputElements(states + k);
+                if (e > 0) xh[k] = RnnArena.Rent<T>(e);
+                // Insertion by cost (gate rows x (input + hidden) columns), ties in chain order: a fixed order.
+                long cost = (long)states[k].Gh * (states[k].I + states[k].HOut);
+                int at = k;
+                while (at > 0 && (long)states[bwOrder[at - 1]].Gh * (states[bwOrder[at - 1]].I + states[bwOrder[at - 1]].HOut) < cost)
+                {
+                    bwOrder[at] = bwOrder[at - 1];
+                    at--;
+                }
+                bwOrder[at] = k;
+            }
             var graph = new Graph
             {
                 Backward = true, L = L, D = D, Chunks = chunks, Per = per, Steps = steps, Width = width, N = n, Offs = offs,
-                BackwardStates = states, DIns = dIns, Mask = mask, DW = dw, Accumulate = accumulate, Sizes = s,
+                BackwardStates = states, DIns = dIns, Mask = mask, DW = dw, Accumulate = accumulate, Sizes = s, XH = xh, WeightGradOrder = bwOrder,
             };
-            Run(ref graph, K * chunks + L * chunks + 2 * K);
+            Run(ref graph, K * chunks + L * chunks + (WeightGradParts + 1) * K);
         }
         RnnArena.Release(mark);
     }
@@ -180,9 +215,10 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         public bool Backward, Accumulate;
         public int L, D, Chunks, Per, Steps, Width, N, Tasks;
         public int* Offs, Claimed, Done, Next;             // Next: per chain, the next position in its walk
+        public int* WeightGradOrder;                       // chains by weight-gradient cost, costliest first
         public LayerForwardState<T>* Forward;
         public LayerBackwardState<T>* BackwardStates;
-        public T** Outs, DIns;
+        public T** Outs, DIns, XH;
         public T* Mask, DW;
         public RnnStackSizes Sizes;
         public int Remaining, Failed;
@@ -192,13 +228,15 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         public readonly int ChunkEnd(int c) => Math.Min(Steps, (c + 1) * Per);
 
         // Forward ids: P(k, c) = k*C + c;  R(k, c) = KC + k*C + c;  M(l, c) = 2KC + l*C + c (l = L-1: placeholders).
-        // Backward ids: BR(k, c) = k*C + c;  BX(l, c) = KC + l*C + c;  BW(k, p) = KC + L*C + 2k + p.
+        // Backward ids: BR(k, c) = k*C + c;  BX(l, c) = KC + l*C + c;  BW(k, p) = KC + L*C + Parts*k + p;
+        //               XH(k) = KC + L*C + Parts*K + k.
         public readonly int P(int k, int c) => k * Chunks + c;
         public readonly int R(int k, int c) => (Chains + k) * Chunks + c;
         public readonly int M(int l, int c) => 2 * Chains * Chunks + l * Chunks + c;
         public readonly int BR(int k, int c) => k * Chunks + c;
         public readonly int BX(int l, int c) => Chains * Chunks + l * Chunks + c;
-        public readonly int BW(int k, int p) => (Chains + L) * Chunks + 2 * k + p;
+        public readonly int BW(int k, int p) => (Chains + L) * Chunks + WeightGradParts * k + p;
+        public readonly int XHTask(int k) => (Chains + L) * Chunks + WeightGradParts * Chains + k;
 
         /// <summary>The chunk at position <paramref name="pos"/> of chain k's walk (forward: time order, or reversed for direction 1; backward: the opposite).</summary>
         public readonly int ChunkAt(int k, int pos) => (k % D == 1) != Backward ? Chunks - 1 - pos : pos;
@@ -223,8 +261,12 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         {
             if (g.DIns[0] == null)
                 for (int c = 0; c < g.Chunks; c++) Finish(ref g, g.BX(0, c));
-            if (g.DW == null)
-                for (int k = 0; k < g.Chains; k++) { Finish(ref g, g.BW(k, 0)); Finish(ref g, g.BW(k, 1)); }
+            for (int k = 0; k < g.Chains; k++)
+            {
+                if (g.DW == null)
+                    for (int p = 0; p < WeightGradParts; p++) Finish(ref g, g.BW(k, p));
+                if (g.XH[k] == null) Finish(ref g, g.XHTask(k));
+            }
         }
 
         // One chunk of one direction is a chain of tasks each waiting for the one before: a second thread could only
@@ -303,53 +345,58 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         if (g.Backward) RnnLayerCore<T>.BackwardSteps(g.BackwardStates + k, count);
         else RnnLayerCore<T>.ForwardSteps(g.Forward + k, count);
         Finish(ref g, task);
+        // The layer output this chunk completes (and, under a mask, the neighbour whose edge rows it read) feeds the
+        // next layer at once, without waiting for a thread to come by the layer-output tasks.
+        if (!g.Backward && l < g.L - 1)
+        {
+            TryLayerOutput(ref g, l, c);
+            if (g.Mask != null)
+            {
+                if (c > 0) TryLayerOutput(ref g, l, c - 1);
+                if (c + 1 < g.Chunks) TryLayerOutput(ref g, l, c + 1);
+            }
+        }
         return true;
     }
 
     private static bool TryForward(ref Graph g, int me, int team)
     {
         int K = g.Chains;
+        // A chain's next chunk waiting on its projection, upper layers first (the last layer's steps end the pass).
+        for (int i = 0; i < K; i++)
+        {
+            int k = K - 1 - i, pos = Volatile.Read(ref g.Next[k]);
+            if (pos < g.Chunks && TryProject(ref g, k, g.ChunkAt(k, pos))) return true;
+        }
+        // A chain running LeadChunks ahead of the chain above it projects for that chain first (the projections read
+        // this layer's output), so both layers' steps progress together instead of the upper one projecting and
+        // stepping alone while this one runs out of steps to take.
+        for (int k = me; k < K; k += team)
+        {
+            int l = k / g.D, up = k + g.D;
+            if (l >= g.L - 1 || Volatile.Read(ref g.Next[k]) - Volatile.Read(ref g.Next[up]) < LeadChunks) continue;
+            for (int pos = Volatile.Read(ref g.Next[up]); pos < g.Chunks; pos++)
+            {
+                int c = g.ChunkAt(up, pos);
+                if (!g.IsDone(g.M(l, c))) break;
+                if (TryProject(ref g, up, c)) return true;
+            }
+        }
         for (int k = me; k < K; k += team)
             if (TryChain(ref g, k)) return true;
         // Layer outputs whose directions are all done: dropout mask, then they feed the next layer.
         for (int l = 0; l < g.L - 1; l++)
             for (int c = 0; c < g.Chunks; c++)
-            {
-                int task = g.M(l, c);
-                if (g.IsDone(task) || Volatile.Read(ref g.Claimed[task]) != 0) continue;
-                bool ready = true;
-                for (int d = 0; d < g.D && ready; d++) ready = g.IsDone(g.R(l * g.D + d, c));
-                if (ready && g.Mask != null)
-                {
-                    // The mask multiplies the rows in place, and each direction still reads its chunk-edge rows
-                    // as h_{t-1} of its next chunk (forward: c + 1; reverse: c - 1): wait for those too.
-                    if (c + 1 < g.Chunks) ready = g.IsDone(g.R(l * g.D, c + 1));
-                    if (ready && g.D == 2 && c > 0) ready = g.IsDone(g.R(l * g.D + 1, c - 1));
-                }
-                if (!ready || !Claim(ref g, task)) continue;
-                if (g.Mask != null)
-                {
-                    int r0 = g.Offs[g.ChunkStart(c)], rows = g.Offs[g.ChunkEnd(c)] - r0;
-                    long at = (long)r0 * g.Width;
-                    RnnBlas<T>.Mul_(g.Outs[l] + at, g.Mask + (long)l * g.N * g.Width + at, rows * g.Width);
-                }
-                Finish(ref g, task);
-                return true;
-            }
-        // Projections, in the order the chains will need them, own chains first.
+                if (TryLayerOutput(ref g, l, c)) return true;
+        // Projections ahead, in the order the chains will need them, own chains first.
         for (int i = 0; i < K; i++)
         {
-            int k = (me + i) % K;
-            int l = k / g.D;
+            int k = (me + i) % K, l = k / g.D;
             for (int pos = Volatile.Read(ref g.Next[k]); pos < g.Chunks; pos++)
             {
-                int c = g.ChunkAt(k, pos), task = g.P(k, c);
-                if (Volatile.Read(ref g.Claimed[task]) != 0) continue;
+                int c = g.ChunkAt(k, pos);
                 if (l > 0 && !g.IsDone(g.M(l - 1, c))) break;
-                if (!Claim(ref g, task)) continue;
-                RnnLayerCore<T>.Project(g.Forward + k, g.ChunkStart(c), g.ChunkEnd(c));
-                Finish(ref g, task);
-                return true;
+                if (TryProject(ref g, k, c)) return true;
             }
         }
         // Another participant's chain, when nothing else is left to do here.
@@ -358,50 +405,111 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         return false;
     }
 
+    // M(l, c) if every direction of layer l is done with chunk c (and, under a mask, with the chunks that read its edge
+    // rows) and no one has claimed it.
+    private static bool TryLayerOutput(ref Graph g, int l, int c)
+    {
+        int task = g.M(l, c);
+        if (Volatile.Read(ref g.Claimed[task]) != 0) return false;
+        for (int d = 0; d < g.D; d++)
+            if (!g.IsDone(g.R(l * g.D + d, c))) return false;
+        if (g.Mask != null)
+        {
+            // The mask multiplies the rows in place, and each direction still reads its chunk-edge rows
+            // as h_{t-1} of its next chunk (forward: c + 1; reverse: c - 1): wait for those too.
+            if (c + 1 < g.Chunks && !g.IsDone(g.R(l * g.D, c + 1))) return false;
+            if (g.D == 2 && c > 0 && !g.IsDone(g.R(l * g.D + 1, c - 1))) return false;
+        }
+        if (!Claim(ref g, task)) return false;
+        if (g.Mask != null)
+        {
+            int r0 = g.Offs[g.ChunkStart(c)], rows = g.Offs[g.ChunkEnd(c)] - r0;
+            long at = (long)r0 * g.Width;
+            RnnBlas<T>.Mul_(g.Outs[l] + at, g.Mask + (long)l * g.N * g.Width + at, rows * g.Width);
+        }
+        Finish(ref g, task);
+        return true;
+    }
+
+    // P(k, c) if its input rows are ready and no one has claimed it.
+    private static bool TryProject(ref Graph g, int k, int c)
+    {
+        int task = g.P(k, c), l = k / g.D;
+        if (Volatile.Read(ref g.Claimed[task]) != 0) return false;
+        if (l > 0 && !g.IsDone(g.M(l - 1, c))) return false;
+        if (!Claim(ref g, task)) return false;
+        RnnLayerCore<T>.Project(g.Forward + k, g.ChunkStart(c), g.ChunkEnd(c));
+        Finish(ref g, task);
+        return true;
+    }
+
+    // BX(l, c) if every direction of layer l has stepped through chunk c and no one has claimed it.
+    private static bool TryInputGrad(ref Graph g, int l, int c)
+    {
+        int task = g.BX(l, c), D = g.D;
+        if (Volatile.Read(ref g.Claimed[task]) != 0) return false;
+        for (int d = 0; d < D; d++)
+            if (!g.IsDone(g.BR(l * D + d, c))) return false;
+        if (!Claim(ref g, task)) return false;
+        int t0 = g.ChunkStart(c), t1 = g.ChunkEnd(c);
+        int ld = l == 0 ? g.Sizes.InputSize : g.Width;
+        for (int d = 0; d < D; d++)
+            RnnLayerCore<T>.InputGrad(g.BackwardStates + l * D + d, t0, t1, g.DIns[l], ld, overwrite: l > 0 && d == 0);
+        if (l > 0 && g.Mask != null)
+        {
+            // x_l = y_{l-1} * mask_{l-1}:  dy_{l-1} = dx_l * mask_{l-1}
+            int r0 = g.Offs[t0], rows = g.Offs[t1] - r0;
+            long at = (long)r0 * g.Width;
+            RnnBlas<T>.Mul_(g.DIns[l] + at, g.Mask + (long)(l - 1) * g.N * g.Width + at, rows * g.Width);
+        }
+        Finish(ref g, task);
+        return true;
+    }
+
     private static bool TryBackward(ref Graph g, int me, int team)
     {
         int K = g.Chains, D = g.D;
-        for (int k = me; k < K; k += team)
-            if (TryChain(ref g, k)) return true;
-        // Input gradients, upper layers first (the layer below waits on them).
-        for (int l = g.L - 1; l >= 0; l--)
-            for (int c = 0; c < g.Chunks; c++)
-            {
-                int task = g.BX(l, c);
-                if (g.IsDone(task) || Volatile.Read(ref g.Claimed[task]) != 0) continue;
-                bool ready = true;
-                for (int d = 0; d < D && ready; d++) ready = g.IsDone(g.BR(l * D + d, c));
-                if (!ready || !Claim(ref g, task)) continue;
-                int t0 = g.ChunkStart(c), t1 = g.ChunkEnd(c);
-                int ld = l == 0 ? g.Sizes.InputSize : g.Width;
-                for (int d = 0; d < D; d++)
-                    RnnLayerCore<T>.InputGrad(g.BackwardStates + l * D + d, t0, t1, g.DIns[l], ld, overwrite: l > 0 && d == 0);
-                if (l > 0 && g.Mask != null)
-                {
-                    // x_l = y_{l-1} * mask_{l-1}:  dy_{l-1} = dx_l * mask_{l-1}
-                    int r0 = g.Offs[t0], rows = g.Offs[t1] - r0;
-                    long at = (long)r0 * g.Width;
-                    RnnBlas<T>.Mul_(g.DIns[l] + at, g.Mask + (long)(l - 1) * g.N * g.Width + at, rows * g.Width);
-                }
-                Finish(ref g, task);
-                return true;
-            }
-        // Weight gradients of finished chains, in halves.
+        // A chain's next chunk waiting on the input gradient of the layer above (as the forward's projections).
         for (int i = 0; i < K; i++)
         {
-            int k = (me + i) % K;
-            if (Volatile.Read(ref g.Next[k]) < g.Chunks || !g.IsDone(g.BR(k, g.ChunkAt(k, g.Chunks - 1)))) continue;
-            for (int p = 0; p < 2; p++)
+            int k = (me + i) % K, l = k / D, pos = Volatile.Read(ref g.Next[k]);
+            if (l < g.L - 1 && pos < g.Chunks && TryInputGrad(ref g, l + 1, g.ChunkAt(k, pos))) return true;
+        }
+        for (int k = me; k < K; k += team)
+            if (TryChain(ref g, k)) return true;
+        // Input gradients, upper layers first (the layer below waits on them), each layer's chunks in the order its
+        // consumers (the layer below, or dX) walk them.
+        for (int l = g.L - 1; l >= 0; l--)
+            for (int pos = 0; pos < g.Chunks; pos++)
+                for (int d = 0; d < D; d++)
+                    if (TryInputGrad(ref g, l, g.ChunkAt(l * D + d, pos))) return true;
+        // Another participant's chain before the long weight-gradient tasks: the steps are the critical path.
+        for (int k = 0; k < K; k++)
+            if (k % team != me && TryChain(ref g, k)) return true;
+        // The [x | h_prev] copies the weight gradients read: they need only the forward's rows, so they fill the
+        // wait at the start, while the last layer's first chunk is the only runnable task.
+        for (int i = 0; i < K; i++)
+        {
+            int k = (me + i) % K, task = g.XHTask(k);
+            if (Volatile.Read(ref g.Claimed[task]) != 0 || !Claim(ref g, task)) continue;
+            RnnLayerCore<T>.PrepareMergedInput(g.BackwardStates + k, g.XH[k]);
+            Finish(ref g, task);
+            return true;
+        }
+        // Weight gradients of finished chains, in parts.
+        for (int i = 0; i < K; i++)
+        {
+            int k = g.WeightGradOrder[i];
+            if (Volatile.Read(ref g.Next[k]) < g.Chunks || !g.IsDone(g.BR(k, g.ChunkAt(k, g.Chunks - 1))) || !g.IsDone(g.XHTask(k))) continue;
+            for (int p = 0; p < WeightGradParts; p++)
             {
                 int task = g.BW(k, p);
                 if (Volatile.Read(ref g.Claimed[task]) != 0 || !Claim(ref g, task)) continue;
-                RnnLayerCore<T>.WeightGrads(g.BackwardStates + k, g.DW, g.Sizes.Slots(k / D, k % D), g.Accumulate, p, 2);
+                RnnLayerCore<T>.WeightGrads(g.BackwardStates + k, g.DW, g.Sizes.Slots(k / D, k % D), g.Accumulate, p, WeightGradParts);
                 Finish(ref g, task);
                 return true;
             }
         }
-        for (int k = 0; k < K; k++)
-            if (k % team != me && TryChain(ref g, k)) return true;
         return false;
     }
 }
