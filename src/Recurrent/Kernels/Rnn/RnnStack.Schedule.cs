@@ -5,27 +5,29 @@
 //   P(k, c)  input projection of chunk c        needs M(l-1, c) (layer 0: nothing)
 //   R(k, c)  the recurrence over chunk c        needs P(k, c) and the chain's previous chunk
 //   M(l, c)  layer l's output rows of chunk c    needs R(l, every d, c); applies the dropout mask
-//            (in place, so then also each direction's next chunk, which reads the edge rows as h_{t-1})
+//            (in place, so then also each direction's next chunk, which reads the edge rows as h_{t-1};
+//            the same wait when layer l + 2 reuses the buffer: inference with 4 or more layers)
 // Backward tasks (each chain walks its chunks in the reverse of the forward's order):
 //   BR(k, c) the backward steps of chunk c      needs the chain's previous chunk and BX(l+1, c)
 //   BX(l, c) gradient of layer l's input rows    needs BR(l, every d, c); directions added in order,
 //            (layer l-1's output), masked          then the dropout mask of layer l-1
-//   XH(k)    chain k's [x | h_prev] side by side  needs nothing (the forward's rows); the one copy every BW reads
+//   XH(k)    chain k's [x | h_prev] side by side  needs nothing (the forward's rows); the copy both BWs read
 //   BW(k, p) half p of chain k's weight grads    needs every BR of chain k and XH(k)
 // So with two threads a 2-layer stack runs as a wavefront (layer 1 steps through chunk c while
 // layer 0 steps through chunk c+1), the two directions of a bidirectional layer run side by side,
 // and the weight gradients of a finished chain overlap the rest. A free thread takes, in order: the
 // task a chain's next chunk waits on (its projection, or the input gradient of the layer above);
-// its own chain; layer outputs and projections ahead (a chain two chunks ahead of the chain above it
-// first projects for that chain); another thread's chain; and only then the long weight-gradient
-// tasks, costliest chain first. The chains' steps are the critical path, so no thread starts a long
-// task while a chain could step, and the threads finish their last weight-gradient halves together
-// (charlm_lstm training at threads 2: the two threads' idle time per step 20-24 -> 6-10 ms in the
-// backward, 7-8 -> 4-5 ms in the forward; DECISIONS 29). Every task is one fixed computation on one thread (kernels inside run single-threaded)
-// whoever runs it, so the results are the same bits for any thread count; tasks of a chain run in
-// order, and a task starts only once the tasks it reads from are done. An inference forward of a one-direction
-// LSTM stack whose steps split by hidden units runs layer by layer instead, each layer on the whole team (see
-// LayerByLayer).
+// in the forward, projections for the chain above its own when its own chain runs two chunks ahead
+// of that one; its own chain; layer outputs and projections ahead; another thread's chain; and only
+// then the backward's copies and long weight-gradient tasks, costliest chain first. The chains'
+// steps are the critical path, so no thread starts a long task while a chain could step, and the
+// threads finish their last weight-gradient halves together (charlm_lstm training at threads 2: the
+// two threads' idle time per step 20-24 -> 6-10 ms in the backward, 7-8 -> 3-5 ms in the forward;
+// DECISIONS 29). Every task is one fixed computation on one thread (kernels inside run
+// single-threaded) whoever runs it, so the results are the same bits for any thread count; tasks of
+// a chain run in order, and a task starts only once the tasks it reads from are done. An inference
+// forward of a one-direction LSTM stack whose steps split by hidden units runs layer by layer
+// instead, each layer on the whole team (see LayerByLayer).
 using System.Numerics;
 
 namespace Recurrent.Kernels;
@@ -41,6 +43,9 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     /// faster than three or four at threads 2: each part packs all of [x | h_prev] again and runs a shorter product.
     /// </summary>
     public const int WeightGradParts = 2;
+
+    /// <summary>The most bytes of [x | h_prev] copies one backward keeps for its chains' weight gradients (see Backward).</summary>
+    private const long SharedCopyMaxBytes = 64L << 20;
 
     /// <summary>How many chunks a chain runs ahead of the chain above it before it projects for that chain first.</summary>
     private const int LeadChunks = 2;
@@ -89,7 +94,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
 
             // Layer outputs: the last layer's into y; the others' into the cache (training: the next layer's
             // saved input) or two alternating buffers (inference: layer l + 2 overwrites chunk c of layer l's
-            // output only after layer l + 1 has projected it).
+            // output only after layer l + 1 has projected it and layer l's neighbouring chunks have read its edge
+            // rows as h_{t-1}; see TryLayerOutput).
             T* bufA = !training && L > 1 ? RnnArena.Rent<T>((long)n * width) : null;
             T* bufB = !training && L > 2 ? RnnArena.Rent<T>((long)n * width) : null;
             T** outs = (T**)RnnArena.Rent<nint>(L);
@@ -176,15 +182,21 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                         c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d));
                 }
 
-            // Each chain's [x | h_prev] for its weight-gradient parts, copied once (task XH) instead of once per part;
-            // and the order in which threads take the chains' weight gradients: the costliest first, so the last
-            // tasks to start are the short ones and the threads finish together.
+            // Each chain's [x | h_prev] for its weight-gradient parts, copied once (task XH) instead of once per part,
+            // while the copies together stay under SharedCopyMaxBytes (they live until the pass ends; a chain past it
+            // copies per part, as a single layer does); and the order in which threads take the chains' weight
+            // gradients: the costliest first, so the last tasks to start are the short ones and the threads finish together.
             T** xh = (T**)RnnArena.RentZeroed<nint>(K);
             int* bwOrder = RnnArena.Rent<int>(K);
+            long shared = 0;
             for (int k = 0; k < K; k++)
             {
                 long e = dw == null ? 0 : RnnLayerCore<T>.MergedInputElements(states + k);
-                if (e > 0) xh[k] = RnnArena.Rent<T>(e);
+                if (e > 0 && (shared + e) * sizeof(T) <= SharedCopyMaxBytes)
+                {
+                    xh[k] = RnnArena.Rent<T>(e);
+                    shared += e;
+                }
                 // Insertion by cost (gate rows x (input + hidden) columns), ties in chain order: a fixed order.
                 long cost = (long)states[k].Gh * (states[k].I + states[k].HOut);
                 int at = k;
@@ -345,12 +357,12 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         if (g.Backward) RnnLayerCore<T>.BackwardSteps(g.BackwardStates + k, count);
         else RnnLayerCore<T>.ForwardSteps(g.Forward + k, count);
         Finish(ref g, task);
-        // The layer output this chunk completes (and, under a mask, the neighbour whose edge rows it read) feeds the
-        // next layer at once, without waiting for a thread to come by the layer-output tasks.
+        // The layer output this chunk completes (and, when edge rows must be read first, the neighbours whose edge rows
+        // it read) feeds the next layer at once, without waiting for a thread to come by the layer-output tasks.
         if (!g.Backward && l < g.L - 1)
         {
             TryLayerOutput(ref g, l, c);
-            if (g.Mask != null)
+            if (g.Mask != null || (l + 2 < g.L && g.Outs[l + 2] == g.Outs[l]))
             {
                 if (c > 0) TryLayerOutput(ref g, l, c - 1);
                 if (c + 1 < g.Chunks) TryLayerOutput(ref g, l, c + 1);
@@ -405,18 +417,20 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         return false;
     }
 
-    // M(l, c) if every direction of layer l is done with chunk c (and, under a mask, with the chunks that read its edge
-    // rows) and no one has claimed it.
+    // M(l, c) if every direction of layer l is done with chunk c (and, when the rows change after it, with the chunks
+    // that read its edge rows) and no one has claimed it.
     private static bool TryLayerOutput(ref Graph g, int l, int c)
     {
         int task = g.M(l, c);
         if (Volatile.Read(ref g.Claimed[task]) != 0) return false;
         for (int d = 0; d < g.D; d++)
             if (!g.IsDone(g.R(l * g.D + d, c))) return false;
-        if (g.Mask != null)
+        if (g.Mask != null || (l + 2 < g.L && g.Outs[l + 2] == g.Outs[l]))
         {
-            // The mask multiplies the rows in place, and each direction still reads its chunk-edge rows
-            // as h_{t-1} of its next chunk (forward: c + 1; reverse: c - 1): wait for those too.
+            // Each direction still reads its chunk-edge rows as h_{t-1} of its next chunk (forward: c + 1; reverse:
+            // c - 1), and the rows change after M(l, c): the mask multiplies them in place, or (inference, 4 or more
+            // layers) layer l + 2 writes its output into the same buffer once M(l, c) has let layer l + 1 project
+            // chunk c. Wait for those reads too.
             if (c + 1 < g.Chunks && !g.IsDone(g.R(l * g.D, c + 1))) return false;
             if (g.D == 2 && c > 0 && !g.IsDone(g.R(l * g.D + 1, c - 1))) return false;
         }
@@ -487,7 +501,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         for (int k = 0; k < K; k++)
             if (k % team != me && TryChain(ref g, k)) return true;
         // The [x | h_prev] copies the weight gradients read: they need only the forward's rows, so they fill the
-        // wait at the start, while the last layer's first chunk is the only runnable task.
+        // wait at the start, while only the last layer's first chunks can run.
         for (int i = 0; i < K; i++)
         {
             int k = (me + i) % K, task = g.XHTask(k);
