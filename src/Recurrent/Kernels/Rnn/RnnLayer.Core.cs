@@ -744,7 +744,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// or 0 when they read x and h_prev in place (GRU, or I + H_out above <see cref="MergedWeightGradMaxWidth"/>).
     /// </summary>
     public static long MergedInputElements(LayerBackwardState<T>* st) =>
-        st->Gru || st->I + st->HOut > MergedWeightGradMaxWidth ? 0 : (long)st->N * (st->I + st->HOut);
+        MergesWeightGrads(in *st) ? (long)st->N * (st->I + st->HOut) : 0;
+
+    // Whether the LSTM/RNN weight gradients are one product over [x | h_prev] (GRU's gates meet x and h apart).
+    private static bool MergesWeightGrads(in LayerBackwardState<T> k) => !k.Gru && k.I + k.HOut <= MergedWeightGradMaxWidth;
 
     /// <summary>
     /// Copies x and h_prev side by side into <paramref name="xh"/> (<see cref="MergedInputElements"/> elements), for
@@ -803,7 +806,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         }
         else
         {
-            if (I + hOut <= MergedWeightGradMaxWidth)
+            if (MergesWeightGrads(in k))
             {
                 // [dW_ih | dW_hh] = dG^T [x | h_prev] as one product: dG^T is packed once instead of
                 // twice, which is most of the cost when I and H are small (seed4: 200 x 50 x 3200 runs

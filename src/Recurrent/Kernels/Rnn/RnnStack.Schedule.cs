@@ -197,10 +197,10 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                     xh[k] = RnnArena.Rent<T>(e);
                     shared += e;
                 }
-                // Insertion by cost (gate rows x (input + hidden) columns), ties in chain order: a fixed order.
-                long cost = (long)states[k].Gh * (states[k].I + states[k].HOut);
+                // Insertion by cost, ties in chain order: a fixed order.
+                long cost = WeightGradCost(states + k);
                 int at = k;
-                while (at > 0 && (long)states[bwOrder[at - 1]].Gh * (states[bwOrder[at - 1]].I + states[bwOrder[at - 1]].HOut) < cost)
+                while (at > 0 && WeightGradCost(states + bwOrder[at - 1]) < cost)
                 {
                     bwOrder[at] = bwOrder[at - 1];
                     at--;
@@ -221,11 +221,14 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     // The graph and its runner
     // ------------------------------------------------------------------------------------------
 
+    // A chain's weight-gradient work: gate rows x (input + hidden) columns.
+    private static long WeightGradCost(LayerBackwardState<T>* st) => (long)st->Gh * (st->I + st->HOut);
+
     /// <summary>One pass's tasks: what they work on, and per task a claim flag and a done flag.</summary>
     private struct Graph
     {
         public bool Backward, Accumulate;
-        public int L, D, Chunks, Per, Steps, Width, N, Tasks;
+        public int L, D, Chunks, Per, Steps, Width, N;
         public int* Offs, Claimed, Done, Next;             // Next: per chain, the next position in its walk
         public int* WeightGradOrder;                       // chains by weight-gradient cost, costliest first
         public LayerForwardState<T>* Forward;
@@ -254,11 +257,17 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         public readonly int ChunkAt(int k, int pos) => (k % D == 1) != Backward ? Chunks - 1 - pos : pos;
 
         public readonly bool IsDone(int task) => Volatile.Read(ref Done[task]) != 0;
+
+        /// <summary>
+        /// Whether layer l's output rows change after M(l, c) (the dropout mask multiplies them in place, or in
+        /// inference with 4 or more layers layer l + 2 writes the same buffer), so M(l, c) must also wait for the
+        /// neighbouring chunks that read chunk c's edge rows as h_{t-1}.
+        /// </summary>
+        public readonly bool EdgeRowsChange(int l) => Mask != null || (l + 2 < L && Outs[l + 2] == Outs[l]);
     }
 
     private static void Run(ref Graph g, int tasks)
     {
-        g.Tasks = tasks;
         g.Claimed = RnnArena.RentZeroed<int>(tasks);
         g.Done = RnnArena.RentZeroed<int>(tasks);
         g.Next = RnnArena.RentZeroed<int>(g.Chains);
@@ -362,7 +371,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         if (!g.Backward && l < g.L - 1)
         {
             TryLayerOutput(ref g, l, c);
-            if (g.Mask != null || (l + 2 < g.L && g.Outs[l + 2] == g.Outs[l]))
+            if (g.EdgeRowsChange(l))
             {
                 if (c > 0) TryLayerOutput(ref g, l, c - 1);
                 if (c + 1 < g.Chunks) TryLayerOutput(ref g, l, c + 1);
@@ -386,13 +395,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         for (int k = me; k < K; k += team)
         {
             int l = k / g.D, up = k + g.D;
-            if (l >= g.L - 1 || Volatile.Read(ref g.Next[k]) - Volatile.Read(ref g.Next[up]) < LeadChunks) continue;
-            for (int pos = Volatile.Read(ref g.Next[up]); pos < g.Chunks; pos++)
-            {
-                int c = g.ChunkAt(up, pos);
-                if (!g.IsDone(g.M(l, c))) break;
-                if (TryProject(ref g, up, c)) return true;
-            }
+            if (l < g.L - 1 && Volatile.Read(ref g.Next[k]) - Volatile.Read(ref g.Next[up]) >= LeadChunks && TryProjectAhead(ref g, up))
+                return true;
         }
         for (int k = me; k < K; k += team)
             if (TryChain(ref g, k)) return true;
@@ -402,15 +406,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                 if (TryLayerOutput(ref g, l, c)) return true;
         // Projections ahead, in the order the chains will need them, own chains first.
         for (int i = 0; i < K; i++)
-        {
-            int k = (me + i) % K, l = k / g.D;
-            for (int pos = Volatile.Read(ref g.Next[k]); pos < g.Chunks; pos++)
-            {
-                int c = g.ChunkAt(k, pos);
-                if (l > 0 && !g.IsDone(g.M(l - 1, c))) break;
-                if (TryProject(ref g, k, c)) return true;
-            }
-        }
+            if (TryProjectAhead(ref g, (me + i) % K)) return true;
         // Another participant's chain, when nothing else is left to do here.
         for (int k = 0; k < K; k++)
             if (k % team != me && TryChain(ref g, k)) return true;
@@ -425,12 +421,10 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         if (Volatile.Read(ref g.Claimed[task]) != 0) return false;
         for (int d = 0; d < g.D; d++)
             if (!g.IsDone(g.R(l * g.D + d, c))) return false;
-        if (g.Mask != null || (l + 2 < g.L && g.Outs[l + 2] == g.Outs[l]))
+        if (g.EdgeRowsChange(l))
         {
             // Each direction still reads its chunk-edge rows as h_{t-1} of its next chunk (forward: c + 1; reverse:
-            // c - 1), and the rows change after M(l, c): the mask multiplies them in place, or (inference, 4 or more
-            // layers) layer l + 2 writes its output into the same buffer once M(l, c) has let layer l + 1 project
-            // chunk c. Wait for those reads too.
+            // c - 1), and the rows change once M(l, c) is done: wait for those reads too.
             if (c + 1 < g.Chunks && !g.IsDone(g.R(l * g.D, c + 1))) return false;
             if (g.D == 2 && c > 0 && !g.IsDone(g.R(l * g.D + 1, c - 1))) return false;
         }
@@ -443,6 +437,20 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         }
         Finish(ref g, task);
         return true;
+    }
+
+    // The first unclaimed projection along chain k's walk from its next position, up to the first whose input rows
+    // are not ready.
+    private static bool TryProjectAhead(ref Graph g, int k)
+    {
+        int l = k / g.D;
+        for (int pos = Volatile.Read(ref g.Next[k]); pos < g.Chunks; pos++)
+        {
+            int c = g.ChunkAt(k, pos);
+            if (l > 0 && !g.IsDone(g.M(l - 1, c))) break;
+            if (TryProject(ref g, k, c)) return true;
+        }
+        return false;
     }
 
     // P(k, c) if its input rows are ready and no one has claimed it.
