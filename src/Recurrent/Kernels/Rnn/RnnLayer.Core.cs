@@ -105,6 +105,7 @@ internal unsafe struct LayerBackwardState<T> where T : unmanaged
     public T* DH0, DC0, DY, Cache, X, C0;              // see RnnLayerCore.BackwardSetup
     public T* WIh, WHh, WHr;
     public T* DG, DH, DC, DHAll, DHPre, ZeroRow, WhhT, WhhP;
+    public T* WihP, WihPn;                             // W_ih packed for the dx products (GRU: r,z rows; n rows), or null
     public T* XH;                                      // [x | h_prev] side by side for the merged weight-gradient product, or null
     public int Done;                                   // steps done in backward processing order
 }
@@ -161,11 +162,14 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// w: the flat weight buffer, this layer's parameters at <paramref name="slots"/>;
     /// packWih: pack W_ih^T once for many <see cref="Project"/> calls over small ranges;
     /// stepsOnTeam: the steps will run where the worker team is free to split them (false when other layers or
-    /// directions run beside them on the team's threads): LSTM forward steps then split by hidden units.
+    /// directions run beside them on the team's threads): LSTM forward steps then split by hidden units;
+    /// deferPacks: rent the packed W_ih^T and W_hh^T but leave the packing to <see cref="PackInputWeights(LayerForwardState{T}*)"/>
+    /// and <see cref="PackRecurrentWeights(LayerForwardState{T}*)"/>, called before the first projection and the first step
+    /// (the stack's task graph runs them as tasks, beside other layers' work).
     /// </summary>
     public static void ForwardSetup(LayerForwardState<T>* st, in RnnLayerSizes s, int* batchSizes, int steps, int* offs, int n,
         T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots, bool packWih,
-        QuantizedLayerWeights* quantized = null, bool stepsOnTeam = true)
+        QuantizedLayerWeights* quantized = null, bool stepsOnTeam = true, bool deferPacks = false)
     {
         int bMax = batchSizes[0], h = s.HiddenSize, hOut = s.OutSize, gh = s.Gates * h;
         bool training = cache != null, lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
@@ -209,7 +213,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         if (packWih && quantized == null)
         {
             st->WihP = RnnArena.Rent<T>(Gemm.PackedBElements<T>(s.InputSize, gh));
-            Gemm.PackB(transB: true, s.InputSize, gh, st->WIh, s.InputSize, st->WihP);
+            if (!deferPacks) PackInputWeights(st);
         }
 
         // Per-step products h_{t-1} W_hh^T: with 4 or more rows, against W_hh^T (OutSize, G*H) packed
@@ -217,7 +221,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         // itself runs at half the speed: 32 x 2048 x 512 at 192 vs 82 GFLOP/s); with fewer rows "nt".
         if (stepsOnTeam) SliceSetup(st);
         st->WhhP = bMax >= NnMinRows && quantized == null && st->Slices == 0 ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(hOut, gh)) : null;
-        if (st->WhhP != null) Gemm.PackB(transB: true, hOut, gh, st->WHh, hOut, st->WhhP);
+        if (!deferPacks) PackRecurrentWeights(st);
         st->GhBuf = RnnArena.Rent<T>((long)bMax * gh);                                   // (B, G*H) h_{t-1} W_hh^T
         st->CState = lstm && !training ? RnnArena.Rent<T>((long)bMax * h) : null;        // (B, H) c in inference
         st->HPreBuf = proj && !training ? RnnArena.Rent<T>((long)bMax * h) : null;       // (B, H) o*tanh(c) in inference
@@ -620,10 +624,14 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// Prepares one layer and direction's backward pass; scratch is rented from the calling thread's arena and
     /// must stay rented until the pass ends. dH0: (B, OutSize) += gradient of h0, or null; dC0: (B, H) or null;
     /// dY: (N, ldy) gradient of the output rows or null (zero); dHN: (B, OutSize) or null; dCN: (B, H) or null;
-    /// cache: what the forward saved; x: (N, ldx) the forward input; c0: (B, H) or null (zeros); w: the flat weights.
+    /// cache: what the forward saved; x: (N, ldx) the forward input; c0: (B, H) or null (zeros); w: the flat weights;
+    /// packWih: rent a packed W_ih for <see cref="InputGrad"/> (many dx products over small ranges);
+    /// deferPacks: leave the packing of W_hh (and W_ih) to <see cref="PackRecurrentWeights(LayerBackwardState{T}*)"/> and
+    /// <see cref="PackInputWeights(LayerBackwardState{T}*)"/>, called before the first step and the first dx product.
     /// </summary>
     public static void BackwardSetup(LayerBackwardState<T>* st, in RnnLayerSizes s, int* batchSizes, int steps, int* offs, int n,
-        T* dH0, T* dC0, T* dY, int ldy, T* dHN, T* dCN, T* cache, T* x, int ldx, T* c0, T* w, in RnnLayerSlots slots)
+        T* dH0, T* dC0, T* dY, int ldy, T* dHN, T* dCN, T* cache, T* x, int ldx, T* c0, T* w, in RnnLayerSlots slots,
+        bool packWih = false, bool deferPacks = false)
     {
         int bMax = batchSizes[0], h = s.HiddenSize, hOut = s.OutSize, gh = s.Gates * h;
         bool lstm = s.Mode == RnnMode.Lstm, gru = s.Mode == RnnMode.Gru, proj = s.ProjSize > 0;
@@ -655,7 +663,50 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         st->WhhT = bMax < NnMinRows ? RnnArena.Rent<T>((long)gh * hOut) : null;
         if (st->WhhT != null) RnnBlas<T>.Transpose(st->WhhT, st->WHh, gh, hOut);
         st->WhhP = st->WhhT == null ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(gh, hOut)) : null;
-        if (st->WhhP != null) Gemm.PackB(transB: false, gh, hOut, st->WHh, hOut, st->WhhP);
+        if (packWih)
+        {
+            st->WihP = RnnArena.Rent<T>(Gemm.PackedBElements<T>(gru ? 2 * h : gh, s.InputSize));
+            st->WihPn = gru ? RnnArena.Rent<T>(Gemm.PackedBElements<T>(h, s.InputSize)) : null;
+        }
+        if (!deferPacks)
+        {
+            PackRecurrentWeights(st);
+            PackInputWeights(st);
+        }
+    }
+
+    /// <summary>Packs W_ih^T for the projections, when <see cref="ForwardSetup"/> deferred it (no-op without a packed W_ih).</summary>
+    public static void PackInputWeights(LayerForwardState<T>* st)
+    {
+        if (st->WihP != null) Gemm.PackB(transB: true, st->S.InputSize, st->Gh, st->WIh, st->S.InputSize, st->WihP);
+    }
+
+    /// <summary>Packs W_hh^T for the steps, when <see cref="ForwardSetup"/> deferred it (no-op without a packed W_hh).</summary>
+    public static void PackRecurrentWeights(LayerForwardState<T>* st)
+    {
+        if (st->WhhP != null) Gemm.PackB(transB: true, st->HOut, st->Gh, st->WHh, st->HOut, st->WhhP);
+    }
+
+    /// <summary>Packs W_hh for the steps' dh products, when <see cref="BackwardSetup"/> deferred it (no-op without one).</summary>
+    public static void PackRecurrentWeights(LayerBackwardState<T>* st)
+    {
+        if (st->WhhP != null) Gemm.PackB(transB: false, st->Gh, st->HOut, st->WHh, st->HOut, st->WhhP);
+    }
+
+    /// <summary>
+    /// Packs W_ih for the dx products of <see cref="InputGrad"/> (BackwardSetup with packWih; no-op without): one pack
+    /// for the many chunks of a stack's backward, where each product would otherwise pack all of W_ih again.
+    /// </summary>
+    public static void PackInputWeights(LayerBackwardState<T>* st)
+    {
+        if (st->WihP == null) return;
+        int h = st->H, I = st->I;
+        if (st->Gru)
+        {
+            Gemm.PackB(transB: false, 2 * h, I, st->WIh, I, st->WihP);
+            Gemm.PackB(transB: false, h, I, st->WIh + (nint)2 * h * I, I, st->WihPn);
+        }
+        else Gemm.PackB(transB: false, st->Gh, I, st->WIh, I, st->WihP);
     }
 
     /// <summary>Runs the next <paramref name="count"/> steps of the backward (the reverse of the forward's processing order).</summary>
@@ -730,7 +781,17 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         if (rows == 0) return;
         T beta = overwrite ? T.Zero : T.One;
         T* dG = st->DG + (nint)r0 * gb, dx = dX + (nint)r0 * ldx;
-        if (st->Gru)
+        if (st->WihP != null)
+        {
+            // The same products against W_ih packed once (PackInputWeights): the same blocks, so the same bits.
+            if (st->Gru)
+            {
+                Gemm.GemmPackedB(rows, I, 2 * h, T.One, dG + h, gb, st->WihP, beta, dx, ldx);
+                Gemm.GemmPackedB(rows, I, h, T.One, dG, gb, st->WihPn, T.One, dx, ldx);
+            }
+            else Gemm.GemmPackedB(rows, I, gh, T.One, dG, gb, st->WihP, beta, dx, ldx);
+        }
+        else if (st->Gru)
         {
             // G_x = x W_ih^T + b_ih: the r,z rows of W_ih meet dG[:, H:3H], the n rows dG[:, 0:H].
             RnnBlas<T>.Gemm(false, false, rows, I, 2 * h, T.One, dG + h, gb, st->WIh, I, beta, dx, ldx);

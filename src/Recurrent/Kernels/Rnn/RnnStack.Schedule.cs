@@ -125,7 +125,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                         hN == null ? null : hN + (nint)k * b * hOut, cN == null ? null : cN + (nint)k * b * h,
                         training ? cache + layout.LayerCache(k) : null, l == 0 ? x : outs[l - 1], l == 0 ? s.InputSize : width,
                         h0 == null ? null : h0 + (nint)k * b * hOut, c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d), packWih: true,
-                        quantized == null ? null : quantized + k, stepsOnTeam: false);   // the graph runs chains side by side
+                        quantized == null ? null : quantized + k, stepsOnTeam: false, deferPacks: true);   // the graph runs chains side by side
                 }
 
             var graph = new Graph
@@ -133,7 +133,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                 Backward = false, L = L, D = D, Chunks = chunks, Per = per, Steps = steps, Width = width, N = n, Offs = offs,
                 Forward = states, Outs = outs, Mask = mask,
             };
-            Run(ref graph, 2 * K * chunks + L * chunks);
+            Run(ref graph, 2 * K * chunks + L * chunks + 2 * K);
         }
         RnnArena.Release(mark);
     }
@@ -179,7 +179,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                         dH0 == null ? null : dH0 + (nint)k * b * hOut, dC0 == null ? null : dC0 + (nint)k * b * h, dYl, width,
                         dHN == null ? null : dHN + (nint)k * b * hOut, dCN == null ? null : dCN + (nint)k * b * h,
                         cache + layout.LayerCache(k), l == 0 ? x : cache + layout.LayerInput(l), l == 0 ? s.InputSize : width,
-                        c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d));
+                        c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d), packWih: dIns[l] != null, deferPacks: true);
                 }
 
             // Each chain's [x | h_prev] for its weight-gradient parts, copied once (task XH) instead of once per part,
@@ -212,7 +212,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                 Backward = true, L = L, D = D, Chunks = chunks, Per = per, Steps = steps, Width = width, N = n, Offs = offs,
                 BackwardStates = states, DIns = dIns, Mask = mask, DW = dw, Accumulate = accumulate, Sizes = s, XH = xh, WeightGradOrder = bwOrder,
             };
-            Run(ref graph, K * chunks + L * chunks + (WeightGradParts + 1) * K);
+            Run(ref graph, K * chunks + L * chunks + (WeightGradParts + 3) * K);
         }
         RnnArena.Release(mark);
     }
@@ -242,9 +242,10 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         public readonly int ChunkStart(int c) => c * Per;
         public readonly int ChunkEnd(int c) => Math.Min(Steps, (c + 1) * Per);
 
-        // Forward ids: P(k, c) = k*C + c;  R(k, c) = KC + k*C + c;  M(l, c) = 2KC + l*C + c (l = L-1: placeholders).
+        // Forward ids: P(k, c) = k*C + c;  R(k, c) = KC + k*C + c;  M(l, c) = 2KC + l*C + c (l = L-1: placeholders);
+        //              PackIh(k) = 2KC + L*C + k;  PackHh(k) = 2KC + L*C + K + k.
         // Backward ids: BR(k, c) = k*C + c;  BX(l, c) = KC + l*C + c;  BW(k, p) = KC + L*C + Parts*k + p;
-        //               XH(k) = KC + L*C + Parts*K + k.
+        //               XH(k) = KC + L*C + Parts*K + k;  PackHh(k) = KC + L*C + (Parts+1)*K + k;  PackIh(k) = ... + K + k.
         public readonly int P(int k, int c) => k * Chunks + c;
         public readonly int R(int k, int c) => (Chains + k) * Chunks + c;
         public readonly int M(int l, int c) => 2 * Chains * Chunks + l * Chunks + c;
@@ -252,6 +253,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         public readonly int BX(int l, int c) => Chains * Chunks + l * Chunks + c;
         public readonly int BW(int k, int p) => (Chains + L) * Chunks + WeightGradParts * k + p;
         public readonly int XHTask(int k) => (Chains + L) * Chunks + WeightGradParts * Chains + k;
+        public readonly int PackIh(int k) => Backward ? (Chains + L) * Chunks + (WeightGradParts + 2) * Chains + k : (2 * Chains + L) * Chunks + k;
+        public readonly int PackHh(int k) => Backward ? (Chains + L) * Chunks + (WeightGradParts + 1) * Chains + k : (2 * Chains + L) * Chunks + Chains + k;
 
         /// <summary>The chunk at position <paramref name="pos"/> of chain k's walk (forward: time order, or reversed for direction 1; backward: the opposite).</summary>
         public readonly int ChunkAt(int k, int pos) => (k % D == 1) != Backward ? Chunks - 1 - pos : pos;
@@ -277,6 +280,11 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         {
             for (int l = g.L - 1; l < g.L; l++)
                 for (int c = 0; c < g.Chunks; c++) Finish(ref g, g.M(l, c));   // no M for the last layer
+            for (int k = 0; k < g.Chains; k++)
+            {
+                if (g.Forward[k].WihP == null) Finish(ref g, g.PackIh(k));
+                if (g.Forward[k].WhhP == null) Finish(ref g, g.PackHh(k));
+            }
         }
         else
         {
@@ -287,6 +295,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                 if (g.DW == null)
                     for (int p = 0; p < WeightGradParts; p++) Finish(ref g, g.BW(k, p));
                 if (g.XH[k] == null) Finish(ref g, g.XHTask(k));
+                if (g.BackwardStates[k].WihP == null) Finish(ref g, g.PackIh(k));
+                if (g.BackwardStates[k].WhhP == null) Finish(ref g, g.PackHh(k));
             }
         }
 
@@ -350,12 +360,30 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         Interlocked.Decrement(ref g.Remaining);
     }
 
+    // A packing task (PackIh / PackHh of the pass), if no one has claimed it: it needs nothing but the weights.
+    private static bool TryPack(ref Graph g, int task)
+    {
+        if (Volatile.Read(ref g.Claimed[task]) != 0 || !Claim(ref g, task)) return false;
+        int k = (task - Math.Min(g.PackIh(0), g.PackHh(0))) % g.Chains;
+        bool ih = task == g.PackIh(k);
+        if (g.Backward)
+        {
+            if (ih) RnnLayerCore<T>.PackInputWeights(g.BackwardStates + k);
+            else RnnLayerCore<T>.PackRecurrentWeights(g.BackwardStates + k);
+        }
+        else if (ih) RnnLayerCore<T>.PackInputWeights(g.Forward + k);
+        else RnnLayerCore<T>.PackRecurrentWeights(g.Forward + k);
+        Finish(ref g, task);
+        return true;
+    }
+
     // The next step range of chain k, if its inputs are ready: claimed through the chain's position.
     private static bool TryChain(ref Graph g, int k)
     {
         int pos = Volatile.Read(ref g.Next[k]);
         if (pos >= g.Chunks) return false;
         int c = g.ChunkAt(k, pos), l = k / g.D;
+        if (pos == 0 && !g.IsDone(g.PackHh(k))) return TryPack(ref g, g.PackHh(k));   // the chain's first step waits on W_hh's packing
         if (pos > 0 && !g.IsDone(g.Backward ? g.BR(k, g.ChunkAt(k, pos - 1)) : g.R(k, g.ChunkAt(k, pos - 1)))) return false;
         if (!g.Backward && !g.IsDone(g.P(k, c))) return false;
         if (g.Backward && l < g.L - 1 && !g.IsDone(g.BX(l + 1, c))) return false;
@@ -383,6 +411,10 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     private static bool TryForward(ref Graph g, int me, int team)
     {
         int K = g.Chains;
+        // The first layer's weights, packed before anything can run (the other layers' packs wait for their chains'
+        // first tasks below, and fill the time the first chunks take).
+        for (int k = 0; k < g.D; k++)
+            if (TryPack(ref g, g.PackIh(k)) || TryPack(ref g, g.PackHh(k))) return true;
         // A chain's next chunk waiting on its projection, upper layers first (the last layer's steps end the pass).
         for (int i = 0; i < K; i++)
         {
@@ -444,6 +476,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     private static bool TryProjectAhead(ref Graph g, int k)
     {
         int l = k / g.D;
+        if (!g.IsDone(g.PackIh(k))) return TryPack(ref g, g.PackIh(k));
         for (int pos = Volatile.Read(ref g.Next[k]); pos < g.Chunks; pos++)
         {
             int c = g.ChunkAt(k, pos);
@@ -459,6 +492,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         int task = g.P(k, c), l = k / g.D;
         if (Volatile.Read(ref g.Claimed[task]) != 0) return false;
         if (l > 0 && !g.IsDone(g.M(l - 1, c))) return false;
+        if (!g.IsDone(g.PackIh(k))) return TryPack(ref g, g.PackIh(k));
         if (!Claim(ref g, task)) return false;
         RnnLayerCore<T>.Project(g.Forward + k, g.ChunkStart(c), g.ChunkEnd(c));
         Finish(ref g, task);
@@ -472,6 +506,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         if (Volatile.Read(ref g.Claimed[task]) != 0) return false;
         for (int d = 0; d < D; d++)
             if (!g.IsDone(g.BR(l * D + d, c))) return false;
+        for (int d = 0; d < D; d++)
+            if (!g.IsDone(g.PackIh(l * D + d))) return TryPack(ref g, g.PackIh(l * D + d));
         if (!Claim(ref g, task)) return false;
         int t0 = g.ChunkStart(c), t1 = g.ChunkEnd(c);
         int ld = l == 0 ? g.Sizes.InputSize : g.Width;
@@ -491,6 +527,9 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     private static bool TryBackward(ref Graph g, int me, int team)
     {
         int K = g.Chains, D = g.D;
+        // The last layer's W_hh, packed before its first steps (the only tasks that can run at the start).
+        for (int k = K - D; k < K; k++)
+            if (TryPack(ref g, g.PackHh(k))) return true;
         // A chain's next chunk waiting on the input gradient of the layer above (as the forward's projections).
         for (int i = 0; i < K; i++)
         {
@@ -508,8 +547,11 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         // Another participant's chain before the long weight-gradient tasks: the steps are the critical path.
         for (int k = 0; k < K; k++)
             if (k % team != me && TryChain(ref g, k)) return true;
-        // The [x | h_prev] copies the weight gradients read: they need only the forward's rows, so they fill the
-        // wait at the start, while only the last layer's first chunks can run.
+        // The other packs, in the order the chains need them (upper layers first), then the [x | h_prev] copies the
+        // weight gradients read: they need only the forward's rows, so they fill the wait at the start, while only the
+        // last layer's first chunks can run.
+        for (int k = K - 1; k >= 0; k--)
+            if (TryPack(ref g, g.PackHh(k)) || TryPack(ref g, g.PackIh(k))) return true;
         for (int i = 0; i < K; i++)
         {
             int k = (me + i) % K, task = g.XHTask(k);
