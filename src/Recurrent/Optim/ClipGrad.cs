@@ -64,6 +64,8 @@ public static class ClipGrad
             double c = maxNorm / (totalNorm.ToDouble() + 1e-6);
             coef = c > 1 ? 1 : c;
         }
+        // x * 1 == x for every value (a quiet NaN stays itself): the multiply PyTorch runs here would change nothing.
+        if (coef == 1) return;
         using (new NoGrad())
             foreach (var g in grads) g.Mul_(coef);
     }

@@ -136,6 +136,32 @@ public class ElementwiseKernelTests
     }
 
     [Fact]
+    public void SumOfSquares_LongInputs_AreBlockSumsInOrder_WhateverTheThreadCount()
+    {
+        // Past 8 blocks the sum splits over the team by whole blocks: each block summed alone, the blocks added in
+        // order, so one thread and two give the same bits, and the result is the double sum to rounding.
+        int block = Reductions.SquaresBlock;
+        foreach (int n in new[] { block - 1, 3 * block + 5, 8 * block, 13 * block + 31, 40 * block + 7 })
+        {
+            var x = Data<float>(n, n, -2, 2);
+            double exact = 0;
+            for (int i = 0; i < n; i++) exact += (double)x[i] * x[i];
+            int keep = Parallelism.MaxThreads;
+            double one, two;
+            try
+            {
+                Parallelism.MaxThreads = 1;
+                one = Reductions.SumOfSquares(x);
+                Parallelism.MaxThreads = 2;
+                two = Reductions.SumOfSquares(x);
+            }
+            finally { Parallelism.MaxThreads = keep; }
+            Assert.Equal(BitConverter.DoubleToInt64Bits(one), BitConverter.DoubleToInt64Bits(two));
+            Assert.Equal(exact, one, exact * 1e-11);   // the sequential reference itself drifts by ~n * 2^-53
+        }
+    }
+
+    [Fact]
     public void Driver_GivesTheSameBitsForEveryLayout()
     {
         var g = new Generator(8);
