@@ -42,13 +42,13 @@ public class RnnKernelTests
         public double[][] W = [];
         public double[]? Mask;
 
-        public static Problem Make(string mode, int layers, bool bidir, bool packed, bool bias, bool proj, int seed)
+        public static Problem Make(string mode, int layers, bool bidir, bool packed, bool bias, bool proj, int seed, int[]? batchSizes = null)
         {
             var rng = new Random(seed);
             var p = new Problem
             {
                 S = new RnnStackSizes(Enum.Parse<RnnMode>(mode), InputSize, proj ? Hidden - 2 : Hidden, layers, bidir, proj ? Proj : 0, bias),
-                BatchSizes = packed ? Packed : Dense,
+                BatchSizes = batchSizes ?? (packed ? Packed : Dense),
             };
             var s = p.S;
             p.N = p.BatchSizes.Sum();
@@ -186,6 +186,30 @@ public class RnnKernelTests
         AssertClose(k.Y, inf.Y, 1e-14, 1e-14, "inference y");
         AssertClose(k.HN, inf.HN, 1e-14, 1e-14, "inference h_n");
         AssertClose(k.CN, inf.CN, 1e-14, 1e-14, "inference c_n");
+    }
+
+    // Steps of 8 or more rows: the backward then sums each step's gate-gradient rows for the biases as it goes
+    // (RnnLayerCore.StepSumsMinRows); 9, 9, 8, 3 rows also mix such steps with a short one.
+    public static TheoryData<string, int, bool> WideConfigs()
+    {
+        var data = new TheoryData<string, int, bool>();
+        foreach (var mode in new[] { "RnnTanh", "Lstm", "Gru" })
+            foreach (int layers in new[] { 1, 2 })
+                foreach (bool bidir in new[] { false, true }) data.Add(mode, layers, bidir);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(WideConfigs))]
+    public void Double_WideSteps_MatchFiniteDifferences(string mode, int layers, bool bidir)
+    {
+        var p = Problem.Make(mode, layers, bidir, packed: true, bias: true, proj: false, seed: 4321 + layers + (bidir ? 2 : 0), batchSizes: [9, 9, 8, 3]);
+        var k = Run<double>(p, training: true);
+        var refResult = p.Reference();
+        AssertClose(refResult.Y, k.Y, 1e-12, 1e-10, "y");
+        var rng = new Random(17);
+        CheckGradient(p, p.X, k.DX, "dx", rng);
+        for (int i = 0; i < p.W.Length; i++) CheckGradient(p, p.W[i], k.DW[i], $"dweights[{i}]", rng);
     }
 
     [Theory]

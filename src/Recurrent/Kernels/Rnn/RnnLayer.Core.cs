@@ -106,6 +106,7 @@ internal unsafe struct LayerBackwardState<T> where T : unmanaged
     public T* WIh, WHh, WHr;
     public T* DG, DH, DC, DHAll, DHPre, ZeroRow, WhhT, WhhP;
     public T* WihP, WihPn;                             // W_ih packed for the dx products (GRU: r,z rows; n rows), or null
+    public T* StepSums;                                // (Steps, G*H) column sums of each step's dG rows, for the biases' gradients, or null
     public T* XH;                                      // [x | h_prev] side by side for the merged weight-gradient product, or null
     public int Done;                                   // steps done in backward processing order
 }
@@ -651,6 +652,9 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             DHAll = proj ? RnnArena.Rent<T>((long)n * hOut) : null,           // (N, P) total gradient of each h_t
             DHPre = proj ? RnnArena.Rent<T>((long)bMax * h) : null,           // (B, H) gradient of o*tanh(c_t)
             ZeroRow = RnnArena.RentZeroed<T>(hOut),
+            // The biases' gradients sum dG over every row; each step sums its own rows while they are in cache (see
+            // StepColumnSums). With few rows per step the sums would be as large as dG itself: then one pass at the end.
+            StepSums = !gru && slots.BiasIh >= 0 && bMax >= StepSumsMinRows ? RnnArena.Rent<T>((long)steps * gh) : null,
         };
         if (dHN != null) new ReadOnlySpan<T>(dHN, bMax * hOut).CopyTo(new Span<T>(st->DH, bMax * hOut));
         else new Span<T>(st->DH, bMax * hOut).Clear();
@@ -754,6 +758,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 job.Context = default;
             }
             else BackwardRows(in rows, 0, bt);
+            if (k.StepSums != null) StepColumnSums(k.StepSums + (nint)t * gh, dG + (nint)off * gb, gb, bt, gh);
 
             // G_h = h_{t-1} W_hh^T:  dh_{t-1} = dG_h W_hh  (GRU: added to the direct part dh * z)
             T* dGh = dG + (nint)off * gb + (gru ? h : 0);
@@ -769,6 +774,16 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             }
         }
         k.Done = end;
+    }
+
+    /// <summary>Rows per step from which the backward sums each step's dG rows as it goes (<see cref="LayerBackwardState{T}.StepSums"/>).</summary>
+    internal const int StepSumsMinRows = 8;
+
+    // dst (n) = a[0, :n] + a[1, :n] + ... + a[rows-1, :n] in row order (rows > 0; row stride lda).
+    private static void StepColumnSums(T* dst, T* a, int lda, int rows, int n)
+    {
+        new ReadOnlySpan<T>(a, n).CopyTo(new Span<T>(dst, n));
+        for (int r = 1; r < rows; r++) RnnBlas<T>.AddTo(dst, a + (nint)r * lda, n);
     }
 
     /// <summary>
@@ -901,11 +916,15 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 RnnBlas<T>.Gemm(true, false, r1 - r0, I, n, T.One, dG + r0, gb, x, k.Ldx, wBeta, gWih + (nint)r0 * I, I);
                 RnnBlas<T>.Gemm(true, false, r1 - r0, hOut, n, T.One, dG + r0, gb, hPrevAll, hOut, wBeta, gWhh + (nint)r0 * hOut, hOut);
             }
-            // G = x W_ih^T + b_ih + h W_hh^T + b_hh: both biases get the column sums of dG.
+            // G = x W_ih^T + b_ih + h W_hh^T + b_hh: both biases get the column sums of dG, the steps' sums added in
+            // time order (each step's rows summed in order: the same sums as AddColumnSums's 32-row blocks when every
+            // step has 32 rows).
             if (gBih != null)
             {
                 T* db = RnnArena.RentZeroed<T>(r1 - r0);
-                RnnBlas<T>.AddColumnSums(db, dG + r0, gb, n, r1 - r0);
+                if (k.StepSums != null)
+                    for (int t = 0; t < k.Steps; t++) RnnBlas<T>.AddTo(db, k.StepSums + (nint)t * gh + r0, r1 - r0);
+                else RnnBlas<T>.AddColumnSums(db, dG + r0, gb, n, r1 - r0);
                 RnnBlas<T>.AddTo(gBih + r0, db, r1 - r0);
                 RnnBlas<T>.AddTo(gBhh + r0, db, r1 - r0);
             }
