@@ -7,12 +7,14 @@
 //   M(l, c)  layer l's output rows of chunk c    needs R(l, every d, c); applies the dropout mask
 //            (in place, so then also each direction's next chunk, which reads the edge rows as h_{t-1};
 //            the same wait when layer l + 2 reuses the buffer: inference with 4 or more layers)
+//   PackIh(k), PackHh(k)  W_ih^T and W_hh^T packed  needs nothing; every P(k, .) waits on PackIh(k), R(k, first) on PackHh(k)
 // Backward tasks (each chain walks its chunks in the reverse of the forward's order):
 //   BR(k, c) the backward steps of chunk c      needs the chain's previous chunk and BX(l+1, c)
 //   BX(l, c) gradient of layer l's input rows    needs BR(l, every d, c); directions added in order,
 //            (layer l-1's output), masked          then the dropout mask of layer l-1
 //   XH(k)    chain k's [x | h_prev] side by side  needs nothing (the forward's rows); the copy both BWs read
 //   BW(k, p) half p of chain k's weight grads    needs every BR of chain k and XH(k)
+//   PackHh(k), PackIh(k)  W_hh and W_ih packed  needs nothing; BR(k, first) waits on PackHh(k), BX(l, .) on PackIh(l, every d)
 // So with two threads a 2-layer stack runs as a wavefront (layer 1 steps through chunk c while
 // layer 0 steps through chunk c+1), the two directions of a bidirectional layer run side by side,
 // and the weight gradients of a finished chain overlap the rest. A free thread takes, in order: the
