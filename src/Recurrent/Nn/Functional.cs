@@ -122,7 +122,10 @@ public static partial class Functional
 
         var dtype = weight.DType;
         trace.End()?.Op("Embedding", result, [input, weight], maxNorm);
-        return Tensor.Record(result, "EmbeddingBackward0", g =>
+        // What a recurrent stack reading this output needs to work per id (Nn/Recurrent/InputGroups.cs).
+        var lookup = new EmbeddingLookup(idsTensor, num, pad, scaleGradByFreq);
+        result.Lookup = lookup;
+        Tensor.Record(result, "EmbeddingBackward0", g =>
         {
             // out[i] = W[ids[i]]  =>  dW[r] = Σ_{i: ids[i] = r, r != padding_idx} g[i] (/ count[r] with scale_grad_by_freq)
             var gw = Tensor.NewZeroed(dtype, [num, dim]);
@@ -132,6 +135,8 @@ public static partial class Functional
             else ScatterRows(gc.AsSpan<double>(), ids, dim, pad, scaleGradByFreq, num, gw.AsSpan<double>());
             return new Tensor?[] { gw };
         }, false, weight);
+        lookup.Node = result.GradFn;
+        return result;
     }
 
     /// <summary>PyTorch's padding_idx rule: negative counts from the end; returns -1 for none.</summary>

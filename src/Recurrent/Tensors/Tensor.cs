@@ -25,6 +25,8 @@ public sealed partial class Tensor
     internal int OutputNr;
     private AccumulateGrad? _accumulator;
     internal bool RetainsGrad;
+    /// <summary>The lookup this tensor is the output of (<see cref="Nn.Functional.Embedding"/>), for a recurrent stack that reads it; else null.</summary>
+    internal Nn.EmbeddingLookup? Lookup;
 
     // A tensor over a fresh array (never one that another tensor uses: views go through the
     // constructor below, which carries the pool lease along).

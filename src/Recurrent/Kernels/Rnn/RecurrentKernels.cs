@@ -55,6 +55,17 @@ public static unsafe class RecurrentKernels
     public static void StackForward<T>(Span<T> y, Span<T> hN, Span<T> cN, Span<T> cache,
         ReadOnlySpan<T> x, ReadOnlySpan<T> h0, ReadOnlySpan<T> c0, ReadOnlySpan<T> weights,
         in RnnStackSizes sizes, ReadOnlySpan<int> batchSizes, ReadOnlySpan<T> dropoutMask = default)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        StackForwardGrouped(y, hN, cN, cache, x, h0, c0, weights, in sizes, batchSizes, dropoutMask, default, default);
+
+    /// <summary>
+    /// <see cref="StackForward{T}(Span{T}, Span{T}, Span{T}, Span{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, in RnnStackSizes, ReadOnlySpan{int}, ReadOnlySpan{T})"/>
+    /// with the input rows in groups of equal rows (or empty for none): <paramref name="groups"/> (N) each row's group,
+    /// <paramref name="xu"/> (U, InputSize) one row of each group. The first layer then projects U rows instead of N.
+    /// </summary>
+    internal static void StackForwardGrouped<T>(Span<T> y, Span<T> hN, Span<T> cN, Span<T> cache,
+        ReadOnlySpan<T> x, ReadOnlySpan<T> h0, ReadOnlySpan<T> c0, ReadOnlySpan<T> weights,
+        in RnnStackSizes sizes, ReadOnlySpan<int> batchSizes, ReadOnlySpan<T> dropoutMask, ReadOnlySpan<int> groups, ReadOnlySpan<T> xu)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckType<T>();
@@ -64,6 +75,7 @@ public static unsafe class RecurrentKernels
         int b = batchSizes.Length > 0 ? batchSizes[0] : 0, L = sizes.NumLayers, dirs = sizes.Directions;
         int h = sizes.HiddenSize, hOut = sizes.OutSize, width = dirs * hOut;
         bool lstm = sizes.Mode == RnnMode.Lstm;
+        int u = CheckGroups(groups, xu, n, in sizes);
         CheckMatrix(y.Length, n, width, width, "y");
         CheckMatrix(x.Length, n, sizes.InputSize, sizes.InputSize, "x");
         Expect(weights.Length, sizes.WeightCount, "weights");
@@ -73,15 +85,18 @@ public static unsafe class RecurrentKernels
         CheckOptional(c0.Length, lstm ? (long)L * dirs * b * h : 0, "c0");
         CheckOptional(cache.Length, layout.Size, "cache", atLeast: true);
         CheckOptional(dropoutMask.Length, (long)(L - 1) * n * width, "dropoutMask");
-        fixed (T* py = y, phN = hN, pcN = cN, pCache = cache, px = x, ph0 = h0, pc0 = c0, pw = weights, pMask = dropoutMask)
+        fixed (T* py = y, phN = hN, pcN = cN, pCache = cache, px = x, ph0 = h0, pc0 = c0, pw = weights, pMask = dropoutMask, pxu = xu)
+        fixed (int* pg = groups)
         {
             T* phNn = hN.IsEmpty ? null : phN, pcNn = cN.IsEmpty ? null : pcN, pCachen = cache.IsEmpty ? null : pCache;
             T* ph0n = h0.IsEmpty ? null : ph0, pc0n = c0.IsEmpty ? null : pc0;
+            int* pgn = u > 0 ? pg : null;
             if (RnnStackSchedule<T>.Applies(in sizes))
-                RnnStackSchedule<T>.Forward(in sizes, batchSizes, n, py, phNn, pcNn, pCachen, px, ph0n, pc0n, pw, dropoutMask.IsEmpty ? null : pMask);
+                RnnStackSchedule<T>.Forward(in sizes, batchSizes, n, py, phNn, pcNn, pCachen, px, ph0n, pc0n, pw, dropoutMask.IsEmpty ? null : pMask,
+                    null, pgn, pxu, u);
             else
                 RnnLayerCore<T>.Forward(sizes.Layer(0, 0), batchSizes, n, py, width, phNn, pcNn, pCachen == null ? null : pCachen + layout.LayerCache(0),
-                    px, sizes.InputSize, ph0n, pc0n, pw, sizes.Slots(0, 0));
+                    px, sizes.InputSize, ph0n, pc0n, pw, sizes.Slots(0, 0), null, pgn, pxu, u);
         }
     }
 
@@ -150,6 +165,18 @@ public static unsafe class RecurrentKernels
         ReadOnlySpan<T> dY, ReadOnlySpan<T> dHN, ReadOnlySpan<T> dCN, ReadOnlySpan<T> cache,
         ReadOnlySpan<T> x, ReadOnlySpan<T> c0, ReadOnlySpan<T> weights, in RnnStackSizes sizes,
         ReadOnlySpan<int> batchSizes, ReadOnlySpan<T> dropoutMask = default)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        StackBackwardGrouped(dX, dH0, dC0, dWeights, accumulateWeights, dY, dHN, dCN, cache, x, c0, weights, in sizes, batchSizes, dropoutMask, default, default);
+
+    /// <summary>
+    /// <see cref="StackBackward{T}(Span{T}, Span{T}, Span{T}, Span{T}, bool, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, in RnnStackSizes, ReadOnlySpan{int}, ReadOnlySpan{T})"/>
+    /// with the forward's input groups (or empty for none); <paramref name="dX"/> is then (U, InputSize) += each
+    /// group's input gradient summed over its rows (LSTM and RNN only).
+    /// </summary>
+    internal static void StackBackwardGrouped<T>(Span<T> dX, Span<T> dH0, Span<T> dC0, Span<T> dWeights, bool accumulateWeights,
+        ReadOnlySpan<T> dY, ReadOnlySpan<T> dHN, ReadOnlySpan<T> dCN, ReadOnlySpan<T> cache,
+        ReadOnlySpan<T> x, ReadOnlySpan<T> c0, ReadOnlySpan<T> weights, in RnnStackSizes sizes,
+        ReadOnlySpan<int> batchSizes, ReadOnlySpan<T> dropoutMask, ReadOnlySpan<int> groups, ReadOnlySpan<T> xu)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckType<T>();
@@ -159,7 +186,9 @@ public static unsafe class RecurrentKernels
         int b = batchSizes.Length > 0 ? batchSizes[0] : 0, L = sizes.NumLayers, dirs = sizes.Directions;
         int h = sizes.HiddenSize, hOut = sizes.OutSize, width = dirs * hOut;
         bool lstm = sizes.Mode == RnnMode.Lstm;
-        CheckOptional(dX.Length, (long)n * sizes.InputSize, "dX");
+        int u = CheckGroups(groups, xu, n, in sizes);
+        if (u > 0 && sizes.Mode == RnnMode.Gru) throw new ArgumentException("groups: input groups are not supported for GRU stacks in the backward.", nameof(groups));
+        CheckOptional(dX.Length, (long)(u > 0 ? u : n) * sizes.InputSize, "dX");
         CheckOptional(dH0.Length, (long)L * dirs * b * hOut, "dH0");
         CheckOptional(dC0.Length, lstm ? (long)L * dirs * b * h : 0, "dC0");
         CheckOptional(dWeights.Length, sizes.WeightCount, "dWeights");
@@ -173,16 +202,18 @@ public static unsafe class RecurrentKernels
         if (cache.Length < layout.Size)
             throw new ArgumentException($"cache is too short for this stack and sequence. Expected at least {layout.Size} elements, got {cache.Length}.", nameof(cache));
         fixed (T* pdX = dX, pdH0 = dH0, pdC0 = dC0, pdW = dWeights, pdY = dY, pdHN = dHN, pdCN = dCN, pCache = cache, px = x, pc0 = c0,
-            pw = weights, pMask = dropoutMask)
+            pw = weights, pMask = dropoutMask, pxu = xu)
+        fixed (int* pg = groups)
         {
+            int* pgn = u > 0 ? pg : null;
             T* dXn = dX.IsEmpty ? null : pdX, dH0n = dH0.IsEmpty ? null : pdH0, dC0n = dC0.IsEmpty ? null : pdC0, dWn = dWeights.IsEmpty ? null : pdW;
             T* dYn = dY.IsEmpty ? null : pdY, dHNn = dHN.IsEmpty ? null : pdHN, dCNn = dCN.IsEmpty ? null : pdCN, c0n = c0.IsEmpty ? null : pc0;
             if (RnnStackSchedule<T>.Applies(in sizes))
                 RnnStackSchedule<T>.Backward(in sizes, batchSizes, n, dXn, dH0n, dC0n, dWn, accumulateWeights, dYn, dHNn, dCNn, pCache, px, c0n, pw,
-                    dropoutMask.IsEmpty ? null : pMask);
+                    dropoutMask.IsEmpty ? null : pMask, pgn, pxu, u);
             else
                 RnnLayerCore<T>.Backward(sizes.Layer(0, 0), batchSizes, n, dXn, dH0n, dC0n, dWn, accumulateWeights, dYn, width, dHNn, dCNn,
-                    pCache + layout.LayerCache(0), px, sizes.InputSize, c0n, pw, sizes.Slots(0, 0));
+                    pCache + layout.LayerCache(0), px, sizes.InputSize, c0n, pw, sizes.Slots(0, 0), pgn, pxu, u);
         }
     }
 
@@ -210,6 +241,21 @@ public static unsafe class RecurrentKernels
         }
         if (n > int.MaxValue) throw new ArgumentException($"Too many rows: the batch sizes sum to {n}.", nameof(batchSizes));
         return (int)n;
+    }
+
+    // Returns U (0: no groups) after checking the groups: one per row, each in [0, U), xu (U, InputSize).
+    private static int CheckGroups<T>(ReadOnlySpan<int> groups, ReadOnlySpan<T> xu, int n, in RnnStackSizes sizes)
+    {
+        if (groups.IsEmpty && xu.IsEmpty) return 0;
+        if (groups.Length != n) throw new ArgumentException($"groups must have one entry per input row ({n}), but got {groups.Length}.", nameof(groups));
+        int i = sizes.InputSize;
+        if (i == 0 || xu.Length % i != 0 || xu.Length == 0)
+            throw new ArgumentException($"xu must hold whole rows of {i} (one per group), but got {xu.Length} elements.", nameof(xu));
+        int u = xu.Length / i;
+        for (int r = 0; r < groups.Length; r++)
+            if ((uint)groups[r] >= (uint)u)
+                throw new ArgumentException($"groups[{r}] must be in [0, {u}), but got {groups[r]}.", nameof(groups));
+        return u;
     }
 
     private static void CheckMatrix(int length, int rows, int cols, int ld, string name)

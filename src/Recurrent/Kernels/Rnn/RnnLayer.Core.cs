@@ -82,6 +82,9 @@ internal unsafe struct LayerForwardState<T> where T : unmanaged
     public int Slices;                                 // > 0: LSTM forward steps split by hidden units (see SliceSetup)
     public T** SliceWhhP;                              // (Slices) W_hh^T of each slice's units, gates i,f,g,o side by side, packed
     public T** SliceGh;                                // (Slices) (BMax, 4 * units) each slice's h_{t-1} W_hh^T
+    public int* Groups;                                // (N) the group of each input row, or null (see UseInputGroups)
+    public T* XU, GxTable;                             // (U, I) one input row per group; (U, G*H) their projections
+    public int U;
 }
 
 /// <summary>
@@ -109,6 +112,9 @@ internal unsafe struct LayerBackwardState<T> where T : unmanaged
     public T* StepSums;                                // (Steps, G*H) column sums of each step's dG rows, for the biases' gradients, or null
     public T* XH;                                      // [x | h_prev] side by side for the merged weight-gradient product, or null
     public int Done;                                   // steps done in backward processing order
+    public int* Groups;                                // (N) the group of each input row, or null (see UseInputGroups)
+    public T* XU, GroupSums;                           // (U, I) one input row per group; (U, G*H) each group's dG rows summed
+    public int U;
 }
 
 /// <summary>
@@ -136,7 +142,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// </summary>
     public static void Forward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
         T* y, int ldy, T* hN, T* cN, T* cache, T* x, int ldx, T* h0, T* c0, T* w, in RnnLayerSlots slots,
-        QuantizedLayerWeights* quantized = null)
+        QuantizedLayerWeights* quantized = null, int* groups = null, T* xu = null, int u = 0)
     {
         if (batchSizes.Length == 0) return;
         nuint mark = RnnArena.Mark();
@@ -145,8 +151,14 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             int* offs = RnnArena.Rent<int>(batchSizes.Length + 1);
             RowOffsets(batchSizes, offs);
             LayerForwardState<T> st;
-            ForwardSetup(&st, in s, bs, batchSizes.Length, offs, n, y, ldy, hN, cN, cache, x, ldx, h0, c0, w, in slots, packWih: false, quantized);
+            // With input groups W_ih^T is packed, so that the groups' product runs on the blocked kernels whatever U is.
+            ForwardSetup(&st, in s, bs, batchSizes.Length, offs, n, y, ldy, hN, cN, cache, x, ldx, h0, c0, w, in slots, packWih: groups != null, quantized);
             using var burst = BurstFor(st.BMax, st.Gh, st.HOut);
+            if (groups != null)
+            {
+                UseInputGroups(&st, groups, xu, u);
+                ProjectGroups(&st);
+            }
             Project(&st, 0, batchSizes.Length);
             ForwardSteps(&st, batchSizes.Length);
         }
@@ -229,12 +241,45 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         st->HpGather = !training ? RnnArena.Rent<T>((long)bMax * hOut) : null;          // (B, OutSize) h_{t-1} rows in inference
     }
 
+    /// <summary>
+    /// Declares that the input rows fall into <paramref name="u"/> groups of equal rows (an embedding's lookups: one
+    /// group per id): <paramref name="groups"/> (N) the group of each row, <paramref name="xu"/> (U, I) one row of each.
+    /// <see cref="ProjectGroups"/> then projects each group once and <see cref="Project"/> copies its rows' projections
+    /// from there: U rows multiplied instead of N (the char-LM: 65 instead of 2048), the same bits per row, as a
+    /// product's rows are computed independently of the other rows. Float weights only (not int8).
+    /// </summary>
+    public static void UseInputGroups(LayerForwardState<T>* st, int* groups, T* xu, int u)
+    {
+        if (st->Quantized) throw new InvalidOperationException("input groups are not supported on int8 weights");
+        st->Groups = groups;
+        st->XU = xu;
+        st->U = u;
+        st->GxTable = RnnArena.Rent<T>((long)u * st->Gh);
+    }
+
+    /// <summary>The projections of the groups' rows (<see cref="UseInputGroups(LayerForwardState{T}*, int*, T*, int)"/>), before the first <see cref="Project"/>; W_ih^T packed first, when it is.</summary>
+    public static void ProjectGroups(LayerForwardState<T>* st)
+    {
+        if (st->Groups == null) return;
+        int gh = st->Gh, I = st->S.InputSize, u = st->U;
+        if (st->WihP != null) Gemm.GemmPackedB(u, gh, I, T.One, st->XU, I, st->WihP, T.Zero, st->GxTable, gh);
+        else RnnBlas<T>.Gemm(false, true, u, gh, I, T.One, st->XU, I, st->WIh, I, T.Zero, st->GxTable, gh);
+    }
+
     /// <summary>The input projection Gx = x W_ih^T of time steps [t0, t1) (any thread, once their x rows are final).</summary>
     public static void Project(LayerForwardState<T>* st, int t0, int t1)
     {
         int r0 = st->Offs[t0], rows = st->Offs[t1] - r0, gh = st->Gh, I = st->S.InputSize;
         if (rows == 0) return;
         T* x = st->X + (nint)r0 * st->Ldx, gx = st->Gx + (nint)r0 * gh;
+        if (st->Groups != null)
+        {
+            // Rows of one group are equal, and so are their projections: copied from the group's (ProjectGroups).
+            int* grp = st->Groups + r0;
+            for (int r = 0; r < rows; r++)
+                new ReadOnlySpan<T>(st->GxTable + (nint)grp[r] * gh, gh).CopyTo(new Span<T>(gx + (nint)r * gh, gh));
+            return;
+        }
         if (st->Quantized) Int8Gemm.Linear(rows, (float*)x, st->Ldx, st->QIh, null, false, (float*)gx, gh);
         else if (st->WihP != null) Gemm.GemmPackedB(rows, gh, I, T.One, x, st->Ldx, st->WihP, T.Zero, gx, gh);
         else RnnBlas<T>.Gemm(false, true, rows, gh, I, T.One, x, st->Ldx, st->WIh, I, T.Zero, gx, gh);
@@ -603,7 +648,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// </summary>
     public static void Backward(in RnnLayerSizes s, ReadOnlySpan<int> batchSizes, int n,
         T* dX, T* dH0, T* dC0, T* dw, bool accumulate, T* dY, int ldy, T* dHN, T* dCN,
-        T* cache, T* x, int ldx, T* c0, T* w, in RnnLayerSlots slots)
+        T* cache, T* x, int ldx, T* c0, T* w, in RnnLayerSlots slots, int* groups = null, T* xu = null, int u = 0)
     {
         if (batchSizes.Length == 0) return;
         nuint mark = RnnArena.Mark();
@@ -613,10 +658,15 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             RowOffsets(batchSizes, offs);
             LayerBackwardState<T> st;
             BackwardSetup(&st, in s, bs, batchSizes.Length, offs, n, dH0, dC0, dY, ldy, dHN, dCN, cache, x, ldx, c0, w, in slots);
+            if (groups != null) UseInputGroups(&st, groups, xu, u);
             using var burst = BurstFor(st.BMax, st.Gh, st.HOut);
             BackwardSteps(&st, batchSizes.Length);
             if (dw != null) WeightGrads(&st, dw, in slots, accumulate, 0, 1);
-            if (dX != null) InputGrad(&st, 0, batchSizes.Length, dX, ldx, overwrite: false);
+            if (dX != null)
+            {
+                if (groups != null) GroupInputGrad(&st, dX, s.InputSize, overwrite: false);
+                else InputGrad(&st, 0, batchSizes.Length, dX, ldx, overwrite: false);
+            }
         }
         RnnArena.Release(mark);
     }
@@ -759,6 +809,9 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             }
             else BackwardRows(in rows, 0, bt);
             if (k.StepSums != null) StepColumnSums(k.StepSums + (nint)t * gh, dG + (nint)off * gb, gb, bt, gh);
+            // Each group's dG rows summed while they are in cache, in the backward's order (the same for any team).
+            if (k.Groups != null)
+                for (int b = 0; b < bt; b++) RnnBlas<T>.AddTo(k.GroupSums + (nint)k.Groups[off + b] * gb, dG + (nint)(off + b) * gb, gb);
 
             // G_h = h_{t-1} W_hh^T:  dh_{t-1} = dG_h W_hh  (GRU: added to the direct part dh * z)
             T* dGh = dG + (nint)off * gb + (gru ? h : 0);
@@ -784,6 +837,30 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     {
         new ReadOnlySpan<T>(a, n).CopyTo(new Span<T>(dst, n));
         for (int r = 1; r < rows; r++) RnnBlas<T>.AddTo(dst, a + (nint)r * lda, n);
+    }
+
+    /// <summary>
+    /// Declares the input rows' groups for the backward (see <see cref="UseInputGroups(LayerForwardState{T}*, int*, T*, int)"/>):
+    /// the steps sum each group's dG rows, the weight gradients read dW_ih = sums^T xu (U rows instead of N), and
+    /// <see cref="GroupInputGrad"/> gives each group's summed input gradient (an embedding row's gradient) instead
+    /// of <see cref="InputGrad"/>'s per-row dx. LSTM and RNN (GRU's gates meet x apart).
+    /// </summary>
+    public static void UseInputGroups(LayerBackwardState<T>* st, int* groups, T* xu, int u)
+    {
+        if (st->Gru) throw new InvalidOperationException("input groups are not supported for GRU layers");
+        st->Groups = groups;
+        st->XU = xu;
+        st->U = u;
+        st->GroupSums = RnnArena.RentZeroed<T>((long)u * st->Gb);
+    }
+
+    /// <summary>dU (U, ldu) (+)= the groups' summed dG W_ih, once every step is done (<see cref="UseInputGroups(LayerBackwardState{T}*, int*, T*, int)"/>).</summary>
+    public static void GroupInputGrad(LayerBackwardState<T>* st, T* dU, int ldu, bool overwrite)
+    {
+        int gh = st->Gh, I = st->I, u = st->U;
+        T beta = overwrite ? T.Zero : T.One;
+        if (st->WihP != null) Gemm.GemmPackedB(u, I, gh, T.One, st->GroupSums, gh, st->WihP, beta, dU, ldu);
+        else RnnBlas<T>.Gemm(false, false, u, I, gh, T.One, st->GroupSums, gh, st->WIh, I, beta, dU, ldu);
     }
 
     /// <summary>
@@ -823,7 +900,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         MergesWeightGrads(in *st) ? (long)st->N * (st->I + st->HOut) : 0;
 
     // Whether the LSTM/RNN weight gradients are one product over [x | h_prev] (GRU's gates meet x and h apart).
-    private static bool MergesWeightGrads(in LayerBackwardState<T> k) => !k.Gru && k.I + k.HOut <= MergedWeightGradMaxWidth;
+    private static bool MergesWeightGrads(in LayerBackwardState<T> k) => !k.Gru && k.Groups == null && k.I + k.HOut <= MergedWeightGradMaxWidth;
 
     /// <summary>
     /// Copies x and h_prev side by side into <paramref name="xh"/> (<see cref="MergedInputElements"/> elements), for
@@ -913,7 +990,9 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             }
             else
             {
-                RnnBlas<T>.Gemm(true, false, r1 - r0, I, n, T.One, dG + r0, gb, x, k.Ldx, wBeta, gWih + (nint)r0 * I, I);
+                // With input groups (UseInputGroups): dW_ih = dG^T x = (the groups' summed dG)^T xu.
+                if (k.Groups != null) RnnBlas<T>.Gemm(true, false, r1 - r0, I, k.U, T.One, k.GroupSums + r0, gb, k.XU, I, wBeta, gWih + (nint)r0 * I, I);
+                else RnnBlas<T>.Gemm(true, false, r1 - r0, I, n, T.One, dG + r0, gb, x, k.Ldx, wBeta, gWih + (nint)r0 * I, I);
                 RnnBlas<T>.Gemm(true, false, r1 - r0, hOut, n, T.One, dG + r0, gb, hPrevAll, hOut, wBeta, gWhh + (nint)r0 * hOut, hOut);
             }
             // G = x W_ih^T + b_ih + h W_hh^T + b_hh: both biases get the column sums of dG, the steps' sums added in

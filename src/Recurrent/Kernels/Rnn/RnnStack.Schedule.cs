@@ -15,6 +15,9 @@
 //   XH(k)    chain k's [x | h_prev] side by side  needs nothing (the forward's rows); the copy both BWs read
 //   BW(k, p) half p of chain k's weight grads    needs every BR of chain k and XH(k)
 //   PackHh(k), PackIh(k)  W_hh and W_ih packed  needs nothing; BR(k, first) waits on PackHh(k), BX(l, .) on PackIh(l, every d)
+// With input groups (an embedding's lookups, DECISIONS 33) layer 0's PackIh(k) also projects each group's row once,
+// P(0·, c) copies its rows' projections from there, the steps sum each group's dG rows, and BX(0, 0) alone (after
+// every chunk of every direction of layer 0) gives each group's input gradient; the other BX(0, c) have nothing to do.
 // So with two threads a 2-layer stack runs as a wavefront (layer 1 steps through chunk c while
 // layer 0 steps through chunk c+1), the two directions of a bidirectional layer run side by side,
 // and the weight gradients of a finished chain overlap the rest. A free thread takes, in order: the
@@ -80,7 +83,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     /// hN/cN or null, cache or null (inference), x (N, I), h0/c0 or null, w flat weights, mask ((L-1), N, D*Hout) or null.
     /// </summary>
     public static void Forward(in RnnStackSizes s, ReadOnlySpan<int> batchSizes, int n, T* y, T* hN, T* cN, T* cache,
-        T* x, T* h0, T* c0, T* w, T* mask, QuantizedLayerWeights* quantized = null)
+        T* x, T* h0, T* c0, T* w, T* mask, QuantizedLayerWeights* quantized = null, int* groups = null, T* xu = null, int u = 0)
     {
         int steps = batchSizes.Length;
         if (steps == 0) return;
@@ -111,7 +114,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                 {
                     RnnLayerCore<T>.Forward(s.Layer(l, 0), batchSizes, n, outs[l], width, hN == null ? null : hN + (nint)l * b * hOut,
                         cN == null ? null : cN + (nint)l * b * h, cache: null, l == 0 ? x : outs[l - 1], l == 0 ? s.InputSize : width,
-                        h0 == null ? null : h0 + (nint)l * b * hOut, c0 == null ? null : c0 + (nint)l * b * h, w, s.Slots(l, 0));
+                        h0 == null ? null : h0 + (nint)l * b * hOut, c0 == null ? null : c0 + (nint)l * b * h, w, s.Slots(l, 0),
+                        groups: l == 0 ? groups : null, xu: xu, u: u);
                     if (mask != null && l < L - 1) RnnBlas<T>.Mul_(outs[l], mask + (long)l * n * width, n * width);
                 }
                 RnnArena.Release(mark);
@@ -128,6 +132,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                         training ? cache + layout.LayerCache(k) : null, l == 0 ? x : outs[l - 1], l == 0 ? s.InputSize : width,
                         h0 == null ? null : h0 + (nint)k * b * hOut, c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d), packWih: true,
                         quantized == null ? null : quantized + k, stepsOnTeam: false, deferPacks: true);   // the graph runs chains side by side
+                    if (l == 0 && groups != null) RnnLayerCore<T>.UseInputGroups(states + k, groups, xu, u);   // projected with PackIh(k)
                 }
 
             var graph = new Graph
@@ -149,7 +154,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     /// empty. dX, dH0, dC0 are added to; dw (flat) added to or written.
     /// </summary>
     public static void Backward(in RnnStackSizes s, ReadOnlySpan<int> batchSizes, int n, T* dX, T* dH0, T* dC0, T* dw, bool accumulate,
-        T* dY, T* dHN, T* dCN, T* cache, T* x, T* c0, T* w, T* mask)
+        T* dY, T* dHN, T* dCN, T* cache, T* x, T* c0, T* w, T* mask, int* groups = null, T* xu = null, int u = 0)
     {
         int steps = batchSizes.Length;
         if (steps == 0) return;
@@ -182,6 +187,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                         dHN == null ? null : dHN + (nint)k * b * hOut, dCN == null ? null : dCN + (nint)k * b * h,
                         cache + layout.LayerCache(k), l == 0 ? x : cache + layout.LayerInput(l), l == 0 ? s.InputSize : width,
                         c0 == null ? null : c0 + (nint)k * b * h, w, s.Slots(l, d), packWih: dIns[l] != null, deferPacks: true);
+                    if (l == 0 && groups != null) RnnLayerCore<T>.UseInputGroups(states + k, groups, xu, u);   // dX is then the groups' (U, I)
                 }
 
             // Each chain's [x | h_prev] for its weight-gradient parts, copied once (task XH) instead of once per part,
@@ -213,6 +219,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
             {
                 Backward = true, L = L, D = D, Chunks = chunks, Per = per, Steps = steps, Width = width, N = n, Offs = offs,
                 BackwardStates = states, DIns = dIns, Mask = mask, DW = dw, Accumulate = accumulate, Sizes = s, XH = xh, WeightGradOrder = bwOrder,
+                Grouped = groups != null,
             };
             Run(ref graph, K * chunks + L * chunks + (WeightGradParts + 3) * K);
         }
@@ -229,7 +236,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     /// <summary>One pass's tasks: what they work on, and per task a claim flag and a done flag.</summary>
     private struct Graph
     {
-        public bool Backward, Accumulate;
+        public bool Backward, Accumulate, Grouped;         // Grouped: layer 0's input rows in groups (BX(0, 0) is the groups' gradient)
         public int L, D, Chunks, Per, Steps, Width, N;
         public int* Offs, Claimed, Done, Next;             // Next: per chain, the next position in its walk
         public int* WeightGradOrder;                       // chains by weight-gradient cost, costliest first
@@ -284,7 +291,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
                 for (int c = 0; c < g.Chunks; c++) Finish(ref g, g.M(l, c));   // no M for the last layer
             for (int k = 0; k < g.Chains; k++)
             {
-                if (g.Forward[k].WihP == null) Finish(ref g, g.PackIh(k));
+                if (g.Forward[k].WihP == null && g.Forward[k].Groups == null) Finish(ref g, g.PackIh(k));
                 if (g.Forward[k].WhhP == null) Finish(ref g, g.PackHh(k));
             }
         }
@@ -292,6 +299,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         {
             if (g.DIns[0] == null)
                 for (int c = 0; c < g.Chunks; c++) Finish(ref g, g.BX(0, c));
+            else if (g.Grouped)
+                for (int c = 1; c < g.Chunks; c++) Finish(ref g, g.BX(0, c));   // BX(0, 0): the groups' gradient, once layer 0 is done
             for (int k = 0; k < g.Chains; k++)
             {
                 if (g.DW == null)
@@ -373,7 +382,11 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
             if (ih) RnnLayerCore<T>.PackInputWeights(g.BackwardStates + k);
             else RnnLayerCore<T>.PackRecurrentWeights(g.BackwardStates + k);
         }
-        else if (ih) RnnLayerCore<T>.PackInputWeights(g.Forward + k);
+        else if (ih)
+        {
+            RnnLayerCore<T>.PackInputWeights(g.Forward + k);
+            RnnLayerCore<T>.ProjectGroups(g.Forward + k);   // layer 0 with input groups: every P(k, .) copies from these
+        }
         else RnnLayerCore<T>.PackRecurrentWeights(g.Forward + k);
         Finish(ref g, task);
         return true;
@@ -506,6 +519,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     {
         int task = g.BX(l, c), D = g.D;
         if (Volatile.Read(ref g.Claimed[task]) != 0) return false;
+        if (l == 0 && g.Grouped) return TryGroupInputGrad(ref g, task);
         for (int d = 0; d < D; d++)
             if (!g.IsDone(g.BR(l * D + d, c))) return false;
         for (int d = 0; d < D; d++)
@@ -522,6 +536,22 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
             long at = (long)r0 * g.Width;
             RnnBlas<T>.Mul_(g.DIns[l] + at, g.Mask + (long)(l - 1) * g.N * g.Width + at, rows * g.Width);
         }
+        Finish(ref g, task);
+        return true;
+    }
+
+    // BX(0, 0) with input groups: each group's input gradient (dX (U, I)), from every direction of layer 0 once
+    // all its steps are done (their summed dG rows).
+    private static bool TryGroupInputGrad(ref Graph g, int task)
+    {
+        for (int d = 0; d < g.D; d++)
+            for (int c = 0; c < g.Chunks; c++)
+                if (!g.IsDone(g.BR(d, c))) return false;
+        for (int d = 0; d < g.D; d++)
+            if (!g.IsDone(g.PackIh(d))) return TryPack(ref g, g.PackIh(d));
+        if (!Claim(ref g, task)) return false;
+        for (int d = 0; d < g.D; d++)
+            RnnLayerCore<T>.GroupInputGrad(g.BackwardStates + d, g.DIns[0], g.Sizes.InputSize, overwrite: false);
         Finish(ref g, task);
         return true;
     }

@@ -50,16 +50,27 @@ internal sealed class FusedStackRunner : IStackRunner
             DropoutMask.Fill(mask.AsSpan<T>(), call.Dropout, call.Generator);
         }
         Tensor? cache = record ? Tensor.AllocateWorkspace(dtype, CacheElements(s, call.BatchSizes)) : null;
-        RecurrentKernels.StackForward<T>(y.AsSpan<T>(), hN.AsSpan<T>(), cN is null ? Span<T>.Empty : cN.AsSpan<T>(),
+        // An embedding's output: the first layer works per id (InputGroups), once its rows are checked equal per id.
+        var groups = call.Groups is { } cg && cg.RowsMatch(x.AsSpan<T>(), s.InputSize) ? cg : null;
+        if (groups is null) call.Groups?.Return();
+        Tensor? xu = null;
+        if (groups is not null)
+        {
+            xu = Tensor.Allocate(dtype, [groups.Count, s.InputSize], clear: false);
+            groups.GatherRows(x.AsSpan<T>(), s.InputSize, xu.AsSpan<T>());
+        }
+        RecurrentKernels.StackForwardGrouped<T>(y.AsSpan<T>(), hN.AsSpan<T>(), cN is null ? Span<T>.Empty : cN.AsSpan<T>(),
             cache is null ? Span<T>.Empty : cache.AsSpan<T>(), x.AsSpan<T>(), h0.AsSpan<T>(), c0 is null ? ReadOnlySpan<T>.Empty : c0.AsSpan<T>(),
-            weights.Buffer.AsSpan<T>(), s, call.BatchSizes, mask is null ? ReadOnlySpan<T>.Empty : mask.AsSpan<T>());
+            weights.Buffer.AsSpan<T>(), s, call.BatchSizes, mask is null ? ReadOnlySpan<T>.Empty : mask.AsSpan<T>(),
+            groups is null ? ReadOnlySpan<int>.Empty : groups.RowGroup, xu is null ? ReadOnlySpan<T>.Empty : xu.AsSpan<T>());
 
         if (!record)
         {
             mask?.ReleaseWorkspace();
+            groups?.Return();
             return new StackResult(y, hN, cN);
         }
-        var node = new FusedStackNode<T>(s, call.BatchSizes, x, h0, c0, weights, cache!, mask);
+        var node = new FusedStackNode<T>(s, call.BatchSizes, x, h0, c0, weights, cache!, mask, groups, xu);
         var outputs = cN is null ? new[] { y, hN } : new[] { y, hN, cN };
         for (int i = 0; i < outputs.Length; i++) outputs[i].SetGradFn(node, i);
         return new StackResult(y, hN, cN);
@@ -81,11 +92,15 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     private readonly int[] _batchSizes;
     private readonly FlatParameters _weights;
     private Tensor? _x, _h0, _c0;
-    private Tensor? _cache, _mask;
+    private Tensor? _cache, _mask, _xu;
+    private readonly InputGroups? _groups;
 
-    public FusedStackNode(RnnStackSizes sizes, int[] batchSizes, Tensor x, Tensor h0, Tensor? c0, FlatParameters weights, Tensor cache, Tensor? mask)
+    public FusedStackNode(RnnStackSizes sizes, int[] batchSizes, Tensor x, Tensor h0, Tensor? c0, FlatParameters weights, Tensor cache, Tensor? mask,
+        InputGroups? groups, Tensor? xu)
         : base(sizes.Mode == RnnMode.Lstm ? 3 : 2)
     {
+        _groups = groups;
+        _xu = xu;
         _sizes = sizes;
         _batchSizes = batchSizes;
         _weights = weights;
@@ -95,7 +110,8 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
         _cache = cache;
         _mask = mask;
         var edges = new Edge[3 + weights.Views.Length];
-        edges[0] = EdgeOf(x);
+        // Grouped rows whose gradient goes to the table: the first edge is the lookup's own edge to the table.
+        edges[0] = groups is { RouteToTable: true } ? groups.Lookup.Node!.NextEdges[0] : EdgeOf(x);
         edges[1] = EdgeOf(h0);
         edges[2] = EdgeOf(c0);
         for (int i = 0; i < weights.Views.Length; i++) edges[3 + i] = EdgeOf(weights.Views[i]);
@@ -110,16 +126,25 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
             throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .Backward(). Specify retainGraph: true (Backward(retainGraph: true)) if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
         var views = _weights.Views;
         var result = new Tensor?[3 + views.Length];
-        var dX = InputGrad(_x, result, 0);
+        var groups = _groups;
+        var dU = groups is not null && _x.RequiresGrad ? Tensor.AllocateWorkspace(_x.DType, groups.Count * _sizes.InputSize) : null;
+        dU?.AsSpan<T>().Clear();
+        var dX = groups is not null ? (dU is null ? Span<T>.Empty : dU.AsSpan<T>()) : InputGrad(_x, result, 0);
         var dH0 = InputGrad(_h0!, result, 1);
         var dC0 = _c0 is null ? Span<T>.Empty : InputGrad(_c0, result, 2);
         var dWBuffer = WeightGrads(result, out bool accumulate);
         var dW = dWBuffer is null ? Span<T>.Empty : dWBuffer.AsSpan<T>();
 
-        RecurrentKernels.StackBackward<T>(dX, dH0, dC0, dW, accumulate, Contig(gradOutputs[0]), Contig(gradOutputs[1]),
+        RecurrentKernels.StackBackwardGrouped<T>(dX, dH0, dC0, dW, accumulate, Contig(gradOutputs[0]), Contig(gradOutputs[1]),
             gradOutputs.Length > 2 ? Contig(gradOutputs[2]) : ReadOnlySpan<T>.Empty, _cache.AsSpan<T>(),
             _x.AsSpan<T>(), _c0 is null ? ReadOnlySpan<T>.Empty : _c0.AsSpan<T>(), _weights.Buffer.AsSpan<T>(), _sizes, _batchSizes,
-            _mask is null ? ReadOnlySpan<T>.Empty : _mask.AsSpan<T>());
+            _mask is null ? ReadOnlySpan<T>.Empty : _mask.AsSpan<T>(),
+            groups is null ? ReadOnlySpan<int>.Empty : groups.RowGroup, _xu is null ? ReadOnlySpan<T>.Empty : _xu.AsSpan<T>());
+        if (dU is not null)
+        {
+            result[0] = groups!.TableGrad<T>(dU.AsSpan<T>(), _sizes.InputSize, _x.DType);
+            dU.ReleaseWorkspace();
+        }
         return result;
     }
 
@@ -183,7 +208,8 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
 
     public override void Release()
     {
-        _x = _h0 = _c0 = null;
+        _x = _h0 = _c0 = _xu = null;
+        _groups?.Return();
         _cache?.ReleaseWorkspace();
         _mask?.ReleaseWorkspace();
         _cache = _mask = null;

@@ -413,7 +413,7 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         var batchSizes = new int[steps];
         Array.Fill(batchSizes, batch);
 
-        var r = RunStack(rows, batchSizes, h0!, c0);
+        var r = RunStack(rows, batchSizes, h0!, c0, Runner is FusedStackRunner ? InputGroups.TryCreate(input, Mode, BatchFirst, steps, batch) : null);
 
         var output = r.Output.View(steps, batch, NumDirections * OutputSize);
         if (BatchFirst) output = output.Transpose(0, 1);
@@ -520,7 +520,7 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
     }
 
     /// <summary>Hands the stack to the runner: x (N, I), h0 (L*D, B, H_out), c0 (L*D, B, H).</summary>
-    private StackResult RunStack(Tensor x, int[] batchSizes, Tensor h0, Tensor? c0) =>
+    private StackResult RunStack(Tensor x, int[] batchSizes, Tensor h0, Tensor? c0, InputGroups? groups = null) =>
         IsQuantized && Training ? throw QuantizedWeights.InferenceOnly(TypeName, "it is in training mode") : Runner.Run(new StackCall(Sizes, _flat, x, batchSizes, h0, c0, NumLayers > 1 && Training ? Dropout : 0,
-            Generator ?? Generator.Default));
+            Generator ?? Generator.Default, groups));
 }

@@ -30,8 +30,9 @@ namespace Recurrent.Nn;
 /// <param name="C0">(L*D, B, H) initial cell states for LSTM, else null.</param>
 /// <param name="Dropout">Probability of zeroing each input of layers 1..L-1 (0 outside training).</param>
 /// <param name="Generator">Random source of the dropout masks.</param>
+/// <param name="Groups">The rows' groups when the input is an embedding's output (a runner may ignore them), else null.</param>
 internal readonly record struct StackCall(RnnStackSizes Sizes, FlatParameters? Weights, Tensor X, int[] BatchSizes, Tensor H0, Tensor? C0,
-    double Dropout, Generator Generator);
+    double Dropout, Generator Generator, InputGroups? Groups = null);
 
 /// <summary>What a stack run returns.</summary>
 /// <param name="Output">(N, D*H_out) the last layer's output rows, in the input's row layout.</param>
