@@ -4,8 +4,10 @@
 // at 5, Adam 2e-3, one dispose scope per step. It writes the anchor's JSON lines (header, a log
 // line per evaluation, summary) so the two files compare field by field, plus what only we report:
 // managed bytes allocated and gen-2 collections per interval, and with --profile a per-phase
-// breakdown of the step (the forward cut into segments at detached boundaries, each backward run
-// on its own: the same gradients as one backward, each phase timed alone).
+// breakdown of the step (the forward cut into segments at a detached boundary after the LSTM, each
+// backward run on its own: the same gradients as one backward, each phase timed alone; the LSTM
+// reads the embedding's output itself, as in the plain step, so its backward gives the table's
+// gradient too and embedding_bwd is empty, DECISIONS 33).
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -372,7 +374,9 @@ internal sealed class CharLmRun
         return 0;
     }
 
-    // One step cut at detached boundaries (e_d, y_d): each forward segment and each backward timed alone.
+    // One step cut at a detached boundary (y_d): each forward segment and each backward timed alone. The LSTM reads the
+    // embedding's output e itself, as in the plain step (it then works per id, and its backward gives the table's
+    // gradient: embedding_bwd has nothing left to do).
     // Gradients and updates are the same as one loss.Backward() over the whole graph. Each phase records
     // wall milliseconds, or with RECURRENT_PROFILE_CPU=1 the calling thread's CPU milliseconds (robust to
     // other load on the machine; meaningful at --threads 1, where the calling thread does all the work).
@@ -393,8 +397,7 @@ internal sealed class CharLmRun
         ms[0] = Lap();
         var e = model.Embed.Forward(x);
         ms[1] = Lap();
-        var eD = e.Detach().RequiresGrad_();
-        var (h, _) = model.Lstm.Forward(eD);
+        var (h, _) = model.Lstm.Forward(e);
         ms[2] = Lap();
         var hD = h.Detach().RequiresGrad_();
         var loss = criterion.Forward(model.Head.Forward(hD).Reshape(-1, v), y);
@@ -403,7 +406,6 @@ internal sealed class CharLmRun
         ms[4] = Lap();
         h.Backward(hD.Grad!);
         ms[5] = Lap();
-        e.Backward(eD.Grad!);
         ms[6] = Lap();
         double gradNorm = ClipGrad.ClipGradNorm(parameters, Recipe.ClipNorm).Item<float>();
         ms[7] = Lap();

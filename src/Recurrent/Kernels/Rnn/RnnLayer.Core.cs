@@ -245,7 +245,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// Declares that the input rows fall into <paramref name="u"/> groups of equal rows (an embedding's lookups: one
     /// group per id): <paramref name="groups"/> (N) the group of each row, <paramref name="xu"/> (U, I) one row of each.
     /// <see cref="ProjectGroups"/> then projects each group once and <see cref="Project"/> copies its rows' projections
-    /// from there: U rows multiplied instead of N (the char-LM: 65 instead of 2048), the same bits per row, as a
+    /// there (the steps read each row's from its group's): U rows multiplied instead of N (the char-LM: 65 instead of 2048), the same bits per row, as a
     /// product's rows are computed independently of the other rows. Float weights only (not int8).
     /// </summary>
     public static void UseInputGroups(LayerForwardState<T>* st, int* groups, T* xu, int u)
@@ -272,14 +272,8 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         int r0 = st->Offs[t0], rows = st->Offs[t1] - r0, gh = st->Gh, I = st->S.InputSize;
         if (rows == 0) return;
         T* x = st->X + (nint)r0 * st->Ldx, gx = st->Gx + (nint)r0 * gh;
-        if (st->Groups != null)
-        {
-            // Rows of one group are equal, and so are their projections: copied from the group's (ProjectGroups).
-            int* grp = st->Groups + r0;
-            for (int r = 0; r < rows; r++)
-                new ReadOnlySpan<T>(st->GxTable + (nint)grp[r] * gh, gh).CopyTo(new Span<T>(gx + (nint)r * gh, gh));
-            return;
-        }
+        // Rows of one group are equal, and so are their projections: the steps read their group's (ProjectGroups).
+        if (st->Groups != null) return;
         if (st->Quantized) Int8Gemm.Linear(rows, (float*)x, st->Ldx, st->QIh, null, false, (float*)gx, gh);
         else if (st->WihP != null) Gemm.GemmPackedB(rows, gh, I, T.One, x, st->Ldx, st->WihP, T.Zero, gx, gh);
         else RnnBlas<T>.Gemm(false, true, rows, gh, I, T.One, x, st->Ldx, st->WIh, I, T.Zero, gx, gh);
@@ -358,7 +352,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             {
                 Mode = s.Mode, H = h, HOut = hOut, Gh = gh, Training = training, Proj = proj,
                 Off = off, OffPrev = offPrev, Carried = carried, HpCarried = bt, HpLd = hpLd, NextCount = nextCount,
-                HpBase = hpBase, Gx = k.Gx, Bih = k.Bih, GhBuf = k.GhBuf, Bias = k.Bias, Bhn = k.Bhn, Cache = cache,
+                HpBase = hpBase, Gx = k.Gx, Bih = k.Bih, GhBuf = k.GhBuf, Bias = k.Bias, Bhn = k.Bhn, Cache = cache, Groups = k.Groups, GxTable = k.GxTable,
                 LayoutC = k.Layout.C, LayoutHPre = k.Layout.HPre, LayoutTanhC = k.Layout.TanhC, LayoutHn = k.Layout.Hn,
                 CState = k.CState, C0 = k.C0, HPreBuf = k.HPreBuf, Y = y, Ldy = ldy, H0 = h0, CN = k.CN,
             };
@@ -476,7 +470,8 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             T* cPrev = b < step.Carried ? (training ? cache + k.Layout.C + (nint)(k.OffPrev + b) * h : k.CState + (nint)b * h) : k.C0 + (nint)b * h;
             T* cOut = training ? cache + k.Layout.C + row * h : k.CState + (nint)b * h;
             T* gxr = k.Gx + row * k.Gh + u0;
-            RnnGates<T>.LstmForwardSlice(units, h, units, gxr, k.Bih + u0, gh + (nint)b * n, k.Bias + u0,
+            T* gxIn = k.Groups != null ? k.GxTable + (nint)k.Groups[row] * k.Gh + u0 : gxr;
+            RnnGates<T>.LstmForwardSlice(units, h, units, gxIn, k.Bih + u0, gh + (nint)b * n, k.Bias + u0,
                 cPrev + u0, cOut + u0, k.Y + row * k.Ldy + u0, training ? gxr : null, training ? cache + k.Layout.TanhC + row * h + u0 : null);
             if (k.CN != null && b >= step.NextCount)
                 new ReadOnlySpan<T>(cOut + u0, units).CopyTo(new Span<T>(k.CN + (nint)b * h + u0, units));
@@ -517,6 +512,8 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         public bool Training, Proj;
         public long LayoutC, LayoutHPre, LayoutTanhC, LayoutHn;
         public T* HpBase, Gx, Bih, GhBuf, Bias, Bhn, Cache, CState, C0, HPreBuf, Y, H0, CN;
+        public int* Groups;                            // input groups: row r's projection is GxTable's row Groups[r] (else Gx's row r)
+        public T* GxTable;
     }
 
     private sealed class ForwardRowsJob : ParallelJob
@@ -544,6 +541,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         {
             nint row = k.Off + b;
             T* gxr = k.Gx + row * gh, ghr = k.GhBuf + (nint)b * gh;
+            T* gxIn = k.Groups != null ? k.GxTable + (nint)k.Groups[row] * gh : gxr;   // gates are saved at gxr either way
             switch (k.Mode)
             {
                 case RnnMode.Lstm:
@@ -551,7 +549,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                     T* cPrev = b < k.Carried ? (training ? cache + k.LayoutC + (nint)(k.OffPrev + b) * h : k.CState + (nint)b * h) : k.C0 + (nint)b * h;
                     T* cOut = training ? cache + k.LayoutC + row * h : k.CState + (nint)b * h;
                     T* hOutRow = proj ? (training ? cache + k.LayoutHPre + row * h : k.HPreBuf + (nint)b * h) : k.Y + row * k.Ldy;
-                    RnnGates<T>.LstmForwardRow(h, gxr, k.Bih, ghr, k.Bias, cPrev, cOut, hOutRow, training ? gxr : null,
+                    RnnGates<T>.LstmForwardRow(h, gxIn, k.Bih, ghr, k.Bias, cPrev, cOut, hOutRow, training ? gxr : null,
                         training ? cache + k.LayoutTanhC + row * h : null);
                     if (k.CN != null && b >= k.NextCount) new ReadOnlySpan<T>(cOut, h).CopyTo(new Span<T>(k.CN + (nint)b * h, h));
                     break;
@@ -564,7 +562,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                     break;
                 }
                 default:
-                    RnnGates<T>.RnnForwardRow(k.Mode == RnnMode.RnnRelu, h, gxr, k.Bih, ghr, k.Bias, k.Y + row * k.Ldy, training ? gxr : null);
+                    RnnGates<T>.RnnForwardRow(k.Mode == RnnMode.RnnRelu, h, gxIn, k.Bih, ghr, k.Bias, k.Y + row * k.Ldy, training ? gxr : null);
                     break;
             }
         }

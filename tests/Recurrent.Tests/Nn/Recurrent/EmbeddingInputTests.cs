@@ -144,6 +144,11 @@ public class EmbeddingInputTests
         var lstm = new Lstm(8, 12, 2, generator: g);
         var rnn = new Rnn(8, 12, generator: g);
         var ids = Ids(new Random(4), 7, 20, 4);
+        // A single-layer LSTM whose steps split by hidden units at two threads (the sliced step reads the groups too).
+        var wide = new Embedding(9, 48, generator: g);
+        var sliced = new Lstm(48, 128, generator: g);
+        var wideIds = Ids(new Random(5), 9, 12, 16);
+        Assert.True(RnnLayerCore<float>.SplitsStepsByUnits(new RnnStackSizes(RnnMode.Lstm, 48, 128).Layer(0, 0), 16, quantized: false, threads: 2));
         using var _ = new NoGrad();
         foreach (int threads in new[] { 1, 2 })
             WithThreads(threads, () =>
@@ -151,6 +156,8 @@ public class EmbeddingInputTests
                 var e = emb.Forward(ids);
                 Assert.Equal(lstm.Forward(e.Clone()).Output.ToArray<float>(), lstm.Forward(e).Output.ToArray<float>());
                 Assert.Equal(rnn.Forward(e.Clone()).Output.ToArray<float>(), rnn.Forward(e).Output.ToArray<float>());
+                var we = wide.Forward(wideIds);
+                Assert.Equal(sliced.Forward(we.Clone()).Output.ToArray<float>(), sliced.Forward(we).Output.ToArray<float>());
                 return 0;
             });
     }
