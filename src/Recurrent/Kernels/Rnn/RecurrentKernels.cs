@@ -171,7 +171,7 @@ public static unsafe class RecurrentKernels
     /// <summary>
     /// <see cref="StackBackward{T}(Span{T}, Span{T}, Span{T}, Span{T}, bool, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, in RnnStackSizes, ReadOnlySpan{int}, ReadOnlySpan{T})"/>
     /// with the forward's input groups (or empty for none); <paramref name="dX"/> is then (U, InputSize) += each
-    /// group's input gradient summed over its rows (LSTM and RNN only).
+    /// group's input gradient summed over its rows.
     /// </summary>
     internal static void StackBackwardGrouped<T>(Span<T> dX, Span<T> dH0, Span<T> dC0, Span<T> dWeights, bool accumulateWeights,
         ReadOnlySpan<T> dY, ReadOnlySpan<T> dHN, ReadOnlySpan<T> dCN, ReadOnlySpan<T> cache,
@@ -187,7 +187,6 @@ public static unsafe class RecurrentKernels
         int h = sizes.HiddenSize, hOut = sizes.OutSize, width = dirs * hOut;
         bool lstm = sizes.Mode == RnnMode.Lstm;
         int u = CheckGroups(groups, xu, n, in sizes);
-        if (u > 0 && sizes.Mode == RnnMode.Gru) throw new ArgumentException("groups: input groups are not supported for GRU stacks in the backward.", nameof(groups));
         CheckOptional(dX.Length, (long)(u > 0 ? u : n) * sizes.InputSize, "dX");
         CheckOptional(dH0.Length, (long)L * dirs * b * hOut, "dH0");
         CheckOptional(dC0.Length, lstm ? (long)L * dirs * b * h : 0, "dC0");

@@ -557,7 +557,7 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
                 case RnnMode.Gru:
                 {
                     T* hPrev = b < k.HpCarried ? k.HpBase + (nint)b * k.HpLd : k.H0 + (nint)b * hOut;
-                    RnnGates<T>.GruForwardRow(h, gxr, k.Bih, ghr, k.Bias, k.Bhn, hPrev, k.Y + row * k.Ldy, training ? gxr : null,
+                    RnnGates<T>.GruForwardRow(h, gxIn, k.Bih, ghr, k.Bias, k.Bhn, hPrev, k.Y + row * k.Ldy, training ? gxr : null,
                         training ? cache + k.LayoutHn + row * h : null);
                     break;
                 }
@@ -809,7 +809,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             if (k.StepSums != null) StepColumnSums(k.StepSums + (nint)t * gh, dG + (nint)off * gb, gb, bt, gh);
             // Each group's dG rows summed while they are in cache, in the backward's order (the same for any team).
             if (k.Groups != null)
-                for (int b = 0; b < bt; b++) RnnBlas<T>.AddTo(k.GroupSums + (nint)k.Groups[off + b] * gb, dG + (nint)(off + b) * gb, gb);
+            {
+                int cols = gru ? 3 * h : gb;   // GRU: the blocks that meet x (n input part, r, z), not the n hidden part
+                for (int b = 0; b < bt; b++) RnnBlas<T>.AddTo(k.GroupSums + (nint)k.Groups[off + b] * gb, dG + (nint)(off + b) * gb, cols);
+            }
 
             // G_h = h_{t-1} W_hh^T:  dh_{t-1} = dG_h W_hh  (GRU: added to the direct part dh * z)
             T* dGh = dG + (nint)off * gb + (gru ? h : 0);
@@ -841,11 +844,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// Declares the input rows' groups for the backward (see <see cref="UseInputGroups(LayerForwardState{T}*, int*, T*, int)"/>):
     /// the steps sum each group's dG rows, the weight gradients read dW_ih = sums^T xu (U rows instead of N), and
     /// <see cref="GroupInputGrad"/> gives each group's summed input gradient (an embedding row's gradient) instead
-    /// of <see cref="InputGrad"/>'s per-row dx. LSTM and RNN (GRU's gates meet x apart).
+    /// of <see cref="InputGrad"/>'s per-row dx.
     /// </summary>
     public static void UseInputGroups(LayerBackwardState<T>* st, int* groups, T* xu, int u)
     {
-        if (st->Gru) throw new InvalidOperationException("input groups are not supported for GRU layers");
         st->Groups = groups;
         st->XU = xu;
         st->U = u;
@@ -855,10 +857,25 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// <summary>dU (U, ldu) (+)= the groups' summed dG W_ih, once every step is done (<see cref="UseInputGroups(LayerBackwardState{T}*, int*, T*, int)"/>).</summary>
     public static void GroupInputGrad(LayerBackwardState<T>* st, T* dU, int ldu, bool overwrite)
     {
-        int gh = st->Gh, I = st->I, u = st->U;
+        int h = st->H, gh = st->Gh, gb = st->Gb, I = st->I, u = st->U;
         T beta = overwrite ? T.Zero : T.One;
-        if (st->WihP != null) Gemm.GemmPackedB(u, I, gh, T.One, st->GroupSums, gh, st->WihP, beta, dU, ldu);
-        else RnnBlas<T>.Gemm(false, false, u, I, gh, T.One, st->GroupSums, gh, st->WIh, I, beta, dU, ldu);
+        T* sums = st->GroupSums;
+        if (st->Gru)
+        {
+            // As InputGrad: W_ih's r,z rows meet the sums' [H, 3H), its n rows [0, H).
+            if (st->WihP != null)
+            {
+                Gemm.GemmPackedB(u, I, 2 * h, T.One, sums + h, gb, st->WihP, beta, dU, ldu);
+                Gemm.GemmPackedB(u, I, h, T.One, sums, gb, st->WihPn, T.One, dU, ldu);
+            }
+            else
+            {
+                RnnBlas<T>.Gemm(false, false, u, I, 2 * h, T.One, sums + h, gb, st->WIh, I, beta, dU, ldu);
+                RnnBlas<T>.Gemm(false, false, u, I, h, T.One, sums, gb, st->WIh + (nint)2 * h * I, I, T.One, dU, ldu);
+            }
+        }
+        else if (st->WihP != null) Gemm.GemmPackedB(u, I, gh, T.One, sums, gb, st->WihP, beta, dU, ldu);
+        else RnnBlas<T>.Gemm(false, false, u, I, gh, T.One, sums, gb, st->WIh, I, beta, dU, ldu);
     }
 
     /// <summary>
@@ -942,14 +959,17 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         {
             // W_ih rows [0, 2H) (r, z) meet dG[:, H:3H]; rows [2H, 3H) (n) meet dG[:, 0:H]. W_hh rows r meet dG[:, H + r].
             int a0 = r0, a1 = Math.Min(r1, 2 * h), n0 = Math.Max(r0, 2 * h);
+            // With input groups (UseInputGroups): the groups' summed dG against one row of each, U rows instead of N.
+            T* gx = k.Groups != null ? k.GroupSums : dG, xRows = k.Groups != null ? k.XU : x;
+            int nx = k.Groups != null ? k.U : n, ldx = k.Groups != null ? I : k.Ldx;
             if (a1 > a0)
             {
-                RnnBlas<T>.Gemm(true, false, a1 - a0, I, n, T.One, dG + h + a0, gb, x, k.Ldx, wBeta, gWih + (nint)a0 * I, I);
+                RnnBlas<T>.Gemm(true, false, a1 - a0, I, nx, T.One, gx + h + a0, gb, xRows, ldx, wBeta, gWih + (nint)a0 * I, I);
                 if (gBih != null) RnnBlas<T>.AddColumnSums(gBih + a0, dG + h + a0, gb, n, a1 - a0);
             }
             if (r1 > n0)
             {
-                RnnBlas<T>.Gemm(true, false, r1 - n0, I, n, T.One, dG + (n0 - 2 * h), gb, x, k.Ldx, wBeta, gWih + (nint)n0 * I, I);
+                RnnBlas<T>.Gemm(true, false, r1 - n0, I, nx, T.One, gx + (n0 - 2 * h), gb, xRows, ldx, wBeta, gWih + (nint)n0 * I, I);
                 if (gBih != null) RnnBlas<T>.AddColumnSums(gBih + n0, dG + (n0 - 2 * h), gb, n, r1 - n0);
             }
             RnnBlas<T>.Gemm(true, false, r1 - r0, hOut, n, T.One, dG + h + r0, gb, hPrevAll, hOut, wBeta, gWhh + (nint)r0 * hOut, hOut);

@@ -1,7 +1,8 @@
 // A recurrent stack fed straight from an embedding: its input rows are table rows looked up by id, so
 // rows of one id are equal. The first layer then works per id instead of per row (DECISIONS 33):
 //   forward   x W_ih^T is computed once per distinct id (U rows instead of N) and copied to its rows;
-//   backward  the gate gradients dG of each id's rows are summed as the steps produce them (S, U rows);
+//   backward  the gate gradients dG of each id's rows are summed as the steps produce them (S, U rows; GRU: the
+//             blocks that meet x);
 //             dW_ih = S^T x_u (U rows instead of N), and, when the embedding output has no other use of its
 //             own gradient, the table's gradient comes straight from S W_ih (U rows instead of N): the
 //             node's first edge is the embedding's weight, not the looked-up rows, and the embedding's own
@@ -84,9 +85,9 @@ internal sealed class InputGroups
     /// The groups of a dense stack input (T, B, I), (B, T, I) with <paramref name="batchFirst"/>, or (T, I), whose
     /// time-major rows are t * B + b; null when <paramref name="input"/> is not an embedding output the stack can group.
     /// </summary>
-    public static InputGroups? TryCreate(Tensor input, RnnMode mode, bool batchFirst, int steps, int batch)
+    public static InputGroups? TryCreate(Tensor input, bool batchFirst, int steps, int batch)
     {
-        if (input.Lookup is not { } lookup || mode == RnnMode.Gru) return null;
+        if (input.Lookup is not { } lookup) return null;
         long n = (long)steps * batch;
         if (lookup.Count != n || n < 2 * MinRowsPerGroup) return null;
         // The gradient goes to the table only when it would reach it through the lookup alone: the output is the

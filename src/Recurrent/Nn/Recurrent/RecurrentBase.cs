@@ -413,7 +413,7 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         var batchSizes = new int[steps];
         Array.Fill(batchSizes, batch);
 
-        var r = RunStack(rows, batchSizes, h0!, c0, Runner is FusedStackRunner ? InputGroups.TryCreate(input, Mode, BatchFirst, steps, batch) : null);
+        var r = RunStack(rows, batchSizes, h0!, c0, Runner is FusedStackRunner ? InputGroups.TryCreate(input, BatchFirst, steps, batch) : null);
 
         var output = r.Output.View(steps, batch, NumDirections * OutputSize);
         if (BatchFirst) output = output.Transpose(0, 1);
