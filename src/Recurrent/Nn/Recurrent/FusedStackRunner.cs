@@ -127,9 +127,16 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
         var views = _weights.Views;
         var result = new Tensor?[3 + views.Length];
         var groups = _groups;
-        var dU = groups is not null && _x.RequiresGrad ? Tensor.AllocateWorkspace(_x.DType, groups.Count * _sizes.InputSize) : null;
+        // A RetainGrad() on the embedding's output after this forward: that gradient must hold this stack's share, so the
+        // input gradient is computed per row (the ordinary backward: the forward's cache is the same), summed per id for
+        // the table, and added to the retained gradient here (the lookup's own node does not see it).
+        bool perRow = groups is { RouteToTable: true } && groups.Lookup.Node!.Retained.Count > 0;
+        int I = _sizes.InputSize;
+        var dRows = perRow ? Tensor.Allocate(_x.DType, [_x.Size(0), I], clear: true) : null;
+        var dU = groups is not null && _x.RequiresGrad && !perRow ? Tensor.AllocateWorkspace(_x.DType, groups.Count * I) : null;
         dU?.AsSpan<T>().Clear();
-        var dX = groups is not null ? (dU is null ? Span<T>.Empty : dU.AsSpan<T>()) : InputGrad(_x, result, 0);
+        var dX = dRows is not null ? dRows.AsSpan<T>() : groups is not null ? (dU is null ? Span<T>.Empty : dU.AsSpan<T>()) : InputGrad(_x, result, 0);
+        var kernelGroups = perRow ? null : groups;
         var dH0 = InputGrad(_h0!, result, 1);
         var dC0 = _c0 is null ? Span<T>.Empty : InputGrad(_c0, result, 2);
         var dWBuffer = WeightGrads(result, out bool accumulate);
@@ -139,7 +146,21 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
             gradOutputs.Length > 2 ? Contig(gradOutputs[2]) : ReadOnlySpan<T>.Empty, _cache.AsSpan<T>(),
             _x.AsSpan<T>(), _c0 is null ? ReadOnlySpan<T>.Empty : _c0.AsSpan<T>(), _weights.Buffer.AsSpan<T>(), _sizes, _batchSizes,
             _mask is null ? ReadOnlySpan<T>.Empty : _mask.AsSpan<T>(),
-            groups is null ? ReadOnlySpan<int>.Empty : groups.RowGroup, _xu is null ? ReadOnlySpan<T>.Empty : _xu.AsSpan<T>());
+            kernelGroups is null ? ReadOnlySpan<int>.Empty : kernelGroups.RowGroup, kernelGroups is null || _xu is null ? ReadOnlySpan<T>.Empty : _xu.AsSpan<T>());
+        if (dRows is not null)
+        {
+            var rows = dRows.AsSpan<T>();
+            var sums = new T[groups!.Count * I];
+            var rowGroup = groups.RowGroup;
+            for (int r = 0; r < rowGroup.Length; r++)
+            {
+                var dst = sums.AsSpan(rowGroup[r] * I, I);
+                System.Numerics.Tensors.TensorPrimitives.Add(dst, rows.Slice(r * I, I), dst);
+            }
+            result[0] = groups.TableGrad<T>(sums, I, _x.DType);
+            var inputGrad = groups.InInputLayout(dRows);
+            foreach (var (_, retained) in groups.Lookup.Node!.Retained) AccumulateGrad.Accumulate(retained, inputGrad);
+        }
         if (dU is not null)
         {
             result[0] = groups!.TableGrad<T>(dU.AsSpan<T>(), _sizes.InputSize, _x.DType);

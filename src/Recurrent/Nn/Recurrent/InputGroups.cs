@@ -13,7 +13,6 @@
 // lookup runs the ordinary way.
 using System.Buffers;
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Recurrent.Autograd;
 using Recurrent.Kernels;
@@ -55,8 +54,17 @@ internal sealed class InputGroups
     private long[]? _ids;
     private readonly int _rows;
 
-    private InputGroups(int[] rowGroup, int rows, int[] firstRow, long[] ids, int count, EmbeddingLookup lookup, bool routeToTable)
+    private readonly int[] _inputShape;
+    private readonly bool _batchFirst;
+    private readonly int _steps, _batch;
+
+    private InputGroups(int[] rowGroup, int rows, int[] firstRow, long[] ids, int count, EmbeddingLookup lookup, bool routeToTable,
+        int[] inputShape, bool batchFirst, int steps, int batch)
     {
+        _inputShape = inputShape;
+        _batchFirst = batchFirst;
+        _steps = steps;
+        _batch = batch;
         _rowGroup = rowGroup;
         _rows = rows;
         _firstRow = firstRow;
@@ -128,7 +136,7 @@ internal sealed class InputGroups
                 rowGroup[r] = g;
             }
         if (map is not null) pool.Return(map);
-        var groups = new InputGroups(rowGroup, rows, firstRow, ids, count, lookup, route);
+        var groups = new InputGroups(rowGroup, rows, firstRow, ids, count, lookup, route, input.ShapeRef, batchFirst, steps, batch);
         if (ok) return groups;
         groups.Return();
         return null;
@@ -147,16 +155,24 @@ internal sealed class InputGroups
     /// <summary>Whether every row of <paramref name="x"/> (N, I) is bitwise equal to its group's first row.</summary>
     public bool RowsMatch<T>(ReadOnlySpan<T> x, int width) where T : unmanaged
     {
-        var bytes = MemoryMarshal.AsBytes(x);
-        int rowBytes = width * Unsafe.SizeOf<T>();
         var rowGroup = RowGroup;
         var firstRow = FirstRow;
         for (int r = 0; r < rowGroup.Length; r++)
         {
             int f = firstRow[rowGroup[r]];
-            if (f != r && !bytes.Slice(r * rowBytes, rowBytes).SequenceEqual(bytes.Slice(f * rowBytes, rowBytes))) return false;
+            if (f != r && !MemoryMarshal.AsBytes(x.Slice(r * width, width)).SequenceEqual(MemoryMarshal.AsBytes(x.Slice(f * width, width))))
+                return false;
         }
         return true;
+    }
+
+    /// <summary>A gradient of the stack's time-major rows (N, I) laid out as the embedding output the rows came from.</summary>
+    public Tensor InInputLayout(Tensor rows)
+    {
+        int width = rows.Size(1);
+        var t = rows.View(_steps, _batch, width);
+        if (_batchFirst) t = t.Transpose(0, 1).Contiguous();
+        return t.Reshape(_inputShape);
     }
 
     /// <summary>(U, I) one row of each group.</summary>

@@ -222,6 +222,57 @@ public class EmbeddingInputTests
         Assert.False(RoutedToTable(lstm.Forward(emb.Forward(Tensor.FromArray(many, 60, 1))).State.H, emb));
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void RetainGradAfterTheForward_GetsTheStacksShare(bool batchFirst, bool otherUse)
+    {
+        var g = new Generator(61);
+        var emb = new Embedding(5, 4, paddingIdx: 2, dtype: DType.Float64, generator: g);
+        var lstm = new Lstm(4, 5, 2, batchFirst: batchFirst, dtype: DType.Float64, generator: g);
+        var ids = Ids(new Random(7), 5, 8, 3);
+
+        (double[] E, double[] Table) Run(bool grouped)
+        {
+            emb.ZeroGrad();
+            var e = emb.Forward(ids);
+            var x = grouped ? e : e.Detach().RequiresGrad_();
+            var (o, (h, _)) = lstm.Forward(x);
+            Assert.Equal(grouped, RoutedToTable(h, emb));
+            if (grouped) e.RetainGrad();   // after the stack's forward
+            var loss = o.SumProduct(o).Add(h.Sum());
+            if (otherUse) loss = loss.Add(e.Mul(e).Sum());
+            loss.Backward(retainGraph: !grouped && otherUse);   // the ordinary run backs e up by hand below
+            if (grouped) return (D(e.Grad!), D(emb.Weight.Grad!));
+            var total = otherUse ? x.Grad!.Add(e.Detach().Mul(2.0)) : x.Grad!;
+            e.Backward(x.Grad!);
+            return (D(total), D(emb.Weight.Grad!));
+        }
+        var (plainE, plainTable) = Run(grouped: false);
+        var (groupedE, groupedTable) = Run(grouped: true);
+        for (int i = 0; i < plainE.Length; i++) Assert.True(Math.Abs(plainE[i] - groupedE[i]) <= 1e-12 * (1 + Math.Abs(plainE[i])), $"e.grad[{i}]: {plainE[i]} vs {groupedE[i]}");
+        for (int i = 0; i < plainTable.Length; i++) Assert.True(Math.Abs(plainTable[i] - groupedTable[i]) <= 1e-12 * (1 + Math.Abs(plainTable[i])), $"table[{i}]");
+    }
+
+    [Fact]
+    public void SingleLayer_FewRows_KeepsTheForwardBits()
+    {
+        // Up to 64 rows the ordinary projection may run on the GEMM's dot-product kernels: the forward then projects
+        // every row as usual, so the output is the same bits.
+        var g = new Generator(71);
+        var emb = new Embedding(3, 16, generator: g);
+        var lstm = new Lstm(16, 32, generator: g);
+        var gru = new Gru(16, 32, generator: g);
+        var r = new Random(8);
+        using var _ = new NoGrad();
+        for (int trial = 0; trial < 10; trial++)
+        {
+            var e = emb.Forward(Ids(r, 3, 4, 2));
+            Assert.Equal(lstm.Forward(e.Clone()).Output.ToArray<float>(), lstm.Forward(e).Output.ToArray<float>());
+            Assert.Equal(gru.Forward(e.Clone()).Output.ToArray<float>(), gru.Forward(e).Output.ToArray<float>());
+        }
+    }
+
     [Fact]
     public void Kernels_RejectGroupsThatDoNotFitTheRows()
     {
