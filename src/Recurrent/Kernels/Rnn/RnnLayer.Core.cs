@@ -250,9 +250,10 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
     /// <summary>
     /// Declares that the input rows fall into <paramref name="u"/> groups of equal rows (an embedding's lookups: one
     /// group per id): <paramref name="groups"/> (N) the group of each row, <paramref name="xu"/> (U, I) one row of each.
-    /// <see cref="ProjectGroups"/> then projects each group once and <see cref="Project"/> copies its rows' projections
-    /// there (the steps read each row's from its group's): U rows multiplied instead of N (the char-LM: 65 instead of 2048), the same bits per row, as a
-    /// product's rows are computed independently of the other rows. Float weights only (not int8).
+    /// <see cref="ProjectGroups"/> then projects each group once, <see cref="Project"/> has nothing left to do, and the
+    /// steps read each row's projection from its group's: U rows multiplied instead of N (the char-LM: 65 instead of
+    /// 2048), the same bits per row, as a product's rows are computed independently of the other rows. Float weights
+    /// only (not int8).
     /// </summary>
     public static void UseInputGroups(LayerForwardState<T>* st, int* groups, T* xu, int u)
     {

@@ -16,8 +16,9 @@
 //   BW(k, p) half p of chain k's weight grads    needs every BR of chain k and XH(k)
 //   PackHh(k), PackIh(k)  W_hh and W_ih packed  needs nothing; BR(k, first) waits on PackHh(k), BX(l, .) on PackIh(l, every d)
 // With input groups (an embedding's lookups, DECISIONS 33) layer 0's PackIh(k) also projects each group's row once,
-// P(0·, c) copies its rows' projections from there, the steps sum each group's dG rows, and BX(0, 0) alone (after
-// every chunk of every direction of layer 0) gives each group's input gradient; the other BX(0, c) have nothing to do.
+// P(0·, c) has nothing to do (the steps read each row's projection from its group's), the steps sum each group's dG
+// rows, and BX(0, 0) alone (after every chunk of every direction of layer 0) gives each group's input gradient; the
+// other BX(0, c) have nothing to do.
 // So with two threads a 2-layer stack runs as a wavefront (layer 1 steps through chunk c while
 // layer 0 steps through chunk c+1), the two directions of a bidirectional layer run side by side,
 // and the weight gradients of a finished chain overlap the rest. A free thread takes, in order: the
@@ -219,7 +220,6 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
             {
                 Backward = true, L = L, D = D, Chunks = chunks, Per = per, Steps = steps, Width = width, N = n, Offs = offs,
                 BackwardStates = states, DIns = dIns, Mask = mask, DW = dw, Accumulate = accumulate, Sizes = s, XH = xh, WeightGradOrder = bwOrder,
-                Grouped = groups != null,
             };
             Run(ref graph, K * chunks + L * chunks + (WeightGradParts + 3) * K);
         }
@@ -236,7 +236,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
     /// <summary>One pass's tasks: what they work on, and per task a claim flag and a done flag.</summary>
     private struct Graph
     {
-        public bool Backward, Accumulate, Grouped;         // Grouped: layer 0's input rows in groups (BX(0, 0) is the groups' gradient)
+        public bool Backward, Accumulate;
         public int L, D, Chunks, Per, Steps, Width, N;
         public int* Offs, Claimed, Done, Next;             // Next: per chain, the next position in its walk
         public int* WeightGradOrder;                       // chains by weight-gradient cost, costliest first
@@ -248,6 +248,8 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         public int Remaining, Failed;
 
         public readonly int Chains => L * D;
+        /// <summary>Backward with layer 0's input rows in groups: BX(0, 0) is the groups' gradient.</summary>
+        public readonly bool Grouped => Backward && BackwardStates[0].Groups != null;
         public readonly int ChunkStart(int c) => c * Per;
         public readonly int ChunkEnd(int c) => Math.Min(Steps, (c + 1) * Per);
 
@@ -385,7 +387,7 @@ internal static unsafe class RnnStackSchedule<T> where T : unmanaged, IFloatingP
         else if (ih)
         {
             RnnLayerCore<T>.PackInputWeights(g.Forward + k);
-            RnnLayerCore<T>.ProjectGroups(g.Forward + k);   // layer 0 with input groups: every P(k, .) copies from these
+            RnnLayerCore<T>.ProjectGroups(g.Forward + k);   // layer 0 with input groups: the steps read these
         }
         else RnnLayerCore<T>.PackRecurrentWeights(g.Forward + k);
         Finish(ref g, task);

@@ -1,6 +1,6 @@
 // A recurrent stack fed straight from an embedding: its input rows are table rows looked up by id, so
 // rows of one id are equal. The first layer then works per id instead of per row (DECISIONS 33):
-//   forward   x W_ih^T is computed once per distinct id (U rows instead of N) and copied to its rows;
+//   forward   x W_ih^T is computed once per distinct id (U rows instead of N), and each row's step reads its id's;
 //   backward  the gate gradients dG of each id's rows are summed as the steps produce them (S, U rows; GRU: the
 //             blocks that meet x);
 //             dW_ih = S^T x_u (U rows instead of N), and, when the embedding output has no other use of its
