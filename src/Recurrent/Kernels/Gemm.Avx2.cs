@@ -37,7 +37,7 @@ internal unsafe struct Avx2Kernel<T> : IGemmKernel<T> where T : unmanaged, IFloa
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta)
+    public static void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, byte* prefetch, int prefetchLines)
     {
         int w = Vector256<T>.Count;
         Vector256<T> c00 = default, c01 = default;
@@ -65,6 +65,11 @@ internal unsafe struct Avx2Kernel<T> : IGemmKernel<T> where T : unmanaged, IFloa
             c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
             a += 6;
             b += ldbk;
+            if (p < prefetchLines)
+            {
+                Sse.Prefetch1(prefetch);
+                prefetch += 64;
+            }
         }
         var va = Vector256.Create(alpha);
         var vb = Vector256.Create(beta);

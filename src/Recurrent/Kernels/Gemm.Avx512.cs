@@ -41,7 +41,7 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta)
+    public static void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, byte* prefetch, int prefetchLines)
     {
         int w = Vector512<T>.Count;
         Vector512<T> c00 = default, c01 = default, c02 = default;
@@ -76,6 +76,11 @@ internal unsafe struct Avx512Kernel<T> : IGemmKernel<T> where T : unmanaged, IFl
             c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71); c72 = Fma(av, b2, c72);
             a += 8;
             b += ldbk;
+            if (p < prefetchLines)
+            {
+                Sse.Prefetch1(prefetch);
+                prefetch += 64;
+            }
         }
         var va = Vector512.Create(alpha);
         var vb = Vector512.Create(beta);

@@ -52,9 +52,11 @@ internal unsafe interface IGemmKernel<T> where T : unmanaged
     /// <summary>
     /// c[MR, NR] = alpha * a * b + beta * c (beta == 0: c is not read).
     /// a: packed [kc, MR] (MR values per step); b: [kc, NR] with row stride ldbk (NR when packed);
-    /// c: row stride ldc.
+    /// c: row stride ldc. The first <paramref name="prefetchLines"/> steps of k each also ask for one
+    /// 64-byte line from <paramref name="prefetch"/> onwards into L2 (the next B panel; 0: none). A
+    /// prefetch changes no result.
     /// </summary>
-    static abstract void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta);
+    static abstract void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, byte* prefetch, int prefetchLines);
 
     /// <summary>
     /// <see cref="Tile"/> for an edge: only c[mr, nr] is read and written (a and b are padded
@@ -225,19 +227,47 @@ internal static unsafe class GemmDriver<T, TKernel>
                             bp = bufB;
                             ldbk = NR;
                         }
+                        // The next packed B panel (still in L3 or memory) is prefetched into L2 while this
+                        // one, already there, serves the row tiles: its lines are shared out over the
+                        // tiles, one line per step of k. Without it the first row tile of every panel
+                        // waited on L3 (the per-step products of a recurrent layer stream a 4 MB W_hh).
+                        T* nb = null;
+                        int nkc = kc;
+                        if (prepacked)
+                        {
+                            if (jr + NR < nc) nb = p.PackedB + (nint)(jc + jr + NR) * k + (nint)pc * NR;
+                            else if (ic + MC < i1) nb = p.PackedB + (nint)jc * k + (nint)pc * NR;
+                            else if (pc + KC < k)
+                            {
+                                nb = p.PackedB + (nint)jc * k + (nint)(pc + KC) * NR;
+                                nkc = Math.Min(KC, k - pc - KC);
+                            }
+                        }
+                        else if (!directB)
+                        {
+                            if (jr + NR < nc) nb = bufB + (nint)(jr + NR) * kc;
+                            else if (ic + MC < i1) nb = bufB;
+                        }
+                        byte* next = (byte*)nb;
+                        int nextLines = nb == null ? 0 : (int)((long)nkc * NR * sizeof(T) / 64);
+                        int tiles = (mc + MR - 1) / MR;
+                        int linesPerTile = Math.Min(kc, (nextLines + tiles - 1) / tiles);
                         for (int ir = 0; ir < mc; ir += MR)
                         {
                             int mr = Math.Min(MR, mc - ir);
                             T* ap = bufA + (nint)ir * kc;
                             T* cp = p.C + (ic + ir) * ldc + jc + jr;
+                            int lines = Math.Min(linesPerTile, nextLines);
                             if (mr == MR && nr == NR)
                             {
-                                TKernel.Tile(kc, ap, bp, ldbk, cp, ldc, alpha, beta);
+                                TKernel.Tile(kc, ap, bp, ldbk, cp, ldc, alpha, beta, next, lines);
                             }
                             else
                             {
                                 TKernel.EdgeTile(kc, ap, bp, ldbk, cp, ldc, alpha, beta, mr, nr);
                             }
+                            next += (nint)lines * 64;
+                            nextLines -= lines;
                         }
                     }
                 }
@@ -368,7 +398,7 @@ internal static unsafe class GemmEdge<T, TKernel>
         T* tmp = stackalloc T[TKernel.MR * NR + 64 / sizeof(T)];
         tmp = (T*)(((nint)tmp + 63) & ~(nint)63);
         if (!betaIsZero) CopyTile(mr, nr, c, ldc, tmp, NR);
-        TKernel.Tile(kc, a, b, ldbk, tmp, NR, alpha, beta);
+        TKernel.Tile(kc, a, b, ldbk, tmp, NR, alpha, beta, null, 0);
         CopyTile(mr, nr, tmp, NR, c, ldc);
     }
 

@@ -24,7 +24,7 @@ internal unsafe struct PortableKernel<T> : IGemmKernel<T> where T : unmanaged, I
     }
 
     /// <inheritdoc/>
-    public static void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta)
+    public static void Tile(int kc, T* a, T* b, nint ldbk, T* c, nint ldc, T alpha, T beta, byte* prefetch, int prefetchLines)
     {
         int w = Vector<T>.Count;
         Vector<T> c00 = default, c01 = default, c10 = default, c11 = default;
