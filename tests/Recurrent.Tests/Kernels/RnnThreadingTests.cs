@@ -94,7 +94,7 @@ public class RnnThreadingTests
         for (int rep = 0; rep < 20; rep++) Assert.Equal(trained, Infer(2));
     }
 
-    // One thread runs the whole sequence as one chunk, two threads chunks of 8 steps: the input projections and input
+    // One thread runs the whole sequence as one chunk, two threads (small steps) chunks of 8 steps: the input projections and input
     // gradients then have 23 * B rows against 8 * B. These sizes put the one-thread products of layer 0 above the
     // GEMM's 2^21-flop threshold (the blocked, packed path) and the two-thread chunks below it.
     [Theory]
@@ -105,6 +105,20 @@ public class RnnThreadingTests
     [InlineData(RnnMode.Lstm, 2, false, true, 24)]
     public void StackSchedule_ChunkSizeDoesNotChangeBits_AcrossTheGemmThreshold(RnnMode mode, int layers, bool bidir, bool packed, int proj) =>
         CheckStackOneAndTwoThreads(mode, layers, bidir, packed, proj, input: 32, hidden: mode == RnnMode.RnnTanh ? 256 : 64, batch: 8);
+
+    // Stacks whose steps' recurrent products are large run 4-step chunks at two threads (8 for small steps): the same
+    // bits as one thread (one chunk of the whole sequence), run after run, forward and backward.
+    [Theory]
+    [InlineData(RnnMode.Lstm, 2, false, true, 256)]
+    [InlineData(RnnMode.Gru, 2, true, false, 320)]
+    public void StackSchedule_ShortChunks_AreBitIdenticalToOneThread(RnnMode mode, int layers, bool bidir, bool packed, int hidden)
+    {
+        var s = new RnnStackSizes(mode, 32, hidden, layers, bidir);
+        Assert.Equal(RnnStackSchedule<float>.ChunkSteps, WithThreads(2, () => RnnStackSchedule<float>.StepsPerChunk(s, 23, 8)));
+        Assert.Equal(RnnStackSchedule<float>.SmallStepChunkSteps, WithThreads(2, () => RnnStackSchedule<float>.StepsPerChunk(s, 23, 4)));
+        Assert.Equal(23, WithThreads(1, () => RnnStackSchedule<float>.StepsPerChunk(s, 23, 8)));
+        CheckStackOneAndTwoThreads(mode, layers, bidir, packed, proj: 0, input: 32, hidden: hidden, batch: 8);
+    }
 
     // A single-layer LSTM's forward at two threads splits each step by hidden units (each thread: its columns of
     // h W_hh^T, then its units' gates) instead of in two phases: the same bits as one thread, in inference and in
