@@ -10,6 +10,17 @@ namespace Recurrent.Kernels;
 
 public static unsafe partial class Gemm
 {
+    /// <summary>
+    /// The most rows for which an "nt" product (A times B transposed) may run on the dot-product kernels of this
+    /// process's instruction set, whose bits differ from the blocked kernels'.
+    /// </summary>
+    internal static int SkinnyMaxM<T>() where T : unmanaged, IFloatingPointIeee754<T> => BestIsa switch
+    {
+        GemmIsa.Avx512 => Avx512Kernel<T>.SkinnyMaxM,
+        GemmIsa.Avx2 => Avx2Kernel<T>.SkinnyMaxM,
+        _ => PortableKernel<T>.SkinnyMaxM,
+    };
+
     /// <summary>Elements a packed op(B) of <paramref name="k"/> rows and <paramref name="n"/> columns takes.</summary>
     internal static long PackedBElements<T>(int k, int n) where T : unmanaged, IFloatingPointIeee754<T> => BestIsa switch
     {

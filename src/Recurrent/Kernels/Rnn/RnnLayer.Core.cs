@@ -152,9 +152,9 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
             RowOffsets(batchSizes, offs);
             LayerForwardState<T> st;
             // With input groups W_ih^T is packed, so that the groups' product runs on the blocked kernels whatever U is.
-            // With up to SkinnyRowsMax rows the ordinary projection may take the GEMM's dot-product kernels, whose bits
+            // With up to Gemm.SkinnyMaxM rows the ordinary projection may take the GEMM's dot-product kernels, whose bits
             // differ: there the forward projects every row as usual (the backward may still use the groups).
-            if (n <= SkinnyRowsMax) groups = null;
+            if (n <= Gemm.SkinnyMaxM<T>()) groups = null;
             ForwardSetup(&st, in s, bs, batchSizes.Length, offs, n, y, ldy, hN, cN, cache, x, ldx, h0, c0, w, in slots, packWih: groups != null, quantized);
             using var burst = BurstFor(st.BMax, st.Gh, st.HOut);
             if (groups != null)
@@ -243,9 +243,6 @@ internal static unsafe class RnnLayerCore<T> where T : unmanaged, IFloatingPoint
         st->HPreBuf = proj && !training ? RnnArena.Rent<T>((long)bMax * h) : null;       // (B, H) o*tanh(c) in inference
         st->HpGather = !training ? RnnArena.Rent<T>((long)bMax * hOut) : null;          // (B, OutSize) h_{t-1} rows in inference
     }
-
-    /// <summary>The most rows for which the GEMM may run "nt" products on its dot-product kernels (its SkinnyMaxM).</summary>
-    private const int SkinnyRowsMax = 64;
 
     /// <summary>
     /// Declares that the input rows fall into <paramref name="u"/> groups of equal rows (an embedding's lookups: one
