@@ -140,6 +140,52 @@ public class CorpusTests(ITestOutputHelper output)
         }
     }
 
+    // f1 and f2 reach one tensor through nested shared lists: 153,664 and 384,160 names from files of a few hundred bytes.
+    // Every call that builds something per name checks, before building, that the names and what it builds for them fit
+    // the budget, so it either throws TorchFormatException or stays within it. Found by the fuzzer (seed 424242, case
+    // 3812922, which became f2): ToStateDict's dictionary was not counted (67,302,888 bytes under a budget of 67,129,216),
+    // and ListTensors' lines were not either (33.8 MB from f1 under a 30 MiB budget).
+    [Theory]
+    [InlineData("f1-shared-lists-153664-tensor-names.replay-only.pt", 20)]
+    [InlineData("f1-shared-lists-153664-tensor-names.replay-only.pt", 30)]
+    [InlineData("f1-shared-lists-153664-tensor-names.replay-only.pt", 40)]
+    [InlineData("f1-shared-lists-153664-tensor-names.replay-only.pt", 64)]
+    [InlineData("f2-shared-lists-384160-tensor-names.replay-only.pt", 0)]
+    [InlineData("f2-shared-lists-384160-tensor-names.replay-only.pt", 256)]
+    public void SharedListNamesStayWithinTheBudgetOfEveryCall(string name, int budgetMiB)
+    {
+        byte[] file = Regression("pt-zip", name);
+        var options = budgetMiB == 0 ? null : new TorchReaderOptions { MaxAllocationBytes = (long)budgetMiB << 20 };
+        var ckpt = TorchCheckpoint.Load(file, options);
+        long budget = ckpt.AllocationBudget;
+        var calls = new (string Name, Func<int> Call)[]
+        {
+            ("StateDict", () => ckpt.StateDict().Count),
+            ("ToStateDict", () => ckpt.ToStateDict().Count),
+            ("ToStateDict(stripPrefix)", () => ckpt.ToStateDict(stripPrefix: "x.").Count),
+            ("ListTensors", () => ckpt.ListTensors().Count),
+        };
+        int completed = 0;
+        foreach (var (call, run) in calls)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            try
+            {
+                run();
+                completed++;
+            }
+            catch (TorchFormatException e)
+            {
+                Assert.Contains("allocation budget", e.Message);
+            }
+            long used = GC.GetAllocatedBytesForCurrentThread() - before;
+            output.WriteLine($"{name} budget {budget}: {call} allocated {used}");
+            Assert.True(used <= budget, $"{call} allocated {used} bytes under a budget of {budget}");
+        }
+        if (budgetMiB >= 64)
+            Assert.Equal(calls.Length, completed); // a generous budget reads them all
+    }
+
     [Fact]
     public void TiedWeightsShareOneTensorAfterConversion()
     {

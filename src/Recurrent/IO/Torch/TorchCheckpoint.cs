@@ -21,8 +21,22 @@ public sealed class TorchCheckpoint
     /// <summary>Keys under which checkpoints commonly keep the model's state_dict, tried in order by <see cref="FindStateDictPath"/>.</summary>
     public static readonly IReadOnlyList<string> StateDictKeys = new[] { "state_dict", "model_state_dict", "model_state", "model", "net", "module", "network", "params" };
 
-    /// <summary>Bytes a name costs in a flattened state dict beyond its characters (dictionary entry, string header).</summary>
-    private const long NameOverheadBytes = 128;
+    /// <summary>
+    /// Bytes a name costs in a flattened state dict beyond its characters: the dictionary's entry with its share of the
+    /// grown table, the string's header, the walk's prefixes. Measured 116-123 for 12-character names reached through
+    /// shared lists (153,664 and 384,160 names, fuzz inputs f1 and f2); the margin covers other nestings.
+    /// </summary>
+    private const long NameOverheadBytes = 160;
+
+    /// <summary>
+    /// Bytes per name that <see cref="ListTensors"/> adds to <see cref="Tensors(string?, bool)"/>'s besides the shape's
+    /// 8 per dimension (a <see cref="TorchTensorInfo"/>, its shape array's header, the list's slot; measured 104 with one
+    /// dimension).
+    /// </summary>
+    private const long ListEntryBytes = 160;
+
+    /// <summary>Bytes per name that <see cref="TorchModuleLoading.ToStateDict"/> adds (its dictionary's entry and bucket; measured 29).</summary>
+    internal const long StateDictEntryBytes = 64;
 
     internal TorchCheckpoint(TorchFileFormat format, object? root, IReadOnlyList<TorchStorage> storages, IReadOnlyDictionary<string, string> records,
         long allocationBudget)
@@ -36,9 +50,9 @@ public sealed class TorchCheckpoint
 
     /// <summary>
     /// The allocation budget the file was read with (<see cref="TorchReaderOptions.AllocationBudget"/>), in bytes.
-    /// Each call that flattens or converts tensors (<see cref="Tensors"/>, <see cref="StateDict"/>,
+    /// Each call that flattens or converts tensors (<see cref="Tensors(string?, bool)"/>, <see cref="StateDict"/>,
     /// <see cref="ListTensors"/>, <see cref="Describe"/>, <see cref="TorchModuleLoading.ToStateDict"/>) may allocate
-    /// at most this much, and <see cref="Tensors"/> refuses a result whose names and converted elements would take
+    /// at most this much, and <see cref="Tensors(string?, bool)"/> refuses a result whose names and converted elements would take
     /// more, since shared references can make a few bytes of pickle name millions of tensors.
     /// </summary>
     public long AllocationBudget { get; }
@@ -145,7 +159,15 @@ public sealed class TorchCheckpoint
     /// <exception cref="TorchFormatException">Two tensors flatten to the same name, or the names and the converted
     /// elements of the result would take more than <see cref="AllocationBudget"/> bytes (shared references can
     /// multiply them).</exception>
-    public IReadOnlyDictionary<string, TorchTensor> Tensors(string? keyPath = null, bool flatten = true)
+    public IReadOnlyDictionary<string, TorchTensor> Tensors(string? keyPath = null, bool flatten = true) => Tensors(keyPath, flatten, null, 1);
+
+    /// <summary>
+    /// <see cref="Tensors(string?, bool)"/> for a caller that builds more per name: its check against the budget, made
+    /// before anything is built, also counts <paramref name="extraBytesPerName"/> of each name's tensor for every name
+    /// and the names <paramref name="nameCopies"/> times (2 when the caller copies them, as <see cref="StripPrefix"/>
+    /// does), so that the caller's whole result stays within <see cref="AllocationBudget"/>.
+    /// </summary>
+    internal IReadOnlyDictionary<string, TorchTensor> Tensors(string? keyPath, bool flatten, Func<TorchTensor, long>? extraBytesPerName, int nameCopies)
     {
         var node = Get(keyPath);
         var result = new OrderedDictionary<string, TorchTensor>(StringComparer.Ordinal);
@@ -156,13 +178,16 @@ public sealed class TorchCheckpoint
         }
         if (!TorchTree.IsWalkable(node))
             return result;
-        var counter = new TorchTree.LeafCounter(flatten ? static _ => true : static _ => false, ConvertedBytes);
+        var counter = new TorchTree.LeafCounter(flatten ? static _ => true : static _ => false,
+            extraBytesPerName is null ? ConvertedBytes : t => AddSat(ConvertedBytes(t), extraBytesPerName(t)));
         var stats = counter.Of(node!);
-        long cost = AddSat(AddSat(MulSat(stats.Tensors, NameOverheadBytes), MulSat(stats.TensorNameChars, 2)), stats.TensorBytes);
+        long cost = AddSat(AddSat(MulSat(stats.Tensors, MulSat(NameOverheadBytes, nameCopies)), MulSat(stats.TensorNameChars, 2L * nameCopies)),
+            stats.TensorBytes);
         if (cost > AllocationBudget)
             throw new TorchFormatException(
-                $"key path '{keyPath}': the tensors flatten to {stats.Tensors} names of {stats.TensorNameChars} characters in all, with {stats.TensorBytes} bytes " +
-                $"of elements once converted: more than the allocation budget of {AllocationBudget} bytes (shared references multiply them; " +
+                $"key path '{keyPath}': the tensors flatten to {stats.Tensors} names of {stats.TensorNameChars} characters in all, " +
+                (extraBytesPerName is null ? $"with {stats.TensorBytes} bytes of elements once converted" : $"which with the elements once converted and what this call builds per name take {stats.TensorBytes} bytes") +
+                $": more than the allocation budget of {AllocationBudget} bytes (shared references multiply them; " +
                 "TorchReaderOptions.MaxAllocationBytes raises the budget for a file you trust).");
         var meter = NewMeter();
         TorchTree.Walk(node!, c => counter.Descends(c) ? (counter.Of(c).Tensors > 0 ? TorchTree.Step.Enter : TorchTree.Step.Skip) : TorchTree.Step.Leaf,
@@ -202,7 +227,7 @@ public sealed class TorchCheckpoint
         return root.Values.Any(v => v is TorchTensor) ? "" : null;
     }
 
-    /// <summary>The model's flat state_dict: <see cref="Tensors"/> at <see cref="FindStateDictPath"/> (everything when no state_dict is recognised).</summary>
+    /// <summary>The model's flat state_dict: <see cref="Tensors(string?, bool)"/> at <see cref="FindStateDictPath"/> (everything when no state_dict is recognised).</summary>
     public IReadOnlyDictionary<string, TorchTensor> StateDict() => Tensors(FindStateDictPath() ?? "");
 
     /// <summary>
@@ -228,8 +253,10 @@ public sealed class TorchCheckpoint
     }
 
     /// <summary>One line per tensor: name, dtype, shape and where it lives.</summary>
+    /// <exception cref="TorchFormatException">The lines would take more than <see cref="AllocationBudget"/> bytes
+    /// (shared references can multiply the names).</exception>
     public IReadOnlyList<TorchTensorInfo> ListTensors(string? keyPath = null) =>
-        Tensors(keyPath).Select(kv => new TorchTensorInfo(kv.Key, kv.Value.DType, kv.Value.GetShape(), kv.Value.Storage.Key,
+        Tensors(keyPath, true, static t => ListEntryBytes + 8L * t.Shape.Count, 1).Select(kv => new TorchTensorInfo(kv.Key, kv.Value.DType, kv.Value.GetShape(), kv.Value.Storage.Key,
             kv.Value.StorageOffset, kv.Value.Storage.Location, kv.Value.RequiresGrad)).ToList();
 
     /// <summary>

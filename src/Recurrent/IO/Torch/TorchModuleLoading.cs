@@ -73,7 +73,9 @@ public static class TorchModuleLoading
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         var meter = checkpoint.NewMeter();
-        var tensors = checkpoint.Tensors(keyPath ?? checkpoint.FindStateDictPath() ?? "");
+        // The budget check counts this method's dictionary and, with a prefix to strip, the stripped copy of the names.
+        var tensors = checkpoint.Tensors(keyPath ?? checkpoint.FindStateDictPath() ?? "", true, static _ => TorchCheckpoint.StateDictEntryBytes,
+            string.IsNullOrEmpty(stripPrefix) ? 1 : 2);
         if (!string.IsNullOrEmpty(stripPrefix))
             tensors = TorchCheckpoint.StripPrefix(tensors, stripPrefix);
         var result = new Dictionary<string, Tensor>(tensors.Count);
@@ -109,8 +111,9 @@ public static class TorchModuleLoading
             h.Add(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(_t.Storage));
             h.Add(_t.DType);
             h.Add(_t.StorageOffset);
-            foreach (long d in _t.Shape)
-                h.Add(d);
+            var shape = _t.Shape;
+            for (int i = 0; i < shape.Count; i++) // indexed: an enumerator would allocate per name
+                h.Add(shape[i]);
             return h.ToHashCode();
         }
     }

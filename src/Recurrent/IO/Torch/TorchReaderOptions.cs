@@ -37,7 +37,7 @@ public sealed record TorchReaderOptions
     /// <summary>
     /// Most bytes one read may allocate, or null (the default) for <see cref="ReadBudget.Default"/> of the file's
     /// length: 32 bytes per file byte plus 64 MiB. The limit applies separately to <see cref="TorchCheckpoint.Load(string, TorchReaderOptions?)"/>
-    /// and to each later call that flattens or converts the checkpoint's tensors (<see cref="TorchCheckpoint.Tensors"/>,
+    /// and to each later call that flattens or converts the checkpoint's tensors (<see cref="TorchCheckpoint.Tensors(string?, bool)"/>,
     /// <see cref="TorchCheckpoint.StateDict"/>, <see cref="TorchCheckpoint.ListTensors"/>, <see cref="TorchCheckpoint.Describe"/>,
     /// <see cref="TorchModuleLoading.ToStateDict"/>), each of which stops with a <see cref="TorchFormatException"/> before
     /// it would exceed it. Raise it for files whose tensors legitimately expand far beyond their stored bytes
