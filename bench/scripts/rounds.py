@@ -13,7 +13,7 @@ from collections import defaultdict
 
 out = sys.argv[1]
 ours = defaultdict(dict)     # key -> round -> ms
-theirs = defaultdict(dict)   # key -> round -> (ms, impl)
+theirs = defaultdict(dict)   # key -> round -> ms of the faster libtorch configuration
 peaks = defaultdict(dict)    # round -> threads -> GFLOP/s
 for path in sorted(glob.glob(os.path.join(out, "round*-*.jsonl"))):
     rnd = int(re.match(r"round(\d+)-", os.path.basename(path)).group(1))
@@ -33,9 +33,7 @@ for path in sorted(glob.glob(os.path.join(out, "round*-*.jsonl"))):
             if impl == "recurrent":
                 ours[key][rnd] = r["median_ms"]
             elif impl.startswith("libtorch"):
-                best = theirs[key].get(rnd)
-                if best is None or r["median_ms"] < best[0]:
-                    theirs[key][rnd] = (r["median_ms"], impl)
+                theirs[key][rnd] = min(theirs[key].get(rnd, math.inf), r["median_ms"])
 
 rounds = sorted({rnd for v in ours.values() for rnd in v})
 print("| case | phase | threads | " + " | ".join(f"round {r}" for r in rounds) + " | median ratio | libtorch ms (median) | recurrent ms (median) |")
@@ -46,10 +44,10 @@ for key in sorted(ours, key=lambda k: (k[2], k[1] == "gemm", k[0], k[1])):
     common = [r for r in rounds if r in ours[key] and r in theirs[key]]
     if not common:
         continue
-    ratios = {r: theirs[key][r][0] / ours[key][r] for r in common}
+    ratios = {r: theirs[key][r] / ours[key][r] for r in common}
     med = statistics.median(ratios.values())
     cells = [f"{ratios[r]:.2f}x" if r in ratios else "-" for r in rounds]
-    lt_ms = statistics.median(theirs[key][r][0] for r in common)
+    lt_ms = statistics.median(theirs[key][r] for r in common)
     our_ms = statistics.median(ours[key][r] for r in common)
     print(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + f" | **{med:.2f}x** | {lt_ms:.4g} | {our_ms:.4g} |")
     groups[(key[1], key[2])].append(med)
