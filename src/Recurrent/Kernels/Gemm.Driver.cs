@@ -18,6 +18,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Recurrent.Kernels;
 
@@ -179,6 +180,8 @@ internal static unsafe class GemmDriver<T, TKernel>
         int m = i1 - i0, n = j1 - j0, k = p.K;
         bool prepacked = p.PackedB != null;
         bool directB = !prepacked && !p.TransB && m <= DirectBMaxM;
+        // A C block over 1 MB does not stay in L2 between blocks of k: its tiles are fetched ahead.
+        bool prefetchC = (long)m * n * sizeof(T) > (1 << 20);
 
         int kcMax = Math.Min(KC, k);
         int mcMax = Math.Min(MC, RoundUp(m, MR));
@@ -258,6 +261,13 @@ internal static unsafe class GemmDriver<T, TKernel>
                             T* ap = bufA + (nint)ir * kc;
                             T* cp = p.C + (ic + ir) * ldc + jc + jr;
                             int lines = Math.Min(linesPerTile, nextLines);
+                            // The next tile's C into L2 while this tile computes: a large C goes to memory
+                            // and back once per block of k, and a tile's 8 rows lie ldc apart, a pattern
+                            // the hardware prefetchers do not follow; the epilogue's loads and stores then
+                            // waited on memory (1-5% on the grid's large products; DECISIONS 37).
+                            if (!prefetchC) { }
+                            else if (ir + MR < mc) PrefetchTile(cp + MR * ldc, ldc, Math.Min(MR, mc - ir - MR), nr);
+                            else if (jr + NR < nc) PrefetchTile(p.C + ic * ldc + jc + jr + NR, ldc, Math.Min(MR, mc), Math.Min(NR, nc - jr - NR));
                             if (mr == MR && nr == NR)
                             {
                                 TKernel.Tile(kc, ap, bp, ldbk, cp, ldc, alpha, beta, next, lines);
@@ -272,6 +282,20 @@ internal static unsafe class GemmDriver<T, TKernel>
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>Asks for the lines of c[rows, cols] (row stride ldc) in L2; changes no result.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchTile(T* c, nint ldc, int rows, int cols)
+    {
+        if (!Sse.IsSupported) return;
+        nint bytes = (nint)cols * sizeof(T);
+        for (int r = 0; r < rows; r++)
+        {
+            byte* row = (byte*)(c + r * ldc);
+            for (nint off = 0; off < bytes; off += 64) Sse.Prefetch1(row + off);
+            Sse.Prefetch1(row + bytes - 1);
         }
     }
 
