@@ -147,6 +147,33 @@ public class GemmTests
         }
     }
 
+    // C over 1 MB: the driver asks for the next tile's C lines ahead (DECISIONS 37). The prefetch must change no
+    // value: against the reference with one and two depth blocks, beta 0 and 1, padded rows and edge panels; and the
+    // same bits at one thread (one 1.2 MB block: prefetched) and at two or three (blocks under 1 MB: not prefetched).
+    [Theory]
+    [MemberData(nameof(IsaAndLayouts))]
+    public void LargeC_PrefetchedTiles_MatchReference_AndOtherThreadCounts(string isaName, bool transA, bool transB)
+    {
+        var isa = Enum.Parse<GemmIsa>(isaName);
+        if (!Gemm.IsSupported(isa)) return;
+        var rng = new Random(37);
+        CheckFloat(rng, isa, 1, transA, transB, 520, 520, 70, 1f, 0f, 0);
+        CheckFloat(rng, isa, 1, transA, transB, 260, 1100, 530, -0.5f, 1f, 3);
+        CheckDouble(rng, isa, 1, transA, transB, 380, 380, 40, 1, 0.5, 1);
+
+        const int m = 600, n = 500, k = 300;   // 2 m n k = 1.8e8 flops: over the size that splits even with the workers asleep
+        float[] a = RandomArray(rng, m * k), b = RandomArray(rng, n * k), c0 = RandomArray(rng, m * n);
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        float[] c1 = (float[])c0.Clone();
+        Gemm.Sgemm(transA, transB, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, c1, n, isa, 1);
+        foreach (int threads in new[] { 2, 3 })
+        {
+            float[] ct = (float[])c0.Clone();
+            Gemm.Sgemm(transA, transB, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, ct, n, isa, threads);
+            Assert.Equal(c1, ct);
+        }
+    }
+
     [Fact]
     public void ConcurrentCallers_GetTheSameBitsAsOneCaller()
     {
