@@ -128,22 +128,27 @@ public class GemmTests
         if (!Gemm.IsSupported(isa)) return;
         var rng = new Random(11);
         foreach (var (m, n, k) in new[] { (150, 170, 90), (40, 300, 120), (300, 37, 64), (2, 1000, 50) })
+            AssertSameBitsAtTwoAndThreeThreads(rng, isa, transA, transB, m, n, k, 0.7f, 0.3f, repeatEach: true);
+    }
+
+    // C = alpha op(A) op(B) + beta C on random operands at threads 2 and 3 gives one thread's bits (and, with
+    // repeatEach, the same bits again at the same thread count).
+    private static void AssertSameBitsAtTwoAndThreeThreads(Random rng, GemmIsa isa, bool transA, bool transB, int m, int n, int k,
+        float alpha, float beta, bool repeatEach)
+    {
+        float[] a = RandomArray(rng, m * k), b = RandomArray(rng, n * k), c0 = RandomArray(rng, m * n);
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        float[] c1 = (float[])c0.Clone();
+        Gemm.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c1, n, isa, 1);
+        foreach (int threads in new[] { 2, 3 })
         {
-            float[] a = RandomArray(rng, transA ? k * m : m * k), b = RandomArray(rng, transB ? n * k : k * n);
-            float[] c0 = RandomArray(rng, m * n);
-            int lda = transA ? m : k, ldb = transB ? k : n;
-            float[] c1 = (float[])c0.Clone();
-            Gemm.Sgemm(transA, transB, m, n, k, 0.7f, a, lda, b, ldb, 0.3f, c1, n, isa, 1);
-            foreach (int threads in new[] { 2, 3 })
-            {
-                float[] ct = (float[])c0.Clone();
-                Gemm.Sgemm(transA, transB, m, n, k, 0.7f, a, lda, b, ldb, 0.3f, ct, n, isa, threads);
-                Assert.Equal(c1, ct);
-                // Same thread count again: same bits.
-                float[] ct2 = (float[])c0.Clone();
-                Gemm.Sgemm(transA, transB, m, n, k, 0.7f, a, lda, b, ldb, 0.3f, ct2, n, isa, threads);
-                Assert.Equal(ct, ct2);
-            }
+            float[] ct = (float[])c0.Clone();
+            Gemm.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, ct, n, isa, threads);
+            Assert.Equal(c1, ct);
+            if (!repeatEach) continue;
+            float[] ct2 = (float[])c0.Clone();
+            Gemm.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, ct2, n, isa, threads);
+            Assert.Equal(ct, ct2);
         }
     }
 
@@ -161,17 +166,8 @@ public class GemmTests
         CheckFloat(rng, isa, 1, transA, transB, 260, 1100, 530, -0.5f, 1f, 3);
         CheckDouble(rng, isa, 1, transA, transB, 380, 380, 40, 1, 0.5, 1);
 
-        const int m = 600, n = 500, k = 300;   // 2 m n k = 1.8e8 flops: over the size that splits even with the workers asleep
-        float[] a = RandomArray(rng, m * k), b = RandomArray(rng, n * k), c0 = RandomArray(rng, m * n);
-        int lda = transA ? m : k, ldb = transB ? k : n;
-        float[] c1 = (float[])c0.Clone();
-        Gemm.Sgemm(transA, transB, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, c1, n, isa, 1);
-        foreach (int threads in new[] { 2, 3 })
-        {
-            float[] ct = (float[])c0.Clone();
-            Gemm.Sgemm(transA, transB, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, ct, n, isa, threads);
-            Assert.Equal(c1, ct);
-        }
+        // 600 x 500 x 300: 1.8e8 flops, over the size that splits even with the workers asleep.
+        AssertSameBitsAtTwoAndThreeThreads(rng, isa, transA, transB, 600, 500, 300, 1.25f, 0.5f, repeatEach: false);
     }
 
     [Fact]
