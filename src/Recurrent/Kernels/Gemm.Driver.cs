@@ -180,8 +180,9 @@ internal static unsafe class GemmDriver<T, TKernel>
         int m = i1 - i0, n = j1 - j0, k = p.K;
         bool prepacked = p.PackedB != null;
         bool directB = !prepacked && !p.TransB && m <= DirectBMaxM;
-        // A C block over 1 MB does not stay in L2 between blocks of k: its tiles are fetched ahead.
-        bool prefetchC = (long)m * n * sizeof(T) > (1 << 20);
+        // A C block over 1 MB does not stay in L2 between blocks of k: its tiles are fetched ahead, where a tile's
+        // k loop is long enough to hide it (k = 128 products ran about 3% slower with it; DECISIONS 37).
+        bool prefetchC = k >= 256 && (long)m * n * sizeof(T) > (1 << 20);
 
         int kcMax = Math.Min(KC, k);
         int mcMax = Math.Min(MC, RoundUp(m, MR));
@@ -264,8 +265,7 @@ internal static unsafe class GemmDriver<T, TKernel>
                             // The next tile's C into L2 while this tile computes: a large C goes to memory
                             // and back once per block of k, and a tile's 8 rows lie ldc apart, a pattern
                             // the hardware prefetchers do not follow; the epilogue's loads and stores then
-                            // waited on memory (1-5% on the grid's large products). A short k does not hide it:
-                            // k = 128 products run about 3% slower with it (DECISIONS 37, not yet mended).
+                            // waited on memory (1-5% on the grid's large products).
                             if (!prefetchC) { }
                             else if (ir + MR < mc) PrefetchTile(cp + MR * ldc, ldc, Math.Min(MR, mc - ir - MR), nr);
                             else if (jr + NR < nc) PrefetchTile(p.C + ic * ldc + jc + jr + NR, ldc, Math.Min(MR, mc), Math.Min(NR, nc - jr - NR));
