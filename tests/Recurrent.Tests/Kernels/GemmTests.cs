@@ -152,9 +152,10 @@ public class GemmTests
         }
     }
 
-    // C over 1 MB: the driver asks for the next tile's C lines ahead (DECISIONS 37). The prefetch must change no
-    // value: against the reference with one and two depth blocks, beta 0 and 1, padded rows and edge panels; and the
-    // same bits at one thread (one 1.2 MB block: prefetched) and at two or three (blocks under 1 MB: not prefetched).
+    // C over 1 MB and k >= 256: the driver asks for the next tile's C lines ahead (DECISIONS 37). The prefetch must
+    // change no value: against the reference with one to three depth blocks, beta 0 and 1, padded rows and edge panels,
+    // float and double, with a short-k large C (not prefetched) beside them; and the same bits at one thread (one
+    // 1.2 MB block: prefetched) and at two or three (blocks under 1 MB: not prefetched).
     [Theory]
     [MemberData(nameof(IsaAndLayouts))]
     public void LargeC_PrefetchedTiles_MatchReference_AndOtherThreadCounts(string isaName, bool transA, bool transB)
@@ -163,8 +164,9 @@ public class GemmTests
         if (!Gemm.IsSupported(isa)) return;
         var rng = new Random(37);
         CheckFloat(rng, isa, 1, transA, transB, 520, 520, 70, 1f, 0f, 0);
+        CheckFloat(rng, isa, 1, transA, transB, 520, 520, 300, 1f, 0f, 0);
         CheckFloat(rng, isa, 1, transA, transB, 260, 1100, 530, -0.5f, 1f, 3);
-        CheckDouble(rng, isa, 1, transA, transB, 380, 380, 40, 1, 0.5, 1);
+        CheckDouble(rng, isa, 1, transA, transB, 380, 380, 260, 1, 0.5, 1);
 
         // 600 x 500 x 300: 1.8e8 flops, over the size that splits even with the workers asleep.
         AssertSameBitsAtTwoAndThreeThreads(rng, isa, transA, transB, 600, 500, 300, 1.25f, 0.5f, repeatEach: false);
