@@ -331,10 +331,16 @@ public static class OnnxExport
     private static void Write(string path, byte[] bytes)
     {
         var full = System.IO.Path.GetFullPath(path);
-        var tmp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        // A name of its own per call (two exports to one path from two threads must not share a temporary file),
+        // and the bytes on the disk before the rename, so a power loss leaves the old model or the new one, whole.
+        var tmp = full + ".tmp-" + Guid.NewGuid().ToString("N");
         try
         {
-            File.WriteAllBytes(tmp, bytes);
+            using (var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
             File.Move(tmp, full, overwrite: true);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException)

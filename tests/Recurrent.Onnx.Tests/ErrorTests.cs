@@ -186,6 +186,22 @@ public class ErrorTests
     }
 
     [Fact]
+    public void ConcurrentExportsToOnePath_AllSucceed_AndLeaveOneWholeModel()
+    {
+        // Each export writes a temporary file of its own and renames it into place. (The race this guards against, two
+        // exports sharing one per-process temporary name, did not show in this test's runs before the fix: the tracing
+        // dominates and the writes rarely overlap. What it checks always holds now: every export succeeds, the model
+        // at the path loads whole, and no temporary file is left.)
+        var path = OrtCheck.TempPath("concurrent");
+        var lin = new Linear(512, 512, generator: new Generator(1));
+        Parallel.For(0, 16, new ParallelOptions { MaxDegreeOfParallelism = 4 }, _ =>
+            OnnxExport.Export(xs => [lin.Forward(xs[0])], [Tensor.Zeros(5, 512)], path));
+        using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path))
+            Assert.Single(session.OutputMetadata);
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, Path.GetFileName(path) + ".tmp-*"));
+    }
+
+    [Fact]
     public void BadOptionsAreRefused()
     {
         var path = OrtCheck.TempPath("options");

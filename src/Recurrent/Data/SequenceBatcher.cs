@@ -25,6 +25,9 @@ public sealed class SequenceBatcher
         ArgumentNullException.ThrowIfNull(tokens);
         Guard.Positive(seqLen, nameof(seqLen));
         Guard.Positive(batchSize, nameof(batchSize));
+        if ((long)seqLen * batchSize > Array.MaxLength)   // a batch is one (seqLen, batchSize) array of ids
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                $"seqLen * batchSize must fit one array. Expected at most {Array.MaxLength} ids a batch, got {seqLen} * {batchSize} = {(long)seqLen * batchSize}.");
         if (tokens.Length < (long)seqLen + 1)
             throw new TextDataException(
                 $"The sequence length {seqLen} needs at least {seqLen + 1} characters of text, but there are only {tokens.Length}; use a shorter sequence length or more text.");

@@ -111,14 +111,21 @@ public static partial class Functional
             if (id < 0 || id >= num)
                 throw new IndexOutOfRangeException($"index out of range in self: embedding index {id} is not in [0, {num}) (num_embeddings = {num})");
 
-        if (maxNorm is { } mn) RenormRows(weight, ids, mn, normType);
-
         var outShape = new int[input.Dim + 1];
         input.ShapeRef.CopyTo(outShape, 0); outShape[^1] = dim;
-        var w = weight.Contiguous().Detach();
         var result = Tensor.NewZeroed(weight.DType, outShape);
-        if (weight.DType == DType.Float32) GatherRows(w.AsSpan<float>(), ids, dim, result.AsSpan<float>());
-        else GatherRows(w.AsSpan<double>(), ids, dim, result.AsSpan<double>());
+        if (maxNorm is { } mn)
+        {
+            // max_norm rescales the weight's rows in place, as PyTorch's embedding_renorm_; the rescale and the read
+            // run under one lock, so concurrent eval-mode forwards of one module each see whole rows (as one after
+            // another would) instead of rows another thread is rewriting.
+            lock (s_renormLock)
+            {
+                RenormRows(weight, ids, mn, normType);
+                Gather(weight, ids, dim, result);
+            }
+        }
+        else Gather(weight, ids, dim, result);
 
         var dtype = weight.DType;
         trace.End()?.Op("Embedding", result, [input, weight], maxNorm);
@@ -173,6 +180,15 @@ public static partial class Functional
     }
 
     /// <summary>embedding_renorm_: rows referenced by ids with norm &gt; maxNorm are scaled by maxNorm / (norm + 1e-7).</summary>
+    private static readonly object s_renormLock = new();
+
+    private static void Gather(Tensor weight, ReadOnlySpan<long> ids, int dim, Tensor result)
+    {
+        var w = weight.Contiguous().Detach();
+        if (weight.DType == DType.Float32) GatherRows(w.AsSpan<float>(), ids, dim, result.AsSpan<float>());
+        else GatherRows(w.AsSpan<double>(), ids, dim, result.AsSpan<double>());
+    }
+
     private static void RenormRows(Tensor weight, ReadOnlySpan<long> ids, double maxNorm, double normType)
     {
         using var _ = new NoGrad();

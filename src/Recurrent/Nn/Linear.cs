@@ -58,7 +58,7 @@ public sealed class Linear : Module<Tensor, Tensor>, IDynamicQuantizable
         var q = weights.TryGetValue("weight", out var w) && w.N == OutFeatures && w.K == InFeatures ? w
             : throw new ArgumentException($"Linear: weight must be int8 ({OutFeatures}, {InFeatures})", nameof(weights));
         if (Param("bias") is { } bias) ReplaceParameter("bias", QuantizedWeights.PinnedCopy(bias));
-        RemoveParameter("weight");
+        if (HasParameter("weight")) RemoveParameter("weight");   // already gone when the module was quantized before
         _q = q;
     }
     /// <summary>The bias b, (out_features), or null when built with <c>bias: false</c>.</summary>

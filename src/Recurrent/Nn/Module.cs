@@ -36,6 +36,7 @@ public abstract class Module
             value.DetachFromDisposeScope();
         }
         if (!_params.ContainsKey(name)) _paramOrder.Add(name);
+        else MarkReplaced(_params[name], value);
         _params[name] = value;
         return value;
     }
@@ -124,7 +125,15 @@ public abstract class Module
     {
         if (!_params.ContainsKey(name)) throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
         value.RequiresGrad = true;
+        MarkReplaced(_params[name], value);
         _params[name] = value.DetachFromDisposeScope();
+    }
+
+    // A parameter tensor the module stops using: an optimizer still holding it would step nothing (it gets no
+    // gradient), so Optimizer.Step reports it instead of training silently without it.
+    private static void MarkReplaced(Tensor? old, Tensor? value)
+    {
+        if (old is not null && !ReferenceEquals(old, value)) old.ReplacedInModule = true;
     }
 
     /// <summary>Removes a parameter (a weight dynamic quantization replaced by an int8 copy the module keeps itself).</summary>
@@ -198,11 +207,35 @@ public abstract class Module
     public LoadStateDictResult LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict, bool strict = true)
     {
         Guard.NotNull(stateDict, nameof(stateDict));
-        var targets = new Dictionary<string, Tensor>();
-        var order = new List<string>();
+        var errors = CheckStateDict(stateDict, strict, null, out var targets, out var order, out var missing, out var unexpected);
+        if (errors.Count > 0)
+            throw new InvalidOperationException($"Error(s) in loading state_dict for {TypeName}:\n\t" + string.Join("\n\t", errors));
+        using (new NoGrad())
+            foreach (var k in order)
+                if (stateDict.TryGetValue(k, out var src)) targets[k].Copy_(src);
+        foreach (var (_, m) in NamedModules()) m.OnParametersChanged();
+        return new LoadStateDictResult(missing, unexpected);
+    }
+
+    /// <summary>
+    /// The errors <see cref="LoadStateDict"/> would raise (empty: it would succeed), changing nothing. Keys in
+    /// <paramref name="leaving"/> are left out of the module's side, as if those parameters were already removed
+    /// (int8 weights about to replace them: Quantizer.LoadQuantized checks its float remainder before installing any).
+    /// </summary>
+    internal List<string> CheckStateDict(IReadOnlyDictionary<string, Tensor> stateDict, bool strict, IReadOnlySet<string>? leaving,
+        out Dictionary<string, Tensor> targets, out List<string> order, out List<string> missing, out List<string> unexpected)
+    {
+        targets = new Dictionary<string, Tensor>();
+        order = new List<string>();
         Collect(this, "", targets, order);
-        var missing = order.Where(k => !stateDict.ContainsKey(k)).ToList();
-        var unexpected = stateDict.Keys.Where(k => !targets.ContainsKey(k)).ToList();
+        if (leaving is not null)
+        {
+            order.RemoveAll(leaving.Contains);
+            foreach (var k in leaving) targets.Remove(k);
+        }
+        var t = targets;
+        missing = order.Where(k => !stateDict.ContainsKey(k)).ToList();
+        unexpected = stateDict.Keys.Where(k => !t.ContainsKey(k)).ToList();
         var errors = new List<string>();
         if (strict && unexpected.Count > 0)
             errors.Add("Unexpected key(s) in state_dict: " + string.Join(", ", unexpected.Select(k => $"\"{k}\"")) + ". ");
@@ -218,13 +251,7 @@ public abstract class Module
             else if (src.DType == DType.Int64 && dst.DType != DType.Int64)
                 errors.Add($"dtype mismatch for {k}: copying an integer tensor into a floating point parameter");
         }
-        if (errors.Count > 0)
-            throw new InvalidOperationException($"Error(s) in loading state_dict for {TypeName}:\n\t" + string.Join("\n\t", errors));
-        using (new NoGrad())
-            foreach (var k in order)
-                if (stateDict.TryGetValue(k, out var src)) targets[k].Copy_(src);
-        foreach (var (_, m) in NamedModules()) m.OnParametersChanged();
-        return new LoadStateDictResult(missing, unexpected);
+        return errors;
 
         static void Collect(Module m, string prefix, Dictionary<string, Tensor> t, List<string> order)
         {
@@ -258,7 +285,11 @@ public abstract class Module
         }
     }
 
-    /// <summary>Converts every parameter and floating buffer to <paramref name="dtype"/>, as <c>module.to(dtype)</c>.</summary>
+    /// <summary>
+    /// Converts every parameter and floating buffer to <paramref name="dtype"/>, as <c>module.to(dtype)</c>. The
+    /// converted parameters are new tensors (PyTorch keeps the Parameter objects): create the optimizer after this call;
+    /// one created before it throws at <c>Step</c>, since the tensors it holds no longer get gradients.
+    /// </summary>
     public Module To(DType dtype)
     {
         if (dtype == DType.Int64) throw new ArgumentException("nn.Module.to only accepts floating point dtypes, but got torch.int64", nameof(dtype));
@@ -271,6 +302,7 @@ public abstract class Module
                 if (m._params[n] is { } p && p.DType != dtype)
                 {
                     Tensor c; using (new NoGrad()) c = p.Detach().To(dtype);
+                    p.ReplacedInModule = true;
                     m._params[n] = c.RequiresGrad_(p.RequiresGrad).DetachFromDisposeScope();
                 }
             foreach (var n in m._bufferOrder.ToList())

@@ -28,11 +28,11 @@ public sealed class AdamOptions : OptimizerOptions
     /// <inheritdoc/>
     public override void Validate()
     {
-        CheckNonNegative(Lr, "learning rate");
-        CheckNonNegative(Eps, "epsilon value");
+        CheckNonNegative(Lr, "learning rate", "lr");
+        CheckNonNegative(Eps, "epsilon value", "eps");
         if (!(Beta1 >= 0 && Beta1 < 1)) throw new ArgumentOutOfRangeException("betas", Beta1, $"Invalid beta parameter at index 0: {Num(Beta1)}");
         if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentOutOfRangeException("betas", Beta2, $"Invalid beta parameter at index 1: {Num(Beta2)}");
-        CheckNonNegative(WeightDecay, "weight_decay value");
+        CheckNonNegative(WeightDecay, "weight_decay value", "weightDecay");
     }
 
     /// <inheritdoc/>
@@ -47,13 +47,13 @@ public sealed class AdamOptions : OptimizerOptions
     {
         switch (name)
         {
-            case "lr": Lr = v[0]; return true;
-            case "betas" when v.Length == 2: Beta1 = v[0]; Beta2 = v[1]; return true;
-            case "eps": Eps = v[0]; return true;
-            case "weight_decay": WeightDecay = v[0]; return true;
-            case "amsgrad": Amsgrad = v[0] != 0; return true;
-            case "maximize": Maximize = v[0] != 0; return true;
-            case "decoupled_weight_decay": DecoupledWeightDecay = v[0] != 0; return true;
+            case "lr": Lr = Value(name, v); return true;
+            case "betas": (Beta1, Beta2) = Values2(name, v); return true;
+            case "eps": Eps = Value(name, v); return true;
+            case "weight_decay": WeightDecay = Value(name, v); return true;
+            case "amsgrad": Amsgrad = Value(name, v) != 0; return true;
+            case "maximize": Maximize = Value(name, v) != 0; return true;
+            case "decoupled_weight_decay": DecoupledWeightDecay = Value(name, v) != 0; return true;
             default: return false;
         }
     }

@@ -23,9 +23,29 @@ public abstract class OptimizerOptions
     /// <summary>Restores one hyperparameter written by <see cref="ToValues"/>; false if the name is unknown.</summary>
     public abstract bool TrySetValue(string name, double[] value);
 
-    internal static void CheckNonNegative(double v, string what)
+    /// <summary>The one value of a scalar hyperparameter, or a clear exception.</summary>
+    /// <exception cref="ArgumentException"><paramref name="value"/> does not hold exactly one number.</exception>
+    protected static double Value(string name, double[] value)
     {
-        if (!(v >= 0)) throw new ArgumentOutOfRangeException(what, v, $"Invalid {what}: {Num(v)}");
+        Guard.NotNull(value, nameof(value));
+        if (value.Length != 1)
+            throw new ArgumentException($"hyperparameter '{name}' takes one number, got {value.Length}", nameof(value));
+        return value[0];
+    }
+
+    /// <summary>The two values of a pair hyperparameter (betas), or a clear exception.</summary>
+    /// <exception cref="ArgumentException"><paramref name="value"/> does not hold exactly two numbers.</exception>
+    protected static (double, double) Values2(string name, double[] value)
+    {
+        Guard.NotNull(value, nameof(value));
+        if (value.Length != 2)
+            throw new ArgumentException($"hyperparameter '{name}' takes two numbers, got {value.Length}", nameof(value));
+        return (value[0], value[1]);
+    }
+
+    internal static void CheckNonNegative(double v, string what, string paramName)
+    {
+        if (!(v >= 0)) throw new ArgumentOutOfRangeException(paramName, v, $"Invalid {what}: {Num(v)}");
     }
 
     /// <summary>A number as Python prints the value a user passed (integers without ".0").</summary>
@@ -144,7 +164,15 @@ public abstract class Optimizer
             foreach (var g in _groups)
                 foreach (var p in g.Params)
                 {
-                    if (p.GradUnseen is not { } grad) continue;
+                    if (p.GradUnseen is not { } grad)
+                    {
+                        // PyTorch's .to(dtype) keeps each Parameter object; ours makes new ones (DECISIONS 1), so an
+                        // optimizer created before it would skip every parameter, silently, step after step.
+                        if (p.ReplacedInModule)
+                            throw new InvalidOperationException(
+                                $"a parameter of this optimizer (shape {Guard.ShapeText(p.ShapeRef)}, {Tensor.DTypeName(p.DType)}) is no longer its module's: the module replaced it (To(dtype), Double(), Float(), or quantization) after the optimizer was created, so it never gets a gradient. Create the optimizer after converting the module.");
+                        continue;
+                    }
                     if (!grad.SameShape(p))
                         throw new InvalidOperationException($"the gradient of a parameter has shape {Guard.ShapeText(grad.ShapeRef)} but the parameter has shape {Guard.ShapeText(p.ShapeRef)}");
                     if (grad.DType != p.DType)
@@ -226,7 +254,10 @@ public abstract class Optimizer
             {
                 if (!key.StartsWith(prefix, StringComparison.Ordinal) || key == prefix + "params") continue;
                 string name = key[prefix.Length..];
-                if (!opts.TrySetValue(name, t.Double().ToArray<double>()))
+                bool known;
+                try { known = opts.TrySetValue(name, t.Double().ToArray<double>()); }
+                catch (ArgumentException e) { throw new ArgumentException($"loaded state dict: {e.Message} in parameter group {gi}", nameof(stateDict), e); }
+                if (!known)
                     throw new ArgumentException($"loaded state dict has an unknown hyperparameter '{name}' in parameter group {gi}", nameof(stateDict));
             }
             opts.Validate();

@@ -25,11 +25,11 @@ public sealed class RmsPropOptions : OptimizerOptions
     /// <inheritdoc/>
     public override void Validate()
     {
-        CheckNonNegative(Lr, "learning rate");
-        CheckNonNegative(Eps, "epsilon value");
-        CheckNonNegative(Momentum, "momentum value");
-        CheckNonNegative(WeightDecay, "weight_decay value");
-        CheckNonNegative(Alpha, "alpha value");
+        CheckNonNegative(Lr, "learning rate", "lr");
+        CheckNonNegative(Eps, "epsilon value", "eps");
+        CheckNonNegative(Momentum, "momentum value", "momentum");
+        CheckNonNegative(WeightDecay, "weight_decay value", "weightDecay");
+        CheckNonNegative(Alpha, "alpha value", "alpha");
     }
 
     /// <inheritdoc/>
@@ -44,13 +44,13 @@ public sealed class RmsPropOptions : OptimizerOptions
     {
         switch (name)
         {
-            case "lr": Lr = v[0]; return true;
-            case "alpha": Alpha = v[0]; return true;
-            case "eps": Eps = v[0]; return true;
-            case "weight_decay": WeightDecay = v[0]; return true;
-            case "momentum": Momentum = v[0]; return true;
-            case "centered": Centered = v[0] != 0; return true;
-            case "maximize": Maximize = v[0] != 0; return true;
+            case "lr": Lr = Value(name, v); return true;
+            case "alpha": Alpha = Value(name, v); return true;
+            case "eps": Eps = Value(name, v); return true;
+            case "weight_decay": WeightDecay = Value(name, v); return true;
+            case "momentum": Momentum = Value(name, v); return true;
+            case "centered": Centered = Value(name, v) != 0; return true;
+            case "maximize": Maximize = Value(name, v) != 0; return true;
             default: return false;
         }
     }

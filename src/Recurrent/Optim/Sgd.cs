@@ -23,11 +23,11 @@ public sealed class SgdOptions : OptimizerOptions
     /// <inheritdoc/>
     public override void Validate()
     {
-        CheckNonNegative(Lr, "learning rate");
-        CheckNonNegative(Momentum, "momentum value");
-        CheckNonNegative(WeightDecay, "weight_decay value");
+        CheckNonNegative(Lr, "learning rate", "lr");
+        CheckNonNegative(Momentum, "momentum value", "momentum");
+        CheckNonNegative(WeightDecay, "weight_decay value", "weightDecay");
         if (Nesterov && (Momentum <= 0 || Dampening != 0))
-            throw new ArgumentException($"Nesterov momentum requires a momentum and zero dampening (got momentum={Num(Momentum)}, dampening={Num(Dampening)})");
+            throw new ArgumentException($"Nesterov momentum requires a momentum and zero dampening (got momentum={Num(Momentum)}, dampening={Num(Dampening)})", "nesterov");
     }
 
     /// <inheritdoc/>
@@ -42,12 +42,12 @@ public sealed class SgdOptions : OptimizerOptions
     {
         switch (name)
         {
-            case "lr": Lr = v[0]; return true;
-            case "momentum": Momentum = v[0]; return true;
-            case "dampening": Dampening = v[0]; return true;
-            case "weight_decay": WeightDecay = v[0]; return true;
-            case "nesterov": Nesterov = v[0] != 0; return true;
-            case "maximize": Maximize = v[0] != 0; return true;
+            case "lr": Lr = Value(name, v); return true;
+            case "momentum": Momentum = Value(name, v); return true;
+            case "dampening": Dampening = Value(name, v); return true;
+            case "weight_decay": WeightDecay = Value(name, v); return true;
+            case "nesterov": Nesterov = Value(name, v) != 0; return true;
+            case "maximize": Maximize = Value(name, v) != 0; return true;
             default: return false;
         }
     }

@@ -151,7 +151,11 @@ public static class Quantizer
         string path = file.Source ?? "the file";
         if (!IsQuantizedFile(file))
             throw new InvalidDataException($"{path}: not a quantized checkpoint (metadata {FormatKey} = {FormatValue} is missing); load a float checkpoint with Load(path) and quantize it with Quantizer.QuantizeDynamic.");
+        // Every int8 weight and the float remainder are checked before any module changes: a file that does not fit
+        // leaves the model as it was.
         var consumed = new HashSet<string>(StringComparer.Ordinal);
+        var installs = new List<(IDynamicQuantizable Module, Dictionary<string, QuantizedMatrix> Weights)>();
+        var leaving = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (prefix, m) in model.NamedModules().ToList())
         {
             if (m is not IDynamicQuantizable q) continue;
@@ -171,12 +175,17 @@ public static class Quantizer
                 weights[name] = QuantizedMatrix.FromInt8(int8, file.GetFloat32(key + ScaleSuffix), rows, cols);
                 consumed.Add(key);
                 consumed.Add(key + ScaleSuffix);
+                leaving.Add(key);
             }
-            q.InstallQuantized(weights);
+            installs.Add((q, weights));
         }
         var rest = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var entry in file.Entries)
             if (!consumed.Contains(entry.Name)) rest[entry.Name] = TensorIO.ToTensor(file, entry);
+        var errors = model.CheckStateDict(rest, strict, leaving, out _, out _, out _, out _);
+        if (errors.Count > 0)
+            throw new InvalidOperationException($"Error(s) in loading state_dict for {model.TypeName}:\n\t" + string.Join("\n\t", errors));
+        foreach (var (q, weights) in installs) q.InstallQuantized(weights);
         model.LoadStateDict(rest, strict);
         return model;
     }

@@ -107,6 +107,8 @@ public sealed partial class Tensor
     /// <summary>The n x m identity matrix, as <c>torch.eye</c>.</summary>
     public static Tensor Eye(int n, int? m = null, DType dtype = DType.Float32)
     {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, $"n must be greater or equal to 0, got {n}");
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, $"m must be greater or equal to 0, got {m}");
         int cols = m ?? n;
         var t = Zeros(new[] { n, cols }, dtype);
         for (int i = 0; i < Math.Min(n, cols); i++)
@@ -169,11 +171,33 @@ public sealed partial class Tensor
         return TraceRecorder.MarkConstant(t);
     }
 
-    /// <summary>A tensor over a copy of flat row-major <paramref name="data"/> with the given shape.</summary>
+    /// <summary>A 1-D tensor over a copy of <paramref name="data"/>, a one-element array too, as <c>torch.tensor([5.])</c>.</summary>
+    public static Tensor FromArray(float[] data)
+    {
+        Guard.NotNull(data, nameof(data));
+        return FromFlat(data, [data.Length]);
+    }
+    /// <summary>A 1-D float64 tensor over a copy of <paramref name="data"/>, as <c>torch.tensor([5.], dtype=torch.float64)</c>.</summary>
+    public static Tensor FromArray(double[] data)
+    {
+        Guard.NotNull(data, nameof(data));
+        return FromFlat(data, [data.Length]);
+    }
+    /// <summary>A 1-D int64 tensor over a copy of <paramref name="data"/>, as <c>torch.tensor([2])</c>.</summary>
+    public static Tensor FromArray(long[] data)
+    {
+        Guard.NotNull(data, nameof(data));
+        return FromFlat(data, [data.Length]);
+    }
+
+    /// <summary>
+    /// A tensor over a copy of flat row-major <paramref name="data"/> with the given shape. An explicitly empty shape
+    /// makes a one-element array a 0-dim tensor (a longer one 1-D); without a shape argument the array is 1-D.
+    /// </summary>
     public static Tensor FromArray(float[] data, params int[] shape) => FromFlat(data, shape);
-    /// <summary>A float64 tensor over a copy of flat row-major data.</summary>
+    /// <summary>A float64 tensor over a copy of flat row-major data (the shape as the float overload).</summary>
     public static Tensor FromArray(double[] data, params int[] shape) => FromFlat(data, shape);
-    /// <summary>An int64 tensor over a copy of flat row-major data.</summary>
+    /// <summary>An int64 tensor over a copy of flat row-major data (the shape as the float overload).</summary>
     public static Tensor FromArray(long[] data, params int[] shape) => FromFlat(data, shape);
 
     private static Tensor FromFlat<T>(T[] data, int[] shape)
@@ -213,7 +237,7 @@ public sealed partial class Tensor
     {
         if (a.Rank > 1)
         {
-            if (depth != 0) throw new ArgumentException("FromArray: multidimensional arrays cannot be nested in jagged arrays");
+            if (depth != 0) throw new ArgumentException("FromArray: multidimensional arrays cannot be nested in jagged arrays", "array");
             for (int r = 0; r < a.Rank; r++) shape.Add(a.GetLength(r));
             foreach (var x in a) flat.Add(x!);
             return;
@@ -221,13 +245,14 @@ public sealed partial class Tensor
         int len = a.Length;
         if (shape.Count == depth) shape.Add(len);
         else if (shape[depth] != len)
-            throw new ArgumentException($"FromArray: expected sequence of length {shape[depth]} at dim {depth} (got {len})");
+            throw new ArgumentException($"FromArray: expected sequence of length {shape[depth]} at dim {depth} (got {len})", "array");
         foreach (var x in a)
         {
             if (x is Array inner) Flatten(inner, depth + 1, shape, flat);
+            else if (x is null) throw new ArgumentException($"FromArray: a null element at dim {depth}; expected a number or a nested array", "array");
             else
             {
-                if (shape.Count != depth + 1) throw new ArgumentException($"FromArray: ragged nested array at dim {depth}");
+                if (shape.Count != depth + 1) throw new ArgumentException($"FromArray: ragged nested array at dim {depth}", "array");
                 flat.Add(x!);
             }
         }

@@ -57,6 +57,7 @@ public sealed partial class Tensor
     /// <summary>Batched matrix product of [B,m,k] and [B,k,n], as <c>torch.bmm</c>.</summary>
     public Tensor Bmm(Tensor other)
     {
+        Guard.Floating(this, "self");
         Guard.SameDType(this, other, "bmm");
         if (Dim != 3) throw new ArgumentException($"batch1 must be a 3D tensor, but got {Dim}-D");
         if (other.Dim != 3) throw new ArgumentException($"batch2 must be a 3D tensor, but got {other.Dim}-D", nameof(other));

@@ -104,9 +104,13 @@ public sealed partial class Tensor
     {
         int d = Guard.Dim(dim, Dim);
         int size = ShapeRef[d], requestedStart = start;
+        if (start < -size || start > size)
+            throw new ArgumentOutOfRangeException(nameof(start), start, $"start out of range (expected to be in range of [{-size}, {size}], but got {start})");
         if (start < 0) start += size;
-        if (start < 0 || length < 0 || start + length > size)
-            throw new ArgumentOutOfRangeException(nameof(start), $"start ({start}) + length ({length}) exceeds dimension size ({size}).");
+        if (length < 0)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"narrow(): length must be non-negative, but got {length}");
+        if ((long)start + length > size)   // in long: int would wrap for a length near int.MaxValue
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"start ({start}) + length ({length}) exceeds dimension size ({size}).");
         var sh = Shape.ToArray(); sh[d] = length;
         var inShape = ShapeRef; var dt = DType;
         var r = ViewOf(Offset + start * StridesRef[d], sh, StridesRef);

@@ -1,6 +1,7 @@
 // The Tensor: a strided view (offset, shape, strides) over a flat typed array, plus the
 // autograd fields (RequiresGrad, Grad, GradFn). Views share the array; ops live in the
 // other Tensor.*.cs partial files.
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Recurrent.Autograd;
 using Recurrent.Tracing;
@@ -25,6 +26,8 @@ public sealed partial class Tensor
     internal int OutputNr;
     private AccumulateGrad? _accumulator;
     internal bool RetainsGrad;
+    // Set when a module replaced this parameter tensor by another (To(dtype), re-flattening, quantization).
+    internal bool ReplacedInModule;
     /// <summary>The lookup this tensor is the output of (<see cref="Nn.Functional.Embedding"/>), for a recurrent stack that reads it; else null.</summary>
     internal Nn.EmbeddingLookup? Lookup;
 
@@ -80,7 +83,9 @@ public sealed partial class Tensor
     public int Numel => ShapeUtil.Numel(ShapeRef);
 
     /// <summary>The size of one dimension (negative counts from the end), as <c>tensor.size(dim)</c>.</summary>
-    public int Size(int dim) => ShapeRef[Guard.Dim(dim, Dim)];
+    public int Size(int dim) =>
+        Dim == 0 ? throw new ArgumentOutOfRangeException(nameof(dim), dim, $"dimension specified as {dim} but tensor has no dimensions")
+        : ShapeRef[Guard.Dim(dim, Dim)];
 
     /// <summary>True when the elements are laid out row-major without gaps.</summary>
     public bool IsContiguous => ShapeUtil.IsContiguous(ShapeRef, StridesRef);
@@ -299,11 +304,15 @@ public sealed partial class Tensor
         TraceRecorder.Current?.ReadValues("Item", this);
         if (Numel != 1)
             throw new InvalidOperationException($"a Tensor with {Numel} elements cannot be converted to Scalar");
+        // A floating value read as an integer type truncates toward zero, as int(t.item()) and t.long() do
+        // (Convert.ChangeType alone would round half to even); NaN or out of range throws OverflowException.
+        bool integral = typeof(T) == typeof(long) || typeof(T) == typeof(int) || typeof(T) == typeof(short) || typeof(T) == typeof(sbyte)
+            || typeof(T) == typeof(ulong) || typeof(T) == typeof(uint) || typeof(T) == typeof(ushort) || typeof(T) == typeof(byte);
         return DType switch
         {
-            DType.Float32 => (T)Convert.ChangeType(Arr<float>()[Offset], typeof(T)),
-            DType.Float64 => (T)Convert.ChangeType(Arr<double>()[Offset], typeof(T)),
-            _ => (T)Convert.ChangeType(Arr<long>()[Offset], typeof(T)),
+            DType.Float32 => (T)Convert.ChangeType(integral ? Math.Truncate((double)Arr<float>()[Offset]) : Arr<float>()[Offset], typeof(T), CultureInfo.InvariantCulture),
+            DType.Float64 => (T)Convert.ChangeType(integral ? Math.Truncate(Arr<double>()[Offset]) : Arr<double>()[Offset], typeof(T), CultureInfo.InvariantCulture),
+            _ => (T)Convert.ChangeType(Arr<long>()[Offset], typeof(T), CultureInfo.InvariantCulture),
         };
     }
 
@@ -490,6 +499,9 @@ public sealed partial class Tensor
             gradient.ThrowIfDisposed();
             if (!gradient.ShapeRef.AsSpan().SequenceEqual(ShapeRef))
                 throw new ArgumentException($"gradient: Mismatch in shape: grad_output[0] has a shape of {Guard.ShapeText(gradient.ShapeRef)} and output[0] has a shape of {Guard.ShapeText(ShapeRef)}.", nameof(gradient));
+            // As the autograd engine's validate_outputs: a gradient of another dtype is cast to the output's.
+            if (gradient.DType != DType)
+                using (new NoGrad()) gradient = gradient.To(DType);
         }
         Engine.Run(new[] { this }, new[] { gradient }, retainGraph);
     }

@@ -179,10 +179,13 @@ public sealed class Checkpoint
                                 "loading the weights replaced parameter tensors that the optimizer holds; create the optimizer after restoring the module (or after FlattenParameters).");
                 optimizer.LoadStateDict(optimizerState!);
             }
-            catch (Exception e) when (e is InvalidOperationException or ArgumentException or KeyNotFoundException)
+            catch (Exception e)
             {
+                // Whatever failed, the module goes back as it was ("nothing changed when it throws").
                 module.LoadStateDict(before, strict: true);
-                throw Mismatch($"the optimizer state in '{Folder}' does not fit the optimizer: {e.Message}", e);
+                if (e is InvalidOperationException or ArgumentException or KeyNotFoundException)
+                    throw Mismatch($"the optimizer state in '{Folder}' does not fit the optimizer: {e.Message}", e);
+                throw;
             }
         }
 

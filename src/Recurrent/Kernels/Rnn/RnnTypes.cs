@@ -106,11 +106,17 @@ public readonly record struct RnnStackSizes(RnnMode Mode, int InputSize, int Hid
         if (ProjSize < 0) throw new ArgumentOutOfRangeException("projSize", ProjSize, $"proj_size should be a positive integer or zero to disable projections, but got {ProjSize}");
         if (ProjSize >= HiddenSize) throw new ArgumentOutOfRangeException("projSize", ProjSize, $"proj_size has to be smaller than hidden_size. Expected < {HiddenSize}, got {ProjSize}");
         if (ProjSize != 0 && Mode != RnnMode.Lstm) throw new ArgumentException($"proj_size argument is only supported for LSTM, not RNN or GRU (mode {Mode.PyTorchName()}).", "projSize");
+        // GateRows and the upper layers' input width are int properties: check them in long first, or a hidden size
+        // near 2^30 wraps them (to 0 or below) and the parameter count below would pass on the wrapped value.
+        long gateRows = (long)Mode.GateCount() * HiddenSize, upperInput = (long)Directions * OutSize;
+        if (gateRows > Array.MaxLength || upperInput > Array.MaxLength)
+            throw new ArgumentOutOfRangeException("hiddenSize", HiddenSize,
+                $"hidden_size is too large for one parameter buffer. Expected {Mode.GateCount()} * hidden_size (and {Directions} * the output size) at most {Array.MaxLength}, got hidden_size {HiddenSize}.");
         long count;
         try { count = checked(Directions * (LayerWeightCount(0) + (NumLayers - 1) * LayerWeightCount(1))); }
         catch (OverflowException) { count = long.MaxValue; }
         if (count > Array.MaxLength)
-            throw new ArgumentException($"The stack has too many parameters for one buffer. Expected at most {Array.MaxLength} elements, got {(count == long.MaxValue ? "more than 2^63" : count.ToString(System.Globalization.CultureInfo.InvariantCulture))}.", "numLayers");
+            throw new ArgumentException($"The stack has too many parameters for one buffer. Expected at most {Array.MaxLength} elements, got {(count == long.MaxValue ? "more than 2^63" : count.ToString(System.Globalization.CultureInfo.InvariantCulture))}.", NumLayers > 1 ? "numLayers" : "hiddenSize");
     }
 
     /// <summary>Sizes of one layer and direction.</summary>

@@ -124,9 +124,12 @@ public sealed unsafe class LanguageModelStream
         int b = BatchSize, rows = steps * b, v = VocabSize;
         if (tokens.Length != rows)
             throw new ArgumentException($"tokens: expected {rows} ids ({steps} step(s) of batch {b}), got {tokens.Length}", "tokens");
-        bool lastOnly = logits.Length == b * v && steps > 1;
-        if (logits.Length != rows * v && !lastOnly)
-            throw new ArgumentException($"logits: expected {rows * v} values ({steps} step(s) x batch {b} x vocab {v}){(steps > 1 ? $" or {b * v} (the last step only)" : "")}, got {logits.Length}", "logits");
+        // In long: rows * v can pass int's range, and a wrapped product must not match a short buffer the int8 head
+        // then writes past.
+        long allCount = (long)rows * v, lastCount = (long)b * v;
+        bool lastOnly = logits.Length == lastCount && steps > 1;
+        if (logits.Length != allCount && !lastOnly)
+            throw new ArgumentException($"logits: expected {allCount} values ({steps} step(s) x batch {b} x vocab {v}){(steps > 1 ? $" or {lastCount} (the last step only)" : "")}, got {logits.Length}", "logits");
         var wE = _embedding.Weight;
         var qH = _head.QuantizedWeight;                  // the int8 weight of a dynamically quantized head, else null
         var wH = qH is null ? _head.Weight : null;
@@ -148,7 +151,7 @@ public sealed unsafe class LanguageModelStream
         _stream.Advance<T>(x, y, steps);
 
         // Head: logits = y W^T + b over every step's rows, the product and the bias as Functional.Linear computes them.
-        var all = lastOnly ? Scratch<T>(ref _logits, (long)rows * v) : logits;
+        var all = lastOnly ? Scratch<T>(ref _logits, allCount) : logits;
         if (v > 0 && qH is not null)
         {
             // Int8 head: the product QuantizedLinear runs (rows quantized per call, int32 accumulation, bias added).

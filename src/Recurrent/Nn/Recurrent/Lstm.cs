@@ -51,14 +51,14 @@ public sealed class Lstm : RecurrentBase
     /// <summary>Runs the LSTM, as <c>output, (h_n, c_n) = lstm(input, (h_0, c_0))</c>; the state defaults to zeros.</summary>
     public (Tensor Output, (Tensor H, Tensor C) State) Forward(Tensor input, (Tensor H, Tensor C)? state = null)
     {
-        var (o, h, c) = ForwardDense(input, state?.H, state?.C);
+        var (o, h, c) = ForwardDense(input, H(state), C(state));
         return (o, (h, c!));
     }
 
     /// <summary>Runs the LSTM on packed sequences; the states are in the caller's batch order.</summary>
     public (PackedSequence Output, (Tensor H, Tensor C) State) Forward(PackedSequence input, (Tensor H, Tensor C)? state = null)
     {
-        var (o, h, c) = ForwardPacked(input, state?.H, state?.C);
+        var (o, h, c) = ForwardPacked(input, H(state), C(state));
         return (o, (h, c!));
     }
 
@@ -69,7 +69,7 @@ public sealed class Lstm : RecurrentBase
     /// </summary>
     public (Tensor Output, (Tensor H, Tensor C) State) ForwardPadded(Tensor padded, Tensor lengths, (Tensor H, Tensor C)? state = null)
     {
-        var (o, h, c) = ForwardPaddedCore(padded, lengths, state?.H, state?.C);
+        var (o, h, c) = ForwardPaddedCore(padded, lengths, H(state), C(state));
         return (o, (h, c!));
     }
 
@@ -78,4 +78,11 @@ public sealed class Lstm : RecurrentBase
 
     /// <summary>Same as <see cref="ForwardPadded(Tensor, Tensor, ValueTuple{Tensor, Tensor}?)"/> with the lengths as an array.</summary>
     public (Tensor Output, (Tensor H, Tensor C) State) ForwardPadded(Tensor padded, int[] lengths, (Tensor H, Tensor C)? state = null) => ForwardPadded(padded, RnnUtils.LengthsTensor(lengths), state);
+
+    // The (h_0, c_0) tuple's parts, each required once the tuple is given (null would fail deep in the checks).
+    private Tensor? H((Tensor H, Tensor C)? state) =>
+        state is { } s && s.H is null ? throw new ArgumentException($"{TypeName}: state.H must be given with state.C (an LSTM carries (h, c)), but got null", "state") : state?.H;
+
+    private Tensor? C((Tensor H, Tensor C)? state) =>
+        state is { } s && s.C is null ? throw new ArgumentException($"{TypeName}: state.C must be given with state.H (an LSTM carries (h, c)), but got null", "state") : state?.C;
 }

@@ -484,7 +484,7 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
     {
         var wdt = _flat?.DType ?? DType.Float32;
         if (x.DType != wdt)
-            throw new ArgumentException($"{TypeName} input dtype ({Tensor.DTypeName(x.DType)}) does not match weight dtype ({Tensor.DTypeName(wdt)}). Convert the input with input.To(DType.{wdt}), or the model with model.To(DType.{x.DType}).", "input");
+            throw new ArgumentException($"{TypeName} input dtype ({Tensor.DTypeName(x.DType)}) does not match weight dtype ({Tensor.DTypeName(wdt)}). {(x.DType == DType.Int64 ? "Token ids go through an Embedding first; or convert the input with input.To(DType." + wdt + ")." : $"Convert the input with input.To(DType.{wdt}), or the model with model.To(DType.{x.DType}).")}", "input");
         int expected = packed ? 2 : 3;
         if (x.Dim != expected)
             throw new ArgumentException($"input must have {expected} dimensions, got {x.Dim}", "input");

@@ -18,6 +18,9 @@ public abstract class RecurrentCellBase : Module, IDynamicQuantizable
     {
         if (inputSize < 0) throw new ArgumentOutOfRangeException(nameof(inputSize), inputSize, $"input_size must be non-negative, but got {inputSize}");
         if (hiddenSize < 0) throw new ArgumentOutOfRangeException(nameof(hiddenSize), hiddenSize, $"hidden_size must be non-negative, but got {hiddenSize}");
+        if ((long)mode.GateCount() * hiddenSize > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(hiddenSize), hiddenSize,
+                $"hidden_size is too large: the weights have {mode.GateCount()} * hidden_size rows. Expected {mode.GateCount()} * hidden_size at most {Array.MaxLength}, got hidden_size {hiddenSize}.");
         Guard.Floating(Tensor.Scalar(0, dtype), nameof(dtype));
         Mode = mode;
         InputSize = inputSize;
@@ -70,8 +73,9 @@ public abstract class RecurrentCellBase : Module, IDynamicQuantizable
             : throw new ArgumentException($"{TypeName}: weight_hh must be int8 ({gates}, {HiddenSize})", nameof(weights));
         foreach (var name in new[] { "bias_ih", "bias_hh" })
             if (Param(name) is { } bias) ReplaceParameter(name, QuantizedWeights.PinnedCopy(bias));
-        RemoveParameter("weight_ih");
-        RemoveParameter("weight_hh");
+        // Already gone when the cell was quantized before (LoadQuantized into a quantized model).
+        if (HasParameter("weight_ih")) RemoveParameter("weight_ih");
+        if (HasParameter("weight_hh")) RemoveParameter("weight_hh");
         (_qIh, _qHh) = (ih, hh);
         _quantized = new Dictionary<string, QuantizedMatrix>(weights);
     }
