@@ -185,6 +185,39 @@ public class ErrorTests
         Assert.False(ran);
     }
 
+    [Theory]
+    [InlineData(1, 2, "x[1..]")]          // Narrow(0, 1, x.Size(0) - 1) or a fixed 2: exported as "to the end" before
+    [InlineData(0, 3, "drop the Narrow")] // the whole example: exported as nothing before
+    public void NarrowEndingAtTheExamplesEnd_IsRefusedAsAmbiguous(int start, int length, string advice)
+    {
+        var e = Refused(xs => [xs[0].Narrow(0, start, length) * 2.0], [X(3, 2, 4)]);
+        Assert.Contains("cannot tell a fixed length", e.Message);
+        Assert.Contains(advice, e.Message);
+    }
+
+    [Fact]
+    public void ALoopOfNarrows_IsRefusedAsALoop_NotExportedWithItsLastStepStretched()
+    {
+        var w = Tensor.Randn([4, 4], generator: G);
+        var e = Refused(xs =>
+        {
+            var x = xs[0];
+            var h = Tensor.Zeros(1, 4);
+            for (int t = 0; t < x.Size(0); t++) h = (x.Narrow(0, t, 1).MatMul(w) + h.MatMul(w)).Tanh();
+            return [h];
+        }, [X(3, 4)]);
+        Assert.Contains("one by one", e.Message);
+    }
+
+    [Fact]
+    public void TheExamplesLastPosition_ByAFixedIndex_IsRefusedAsAmbiguous()
+    {
+        var e = Refused(xs => [xs[0].Select(0, xs[0].Size(0) - 1) * 2.0], [X(3, 2, 4)]);
+        Assert.Contains("Select(0, -1)", e.Message);
+        e = Refused(xs => [xs[0][xs[0].Size(0) - 1] * 2.0], [X(3, 2, 4)]);
+        Assert.Contains("^1", e.Message);
+    }
+
     [Fact]
     public void ConcurrentExportsToOnePath_AllSucceed_AndLeaveOneWholeModel()
     {

@@ -63,6 +63,16 @@ public class OpsExportTests
     }
 
     [Fact]
+    public void FixedSlicesOfADynamicDimension_KeepTheirLength_AtOtherLengths()
+    {
+        // x[..3] with an example of exactly 3 steps is still 3 steps (it was dropped as "the whole dimension"), and
+        // Narrow(0, 1, 2) short of the end is 2 steps at any length.
+        Tensor[] Steps(int t) => [Tensor.Randn([t, 2, 4], generator: G)];
+        OrtCheck.ExportAndVerify("fixed-slices", xs => [xs[0][..3] * 2.0, xs[0].Narrow(0, 0, 2) + 1.0, xs[0][^3..], xs[0][1..]],
+            Steps(3), [Steps(5), Steps(6)]);
+    }
+
+    [Fact]
     public void CatStackSplitChunkExpand()
     {
         Check("cat", xs =>

@@ -156,6 +156,28 @@ public class RecurrentExportTests
         OrtCheck.ExportAndVerify("packed-padding-value", Forward, Inputs(5, 3), [Inputs(6, 2), Inputs(3, 5)], new OnnxExportOptions { Module = m });
     }
 
+    [Fact]
+    public void TwoPaddedSequences_KeepTheirOwnLengths_InReshapes()
+    {
+        // Each PadPackedSequence(totalLength: null) has its own runtime length; both were named max_length, and a
+        // reshape reading the second one's size got the first one's.
+        var enc = (Gru)Make("gru", 3, 4, 1, seed: 21);
+        var dec = (Gru)Make("gru", 3, 4, 1, seed: 22);
+        var g = new Generator(7);
+        Tensor[] Inputs(int ts, int tt, int b) => [Tensor.Randn([ts, b, 3], generator: g), Lengths(ts, b, g), Tensor.Randn([tt, b, 3], generator: g), Lengths(tt, b, g)];
+        Tensor[] Forward(Tensor[] xs)
+        {
+            Tensor Run(Gru m, Tensor x, Tensor lengths)
+            {
+                var (o, _) = m.Forward(RnnUtils.PackPaddedSequence(x, lengths, enforceSorted: false));
+                var (y, _) = RnnUtils.PadPackedSequence(o);
+                return (y.Reshape(-1, 4) * 2.0).Reshape(y.Size(0), y.Size(1), 4);
+            }
+            return [Run(enc, xs[0], xs[1]), Run(dec, xs[2], xs[3])];
+        }
+        OrtCheck.ExportAndVerify("two-padded", Forward, Inputs(5, 3, 2), [Inputs(7, 4, 3), Inputs(3, 6, 2)]);
+    }
+
     [Theory]
     [InlineData("lstm", false)]
     [InlineData("gru", true)]

@@ -151,7 +151,11 @@ internal sealed partial class OnnxTracer
                 var x0 = inputs[0]!;
                 var x = Lookup(x0, "Select");
                 int d = (int)args[0]!, index = (int)args[1]!;
-                if (index >= 0) RecordSteps(x, d, index, 1, "Select / x[i]");
+                if (index >= 0)
+                {
+                    RecordSteps(x, d, index, 1, "Select / x[i]");
+                    CheckLastPosition(x, d, index, $"Select({d}, {index})", $"Select({d}, -1)");
+                }
                 var dims = x.Dims.Where((_, i) => i != d).ToArray();
                 Bind((Tensor)result, G.Node("Gather", [x, G.Scalar(index, OnnxElementType.Int64)], x.Type, dims, OnnxAttribute.Of("axis", (long)d)));
                 return;
@@ -437,8 +441,10 @@ internal sealed partial class OnnxTracer
             if (ix.IsRange)
             {
                 var (start, length) = ix.Range.GetOffsetAndLength(size);
-                if (start == 0 && length == size) { d++; continue; }
                 var r = ix.Range;
+                // Whole as written (.., 0.., ..^0), or the whole of a fixed dimension: nothing to slice. A range with
+                // fixed ends (x[..3]) is a slice of that many positions even where the example has exactly that many.
+                if (start == 0 && length == size && (cur.Dims[d].IsConst || !r.Start.IsFromEnd && r.End.IsFromEnd && r.End.Value == 0)) { d++; continue; }
                 long s = r.Start.IsFromEnd ? -r.Start.Value : r.Start.Value;
                 long e = r.End.IsFromEnd ? (r.End.Value == 0 ? long.MaxValue : -r.End.Value) : r.End.Value;
                 var dim = cur.Dims[d];
@@ -459,7 +465,11 @@ internal sealed partial class OnnxTracer
             else
             {
                 long idx = ix.Index.IsFromEnd ? -ix.Index.Value : ix.Index.Value;
-                if (!ix.Index.IsFromEnd) RecordSteps(cur, d, idx, 1, "the indexer x[i]");
+                if (!ix.Index.IsFromEnd)
+                {
+                    RecordSteps(cur, d, idx, 1, "the indexer x[i]");
+                    CheckLastPosition(cur, d, idx, $"the indexer's position {idx} along dimension {d}", "the indexer's ^1");
+                }
                 var dims = cur.Dims.Where((_, q) => q != d).ToArray();
                 cur = G.Node("Gather", [cur, G.Scalar(idx, OnnxElementType.Int64)], cur.Type, dims, OnnxAttribute.Of("axis", (long)d));
                 sizes.RemoveAt(d);
@@ -473,18 +483,31 @@ internal sealed partial class OnnxTracer
         var x = Lookup(x0, "Narrow");
         int size = x0.ShapeRef[d];
         int start = requestedStart < 0 ? requestedStart + size : requestedStart;
-        if (start == 0 && length == size) { Bind(result, x); return; }
         var dim = x.Dims[d];
         bool toEnd = start + length == size;
-        if (dim.IsConst) { Bind(result, G.Slice(x, d, start, start + length, SymDim.Const(length))); return; }
+        if (dim.IsConst)
+        {
+            if (start == 0 && length == size) Bind(result, x);
+            else Bind(result, G.Slice(x, d, start, start + length, SymDim.Const(length)));
+            return;
+        }
         if (requestedStart < 0)
         {
+            // Counted from the end, as written: the same positions from the end at any length.
             long s = requestedStart, e = toEnd ? long.MaxValue : requestedStart + length;
             Bind(result, G.Slice(x, d, s, e, SymDim.Const(length)));
             return;
         }
-        if (toEnd) { Bind(result, G.Slice(x, d, start, long.MaxValue, dim - start)); return; }
         RecordSteps(x, d, start, length, "Narrow / Split / Chunk");
+        // Narrow takes a length, never "to the end": where the example's slice ends at the dimension's end, the length
+        // may be a fixed number or the example's size minus start (x.Size(d) - start), and the two graphs differ at
+        // any other length. A trace cannot tell them apart, so it refuses instead of guessing.
+        if (toEnd)
+            throw new OnnxExportException(
+                $"Narrow({d}, {start}, {length}): the slice ends at the end of the dynamic dimension {dim} (size {size} in the example), " +
+                $"so the trace cannot tell a fixed length {length} from \"the rest of the dimension\" (x.Size({d}) - {start}). " +
+                (start == 0 ? "For the whole dimension, drop the Narrow. " : $"For the rest of the dimension, use the indexer x[{start}..] along dimension {d}, which keeps its meaning at any length. ") +
+                "For a fixed length, give an example input of another size along that dimension.");
         Bind(result, G.Slice(x, d, start, start + length, SymDim.Const(length)));
     }
 
@@ -496,9 +519,24 @@ internal sealed partial class OnnxTracer
     {
         var dim = x.Dims[d];
         if (dim.IsConst) return;
+        if (start == 0 && count >= dim.Example) return;   // one slice of the whole example: not a step-by-step loop
         if (!_selectedSteps.TryGetValue((x, d), out var set)) _selectedSteps[(x, d)] = set = new HashSet<long>();
         for (long t = start; t < start + count; t++) set.Add(t);
         if (set.Count >= dim.Example && dim.Example >= 2) throw LoopError(x, d, op);
+    }
+
+    /// <summary>
+    /// A fixed position that is the example's last along a dynamic dimension: x.Select(0, x.Size(0) - 1) (the last
+    /// step, at any length) and a fixed index that happens to be the last look the same to a trace. Refused.
+    /// </summary>
+    private static void CheckLastPosition(Value x, int d, long index, string what, string fromEnd)
+    {
+        var dim = x.Dims[d];
+        if (dim.IsConst || dim.Example < 2 || index != dim.Example - 1) return;
+        throw new OnnxExportException(
+            $"{what}: the last position of the dynamic dimension {dim} (size {dim.Example} in the example), so the trace cannot tell " +
+            $"a fixed index {index} from \"the last position\" (x.Size({d}) - 1). For the last position use {fromEnd}, which keeps its " +
+            "meaning at any length; for a fixed index, give an example input of another size along that dimension.");
     }
 
     private static OnnxExportException LoopError(Value x, int d, string op) => new(

@@ -55,7 +55,7 @@ internal sealed partial class OnnxTracer
                 {
                     // T = max(lengths): a size known only at run time.
                     var maxLen = G.Reduce("ReduceMax", pv.Lengths, [0], true, OnnxElementType.Int64);
-                    var s = NewSymbol("max_length", steps);
+                    var s = NewUniqueSymbol("max_length", steps);
                     G.DefineSymbol(s, () => maxLen);
                     var dims = (SymDim[])y.Dims.Clone();
                     dims[0] = SymDim.Of(s);

@@ -61,6 +61,17 @@ internal sealed partial class OnnxTracer : TraceRecorder
         return s;
     }
 
+    /// <summary>
+    /// A symbol of the trace's own (not a user's axis name) under a name no other symbol has: sizes are told apart by
+    /// their printed form, so a second <c>max_length</c> would read the first one's runtime value.
+    /// </summary>
+    public Symbol NewUniqueSymbol(string baseName, long example)
+    {
+        string name = baseName;
+        for (int n = 2; _symbols.Any(x => x.Name == name); n++) name = baseName + "_" + n.ToString(CultureInfo.InvariantCulture);
+        return NewSymbol(name, example);
+    }
+
     /// <summary>Registers a graph input: <paramref name="dims"/> are its symbolic sizes.</summary>
     public Value AddInput(Tensor example, string name, SymDim[] dims)
     {

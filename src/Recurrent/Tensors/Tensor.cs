@@ -369,7 +369,11 @@ public sealed partial class Tensor
                 if (ix.IsRange)
                 {
                     var (start, length) = ix.Range.GetOffsetAndLength(size);
-                    if (start != 0 || length != size) t = t.Narrow(d, start, length);
+                    // Only a range that is whole as written (.., 0.., ..^0) is no step: x[..3] on a dimension of 3 is
+                    // still a slice of 3 (a trace must see it, since the same code at another length keeps 3).
+                    var r = ix.Range;
+                    bool whole = !r.Start.IsFromEnd && r.Start.Value == 0 && r.End.IsFromEnd && r.End.Value == 0;
+                    if (!whole) t = t.Narrow(d, start, length);
                     d++;
                 }
                 else
