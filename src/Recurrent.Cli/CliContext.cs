@@ -34,6 +34,31 @@ public sealed class CliContext
     /// <summary>Cancelled by Ctrl+C or SIGTERM: long commands save their work and stop.</summary>
     public CancellationToken Cancellation { get; }
 
+    private int _observers;
+
+    /// <summary>
+    /// True while a command watches <see cref="Cancellation"/> (training, evaluation, sampling): a first Ctrl+C or
+    /// SIGTERM then asks it to stop. At any other time a signal ends the process as usual (a command that never looks
+    /// at the token must not swallow it).
+    /// </summary>
+    public bool ObservesCancellation => Volatile.Read(ref _observers) > 0;
+
+    /// <summary>Marks the span in which the caller watches <see cref="Cancellation"/> (see <see cref="ObservesCancellation"/>).</summary>
+    public CancellationScope ObserveCancellation()
+    {
+        Interlocked.Increment(ref _observers);
+        return new CancellationScope(this);
+    }
+
+    /// <summary>Ends an <see cref="ObserveCancellation"/> span.</summary>
+    public readonly struct CancellationScope : IDisposable
+    {
+        private readonly CliContext _ctx;
+        internal CancellationScope(CliContext ctx) => _ctx = ctx;
+        /// <inheritdoc/>
+        public void Dispose() => Interlocked.Decrement(ref _ctx._observers);
+    }
+
     /// <summary>The context of the real process: the console, redirected or not, with the given token.</summary>
     public static CliContext ForConsole(CancellationToken cancellation) =>
         new(Console.Out, Console.Error, !Console.IsOutputRedirected, cancellation, !Console.IsErrorRedirected);

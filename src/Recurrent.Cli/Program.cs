@@ -1,22 +1,26 @@
-// Entry point of the `recurrent` program: wires Ctrl+C and SIGTERM to a cancellation token and runs the command tree.
+// Entry point of the `recurrent` program: wires Ctrl+C and SIGTERM to a cancellation token (while a command watches it)
+// and runs the command tree.
 using System.Runtime.InteropServices;
 using System.Text;
 using Recurrent.Cli;
 
 Console.OutputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
 using var cancel = new CancellationTokenSource();
+var context = CliContext.ForConsole(cancel.Token);
 
-// The first Ctrl+C asks the running command to stop (train saves a checkpoint first); a second one kills the process.
+// While a command watches the token (training, evaluation, sampling), the first Ctrl+C or SIGTERM asks it to stop
+// (train saves a checkpoint first) and a second one ends the process; at any other time a signal ends it at once.
 Console.CancelKeyPress += (_, e) =>
 {
-    if (cancel.IsCancellationRequested) return;
+    if (cancel.IsCancellationRequested || !context.ObservesCancellation) return;
     e.Cancel = true;
     cancel.Cancel();
 };
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
 {
-    ctx.Cancel = true;
+    if (cancel.IsCancellationRequested || !context.ObservesCancellation) return;
+    signal.Cancel = true;
     cancel.Cancel();
 });
 
-return CliApp.Run(args, CliContext.ForConsole(cancel.Token));
+return CliApp.Run(args, context);

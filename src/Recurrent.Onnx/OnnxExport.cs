@@ -67,6 +67,9 @@ public sealed class OnnxExportResult
 /// </remarks>
 public static class OnnxExport
 {
+    // protobuf's limit for one message (2 GiB) less room for the graph itself.
+    private const long MaxModelBytes = (2L << 30) - (64L << 20);
+
     /// <summary>
     /// Traces <paramref name="forward"/> on <paramref name="exampleInputs"/> and writes the model to <paramref name="path"/>.
     /// </summary>
@@ -157,6 +160,11 @@ public static class OnnxExport
         if (options.Metadata is not null)
             foreach (var kv in options.Metadata) model.Metadata.Add(kv);
 
+        // A protobuf message is at most 2 GiB, and this writer embeds every weight in the file (no external data).
+        long weightBytes = model.Initializers.Sum(t => (long)t.RawData.Length);
+        if (weightBytes > MaxModelBytes)
+            throw new OnnxExportException(string.Create(CultureInfo.InvariantCulture,
+                $"the model's weights take {weightBytes:N0} bytes, more than an ONNX file holds ({MaxModelBytes:N0}: protobuf's 2 GiB, with the weights inside the file; external data files are not written). Export a smaller model, or quantize it first."));
         Write(path, model.ToBytes());
         return new OnnxExportResult(path, model, inputDescriptions, outputDescriptions);
 

@@ -41,6 +41,23 @@ public sealed class CliExportTests(TinyRunsFixture fx) : IClassFixture<TinyRunsF
         return (code, o.ToString(), e.ToString());
     }
 
+    [Fact]
+    public void ExportInsideACheckpoint_OrOverLATEST_IsRefused_AndChangesNothing()
+    {
+        var run = Path.Combine(fx.Root, "gru");
+        var checkpoint = Directory.GetDirectories(run, "checkpoint-*").Single();
+        var before = Directory.GetFiles(run, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
+        foreach (var target in new[] { Path.Combine(checkpoint, "model.safetensors"), Path.Combine(checkpoint, "model.onnx"), Path.Combine(run, "LATEST") })
+        {
+            var (code, _, err) = Run("export", run, target);
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("would replace", err);
+        }
+        var after = Directory.GetFiles(run, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (f, bytes) in before) Assert.Equal(bytes, after[f]);
+    }
+
     [Theory]
     [InlineData("lstm", false)]
     [InlineData("gru", false)]

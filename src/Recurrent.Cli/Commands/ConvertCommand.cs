@@ -12,8 +12,8 @@ public static class ConvertCommand
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext ctx)
     {
-        var input = new Argument<string>("FILE") { Description = "A PyTorch file written by torch.save (.pt, .pth, .ckpt)." };
-        var output = new Argument<string>("OUT") { Description = "The safetensors file to write (replaced atomically)." };
+        var input = new Argument<string>("FILE") { Description = "A PyTorch file written by torch.save (.pt, .pth, .ckpt)." }.NonEmptyPath();
+        var output = new Argument<string>("OUT") { Description = "The safetensors file to write (replaced atomically)." }.NonEmptyPath();
         var key = new Option<string?>("--key") { Description = "Dotted key path of the dict to convert (default: the state_dict found in the file).", HelpName = "PATH" };
         var cmd = new Command("convert", "Convert the tensors of a PyTorch file to safetensors (names, dtypes and shapes kept).") { input, output, key };
         cmd.SetAction(pr => Run(ctx, pr.GetValue(input)!, pr.GetValue(output)!, pr.GetValue(key)));
@@ -29,6 +29,7 @@ public static class ConvertCommand
         if (Path.GetFullPath(input) == Path.GetFullPath(output)) throw new UsageException("the output must be a different file than the input.");
         string outputFull = Path.GetFullPath(output);
         if (Directory.Exists(outputFull)) throw new UsageException($"the output '{output}' is a folder; give a .safetensors file name.");
+        PathArguments.RefuseCheckpointFiles(output, "the output");
         string outputFolder = Path.GetDirectoryName(outputFull)!;
         if (!Directory.Exists(outputFolder))
             throw new CliException($"the output folder '{outputFolder}' does not exist; create it first (nothing was written).");
@@ -70,7 +71,8 @@ public static class ConvertCommand
         catch (DirectoryNotFoundException) { throw new CliException($"the output folder '{outputFolder}' does not exist; create it first (nothing was written)."); }
         catch (IOException e) when (e is not SafeTensorsFormatException)
         {
-            throw new CliException($"could not write '{output}' (nothing was written): {e.GetType().Name}, HRESULT 0x{e.HResult:X8}.");
+            // The system's reason ("No space left on device", ...); its path may be the writer's temporary name.
+            throw new CliException($"could not write '{output}' (nothing was written): {e.Message}");
         }
         progress.Finish();
         ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

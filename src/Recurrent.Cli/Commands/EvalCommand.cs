@@ -29,8 +29,8 @@ public static class EvalCommand
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext ctx)
     {
-        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "A checkpoint folder or a run folder (its latest checkpoint)." };
-        var data = new Option<string?>("--data") { Description = "UTF-8 text file to evaluate on (default: the run's own data file, or the built-in task).", HelpName = "FILE" };
+        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "A checkpoint folder or a run folder (its latest checkpoint)." }.NonEmptyPath();
+        var data = new Option<string?>("--data") { Description = "UTF-8 text file to evaluate on (default: the run's own data file, or the built-in task).", HelpName = "FILE" }.NonEmptyPath();
         var split = new Option<string?>("--split")
         {
             Description = "validation, train or all: the run's held-out part (the same characters and windows as training's evaluations), its training part, or the whole file (default: validation for the run's own data, all for any other file).",
@@ -114,7 +114,9 @@ public static class EvalCommand
         ResourceLimits.CheckEvaluation(ck.Config.Model, Math.Min(len, tokens.Length - 1), batch);
         CharLanguageModel model = ck.BuildModel();
         var progress = new TaskProgress(ctx, "eval", "characters");
-        var (loss, count) = Evaluation.Loss(model, tokens, len, batch, ctx.Cancellation, progress.Report);
+        double loss; long count;
+        using (ctx.ObserveCancellation())
+            (loss, count) = Evaluation.Loss(model, tokens, len, batch, ctx.Cancellation, progress.Report);
         progress.Finish();
         ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{what}: {count:N0} characters predicted, loss {loss:0.0000} nats/char, {loss / Math.Log(2):0.0000} bits/char, perplexity {Math.Exp(loss):0.00}"));

@@ -16,8 +16,8 @@ public static class ExportCommand
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext ctx)
     {
-        var checkpoint = new Argument<string>("RUN_DIR") { Description = "A checkpoint folder or a run folder (its latest checkpoint)." };
-        var output = new Argument<string>("OUTPUT") { Description = "The .onnx file to write." };
+        var checkpoint = new Argument<string>("RUN_DIR") { Description = "A checkpoint folder or a run folder (its latest checkpoint)." }.NonEmptyPath();
+        var output = new Argument<string>("OUTPUT") { Description = "The .onnx file to write." }.NonEmptyPath();
         var stateless = new Option<bool>("--stateless") { Description = "Only tokens in, logits out (no h0/c0 inputs, no h_n/c_n outputs)." };
         var opset = new Option<int>("--opset")
         {
@@ -39,6 +39,7 @@ public static class ExportCommand
         if (opset < OnnxExportOptions.MinOpset || opset > OnnxExportOptions.MaxOpset)
             throw new UsageException($"--opset must be between {OnnxExportOptions.MinOpset} and {OnnxExportOptions.MaxOpset}, got {opset}.");
         if (Directory.Exists(output)) throw new UsageException($"OUTPUT '{output}' is a folder; give the path of the .onnx file to write.");
+        PathArguments.RefuseCheckpointFiles(output, "OUTPUT");
         LoadedCheckpoint ck = CharLmCheckpoint.Load(checkpoint);
         CharLanguageModel model = ck.BuildModel();               // eval mode: dropout off
         ModelConfig config = ck.Config.Model;

@@ -16,7 +16,7 @@ public static class InfoCommand
         var path = new Argument<string>("PATH")
         {
             Description = "A .safetensors file, a checkpoint folder, or a run folder (its LATEST checkpoint).",
-        };
+        }.NonEmptyPath();
         var cmd = new Command("info", "List the tensors (name, dtype, shape) of a weight file or checkpoint.") { path };
         cmd.SetAction(pr => Run(ctx, pr.GetValue(path)!));
         return cmd;

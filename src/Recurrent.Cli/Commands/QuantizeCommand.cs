@@ -14,8 +14,8 @@ public static class QuantizeCommand
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext ctx)
     {
-        var input = new Argument<string>("CHECKPOINT") { Description = "A checkpoint folder or a run folder (its latest checkpoint)." };
-        var output = new Argument<string>("OUT_DIR") { Description = "The folder to write the int8 checkpoint into (created; must not hold another run)." };
+        var input = new Argument<string>("CHECKPOINT") { Description = "A checkpoint folder or a run folder (its latest checkpoint)." }.NonEmptyPath();
+        var output = new Argument<string>("OUT_DIR") { Description = "The folder to write the int8 checkpoint into (created; must not hold another run)." }.NonEmptyPath();
         var cmd = new Command("quantize", "Write an int8 (dynamically quantized) copy of a trained model for faster, smaller inference.") { input, output };
         cmd.SetAction(pr => Run(ctx, pr.GetValue(input)!, pr.GetValue(output)!));
         return cmd;

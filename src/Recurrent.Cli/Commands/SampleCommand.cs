@@ -13,7 +13,7 @@ public static class SampleCommand
     /// <summary>Builds the command.</summary>
     public static Command Create(CliContext ctx)
     {
-        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "A checkpoint folder or a run folder (its latest checkpoint)." };
+        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "A checkpoint folder or a run folder (its latest checkpoint)." }.NonEmptyPath();
         var prompt = new Option<string?>("--prompt") { Description = "Text to start from (default: a newline, if the vocabulary has one).", HelpName = "TEXT" };
         var length = new Option<int>("--length") { Description = "Characters to generate (default: 200).", HelpName = "N", DefaultValueFactory = _ => 200 };
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature; 0 = always the most likely character (default: 0.8).", HelpName = "T", DefaultValueFactory = _ => 0.8 };
@@ -51,6 +51,7 @@ public static class SampleCommand
         if (echo) ctx.Out.Write(prompt);
         var pending = new StringBuilder();
         bool endsWithNewline = echo ? prompt!.EndsWith('\n') : true;
+        using var observing = ctx.ObserveCancellation();
         Sampler.Generate(model, ids, length, temperature, topK, new Generator(seed), id =>
         {
             pending.Append(vocab[(int)id]);

@@ -14,8 +14,8 @@ public static class TrainCommand
         var f = Trainer.FileDefaults;
         string Def<T>(T? task, T? file) where T : struct => Equals(task, file) ? $"(default: {task})" : $"(default: {task} for the built-in task, {file} with --data)";
 
-        var data = new Option<string?>("--data") { Description = "UTF-8 text file to train on. Without it: the built-in addition task, measured by held-out exact-match accuracy.", HelpName = "FILE" };
-        var output = new Option<string?>("--out") { Description = "Run folder for checkpoints and the loss plot (default: runs/addition, or runs/<file name> with --data; -2, -3, ... appended when taken; with --resume the latest of these).", HelpName = "DIR" };
+        var data = new Option<string?>("--data") { Description = "UTF-8 text file to train on. Without it: the built-in addition task, measured by held-out exact-match accuracy.", HelpName = "FILE" }.NonEmptyPath();
+        var output = new Option<string?>("--out") { Description = "Run folder for checkpoints and the loss plot (default: runs/addition, or runs/<file name> with --data; -2, -3, ... appended when taken; with --resume the latest of these).", HelpName = "DIR" }.NonEmptyPath();
         var resume = new Option<bool>("--resume") { Description = "Continue the checkpoint in --out (same data; losses match an uninterrupted run with the same thread count)." };
         var model = new Option<string?>("--model") { Description = "Recurrent layer: lstm, gru or rnn (default: lstm).", HelpName = "KIND" };
         model.AcceptOnlyFromAmong("lstm", "gru", "rnn", "LSTM", "GRU", "RNN");

@@ -93,6 +93,8 @@ public sealed class ProgressReporter
         _ctx.Out.Flush();
     }
 
+    private const double MaxEtaSeconds = 100 * 365.25 * 86400;
+
     /// <summary>Estimated time left: the sooner of the step limit (at the current pace) and the time limit.</summary>
     public TimeSpan? Eta(long step)
     {
@@ -100,7 +102,12 @@ public sealed class ProgressReporter
         TimeSpan? bySteps = null;
         long done = step - _firstStep;
         if (done > 0)
-            bySteps = TimeSpan.FromSeconds(_lastStepTime.TotalSeconds / done * (_totalSteps - step));
+        {
+            // --steps can be "as many as fit the time limit" (long.MaxValue): an estimate past a century is no estimate
+            // (TimeSpan.FromSeconds would overflow past ~29,000 years).
+            double seconds = _lastStepTime.TotalSeconds / done * (_totalSteps - step);
+            if (seconds <= MaxEtaSeconds) bySteps = TimeSpan.FromSeconds(seconds);
+        }
         if (byTime is { } t && bySteps is { } s) return t < s ? t : s;
         return byTime ?? bySteps;
     }

@@ -120,6 +120,8 @@ internal static class RunPlanner
         Same("--val-chars", a.ValChars, t.ValChars);
         Same("--digits", a.Digits, t.Data.Digits);
 
+        if (t.Data.Kind != AdditionTask.TaskName && a.TargetAccuracy is > 0)
+            throw new UsageException("--target-accuracy applies to the built-in task only (a text file has no skill metric).");
         TrainingConfig training = t with
         {
             // A run trained on a larger machine resumes with this machine's processors (the header warns that the last

@@ -78,14 +78,20 @@ public static class Trainer
     public static TrainOutcome Run(TrainArguments args, CliContext ctx)
     {
         RunPlan plan = RunPlanner.Plan(args);
+        bool created = !Directory.Exists(plan.RunFolder);
+        EnsureWritableFolder(plan.RunFolder);
         int previousThreads = Kernels.Parallelism.MaxThreads;
         Kernels.Parallelism.MaxThreads = plan.Training.Threads;
         try
         {
             var session = new TrainingSession(plan, ctx, args.OnStep, args.Store);
             WriteHeader(plan, session, ctx);
-            StopReason reason = session.Run(plan.TimeLimit, plan.LogEvery);
-            session.Finish(reason);
+            StopReason reason;
+            using (ctx.ObserveCancellation())
+            {
+                reason = session.Run(plan.TimeLimit, plan.LogEvery);
+                session.Finish(reason);
+            }
             TrainerState final = session.Snapshot();
             WriteSummary(plan, session, reason, ctx);
             return new TrainOutcome(reason, plan.RunFolder, session.LastCheckpoint, final, session.LastEval, session.Elapsed);
@@ -93,6 +99,25 @@ public static class Trainer
         finally
         {
             Kernels.Parallelism.MaxThreads = previousThreads;
+            // A run that wrote nothing (stopped before its first checkpoint, or failed) leaves no folder behind.
+            if (created && Directory.Exists(plan.RunFolder) && !Directory.EnumerateFileSystemEntries(plan.RunFolder).Any())
+                Directory.Delete(plan.RunFolder);
+        }
+    }
+
+    // The first checkpoint is written after CheckpointEvery steps (or at Ctrl+C): a run folder that cannot be created
+    // or written must fail now, not after that much training is lost.
+    private static void EnsureWritableFolder(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            using (new FileStream(Path.Combine(folder, ".write-probe-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew, FileAccess.Write,
+                FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot write the run folder '{folder}': {e.Message} Choose another --out (nothing was trained).");
         }
     }
 

@@ -2,6 +2,7 @@
 // needs) and its protobuf encoding. Field numbers are ONNX's (onnx/onnx.proto); the encoding goes through
 // Google.Protobuf's CodedOutputStream, written by hand: no generated code, no reflection, so the package stays
 // trimming- and NativeAOT-safe.
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 
@@ -88,6 +89,10 @@ internal sealed class OnnxTensor(string name, OnnxElementType type, long[] dims,
     private static byte[] Bytes<T>(ReadOnlySpan<T> data) where T : unmanaged
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX raw tensor data is little-endian; this machine is big-endian");
+        long bytes = (long)data.Length * Unsafe.SizeOf<T>();
+        if (bytes > Array.MaxLength)
+            throw new OnnxExportException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"one weight takes {bytes:N0} bytes, more than an ONNX file holds (protobuf's 2 GiB, with the weights inside the file; external data files are not written). Export a smaller model, or quantize it first."));
         return MemoryMarshal.AsBytes(data).ToArray();
     }
 

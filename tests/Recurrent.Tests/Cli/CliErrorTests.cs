@@ -55,6 +55,49 @@ public sealed class CliErrorTests : IDisposable
         AssertOneLineError(r, ExitCodes.Usage, fragment, "--help");
     }
 
+    [Theory]
+    [InlineData(new[] { "train", "--out", "" }, "--out: the path is empty")]
+    [InlineData(new[] { "train", "--data", " " }, "--data: the path is empty")]
+    [InlineData(new[] { "export", "run", "" }, "OUTPUT: the path is empty")]
+    [InlineData(new[] { "quantize", "run", "" }, "OUT_DIR: the path is empty")]
+    [InlineData(new[] { "info", "" }, "PATH: the path is empty")]
+    public void EmptyPathsAreUsageErrors(string[] args, string fragment)
+    {
+        // Before: an ArgumentException from System.IO, reported as an internal error with exit code 1.
+        AssertOneLineError(Run(args), ExitCodes.Usage, fragment);
+    }
+
+    [Fact]
+    public void AnUnwritableRunFolderFailsBeforeTraining()
+    {
+        // --out under a file: the folder cannot be created. Before, training ran until its first checkpoint.
+        string file = _tmp.WriteText("a-file.txt", "x");
+        var r = Run(["train", "--out", Path.Combine(file, "run"), "--steps", "5", .. TinyModel]);
+        AssertOneLineError(r, ExitCodes.Failure, "cannot write the run folder", "nothing was trained");
+        Assert.DoesNotContain("step 1/", r.Out);
+    }
+
+    [Fact]
+    public void SignalsStopOnlyCommandsThatWatchForThem()
+    {
+        // Program.cs cancels the token (instead of ending the process) only while ObservesCancellation holds: during
+        // training's steps, not while planning (a command that never looks at the token must not swallow SIGTERM).
+        var (ctx, _, _) = Context();
+        Assert.False(ctx.ObservesCancellation);
+        var seen = new List<bool>();
+        var args = new Recurrent.Cli.Training.TrainArguments
+        {
+            Data = _tmp.WriteText("c.txt", Corpus(1500)), Out = _tmp["run"], HiddenSize = 8, EmbeddingSize = 4, SeqLen = 8, BatchSize = 2,
+            Steps = 3, EvalEvery = 3, LogEvery = 100, OnStep = _ => seen.Add(ctx.ObservesCancellation),
+        };
+        Recurrent.Cli.Training.Trainer.Run(args, ctx);
+        Assert.Equal([true, true, true], seen);
+        Assert.False(ctx.ObservesCancellation);
+        using (ctx.ObserveCancellation())
+        using (ctx.ObserveCancellation()) Assert.True(ctx.ObservesCancellation);
+        Assert.False(ctx.ObservesCancellation);
+    }
+
     [Fact]
     public void MissingDataFile()
     {

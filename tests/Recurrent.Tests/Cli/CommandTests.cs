@@ -35,6 +35,15 @@ public sealed class TinyCheckpointFixture : IDisposable
 public sealed class CommandTests(TinyCheckpointFixture fx) : IClassFixture<TinyCheckpointFixture>
 {
     [Fact]
+    public void TargetAccuracy_OnResumingATextRun_IsRefused()
+    {
+        // Refused when starting a --data run; a resume accepted it silently, and it did nothing.
+        var r = Run("train", "--resume", "--out", fx.Run, "--target-accuracy", "0.5");
+        Assert.Equal(ExitCodes.Usage, r.ExitCode);
+        Assert.Contains("--target-accuracy applies to the built-in task only", r.Error);
+    }
+
+    [Fact]
     public void SampleIsDeterministicForASeed()
     {
         var a = Run("sample", fx.Run, "--prompt", "the ", "--length", "80", "--seed", "5");

@@ -37,6 +37,21 @@ public sealed class ProgressReporterTests
     }
 
     [Fact]
+    public void EtaOfAnEndlessStepLimit_IsTheTimeLimit_NotAnOverflow()
+    {
+        // --steps 9223372036854775807 --minutes 60: the step estimate used to overflow TimeSpan and end the run.
+        var p = new ProgressReporter(new CliContext(TextWriter.Null, TextWriter.Null), 0, long.MaxValue, TimeSpan.FromMinutes(60), 1);
+        Thread.Sleep(5);   // a step that takes time (a first step within one 100 ns tick would estimate zero)
+        p.Step(1, 1, 1, 1, false);
+        Assert.True(p.Eta(1) <= TimeSpan.FromMinutes(60));
+        var unlimited = new ProgressReporter(new CliContext(TextWriter.Null, TextWriter.Null), 0, long.MaxValue, null, 1);
+        Thread.Sleep(5);
+        unlimited.Step(1, 1, 1, 1, false);
+        Assert.Null(unlimited.Eta(1));
+        Assert.Equal("-", ProgressReporter.Format(unlimited.Eta(1)));
+    }
+
+    [Fact]
     public void EtaIsTheSoonerOfStepsAndTimeLimit()
     {
         var p = new ProgressReporter(new CliContext(TextWriter.Null, TextWriter.Null), 0, 1_000_000, TimeSpan.FromSeconds(30), 1);
