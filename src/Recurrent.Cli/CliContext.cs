@@ -50,13 +50,16 @@ public sealed class CliContext
         return new CancellationScope(this);
     }
 
-    /// <summary>Ends an <see cref="ObserveCancellation"/> span.</summary>
-    public readonly struct CancellationScope : IDisposable
+    /// <summary>Ends an <see cref="ObserveCancellation"/> span (once, however often it is disposed).</summary>
+    public sealed class CancellationScope : IDisposable
     {
-        private readonly CliContext _ctx;
+        private CliContext? _ctx;
         internal CancellationScope(CliContext ctx) => _ctx = ctx;
         /// <inheritdoc/>
-        public void Dispose() => Interlocked.Decrement(ref _ctx._observers);
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _ctx, null) is { } ctx) Interlocked.Decrement(ref ctx._observers);
+        }
     }
 
     /// <summary>The context of the real process: the console, redirected or not, with the given token.</summary>

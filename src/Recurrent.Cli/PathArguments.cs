@@ -28,7 +28,8 @@ internal static class PathArguments
         string full = Path.GetFullPath(output);
         string folder = Path.GetDirectoryName(full) ?? full;
         bool inCheckpoint = File.Exists(Path.Combine(folder, CheckpointStore.ManifestFileName));
-        bool pointer = Path.GetFileName(full) == CheckpointStore.PointerFileName;
+        bool pointer = string.Equals(Path.GetFileName(full), CheckpointStore.PointerFileName, StringComparison.OrdinalIgnoreCase)
+            && File.Exists(Path.Combine(folder, CheckpointStore.PointerFileName));   // a run folder's pointer, on any file system
         if (inCheckpoint || pointer)
             throw new UsageException($"{what} '{output}' would replace {(inCheckpoint ? "a file of the checkpoint" : "the run's LATEST pointer")} in '{folder}'; write it elsewhere (nothing was written).");
     }

@@ -65,7 +65,8 @@ public static class ConvertCommand
         }
         writer.AddMetadata("format", "pt");
         progress.Status($"writing {output} ...");
-        // The writer saves under a temporary name and renames; report failures with the output's name, not that one.
+        // The writer saves under a temporary name and renames; report failures with the output's name (the system's
+        // reason, last, may name the temporary file).
         try { writer.Save(output); }
         catch (UnauthorizedAccessException) { throw new CliException($"no permission to write '{output}' (nothing was written)."); }
         catch (DirectoryNotFoundException) { throw new CliException($"the output folder '{outputFolder}' does not exist; create it first (nothing was written)."); }

@@ -79,11 +79,11 @@ public static class Trainer
     {
         RunPlan plan = RunPlanner.Plan(args);
         bool created = !Directory.Exists(plan.RunFolder);
-        EnsureWritableFolder(plan.RunFolder);
         int previousThreads = Kernels.Parallelism.MaxThreads;
-        Kernels.Parallelism.MaxThreads = plan.Training.Threads;
         try
         {
+            EnsureWritableFolder(plan.RunFolder);
+            Kernels.Parallelism.MaxThreads = plan.Training.Threads;
             var session = new TrainingSession(plan, ctx, args.OnStep, args.Store);
             WriteHeader(plan, session, ctx);
             StopReason reason;
@@ -99,9 +99,14 @@ public static class Trainer
         finally
         {
             Kernels.Parallelism.MaxThreads = previousThreads;
-            // A run that wrote nothing (stopped before its first checkpoint, or failed) leaves no folder behind.
-            if (created && Directory.Exists(plan.RunFolder) && !Directory.EnumerateFileSystemEntries(plan.RunFolder).Any())
-                Directory.Delete(plan.RunFolder);
+            // A run that wrote nothing (stopped before its first checkpoint, or failed, the write probe included) leaves no
+            // folder behind; a failure to remove it must not hide the run's own outcome or exception.
+            try
+            {
+                if (created && Directory.Exists(plan.RunFolder) && !Directory.EnumerateFileSystemEntries(plan.RunFolder).Any())
+                    Directory.Delete(plan.RunFolder);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
     }
 

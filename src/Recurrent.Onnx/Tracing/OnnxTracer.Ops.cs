@@ -504,7 +504,7 @@ internal sealed partial class OnnxTracer
         // any other length. A trace cannot tell them apart, so it refuses instead of guessing.
         if (toEnd)
             throw new OnnxExportException(
-                $"Narrow({d}, {start}, {length}): the slice ends at the end of the dynamic dimension {dim} (size {size} in the example), " +
+                $"Narrow({d}, {start}, {length}) (or the last piece of a Split / Chunk, whose pieces' sizes come from the example): the slice ends at the end of the dynamic dimension {dim} (size {size} in the example), " +
                 $"so the trace cannot tell a fixed length {length} from \"the rest of the dimension\" (x.Size({d}) - {start}). " +
                 (start == 0 ? "For the whole dimension, drop the Narrow. " : $"For the rest of the dimension, use the indexer x[{start}..] along dimension {d}, which keeps its meaning at any length. ") +
                 "For a fixed length, give an example input of another size along that dimension.");

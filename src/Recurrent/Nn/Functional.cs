@@ -179,7 +179,7 @@ public static partial class Functional
         }
     }
 
-    /// <summary>embedding_renorm_: rows referenced by ids with norm &gt; maxNorm are scaled by maxNorm / (norm + 1e-7).</summary>
+    // One lock for every max_norm embedding of the process (a rare option; a per-weight lock would need a place to live).
     private static readonly object s_renormLock = new();
 
     private static void Gather(Tensor weight, ReadOnlySpan<long> ids, int dim, Tensor result)
@@ -189,6 +189,7 @@ public static partial class Functional
         else GatherRows(w.AsSpan<double>(), ids, dim, result.AsSpan<double>());
     }
 
+    /// <summary>embedding_renorm_: rows referenced by ids with norm &gt; maxNorm are scaled by maxNorm / (norm + 1e-7).</summary>
     private static void RenormRows(Tensor weight, ReadOnlySpan<long> ids, double maxNorm, double normType)
     {
         using var _ = new NoGrad();

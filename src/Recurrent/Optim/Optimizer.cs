@@ -256,7 +256,12 @@ public abstract class Optimizer
                 string name = key[prefix.Length..];
                 bool known;
                 try { known = opts.TrySetValue(name, t.Double().ToArray<double>()); }
-                catch (ArgumentException e) { throw new ArgumentException($"loaded state dict: {e.Message} in parameter group {gi}", nameof(stateDict), e); }
+                catch (ArgumentException e)
+                {
+                    // e.Message ends in " (Parameter 'value')": quote the part before it.
+                    string reason = e.ParamName is { } pn ? e.Message.Replace($" (Parameter '{pn}')", "", StringComparison.Ordinal) : e.Message;
+                    throw new ArgumentException($"loaded state dict: {reason} in parameter group {gi}", nameof(stateDict), e);
+                }
                 if (!known)
                     throw new ArgumentException($"loaded state dict has an unknown hyperparameter '{name}' in parameter group {gi}", nameof(stateDict));
             }

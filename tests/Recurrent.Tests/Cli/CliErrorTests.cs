@@ -96,6 +96,14 @@ public sealed class CliErrorTests : IDisposable
         using (ctx.ObserveCancellation())
         using (ctx.ObserveCancellation()) Assert.True(ctx.ObservesCancellation);
         Assert.False(ctx.ObservesCancellation);
+        // A scope disposed twice ends once.
+        var outer = ctx.ObserveCancellation();
+        var inner = ctx.ObserveCancellation();
+        inner.Dispose();
+        inner.Dispose();
+        Assert.True(ctx.ObservesCancellation);
+        outer.Dispose();
+        Assert.False(ctx.ObservesCancellation);
     }
 
     [Fact]

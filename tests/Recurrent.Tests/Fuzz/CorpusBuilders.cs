@@ -20,7 +20,7 @@ internal static class CorpusBuilders
         {
             ["weight"] = Tensor.FromArray(new float[] { 1, -2, 3.5f, 0, 1e-3f, 7 }, 2, 3),
             ["steps"] = Tensor.FromArray(new long[] { 1, 2, long.MaxValue, -1 }, 4),
-            ["scale"] = Tensor.FromArray(new double[] { Math.PI }),
+            ["scale"] = Tensor.FromArray(new double[] { Math.PI }, []),   // an explicitly empty shape: 0-dim
         }, new Dictionary<string, string> { ["format"] = "pt", ["kind"] = "LSTM" }));
         yield return ("safetensors", "half.safetensors", SafeTensorsFile.Serialize(new (string, SafeTensorsDType, long[], ReadOnlyMemory<byte>)[]
         {

@@ -93,6 +93,9 @@ public class InputValidationTests
         Assert.Equal("hiddenSize", Assert.Throws<ArgumentOutOfRangeException>(() => new LstmCell(10, hidden)).ParamName);
         // GRU: 3 * 600M rows fit an int, and the parameter count (one layer) is what is too large.
         Assert.Equal("hiddenSize", Assert.ThrowsAny<ArgumentException>(() => new Gru(10, hidden)).ParamName);
+        Assert.Equal("hiddenSize", Assert.ThrowsAny<ArgumentException>(() => new Gru(10, hidden, numLayers: 2)).ParamName);
+        // One layer too large because of its input: the input size is named.
+        Assert.Equal("inputSize", Assert.ThrowsAny<ArgumentException>(() => new Lstm(hidden, 1)).ParamName);
     }
 
     [Fact]
@@ -143,7 +146,8 @@ public class InputValidationTests
         sd["param_groups.0.lr"] = Tensor.Zeros([0], DType.Float64);
         var e = Assert.Throws<ArgumentException>(() => opt.LoadStateDict(sd));
         Assert.Equal("stateDict", e.ParamName);
-        Assert.Contains("'lr' takes one number, got 0", e.Message);
+        Assert.Contains("'lr' takes one number, got 0 in parameter group 0", e.Message);
+        Assert.DoesNotContain("(Parameter 'value')", e.Message);
         sd["param_groups.0.lr"] = Tensor.Scalar(0.5, DType.Float64);
         sd["param_groups.0.betas"] = Tensor.FromArray(new[] { 0.9 });
         Assert.Contains("'betas' takes two numbers, got 1", Assert.Throws<ArgumentException>(() => opt.LoadStateDict(sd)).Message);

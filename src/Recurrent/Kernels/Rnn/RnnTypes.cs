@@ -116,7 +116,18 @@ public readonly record struct RnnStackSizes(RnnMode Mode, int InputSize, int Hid
         try { count = checked(Directions * (LayerWeightCount(0) + (NumLayers - 1) * LayerWeightCount(1))); }
         catch (OverflowException) { count = long.MaxValue; }
         if (count > Array.MaxLength)
-            throw new ArgumentException($"The stack has too many parameters for one buffer. Expected at most {Array.MaxLength} elements, got {(count == long.MaxValue ? "more than 2^63" : count.ToString(System.Globalization.CultureInfo.InvariantCulture))}.", NumLayers > 1 ? "numLayers" : "hiddenSize");
+            throw new ArgumentException($"The stack has too many parameters for one buffer. Expected at most {Array.MaxLength} elements, got {(count == long.MaxValue ? "more than 2^63" : count.ToString(System.Globalization.CultureInfo.InvariantCulture))}.", TooLargeParam());
+    }
+
+    // The argument to name when the parameter count is too large: one layer too large on its own is its input or hidden
+    // size (whichever weight dominates); layers that fit one by one are too many.
+    private string TooLargeParam()
+    {
+        // In double: a size this large can take long's products past their range.
+        double first = (double)GateRows * ((double)InputSize + OutSize) * Directions;
+        double upper = NumLayers > 1 ? (double)GateRows * ((double)Directions * OutSize + OutSize) * Directions : 0;
+        if (Math.Max(first, upper) <= Array.MaxLength) return NumLayers > 1 ? "numLayers" : "hiddenSize";
+        return upper > first || InputSize <= HiddenSize ? "hiddenSize" : "inputSize";
     }
 
     /// <summary>Sizes of one layer and direction.</summary>
