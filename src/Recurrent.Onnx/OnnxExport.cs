@@ -162,9 +162,7 @@ public static class OnnxExport
 
         // A protobuf message is at most 2 GiB, and this writer embeds every weight in the file (no external data).
         long weightBytes = model.Initializers.Sum(t => (long)t.RawData.Length);
-        if (weightBytes > MaxModelBytes)
-            throw new OnnxExportException(string.Create(CultureInfo.InvariantCulture,
-                $"the model's weights take {weightBytes:N0} bytes, more than an ONNX file holds ({MaxModelBytes:N0}: protobuf's 2 GiB, with the weights inside the file; external data files are not written). Export a smaller model, or quantize it first."));
+        if (weightBytes > MaxModelBytes) throw OnnxExportException.TooLarge("the model's weights", weightBytes);
         Write(path, model.ToBytes());
         return new OnnxExportResult(path, model, inputDescriptions, outputDescriptions);
 

@@ -90,9 +90,7 @@ internal sealed class OnnxTensor(string name, OnnxElementType type, long[] dims,
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX raw tensor data is little-endian; this machine is big-endian");
         long bytes = (long)data.Length * Unsafe.SizeOf<T>();
-        if (bytes > Array.MaxLength)
-            throw new OnnxExportException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"one weight takes {bytes:N0} bytes, more than an ONNX file holds (protobuf's 2 GiB, with the weights inside the file; external data files are not written). Export a smaller model, or quantize it first."));
+        if (bytes > Array.MaxLength) throw OnnxExportException.TooLarge("one weight", bytes);
         return MemoryMarshal.AsBytes(data).ToArray();
     }
 

@@ -28,8 +28,7 @@ public abstract class OptimizerOptions
     protected static double Value(string name, double[] value)
     {
         Guard.NotNull(value, nameof(value));
-        if (value.Length != 1)
-            throw new ArgumentException($"hyperparameter '{name}' takes one number, got {value.Length}", nameof(value));
+        if (value.Length != 1) throw new ArgumentException(CountMessage(name, 1, value.Length), nameof(value));
         return value[0];
     }
 
@@ -38,10 +37,12 @@ public abstract class OptimizerOptions
     protected static (double, double) Values2(string name, double[] value)
     {
         Guard.NotNull(value, nameof(value));
-        if (value.Length != 2)
-            throw new ArgumentException($"hyperparameter '{name}' takes two numbers, got {value.Length}", nameof(value));
+        if (value.Length != 2) throw new ArgumentException(CountMessage(name, 2, value.Length), nameof(value));
         return (value[0], value[1]);
     }
+
+    internal static string CountMessage(string name, int expected, int actual) =>
+        $"hyperparameter '{name}' takes {(expected == 1 ? "one number" : expected == 2 ? "two numbers" : $"{expected} numbers")}, got {actual}";
 
     internal static void CheckNonNegative(double v, string what, string paramName)
     {
@@ -249,21 +250,18 @@ public abstract class Optimizer
             if (ids.DType != DType.Int64 || ids.Dim != 1 || ids.Numel != _groups[gi].Params.Count)
                 throw new ArgumentException($"loaded state dict contains a parameter group that doesn't match the size of optimizer's group (group {gi}: expected {_groups[gi].Params.Count} parameters, got {(ids.Dim == 1 ? ids.Numel : -1)})", nameof(stateDict));
             var opts = _groups[gi].Options.Clone();
+            var counts = opts.ToValues().ToDictionary(v => v.Name, v => v.Value.Length, StringComparer.Ordinal);
             string prefix = $"param_groups.{gi}.";
             foreach (var (key, t) in stateDict)
             {
                 if (!key.StartsWith(prefix, StringComparison.Ordinal) || key == prefix + "params") continue;
                 string name = key[prefix.Length..];
-                bool known;
-                try { known = opts.TrySetValue(name, t.Double().ToArray<double>()); }
-                catch (ArgumentException e)
-                {
-                    // e.Message ends in " (Parameter 'value')": quote the part before it.
-                    string reason = e.ParamName is { } pn ? e.Message.Replace($" (Parameter '{pn}')", "", StringComparison.Ordinal) : e.Message;
-                    throw new ArgumentException($"loaded state dict: {reason} in parameter group {gi}", nameof(stateDict), e);
-                }
-                if (!known)
+                if (!counts.TryGetValue(name, out int count))
                     throw new ArgumentException($"loaded state dict has an unknown hyperparameter '{name}' in parameter group {gi}", nameof(stateDict));
+                var values = t.Double().ToArray<double>();
+                if (values.Length != count)
+                    throw new ArgumentException($"loaded state dict: {OptimizerOptions.CountMessage(name, count, values.Length)} in parameter group {gi}", nameof(stateDict));
+                opts.TrySetValue(name, values);
             }
             opts.Validate();
             newOptions[gi] = opts;

@@ -172,23 +172,11 @@ public sealed partial class Tensor
     }
 
     /// <summary>A 1-D tensor over a copy of <paramref name="data"/>, a one-element array too, as <c>torch.tensor([5.])</c>.</summary>
-    public static Tensor FromArray(float[] data)
-    {
-        Guard.NotNull(data, nameof(data));
-        return FromFlat(data, [data.Length]);
-    }
+    public static Tensor FromArray(float[] data) => FromVector(data);
     /// <summary>A 1-D float64 tensor over a copy of <paramref name="data"/>, as <c>torch.tensor([5.], dtype=torch.float64)</c>.</summary>
-    public static Tensor FromArray(double[] data)
-    {
-        Guard.NotNull(data, nameof(data));
-        return FromFlat(data, [data.Length]);
-    }
+    public static Tensor FromArray(double[] data) => FromVector(data);
     /// <summary>A 1-D int64 tensor over a copy of <paramref name="data"/>, as <c>torch.tensor([2])</c>.</summary>
-    public static Tensor FromArray(long[] data)
-    {
-        Guard.NotNull(data, nameof(data));
-        return FromFlat(data, [data.Length]);
-    }
+    public static Tensor FromArray(long[] data) => FromVector(data);
 
     /// <summary>
     /// A tensor over a copy of flat row-major <paramref name="data"/> with the given shape. An explicitly empty shape
@@ -199,6 +187,12 @@ public sealed partial class Tensor
     public static Tensor FromArray(double[] data, params int[] shape) => FromFlat(data, shape);
     /// <summary>An int64 tensor over a copy of flat row-major data (the shape as the float overload).</summary>
     public static Tensor FromArray(long[] data, params int[] shape) => FromFlat(data, shape);
+
+    private static Tensor FromVector<T>(T[] data)
+    {
+        Guard.NotNull(data, nameof(data));
+        return FromFlat(data, [data.Length]);
+    }
 
     private static Tensor FromFlat<T>(T[] data, int[] shape)
     {
