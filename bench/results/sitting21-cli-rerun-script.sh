@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Sitting 21, CLI and NativeAOT part again on the final code (after the review-of-the-change commit 6afc2c3).
+# Sitting 21, CLI and NativeAOT part again on the final code (the final code).
 set -u
-O=/work/sitting/s21b
+O=/work/sitting/s21c
 mkdir -p $O; cd /work/main
 C=../shared/data/tinyshakespeare.txt
 log() { echo "$(date -u +%H:%M:%S) $*" | tee -a $O/sitting.log; }
@@ -19,8 +19,8 @@ ls -l $AOT samples/Recurrent.Serving/bin/Release/net10.0/linux-x64/publish/ | te
 grep -ci "warning" $O/aot-cli-publish.log $O/aot-serving-publish.log | tee -a $O/aot-sizes.txt
 for i in $(seq 20); do s=$(date +%s.%N); $AOT --help >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; done > $O/aot-help.txt
 for i in $(seq 20); do s=$(date +%s.%N); $JIT --help >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; done > $O/jit-help.txt
-for i in $(seq 10); do rm -rf /tmp/s21btrain; s=$(date +%s.%N); $AOT train --steps 1 --out /tmp/s21btrain >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; done > $O/aot-train1.txt
-for i in $(seq 10); do rm -rf /tmp/s21btrain; s=$(date +%s.%N); $JIT train --steps 1 --out /tmp/s21btrain >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; done > $O/jit-train1.txt
+for i in $(seq 10); do rm -rf /tmp/s21ctrain; s=$(date +%s.%N); $AOT train --steps 1 --out /tmp/s21ctrain >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; done > $O/aot-train1.txt
+for i in $(seq 10); do rm -rf /tmp/s21ctrain; s=$(date +%s.%N); $JIT train --steps 1 --out /tmp/s21ctrain >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; done > $O/jit-train1.txt
 log "aot help $(med < $O/aot-help.txt) jit help $(med < $O/jit-help.txt) aot train1 $(med < $O/aot-train1.txt) jit train1 $(med < $O/jit-train1.txt)"
 rm -rf runs/addition; s=$(date +%s.%N); $JIT train > $O/addition.log 2>&1; e=$(date +%s.%N); log "addition wall $(echo "$e - $s" | bc)"
 rm -rf runs/shakespeare; s=$(date +%s.%N); $JIT train --data $C --out runs/shakespeare > $O/shakespeare.log 2>&1; e=$(date +%s.%N); log "shakespeare wall $(echo "$e - $s" | bc)"
@@ -28,5 +28,5 @@ rm -rf runs/shakespeare-int8; $JIT quantize runs/shakespeare runs/shakespeare-in
 $JIT eval runs/shakespeare --data $C > $O/eval-fp32.log 2>&1; $JIT eval runs/shakespeare-int8 --data $C > $O/eval-int8.log 2>&1
 ls -l runs/shakespeare runs/shakespeare-int8 >> $O/quantize.log
 log "shakespeare done"
-rm -rf /tmp/s21brecipe; $JIT train --data $C --embedding-size 128 --hidden-size 512 --layers 2 --seq-len 64 --batch-size 32 --lr 0.002 --clip 5 --threads 2 --steps 300 --out /tmp/s21brecipe > $O/train-recipe-t2.log 2>&1; log "train recipe done"
+rm -rf /tmp/s21crecipe; $JIT train --data $C --embedding-size 128 --hidden-size 512 --layers 2 --seq-len 64 --batch-size 32 --lr 0.002 --clip 5 --threads 2 --steps 300 --out /tmp/s21crecipe > $O/train-recipe-t2.log 2>&1; log "train recipe done"
 log "end"
