@@ -161,24 +161,30 @@ public abstract class Optimizer
     public Tensor? Step(Func<Tensor>? closure = null)
     {
         Tensor? loss = closure?.Invoke();
+        // Every parameter is checked before any is updated, so that a step that throws changes nothing.
+        foreach (var g in _groups)
+            foreach (var p in g.Params)
+            {
+                if (p.GradUnseen is not { } grad)
+                {
+                    // PyTorch's .to(dtype) keeps each Parameter object; ours makes new ones (DECISIONS 1), so an
+                    // optimizer created before it would skip every parameter, silently, step after step.
+                    if (p.ReplacedInModule)
+                        throw new InvalidOperationException(
+                            $"a parameter of this optimizer (shape {Guard.ShapeText(p.ShapeRef)}, {Tensor.DTypeName(p.DType)}) is no longer its module's: the module replaced it (To(dtype), Double(), Float(), or quantization) after the optimizer was created, so it never gets a gradient. Create the optimizer after converting the module.");
+                    continue;
+                }
+                if (!grad.SameShape(p))
+                    throw new InvalidOperationException($"the gradient of a parameter has shape {Guard.ShapeText(grad.ShapeRef)} but the parameter has shape {Guard.ShapeText(p.ShapeRef)}");
+                if (grad.DType != p.DType)
+                    throw new InvalidOperationException($"the gradient of a parameter has dtype {Tensor.DTypeName(grad.DType)} but the parameter has dtype {Tensor.DTypeName(p.DType)}");
+                if (!p.IsContiguous) throw new InvalidOperationException("the optimizer updates parameters in place and needs them contiguous");
+            }
         using (new NoGrad())
             foreach (var g in _groups)
                 foreach (var p in g.Params)
                 {
-                    if (p.GradUnseen is not { } grad)
-                    {
-                        // PyTorch's .to(dtype) keeps each Parameter object; ours makes new ones (DECISIONS 1), so an
-                        // optimizer created before it would skip every parameter, silently, step after step.
-                        if (p.ReplacedInModule)
-                            throw new InvalidOperationException(
-                                $"a parameter of this optimizer (shape {Guard.ShapeText(p.ShapeRef)}, {Tensor.DTypeName(p.DType)}) is no longer its module's: the module replaced it (To(dtype), Double(), Float(), or quantization) after the optimizer was created, so it never gets a gradient. Create the optimizer after converting the module.");
-                        continue;
-                    }
-                    if (!grad.SameShape(p))
-                        throw new InvalidOperationException($"the gradient of a parameter has shape {Guard.ShapeText(grad.ShapeRef)} but the parameter has shape {Guard.ShapeText(p.ShapeRef)}");
-                    if (grad.DType != p.DType)
-                        throw new InvalidOperationException($"the gradient of a parameter has dtype {Tensor.DTypeName(grad.DType)} but the parameter has dtype {Tensor.DTypeName(p.DType)}");
-                    if (!p.IsContiguous) throw new InvalidOperationException("the optimizer updates parameters in place and needs them contiguous");
+                    if (p.GradUnseen is not { } grad) continue;
                     var gc = grad.Contiguous();
                     if (p.DType == DType.Float32) Update(g.Options, p, p.AsSpan<float>(), gc.AsSpan<float>(), State(p));
                     else Update(g.Options, p, p.AsSpan<double>(), gc.AsSpan<double>(), State(p));

@@ -174,6 +174,29 @@ public class InputValidationTests
     }
 
     [Fact]
+    public void AStepThatThrows_UpdatesNoParameter()
+    {
+        // Live parameters listed before a replaced one: the step refuses before touching any of them.
+        var live = new Linear(3, 2, generator: new Generator(4));
+        var converted = new Linear(2, 2, generator: new Generator(5));
+        var opt = new Adam(live.Parameters().Concat(converted.Parameters()), lr: 0.1);
+        converted.Double();
+        live.Forward(Tensor.Randn([4, 3], generator: new Generator(6))).Sum().Backward();
+        var before = live.Weight.ToArray<float>();
+        Assert.Throws<InvalidOperationException>(() => opt.Step());
+        Assert.Equal(before, live.Weight.ToArray<float>());
+
+        // A gradient of the wrong shape after good ones: the same.
+        var a = Tensor.Ones([3]).RequiresGrad_();
+        var b = Tensor.Ones([2]).RequiresGrad_();
+        var sgd = new Sgd([a, b], lr: 1);
+        a.Grad = Tensor.Ones([3]);
+        b.Grad = Tensor.Ones([5]);
+        Assert.Contains("has shape [5]", Assert.Throws<InvalidOperationException>(() => sgd.Step()).Message);
+        Assert.Equal(new[] { 1f, 1f, 1f }, a.ToArray<float>());
+    }
+
+    [Fact]
     public void SequenceBatcher_WhoseBatchCannotBeOneArray_IsRefusedByName()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new SequenceBatcher(new long[100], 50, int.MaxValue / 2));
