@@ -453,7 +453,7 @@ public static partial class Functional
         var t = targets.AsSpan<long>();
         for (int i = 0; i < t.Length; i++)
             if (t[i] != ignoreIndex && (t[i] < 0 || t[i] >= c))
-                throw new IndexOutOfRangeException($"Target {t[i]} is out of bounds. (expected a class index in [0, {c - 1}] for {c} classes{(ignoreIndex < 0 || ignoreIndex >= c ? $", or ignore_index {ignoreIndex}" : "")})");
+                throw new ArgumentOutOfRangeException(nameof(target), $"Target {t[i]} is out of bounds. (expected a class index in [0, {c - 1}] for {c} classes{(ignoreIndex < 0 || ignoreIndex >= c ? $", or ignore_index {ignoreIndex}" : "")})");
         double[]? w = weight?.Detach().Double().Contiguous().AsSpan<double>().ToArray();
         var st = new ClassLossState(n, c, s, targets, w, ignoreIndex, eps, reduction, logSoftmax);
         var lossShape = reduction == Reduction.None ? target.Shape : [];

@@ -109,7 +109,7 @@ public static partial class Functional
         ReadOnlySpan<long> ids = idsTensor.AsSpan<long>();
         foreach (var id in ids)
             if (id < 0 || id >= num)
-                throw new IndexOutOfRangeException($"index out of range in self: embedding index {id} is not in [0, {num}) (num_embeddings = {num})");
+                throw new ArgumentOutOfRangeException(nameof(input), $"index out of range in self: embedding index {id} is not in [0, {num}) (num_embeddings = {num})");
 
         var outShape = new int[input.Dim + 1];
         input.ShapeRef.CopyTo(outShape, 0); outShape[^1] = dim;

@@ -189,11 +189,12 @@ public class EmbeddingTests
     public void Errors()
     {
         var e = new Embedding(5, 3);
-        var ex = Assert.Throws<IndexOutOfRangeException>(() => e.Forward(Tensor.FromArray(new long[] { 1, 7 }, 2)));
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => e.Forward(Tensor.FromArray(new long[] { 1, 7 }, 2)));
+        Assert.Equal("input", ex.ParamName);
         Assert.Contains("index out of range in self", ex.Message);
         Assert.Contains("7", ex.Message);
         Assert.Contains("[0, 5)", ex.Message);
-        Assert.Throws<IndexOutOfRangeException>(() => e.Forward(Tensor.FromArray(new long[] { -1 }, 1)));
+        Assert.Equal("input", Assert.Throws<ArgumentOutOfRangeException>(() => e.Forward(Tensor.FromArray(new long[] { -1 }, 1))).ParamName);
         var dt = Assert.Throws<ArgumentException>(() => e.Forward(Tensor.Zeros(2)));
         Assert.Contains("indices", dt.Message);
         var pad = Assert.Throws<ArgumentOutOfRangeException>(() => new Embedding(5, 3, paddingIdx: 5));

@@ -170,10 +170,11 @@ public class LossTests
     public void ErrorMessagesFollowPyTorch()
     {
         var x = Tensor.Randn([3, 5], DType.Float32, new Generator(7));
-        var oob = Assert.Throws<IndexOutOfRangeException>(() => Functional.CrossEntropy(x, Tensor.FromArray(new long[] { 0, 5, 1 }, 3)));
+        var oob = Assert.Throws<ArgumentOutOfRangeException>(() => Functional.CrossEntropy(x, Tensor.FromArray(new long[] { 0, 5, 1 }, 3)));
+        Assert.Equal("target", oob.ParamName);
         Assert.Contains("Target 5 is out of bounds.", oob.Message);
         Assert.Contains("5 classes", oob.Message);
-        Assert.Throws<IndexOutOfRangeException>(() => Functional.NllLoss(x, Tensor.FromArray(new long[] { 0, -1, 1 }, 3)));
+        Assert.Equal("target", Assert.Throws<ArgumentOutOfRangeException>(() => Functional.NllLoss(x, Tensor.FromArray(new long[] { 0, -1, 1 }, 3))).ParamName);
         var bs = Assert.Throws<ArgumentException>(() => Functional.CrossEntropy(x, Tensor.FromArray(new long[] { 0, 1, 2, 3 }, 4)));
         Assert.Contains("Expected input batch_size (3) to match target batch_size (4).", bs.Message);
         var dt = Assert.Throws<ArgumentException>(() => Functional.NllLoss(x, Tensor.Zeros(3)));

@@ -141,7 +141,7 @@ public sealed unsafe class LanguageModelStream
         int num = wE.Size(0), e = wE.Size(1), hOut = _stream.OutputSize;
         foreach (long id in tokens)
             if ((ulong)id >= (ulong)num)
-                throw new IndexOutOfRangeException($"index out of range in self: embedding index {id} is not in [0, {num}) (num_embeddings = {num})");
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"index out of range in self: embedding index {id} is not in [0, {num}) (num_embeddings = {num})");
         var x = Scratch<T>(ref _x, (long)rows * e);
         var table = wE.AsSpan<T>();
         for (int r = 0; r < rows; r++) table.Slice((int)tokens[r] * e, e).CopyTo(x.Slice(r * e, e));

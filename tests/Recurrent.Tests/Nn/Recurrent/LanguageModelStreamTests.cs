@@ -87,7 +87,8 @@ public class LanguageModelStreamTests
     {
         var (e, r, h) = Model("lstm", 1, DType.Float32);
         var stream = new LanguageModelStream(e, r, h);
-        var id = Assert.Throws<IndexOutOfRangeException>(() => stream.Step([23], new float[23]));
+        var id = Assert.Throws<ArgumentOutOfRangeException>(() => stream.Step([23], new float[23]));
+        Assert.Equal("tokens", id.ParamName);
         Assert.Contains("embedding index 23 is not in [0, 23)", id.Message);
         Assert.Equal(0, stream.Position);
         var len = Assert.Throws<ArgumentException>(() => stream.Run([1, 2, 3], new float[5]));
