@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sitting 22: the final code of stop 29 (the transposed-A pack, 526e66b). The grid in three alternating rounds first, then
+# Sitting 22: the final code of stop 29 (the transposed-A pack 526e66b, Optimizer.Step's checks 421f35b, the out-of-range
+# exceptions). A second threads-1 recipe pair (ours first) after the first. The grid in three alternating rounds first, then
 # the int8 / ONNX Runtime / before-this-wave grid runs, inference modes, streaming, the CLI and NativeAOT figures,
 # and the char-LM recipe pairs last. No build runs while anything is timed.
 set -u
@@ -61,6 +62,7 @@ U() { dotnet $B --charlm --corpus $C --threads $1 --seconds 300 --out $O/$2 > $O
 A 2 charlm1-anchor-t2.jsonl; U 2 charlm1-ours-t2.jsonl
 U 2 charlm2-ours-t2.jsonl; A 2 charlm2-anchor-t2.jsonl
 A 1 charlm1-anchor-t1.jsonl; U 1 charlm1-ours-t1.jsonl
+U 1 charlm2-ours-t1.jsonl; A 1 charlm2-anchor-t1.jsonl
 log "profile"; dotnet $B --charlm --corpus $C --threads 2 --max-steps 300 --profile --out $O/profile-t2.jsonl > $O/profile-t2.log 2>&1
 log "end"
 
