@@ -161,10 +161,12 @@ public abstract class Optimizer
     public Tensor? Step(Func<Tensor>? closure = null)
     {
         Tensor? loss = closure?.Invoke();
-        // Every parameter is checked before any is updated, so that a step that throws changes nothing.
+        // Every parameter is checked before any is updated, so that a step that throws changes nothing. (Index loops:
+        // `foreach` over the IReadOnlyList would allocate an enumerator per group and walk, every step.)
         foreach (var g in _groups)
-            foreach (var p in g.Params)
+            for (int i = 0; i < g.Params.Count; i++)
             {
+                var p = g.Params[i];
                 if (p.GradUnseen is not { } grad)
                 {
                     // PyTorch's .to(dtype) keeps each Parameter object; ours makes new ones (DECISIONS 1), so an
@@ -182,8 +184,9 @@ public abstract class Optimizer
             }
         using (new NoGrad())
             foreach (var g in _groups)
-                foreach (var p in g.Params)
+                for (int i = 0; i < g.Params.Count; i++)
                 {
+                    var p = g.Params[i];
                     if (p.GradUnseen is not { } grad) continue;
                     var gc = grad.Contiguous();
                     if (p.DType == DType.Float32) Update(g.Options, p, p.AsSpan<float>(), gc.AsSpan<float>(), State(p));
