@@ -162,7 +162,7 @@ public static class OnnxExport
 
         // A protobuf message is at most 2 GiB, and this writer embeds every weight in the file (no external data).
         long weightBytes = model.Initializers.Sum(t => (long)t.RawData.Length);
-        if (weightBytes > MaxModelBytes) throw OnnxExportException.TooLarge("the model's weights", weightBytes);
+        if (weightBytes > MaxModelBytes) throw OnnxExportException.TooLarge("the model's weights take", weightBytes);
         Write(path, model.ToBytes());
         return new OnnxExportResult(path, model, inputDescriptions, outputDescriptions);
 

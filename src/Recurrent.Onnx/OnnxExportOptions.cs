@@ -61,6 +61,7 @@ public sealed class OnnxExportException : Exception
     public OnnxExportException(string message, Exception inner) : base(message, inner) { }
 
     // The file embeds every weight (no external data), and a protobuf message is at most 2 GiB.
-    internal static OnnxExportException TooLarge(string what, long bytes) => new(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"{what} take{(what.StartsWith("one ", StringComparison.Ordinal) ? "s" : "")} {bytes:N0} bytes, more than an ONNX file holds (protobuf's 2 GiB, with the weights inside the file; external data files are not written). Export a smaller model, or quantize it first."));
+    // whatTakes: the subject and its verb ("one weight takes").
+    internal static OnnxExportException TooLarge(string whatTakes, long bytes) => new(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{whatTakes} {bytes:N0} bytes, more than an ONNX file holds (protobuf's 2 GiB, with the weights inside the file; external data files are not written). Export a smaller model, or quantize it first."));
 }

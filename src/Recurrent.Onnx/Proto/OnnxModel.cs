@@ -90,7 +90,7 @@ internal sealed class OnnxTensor(string name, OnnxElementType type, long[] dims,
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX raw tensor data is little-endian; this machine is big-endian");
         long bytes = (long)data.Length * Unsafe.SizeOf<T>();
-        if (bytes > Array.MaxLength) throw OnnxExportException.TooLarge("one weight", bytes);
+        if (bytes > Array.MaxLength) throw OnnxExportException.TooLarge("one weight takes", bytes);
         return MemoryMarshal.AsBytes(data).ToArray();
     }
 
