@@ -235,6 +235,35 @@ public class ErrorTests
     }
 
     [Fact]
+    public void AModelPastTheFileLimit_IsRefused_AndTheFileAtThePathIsKept()
+    {
+        // The limit is protobuf's 2 GiB; a test hook lowers it for this test's flow only (the other tests' exports run
+        // on their own flows, concurrently), so the refusal is tested with a model of a few kilobytes.
+        var path = OrtCheck.TempPath("too-large");
+        var lstm = new Lstm(8, 8, generator: new Generator(3));
+        lstm.Eval();
+        var written = OnnxExport.Export(xs => [lstm.Forward(xs[0]).Output], [X(4, 2, 8)], path);
+        byte[] before = File.ReadAllBytes(path);
+        long weights = written.Model.Initializers.Sum(t => (long)t.RawData.Length);
+        Assert.True(weights >= 4 * 8 * (8 + 8 + 2) * sizeof(float), $"W, R and B alone take 2,304 bytes; the initializers took {weights}");
+        OnnxExport.MaxModelBytesForTests.Value = weights - 1;
+        try
+        {
+            var e = Assert.Throws<OnnxExportException>(() => OnnxExport.Export(xs => [lstm.Forward(xs[0]).Output], [X(4, 2, 8)], path));
+            Assert.Contains($"the model's weights take {weights:N0} bytes, more than an ONNX file holds", e.Message);
+            Assert.Equal(before, File.ReadAllBytes(path));
+            Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, Path.GetFileName(path) + ".tmp-*"));
+
+            OnnxExport.MaxModelBytesForTests.Value = weights;  // at the limit: written
+            OnnxExport.Export(xs => [lstm.Forward(xs[0]).Output], [X(4, 2, 8)], path);
+        }
+        finally
+        {
+            OnnxExport.MaxModelBytesForTests.Value = null;
+        }
+    }
+
+    [Fact]
     public void BadOptionsAreRefused()
     {
         var path = OrtCheck.TempPath("options");

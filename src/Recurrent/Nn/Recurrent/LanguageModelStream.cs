@@ -142,16 +142,18 @@ public sealed unsafe class LanguageModelStream
         foreach (long id in tokens)
             if ((ulong)id >= (ulong)num)
                 throw new ArgumentOutOfRangeException(nameof(tokens), $"index out of range in self: embedding index {id} is not in [0, {num}) (num_embeddings = {num})");
+        // Every scratch buffer before the state moves: one too large for an array refuses the call and leaves the
+        // stream where it was (the last-step-only logits of a long run, rows x vocab, are the likeliest).
         var x = Scratch<T>(ref _x, (long)rows * e);
+        var y = Scratch<T>(ref _y, (long)rows * hOut);
+        var all = lastOnly ? Scratch<T>(ref _logits, allCount) : logits;
         var table = wE.AsSpan<T>();
         for (int r = 0; r < rows; r++) table.Slice((int)tokens[r] * e, e).CopyTo(x.Slice(r * e, e));
 
         // The recurrent steps.
-        var y = Scratch<T>(ref _y, (long)rows * hOut);
         _stream.Advance<T>(x, y, steps);
 
         // Head: logits = y W^T + b over every step's rows, the product and the bias as Functional.Linear computes them.
-        var all = lastOnly ? Scratch<T>(ref _logits, allCount) : logits;
         if (v > 0 && qH is not null)
         {
             // Int8 head: the product QuantizedLinear runs (rows quantized per call, int32 accumulation, bias added).

@@ -233,11 +233,13 @@ public sealed class RecurrentStream
             if (_module.Training && _module.Dropout > 0 && _sizes.NumLayers > 1)
                 throw new InvalidOperationException($"{_module.TypeName}: the module is in training mode with dropout={PyFormat.Float(_module.Dropout)} between layers, which a stream does not apply; call Eval() on the module before stepping it.");
         }
+        // Counted in long: rows * OutputSize can pass int's range, and a wrapped count must not match a short span.
         int rows = steps * BatchSize;
-        if (x.Length != rows * InputSize)
-            throw new ArgumentException($"input: expected {rows} rows of {InputSize} values ({rows * InputSize}) for {steps} step(s) of batch {BatchSize}, got {x.Length} values", "input");
-        if (y.Length != rows * OutputSize)
-            throw new ArgumentException($"output: expected {rows} rows of {OutputSize} values ({rows * OutputSize}) for {steps} step(s) of batch {BatchSize}, got {y.Length} values", "output");
+        long xCount = (long)rows * InputSize, yCount = (long)rows * OutputSize;
+        if (x.Length != xCount)
+            throw new ArgumentException($"input: expected {rows} rows of {InputSize} values ({xCount}) for {steps} step(s) of batch {BatchSize}, got {x.Length} values", "input");
+        if (y.Length != yCount)
+            throw new ArgumentException($"output: expected {rows} rows of {OutputSize} values ({yCount}) for {steps} step(s) of batch {BatchSize}, got {y.Length} values", "output");
         if (_batchSizes.Length < steps)
         {
             _batchSizes = new int[Math.Max(steps, 2 * _batchSizes.Length)];

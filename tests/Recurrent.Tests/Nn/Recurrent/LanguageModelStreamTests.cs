@@ -107,6 +107,38 @@ public class LanguageModelStreamTests
     }
 
     [Fact]
+    public void ARunTooLongForOneArray_IsRefused_AndTheStateStaysPut()
+    {
+        // 2^21 steps of 1024 embedding values need 2^31 scratch values, past Array.MaxLength (16 MB of ids to feed).
+        var g = new Generator(23);
+        var wide = (new Embedding(2, 1024, generator: g), RecurrentStreamTests.Make("gru", 1, 0, DType.Float32, g, input: 1024, hidden: 4), new Linear(4, 2, generator: g));
+        wide.Item2.Eval();
+        var stream = new LanguageModelStream(wide.Item1, wide.Item2, wide.Item3);
+        var e = Assert.Throws<ArgumentException>(() => stream.Run(new long[1 << 21], new float[2]));
+        Assert.Equal("tokens", e.ParamName);
+        Assert.Contains("2147483648 scratch values", e.Message);
+        Assert.Equal(0, stream.Position);
+
+        // The last step's logits of 2^16 steps over a vocabulary of 2^15 need 2^31 values too; the other buffers are
+        // small, so the refusal must come before the steps run (it came after them, with the state moved).
+        var tall = (new Embedding(1 << 15, 4, generator: g), RecurrentStreamTests.Make("lstm", 1, 0, DType.Float32, g, input: 4, hidden: 4), new Linear(4, 1 << 15, generator: g));
+        tall.Item2.Eval();
+        stream = new LanguageModelStream(tall.Item1, tall.Item2, tall.Item3);
+        stream.Step([5], new float[1 << 15]);
+        e = Assert.Throws<ArgumentException>(() => stream.Run(new long[1 << 16], new float[1 << 15]));
+        Assert.Equal("tokens", e.ParamName);
+        Assert.Contains("2147483648 scratch values", e.Message);
+        Assert.Equal(1, stream.Position);
+        var after = new float[1 << 15];
+        stream.Step([5], after);
+        var reference = new LanguageModelStream(tall.Item1, tall.Item2, tall.Item3);
+        var expected = new float[1 << 15];
+        reference.Step([5], expected);
+        reference.Step([5], expected);
+        Assert.Equal(expected, after);               // the state was still the one after the first step
+    }
+
+    [Fact]
     public void Step_AllocatesNothing_AfterWarmUp()
     {
         var (e, r, h) = Model("lstm", 1, DType.Float32, vocab: 65, emb: 64, hidden: 128);

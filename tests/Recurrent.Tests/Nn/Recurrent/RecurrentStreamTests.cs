@@ -259,6 +259,21 @@ public class RecurrentStreamTests
         Assert.Contains("CreateStream()", converted.Message);
     }
 
+    [Fact]
+    public void AnOutputLengthPastIntsRange_IsRefused_NotWrapped()
+    {
+        // 2^22 steps of 1024 outputs need 2^32 output values: counted in int, the count wrapped to 0 and an empty span
+        // passed the stream's check (the kernel's own check then refused it, naming its internal "y").
+        var m = Make("tanh", 1, 0, DType.Float32, new Generator(13), input: 1, hidden: 1024);
+        m.Eval();
+        var stream = m.CreateStream();
+        var e = Assert.Throws<ArgumentException>(() => stream.Run(new float[1 << 22], Span<float>.Empty));
+        Assert.Equal("output", e.ParamName);
+        Assert.Contains("expected 4194304 rows of 1024 values (4294967296)", e.Message);
+        Assert.Contains("got 0 values", e.Message);
+        Assert.Equal(0, stream.Position);
+    }
+
     public static TheoryData<string, int, int, int> AllocationCases() => new()
     {
         { "lstm", 1, 0, 1 },     // the case: LSTM, hidden 128, batch 1
