@@ -346,6 +346,7 @@ public static class OnnxExport
         // A name of its own per call (two exports to one path from two threads must not share a temporary file),
         // and the bytes on the disk before the rename, so a power loss leaves the old model or the new one, whole.
         var tmp = full + ".tmp-" + Guid.NewGuid().ToString("N");
+        DeleteStaleTemporaries(full);
         try
         {
             using (var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -359,6 +360,44 @@ public static class OnnxExport
         {
             try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw new IOException($"cannot write the ONNX model to '{path}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>How old a temporary file beside the model must be before an export removes it as a crashed one's.</summary>
+    internal static readonly TimeSpan StaleTemporaryAge = TimeSpan.FromHours(1);
+
+    // A process killed while it wrote (Ctrl+C during `recurrent export`, a crash, a power loss) leaves its temporary file
+    // beside the model; the next export to that path removes those not written to for an hour. A younger one may be
+    // another export's, still writing (its every write moves the file's time), so it stays. Best effort: a file that
+    // cannot be listed or deleted is left.
+    private static void DeleteStaleTemporaries(string full)
+    {
+        try
+        {
+            var dir = System.IO.Path.GetDirectoryName(full);
+            if (dir is null || !Directory.Exists(dir)) return;
+            var cutoff = DateTime.UtcNow - StaleTemporaryAge;
+            foreach (var file in Directory.EnumerateFiles(dir, System.IO.Path.GetFileName(full) + ".tmp-*"))
+            {
+                var name = System.IO.Path.GetFileName(file);
+                // Only this writer's names: the model's name, ".tmp-", 32 hex digits.
+                if (name.Length != System.IO.Path.GetFileName(full).Length + 5 + 32 || !IsHex(name.AsSpan(name.Length - 32))) continue;
+                try
+                {
+                    if (File.GetLastWriteTimeUtc(file) < cutoff) File.Delete(file);
+                }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+
+        static bool IsHex(ReadOnlySpan<char> s)
+        {
+            foreach (char c in s)
+                if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c)) return false;
+            return true;
         }
     }
 }

@@ -264,6 +264,23 @@ public class ErrorTests
     }
 
     [Fact]
+    public void ATemporaryFileLeftByAKilledExport_IsRemovedByTheNextExportToThatPath_AndAYoungOneIsKept()
+    {
+        var path = OrtCheck.TempPath("stale");
+        string stale = path + ".tmp-" + Guid.NewGuid().ToString("N"), young = path + ".tmp-" + Guid.NewGuid().ToString("N");
+        string someoneElses = path + ".tmp-notes.txt";
+        foreach (var f in new[] { stale, young, someoneElses }) File.WriteAllText(f, "partial");
+        File.SetLastWriteTimeUtc(stale, DateTime.UtcNow - OnnxExport.StaleTemporaryAge - TimeSpan.FromMinutes(1));
+        File.SetLastWriteTimeUtc(someoneElses, DateTime.UtcNow - TimeSpan.FromDays(2));
+        var lin = new Linear(3, 2, generator: new Generator(2));
+        OnnxExport.Export(xs => [lin.Forward(xs[0])], [X(4, 3)], path);
+        Assert.False(File.Exists(stale), "a temporary file not written to for over an hour is a killed export's");
+        Assert.True(File.Exists(young), "a young temporary file may be another export's, still writing");
+        Assert.True(File.Exists(someoneElses), "only names of the exporter's own pattern are removed");
+        foreach (var f in new[] { young, someoneElses }) File.Delete(f);
+    }
+
+    [Fact]
     public void BadOptionsAreRefused()
     {
         var path = OrtCheck.TempPath("options");
