@@ -2,6 +2,7 @@
 // and runs the command tree.
 using System.Runtime.InteropServices;
 using System.Text;
+using Recurrent;
 using Recurrent.Cli;
 
 Console.OutputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
@@ -22,5 +23,8 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =
     signal.Cancel = true;
     cancel.Cancel();
 });
+
+// The library's warnings (PyTorch's UserWarnings) go to standard error, as Python shows them.
+Warnings.Raised += (_, e) => Console.Error.WriteLine($"warning: {e.Message}");
 
 return CliApp.Run(args, context);

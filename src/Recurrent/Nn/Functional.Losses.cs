@@ -86,7 +86,7 @@ public static partial class Functional
 
     /// <summary>
     /// Squared error (x - y)², as <c>F.mse_loss</c>, reduced by <paramref name="reduction"/>. Shapes that differ
-    /// are broadcast (PyTorch warns about this).
+    /// are broadcast (a warning on <see cref="Warnings.Raised"/>, as PyTorch's).
     /// </summary>
     public static Tensor MseLoss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean)
     {
@@ -98,6 +98,7 @@ public static partial class Functional
         if (!input.SameShape(target))
         {
             var shape = ShapeUtil.Broadcast(input.ShapeRef, target.ShapeRef);
+            WarnBroadcast(input, target);
             input = input.Expand(shape); target = target.Expand(shape);
         }
         var x = input.Contiguous().Detach(); var y = target.Contiguous().Detach();
@@ -119,7 +120,7 @@ public static partial class Functional
 
     /// <summary>
     /// Absolute error |x - y|, as <c>F.l1_loss</c>, reduced by <paramref name="reduction"/> (mean over every element by
-    /// default). Shapes that differ are broadcast (PyTorch warns about this). The gradient at x = y is 0.
+    /// default). Shapes that differ are broadcast (a warning on <see cref="Warnings.Raised"/>, as PyTorch's). The gradient at x = y is 0.
     /// </summary>
     public static Tensor L1Loss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean)
     {
@@ -129,8 +130,8 @@ public static partial class Functional
 
     /// <summary>
     /// Huber loss, as <c>F.huber_loss</c>: per element 0.5·(x - y)² where |x - y| &lt; <paramref name="delta"/>, else
-    /// delta·(|x - y| - 0.5·delta); reduced by <paramref name="reduction"/>. Shapes that differ are broadcast (PyTorch
-    /// warns about this).
+    /// delta·(|x - y| - 0.5·delta); reduced by <paramref name="reduction"/>. Shapes that differ are broadcast (a
+    /// warning on <see cref="Warnings.Raised"/>, as PyTorch's).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="delta"/> is not positive.</exception>
     public static Tensor HuberLoss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean, double delta = 1.0)
@@ -198,8 +199,13 @@ public static partial class Functional
         CheckBinaryPair(input, target, reduction, op);
         if (input.SameShape(target)) return (input, target);
         var shape = ShapeUtil.Broadcast(input.ShapeRef, target.ShapeRef);
+        WarnBroadcast(input, target);
         return (input.Expand(shape), target.Expand(shape));
     }
+
+    // PyTorch's UserWarning for a regression loss whose shapes differ (after the shapes are known to broadcast).
+    private static void WarnBroadcast(Tensor input, Tensor target) =>
+        Warnings.Warn($"Using a target size (torch.Size({Guard.ShapeText(target.ShapeRef)})) that is different to the input size (torch.Size({Guard.ShapeText(input.ShapeRef)})). This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.");
 
     /// <summary>The checks every element-wise loss makes: both given, a known reduction, a floating input, the target's dtype.</summary>
     private static void CheckBinaryPair(Tensor input, Tensor target, Reduction reduction, string op)

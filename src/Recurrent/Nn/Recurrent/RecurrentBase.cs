@@ -59,6 +59,8 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         // Checks in PyTorch's order (RNNBase.__init__), with its messages.
         if (double.IsNaN(dropout) || dropout < 0 || dropout > 1)
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout should be a number in range [0, 1] representing the probability of an element being zeroed");
+        if (dropout > 0 && numLayers == 1)
+            Warnings.Warn($"dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects num_layers greater than 1, but got dropout={PyFormat.Float(dropout)} and num_layers={numLayers}");
         Sizes = new RnnStackSizes(mode, inputSize, hiddenSize, numLayers, bidirectional, projSize, bias);
         Sizes.Validate();
         Guard.Floating(dtype, nameof(dtype));
