@@ -71,6 +71,13 @@ public static class Init
     /// </summary>
     public static Tensor KaimingUniform_(Tensor tensor, double a = 0, string mode = "fan_in", string nonlinearity = "leaky_relu", Generator? generator = null)
     {
+        Guard.NotNull(tensor, nameof(tensor));
+        if (tensor.Numel == 0)
+        {
+            // PyTorch's first check: a warning, and nothing drawn from the generator.
+            Warnings.Warn("Initializing zero-element tensors is a no-op");
+            return tensor;
+        }
         var (fanIn, fanOut) = CalculateFanInAndFanOut(tensor);
         int fan = mode switch
         {
@@ -78,7 +85,6 @@ public static class Init
             "fan_out" => fanOut,
             _ => throw new ArgumentException($"Mode {mode} not supported, please use one of fan_in, fan_out", nameof(mode)),
         };
-        if (fan == 0) return tensor; // PyTorch warns "Initializing zero-element tensors is a no-op"
         double bound = Math.Sqrt(3.0) * CalculateGain(nonlinearity, a) / Math.Sqrt(fan);
         return Uniform_(tensor, -bound, bound, generator);
     }

@@ -47,6 +47,17 @@ public class WarningsTests
     }
 
     [Fact]
+    public void KaimingUniformOfAZeroElementTensor_Warns_AndDrawsNothing()
+    {
+        var g = new Generator(4);
+        var before = new Generator(4).NextUInt64();
+        Assert.Equal(["Initializing zero-element tensors is a no-op"], Collect(() => Init.KaimingUniform_(Tensor.Zeros(0, 5), generator: g)));
+        Assert.Equal(before, g.NextUInt64());
+        Assert.Single(Collect(() => new Linear(0, 3)));              // as nn.Linear(0, 3): its weight is (3, 0)
+        Assert.Empty(Collect(() => Init.KaimingUniform_(Tensor.Zeros(2, 5), generator: g)));
+    }
+
+    [Fact]
     public void AHandlerThatThrows_MakesTheCallThrow()
     {
         int thread = Environment.CurrentManagedThreadId;
