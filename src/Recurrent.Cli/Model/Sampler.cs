@@ -22,6 +22,7 @@ public static class Sampler
         Generator generator, Action<long>? onToken = null, CancellationToken cancellation = default)
     {
         if (prompt.Length == 0) throw new ArgumentException("The prompt needs at least one token.", nameof(prompt));
+        if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, $"length: expected a number of tokens >= 0, got {length}.");
         if (model.Training) model.Eval();
         int v = model.Config.VocabSize;
         var result = onToken is null ? new long[length] : [];

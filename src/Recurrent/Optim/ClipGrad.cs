@@ -36,6 +36,7 @@ public static class ClipGrad
         var norms = new double[tensors.Count];
         for (int i = 0; i < norms.Length; i++)
         {
+            if (tensors[i] is null) throw new ArgumentNullException(nameof(tensors), $"tensors[{i}] is null; pass only the gradients that exist");
             Guard.Floating(tensors[i], "gradient");
             // Each per-tensor norm is a tensor of the gradient's dtype in PyTorch: round it.
             norms[i] = Round(Nn.Functional.VectorNorm(tensors[i], normType), tensors[i].DType);
@@ -52,6 +53,12 @@ public static class ClipGrad
         Guard.NotNull(grads, nameof(grads));
         Guard.NotNull(totalNorm, nameof(totalNorm));
         if (grads.Count == 0) return;
+        // Every entry before any is scaled, so a null or integer one leaves all of them as they were.
+        for (int i = 0; i < grads.Count; i++)
+        {
+            if (grads[i] is null) throw new ArgumentNullException(nameof(grads), $"grads[{i}] is null; pass only the gradients that exist");
+            Guard.Floating(grads[i], $"grads[{i}]");
+        }
         // clip_coef = max_norm / (total_norm + 1e-6); clamp(max=1): tensor arithmetic in total_norm's dtype.
         double coef;
         if (totalNorm.DType == DType.Float32)

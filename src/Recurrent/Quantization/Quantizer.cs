@@ -39,18 +39,22 @@ public static class Quantizer
     /// <see cref="RnnCell"/>, <see cref="LstmCell"/> and <see cref="GruCell"/> of <paramref name="model"/> (itself
     /// included) in place, and returns the model. Call <see cref="Module.Eval"/> before running it.
     /// </summary>
-    /// <exception cref="ArgumentException">A weight is NaN or infinite.</exception>
+    /// <exception cref="ArgumentException">A weight is NaN or infinite, or wider than the int8 kernels take; the model is left as it was.</exception>
     public static TModule QuantizeDynamic<TModule>(TModule model) where TModule : Module
     {
         Guard.NotNull(model, nameof(model));
+        // Every module's weights are quantized before any is installed: a weight that cannot be (NaN, infinite, too
+        // wide) throws with the model untouched, not with the modules before it already int8 and their floats gone.
+        var pending = new List<(IDynamicQuantizable Module, Dictionary<string, QuantizedMatrix> Weights)>();
         foreach (var (_, m) in model.NamedModules().ToList())
         {
             if (m is not IDynamicQuantizable q || q.IsQuantized) continue;
             var weights = new Dictionary<string, QuantizedMatrix>();
             foreach (var (name, _, _) in q.QuantizableWeights)
                 weights[name] = QuantizedWeights.Quantize(m.GetParameter(name));
-            q.InstallQuantized(weights);
+            pending.Add((q, weights));
         }
+        foreach (var (q, weights) in pending) q.InstallQuantized(weights);
         return model;
     }
 

@@ -55,7 +55,7 @@ internal static class ShapeUtil
     public static int[] Normalize(ReadOnlySpan<int> shape, int numel)
     {
         var r = shape.ToArray();
-        int infer = -1; long known = 1;
+        int infer = -1; long known = 1, nonZero = 1;
         for (int i = 0; i < r.Length; i++)
         {
             if (r[i] == -1)
@@ -64,7 +64,17 @@ internal static class ShapeUtil
                 infer = i;
             }
             else if (r[i] < 0) throw new ArgumentException($"invalid shape dimension {r[i]}");
-            else known *= r[i];
+            else if (r[i] == 0) known = 0;
+            else
+            {
+                // The product stops at the largest array: past it no element count can match (and in long it could
+                // wrap back to a matching one), and a view's strides, products of its trailing sizes, must fit an int
+                // even where a zero leaves it empty.
+                nonZero *= r[i];
+                if (nonZero > Array.MaxLength)
+                    throw new ArgumentException($"shape '{Guard.ShapeText(shape)}' is invalid for input of size {numel}: its non-zero sizes multiply to more than the {Array.MaxLength} elements a Tensor can index");
+                if (known != 0) known = nonZero;
+            }
         }
         if (infer >= 0)
         {

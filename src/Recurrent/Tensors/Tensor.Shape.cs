@@ -154,6 +154,7 @@ public sealed partial class Tensor
     /// <summary>Broadcasts size-1 dims to a larger shape without copying (-1 keeps a dim), as <c>tensor.expand</c>.</summary>
     public Tensor Expand(params int[] shape)
     {
+        Guard.NotNull(shape, nameof(shape));
         if (shape.Length < Dim)
             throw new ArgumentException($"expand: the number of sizes provided ({shape.Length}) must be greater or equal to the number of dimensions in the tensor ({Dim})", nameof(shape));
         var sh = new int[shape.Length]; var st = new int[shape.Length];
@@ -161,13 +162,17 @@ public sealed partial class Tensor
         for (int i = 0; i < shape.Length; i++)
         {
             int want = shape[i];
-            if (i < lead) { if (want < 0) throw new ArgumentException("expand: -1 not allowed in leading, non-existing dimension"); sh[i] = want; st[i] = 0; continue; }
+            if (want < -1 || (i < lead && want == -1))
+                throw new ArgumentException(want == -1 ? "expand: -1 not allowed in leading, non-existing dimension"
+                    : $"expand: the expanded size {want} at dimension {i} is invalid: expected a size >= 0, or -1 to keep the dimension. Target sizes: {Guard.ShapeText(shape)}", nameof(shape));
+            if (i < lead) { sh[i] = want; st[i] = 0; continue; }
             int have = ShapeRef[i - lead];
             if (want == -1) want = have;
             if (have != want && have != 1)
                 throw new ArgumentException($"The expanded size of the tensor ({want}) must match the existing size ({have}) at non-singleton dimension {i}.  Target sizes: {Guard.ShapeText(shape)}.  Tensor sizes: {Guard.ShapeText(ShapeRef)}", nameof(shape));
             sh[i] = want; st[i] = have == want ? StridesRef[i - lead] : 0;
         }
+        ShapeUtil.Numel(sh);                                   // the expanded view must be indexable too
         var inShape = ShapeRef;
         return Record(ViewOf(Offset, sh, st), "ExpandBackward0", g => new[] { g.SumToShape(inShape) }, false, this);
     }
@@ -191,10 +196,11 @@ public sealed partial class Tensor
         if (tensors.Count == 0) throw new ArgumentException("torch.cat(): expected a non-empty list of Tensors", nameof(tensors));
         var first = tensors[0];
         int d = Guard.Dim(dim, first.Dim);
-        int total = 0;
+        long total = 0;
         for (int k = 0; k < tensors.Count; k++)
         {
             var t = tensors[k];
+            Guard.NotNull(t, $"{nameof(tensors)}[{k}]");
             Guard.SameDType(first, t, "torch.cat()");
             if (t.Dim != first.Dim)
                 throw new ArgumentException($"Tensors must have same number of dimensions: got {first.Dim} and {t.Dim}", nameof(tensors));
@@ -203,7 +209,9 @@ public sealed partial class Tensor
                     throw new ArgumentException($"Sizes of tensors must match except in dimension {d}. Expected size {first.ShapeRef[i]} but got size {t.ShapeRef[i]} for tensor number {k} in the list.", nameof(tensors));
             total += t.ShapeRef[d];
         }
-        var sh = first.Shape.ToArray(); sh[d] = total;
+        if (total > int.MaxValue)
+            throw new ArgumentException($"torch.cat(): the sizes along dimension {d} add up to {total}, more than a dimension holds ({int.MaxValue})", nameof(tensors));
+        var sh = first.Shape.ToArray(); sh[d] = (int)total;
         var r = NewZeroed(first.DType, sh);
         int pos = 0;
         var sizes = new int[tensors.Count];
@@ -243,7 +251,7 @@ public sealed partial class Tensor
         int d = Guard.Dim(dim, Dim);
         int size = ShapeRef[d];
         var parts = new List<Tensor>();
-        for (int s = 0; s < size; s += splitSize) parts.Add(Narrow(d, s, Math.Min(splitSize, size - s)));
+        for (long s = 0; s < size; s += splitSize) parts.Add(Narrow(d, (int)s, (int)Math.Min(splitSize, size - s)));
         if (parts.Count == 0) parts.Add(Narrow(d, 0, 0));
         return parts.ToArray();
     }
@@ -251,8 +259,15 @@ public sealed partial class Tensor
     /// <summary>Splits into pieces of the given sizes along a dim, as <c>torch.split(t, [2, 3])</c>.</summary>
     public Tensor[] Split(int[] sizes, int dim = 0)
     {
+        Guard.NotNull(sizes, nameof(sizes));
         int d = Guard.Dim(dim, Dim);
-        if (sizes.Sum() != ShapeRef[d])
+        long total = 0;
+        foreach (var s in sizes)
+        {
+            if (s < 0) throw new ArgumentException($"split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={Guard.ShapeText(sizes)}", nameof(sizes));
+            total += s;
+        }
+        if (total != ShapeRef[d])
             throw new ArgumentException($"split_with_sizes expects split_sizes to sum exactly to {ShapeRef[d]} (input tensor's size at dimension {d}), but got split_sizes={Guard.ShapeText(sizes)}", nameof(sizes));
         var parts = new Tensor[sizes.Length];
         int p = 0;
@@ -266,7 +281,7 @@ public sealed partial class Tensor
         Guard.Positive(chunks, nameof(chunks));
         int d = Guard.Dim(dim, Dim);
         int size = ShapeRef[d];
-        int each = Math.Max(1, (size + chunks - 1) / chunks);
+        int each = (int)Math.Max(1, ((long)size + chunks - 1) / chunks);
         return Split(each, d);
     }
 

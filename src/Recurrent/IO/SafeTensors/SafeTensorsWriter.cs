@@ -210,18 +210,24 @@ public sealed class SafeTensorsWriter
         }
     }
 
-    private static void WriteLittleEndian<T>(Stream stream, ReadOnlySpan<T> values) where T : unmanaged
+    // A span of bytes holds at most 2 GiB, and a tensor of more than 2^29 float32 values takes more: the values are
+    // written in pieces of at most `pieceValues` (1 GiB of bytes by default; tests pass a small one).
+    internal static void WriteLittleEndian<T>(Stream stream, ReadOnlySpan<T> values, int pieceValues = 0) where T : unmanaged
     {
-        ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(values);
-        if (BitConverter.IsLittleEndian) { stream.Write(bytes); return; }
         int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
-        byte[] chunk = new byte[Math.Min(bytes.Length, 1 << 16)];
-        for (int pos = 0; pos < bytes.Length; pos += chunk.Length)
+        if (pieceValues <= 0) pieceValues = (1 << 30) / size;
+        for (long start = 0; start < values.Length; start += pieceValues)
         {
-            int n = Math.Min(chunk.Length, bytes.Length - pos);
-            bytes.Slice(pos, n).CopyTo(chunk);
-            for (int i = 0; i < n; i += size) chunk.AsSpan(i, size).Reverse();
-            stream.Write(chunk, 0, n);
+            ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(values.Slice((int)start, (int)Math.Min(pieceValues, values.Length - start)));
+            if (BitConverter.IsLittleEndian) { stream.Write(bytes); continue; }
+            byte[] chunk = new byte[Math.Min(bytes.Length, 1 << 16)];
+            for (int pos = 0; pos < bytes.Length; pos += chunk.Length)
+            {
+                int n = Math.Min(chunk.Length, bytes.Length - pos);
+                bytes.Slice(pos, n).CopyTo(chunk);
+                for (int i = 0; i < n; i += size) chunk.AsSpan(i, size).Reverse();
+                stream.Write(chunk, 0, n);
+            }
         }
     }
 

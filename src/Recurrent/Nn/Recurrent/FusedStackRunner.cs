@@ -46,7 +46,10 @@ internal sealed class FusedStackRunner : IStackRunner
         Tensor? mask = null;
         if (call.Dropout > 0 && s.NumLayers > 1)
         {
-            mask = Tensor.AllocateWorkspace(dtype, checked((s.NumLayers - 1) * n * width));
+            long maskCount = (long)(s.NumLayers - 1) * n * width;
+            if (maskCount > Array.MaxLength)
+                throw new ArgumentException($"input: the sequence is too long to train on in one call: the dropout masks between its {s.NumLayers} layers need {maskCount} elements, the most one buffer holds is {Array.MaxLength}. Split the sequence (truncated backpropagation through time) or run it in eval mode.", "input");
+            mask = Tensor.AllocateWorkspace(dtype, (int)maskCount);
             DropoutMask.Fill(mask.AsSpan<T>(), call.Dropout, call.Generator);
         }
         Tensor? cache = record ? Tensor.AllocateWorkspace(dtype, CacheElements(s, call.BatchSizes)) : null;

@@ -56,8 +56,12 @@ public sealed unsafe class LanguageModelStream
             throw new ArgumentException($"the modules must share one dtype. Expected {Tensor.DTypeName(_stream.DType)} (the recurrent module's), got embedding {Tensor.DTypeName(embedding.Weight.DType)} and head {Tensor.DTypeName(HeadDType(head))}. Convert them with Module.To(DType.{_stream.DType}).", nameof(embedding));
         _embedding = embedding;
         _head = head;
-        _x = Tensor.NewArray(DType, batchSize * embedding.EmbeddingDim);
-        _y = Tensor.NewArray(DType, batchSize * recurrent.OutputSize);
+        // One step's scratch now, so that the first Step allocates nothing; the first Run grows them (checked there).
+        long xCount = (long)batchSize * embedding.EmbeddingDim, yCount = (long)batchSize * recurrent.OutputSize;
+        if (Math.Max(xCount, yCount) > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"batchSize: one step of {batchSize} sequences needs {Math.Max(xCount, yCount)} values of embedding or output, more than one array holds ({Array.MaxLength}). Expected at most {Array.MaxLength / Math.Max(embedding.EmbeddingDim, recurrent.OutputSize)} sequences, got {batchSize}.");
+        _x = Tensor.NewArray(DType, (int)xCount);
+        _y = Tensor.NewArray(DType, (int)yCount);
         _logits = Tensor.NewArray(DType, 0);
     }
 
@@ -136,6 +140,7 @@ public sealed unsafe class LanguageModelStream
         var bias = _head.Bias;
         if (wE.DType != DType || HeadDType(_head) != DType || (bias is not null && bias.DType != DType))
             throw new InvalidOperationException($"the embedding or head was converted from {Tensor.DTypeName(DType)} after this stream was created; create a new stream.");
+        if (qH is not null && _head.Training) throw Quantization.QuantizedWeights.InferenceOnly(_head.TypeName, "it is in training mode");
 
         // Embedding: gather rows (every id is checked before the state moves).
         int num = wE.Size(0), e = wE.Size(1), hOut = _stream.OutputSize;
@@ -157,7 +162,6 @@ public sealed unsafe class LanguageModelStream
         if (v > 0 && qH is not null)
         {
             // Int8 head: the product QuantizedLinear runs (rows quantized per call, int32 accumulation, bias added).
-            if (_head.Training) throw Quantization.QuantizedWeights.InferenceOnly(_head.TypeName, "it is in training mode");
             var yf = MemoryMarshal.Cast<T, float>(y);
             var lf = MemoryMarshal.Cast<T, float>(all);
             var bf = bias is null ? ReadOnlySpan<float>.Empty : bias.AsSpan<float>();

@@ -52,7 +52,7 @@ public sealed class RecurrentStream
     /// <param name="module">A unidirectional Rnn, Lstm or Gru (float32 or float64).</param>
     /// <param name="batchSize">How many sequences advance together at every step (B).</param>
     /// <exception cref="ArgumentException">The module is bidirectional.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1, or its state would pass one array.</exception>
     public RecurrentStream(RecurrentBase module, int batchSize = 1)
     {
         Guard.NotNull(module, nameof(module));
@@ -64,9 +64,13 @@ public sealed class RecurrentStream
         _sizes = module.Sizes;
         BatchSize = batchSize;
         DType = module.IsQuantized ? DType.Float32 : module.Flat.DType;   // int8 modules run on float32
-        int states = _sizes.NumLayers;
-        int hLength = checked(states * batchSize * _sizes.OutSize);
-        int cLength = _sizes.Mode == RnnMode.Lstm ? checked(states * batchSize * _sizes.HiddenSize) : 0;
+        long states = _sizes.NumLayers;
+        long hCount = states * batchSize * _sizes.OutSize;
+        long cCount = _sizes.Mode == RnnMode.Lstm ? states * batchSize * _sizes.HiddenSize : 0;
+        long perSequence = states * Math.Max(_sizes.OutSize, cCount == 0 ? 0 : _sizes.HiddenSize);
+        if (Math.Max(hCount, cCount) > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"batchSize: the state takes {perSequence} values per sequence, and {batchSize} sequences pass one array ({Array.MaxLength} values). Expected at most {Array.MaxLength / perSequence}, got {batchSize}.");
+        int hLength = (int)hCount, cLength = (int)cCount;
         _h = [Tensor.NewArray(DType, hLength), Tensor.NewArray(DType, hLength)];
         _c = [Tensor.NewArray(DType, cLength), Tensor.NewArray(DType, cLength)];
         _batchSizes = [batchSize];
@@ -207,10 +211,10 @@ public sealed class RecurrentStream
 
     private int StepsOf(int inputLength)
     {
-        int row = BatchSize * InputSize;
+        long row = (long)BatchSize * InputSize;
         if (inputLength == 0 || row == 0 || inputLength % row != 0)
             throw new ArgumentException($"inputs: expected a positive whole number of steps of BatchSize * InputSize = {BatchSize} * {InputSize} = {row} values (a (T, {BatchSize}, {InputSize}) sequence), got {inputLength} values", "inputs");
-        return inputLength / row;
+        return (int)(inputLength / row);
     }
 
     /// <summary>Runs <paramref name="steps"/> steps: x (T, B, I) -> y (T, B, H_out), state from the current buffer into the other.</summary>
