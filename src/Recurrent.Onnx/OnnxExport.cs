@@ -319,7 +319,7 @@ public static class OnnxExport
         _ => "bool",
     };
 
-    private static void CheckWritable(string path)
+    internal static void CheckWritable(string path)
     {
         var full = System.IO.Path.GetFullPath(path);
         var dir = System.IO.Path.GetDirectoryName(full);
@@ -327,11 +327,13 @@ public static class OnnxExport
             throw new DirectoryNotFoundException($"cannot write the ONNX model to '{path}': the folder '{dir}' does not exist");
         if (Directory.Exists(full))
             throw new IOException($"cannot write the ONNX model to '{path}': it is a folder");
-        // Fail before tracing when the folder cannot take a new file.
-        var probe = full + ".probe-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        // Fail before tracing when the folder cannot take a new file. A name of its own per call (a per-process name
+        // collided between two threads exporting to one path: "being used by another process"), in the temporary
+        // files' pattern, so that one left by a process killed here is swept as theirs are.
+        var probe = full + ".tmp-" + Guid.NewGuid().ToString("N");
         try
         {
-            using (File.Create(probe)) { }
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None)) { }
             File.Delete(probe);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException)

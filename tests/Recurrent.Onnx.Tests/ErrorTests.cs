@@ -235,6 +235,25 @@ public class ErrorTests
     }
 
     [Fact]
+    public void ConcurrentExportsOfATinyModelToOnePath_AllSucceed()
+    {
+        // A tiny model spends most of its export in the writability probe and the write, where the threads meet. The
+        // probe had one name per process, and two threads probing at once failed ("being used by another process";
+        // seen once in a full run of the suite, 2026-12-06, in the test above; the parallel exports here did not
+        // reproduce it in three runs, so the last check makes the collision certain).
+        var path = OrtCheck.TempPath("concurrent-tiny");
+        var lin = new Linear(2, 2, generator: new Generator(1));
+        Parallel.For(0, 400, new ParallelOptions { MaxDegreeOfParallelism = 8 }, _ =>
+            OnnxExport.Export(xs => [lin.Forward(xs[0])], [Tensor.Zeros(3, 2)], path));
+        using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path))
+            Assert.Single(session.OutputMetadata);
+        // The race, made certain: another probe holds the name a per-process probe would take.
+        using (new FileStream(path + ".probe-" + Environment.ProcessId, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            OnnxExport.CheckWritable(path);
+        Assert.Equal([Path.GetFileName(path)], Directory.GetFiles(Path.GetDirectoryName(path)!).Select(Path.GetFileName).Where(f => f!.StartsWith(Path.GetFileName(path), StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void AModelPastTheFileLimit_IsRefused_AndTheFileAtThePathIsKept()
     {
         // The limit is protobuf's 2 GiB; a test hook lowers it for this test's flow only (the other tests' exports run
