@@ -95,10 +95,23 @@ public sealed class LoadedCheckpoint
                 restoreDefaultGenerator: false);
             return;
         }
-        // Format 1: the generator states are in trainer.json (checked when it was read).
+        // Format 1: the generator states are in trainer.json (checked when it was read for training). Read without it
+        // (Load's default), there are none to restore: refused before anything changes.
+        if (State?.DataRng is not { Length: 6 } dataRng || State.DropoutRng is not { Length: 6 } dropoutRng)
+            throw new CheckpointException(CheckpointProblem.Mismatch, Folder,
+                $"the checkpoint '{Folder}' keeps its generator states in trainer.json, which was not read: load it with forTraining: true to resume training from it.");
+        try
+        {
+            new Generator(0).SetState(dataRng);             // the same checks, on a scratch generator, before anything changes
+            new Generator(0).SetState(dropoutRng);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has a damaged trainer.json: {e.Message}", e);
+        }
         Checkpoint.Restore(model, optimizer, restoreDefaultGenerator: false);
-        data.SetState(State!.DataRng!);
-        dropout.SetState(State.DropoutRng!);
+        data.SetState(dataRng);
+        dropout.SetState(dropoutRng);
     }
 }
 

@@ -28,6 +28,7 @@ public abstract class Module
     protected Tensor? RegisterParameter(string name, Tensor? value)
     {
         CheckName(name);
+        CheckFree(name, "parameter");
         if (value is not null)
         {
             Guard.Floating(value, name);
@@ -45,6 +46,7 @@ public abstract class Module
     protected Tensor? RegisterBuffer(string name, Tensor? value)
     {
         CheckName(name);
+        CheckFree(name, "buffer");
         if (!_buffers.ContainsKey(name)) _bufferOrder.Add(name);
         _buffers[name] = value?.DetachFromDisposeScope();
         return value;
@@ -54,6 +56,7 @@ public abstract class Module
     protected T RegisterModule<T>(string name, T module) where T : Module
     {
         CheckName(name);
+        CheckFree(name, "module");
         Guard.NotNull(module, nameof(module));
         if (!_modules.ContainsKey(name)) _moduleOrder.Add(name);
         _modules[name] = module;
@@ -64,6 +67,17 @@ public abstract class Module
     {
         if (string.IsNullOrEmpty(name)) throw new ArgumentException("name can't be empty string \"\"", nameof(name));
         if (name.Contains('.')) throw new ArgumentException($"name can't contain \".\", got \"{name}\"", nameof(name));
+    }
+
+    // One name, one kind: a parameter, a buffer and a submodule share the state dict's keys (PyTorch: KeyError
+    // "attribute 'w' already exists"). Registering the same kind again replaces it, as PyTorch's register_* do.
+    private void CheckFree(string name, string kind)
+    {
+        string? taken = kind != "parameter" && _params.ContainsKey(name) ? "parameter"
+            : kind != "buffer" && _buffers.ContainsKey(name) ? "buffer"
+            : kind != "module" && _modules.ContainsKey(name) ? "submodule" : null;
+        if (taken is not null)
+            throw new ArgumentException($"attribute '{name}' already exists: {TypeName} has a {taken} named '{name}', so it cannot also register a {kind} under that name", nameof(name));
     }
 
     /// <summary>The parameter registered under <paramref name="name"/> (null if registered as missing).</summary>
@@ -100,8 +114,6 @@ public abstract class Module
         var p = GetParameter(name);
         if (!value.SameShape(p))
             throw new ArgumentException($"SetParameter(\"{name}\"): size mismatch. Expected shape {Guard.ShapeText(p.ShapeRef)}, got {Guard.ShapeText(value.ShapeRef)}", nameof(value));
-        if (value.DType == DType.Int64)
-            throw new ArgumentException($"SetParameter(\"{name}\"): expected a floating point tensor, got torch.int64", nameof(value));
         using (new NoGrad()) p.Copy_(value.Detach());
     }
 
@@ -124,7 +136,9 @@ public abstract class Module
     protected internal void ReplaceParameter(string name, Tensor value)
     {
         if (!_params.ContainsKey(name)) throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
-        value.RequiresGrad = true;
+        // The new tensor takes the old one's requires_grad: a frozen weight stays frozen through FlattenParameters and
+        // To(dtype), as PyTorch keeps the flag of the Parameter objects it converts.
+        value.RequiresGrad = _params[name]?.RequiresGrad ?? true;
         MarkReplaced(_params[name], value);
         _params[name] = value.DetachFromDisposeScope();
     }
@@ -246,10 +260,9 @@ public abstract class Module
             if (!stateDict.TryGetValue(k, out var src)) continue;
             var dst = targets[k];
             if (src is null) { errors.Add($"value for {k} is null"); continue; }
+            // Another dtype is converted (PyTorch's param.copy_(input_param)), an int64 tensor into a float one included.
             if (!src.SameShape(dst))
                 errors.Add($"size mismatch for {k}: copying a param with shape torch.Size({Guard.ShapeText(src.ShapeRef)}) from checkpoint, the shape in current model is torch.Size({Guard.ShapeText(dst.ShapeRef)}).");
-            else if (src.DType == DType.Int64 && dst.DType != DType.Int64)
-                errors.Add($"dtype mismatch for {k}: copying an integer tensor into a floating point parameter");
         }
         return errors;
 
@@ -296,18 +309,29 @@ public abstract class Module
         foreach (var (_, m) in NamedModules())
             if (m is Quantization.IDynamicQuantizable { IsQuantized: true } && dtype != DType.Float32)
                 throw Quantization.QuantizedWeights.InferenceOnly(m.TypeName, $"To({dtype}) would convert float weights it no longer has");
+        // Each tensor is converted once: a weight registered in two modules (tied embedding and output weights) stays
+        // one tensor, as PyTorch's param.data = fn(param) keeps the tie.
+        var converted = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
         foreach (var (_, m) in NamedModules())
         {
             foreach (var n in m._paramOrder.ToList())
                 if (m._params[n] is { } p && p.DType != dtype)
                 {
-                    Tensor c; using (new NoGrad()) c = p.Detach().To(dtype);
+                    if (!converted.TryGetValue(p, out var c))
+                    {
+                        using (new NoGrad()) c = p.Detach().To(dtype);
+                        c = c.RequiresGrad_(p.RequiresGrad).DetachFromDisposeScope();
+                        converted[p] = c;
+                    }
                     p.ReplacedInModule = true;
-                    m._params[n] = c.RequiresGrad_(p.RequiresGrad).DetachFromDisposeScope();
+                    m._params[n] = c;
                 }
             foreach (var n in m._bufferOrder.ToList())
                 if (m._buffers[n] is { } b && b.IsFloatingPoint && b.DType != dtype)
-                    m._buffers[n] = b.To(dtype).DetachFromDisposeScope();
+                {
+                    if (!converted.TryGetValue(b, out var c)) converted[b] = c = b.To(dtype).DetachFromDisposeScope();
+                    m._buffers[n] = c;
+                }
             m.OnParametersChanged();
         }
         return this;

@@ -92,6 +92,10 @@ public class Adam : Optimizer<AdamOptions>
     protected override IReadOnlyCollection<string> StateNames => Names;
 
     /// <inheritdoc/>
+    protected override IEnumerable<string> RequiredState(OptimizerOptions options) =>
+        ((AdamOptions)options).Amsgrad ? ["step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"] : ["step", "exp_avg", "exp_avg_sq"];
+
+    /// <inheritdoc/>
     protected override void UpdateCore<T>(AdamOptions o, Tensor parameter, Span<T> p, ReadOnlySpan<T> grad, ParamState state)
     {
         var expAvg = Buffer(state, "exp_avg", parameter).AsSpan<T>();

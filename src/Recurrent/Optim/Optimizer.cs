@@ -212,6 +212,12 @@ public abstract class Optimizer
     protected abstract IReadOnlyCollection<string> StateNames { get; }
 
     /// <summary>
+    /// The state a parameter that has any must have in full under <paramref name="options"/> ("step" for the step
+    /// count); a loaded state that lacks one is refused. None by default (SGD's momentum buffer starts on first use).
+    /// </summary>
+    protected virtual IEnumerable<string> RequiredState(OptimizerOptions options) => [];
+
+    /// <summary>
     /// The optimizer's state as a flat map of tensors, as <c>optimizer.state_dict()</c> flattened:
     /// <c>state.{i}.{name}</c> (i = the parameter's index over all groups, PyTorch's numbering; <c>step</c> as an
     /// int64 scalar), <c>param_groups.{g}.params</c> (int64 indices) and <c>param_groups.{g}.{hyperparameter}</c>
@@ -278,10 +284,18 @@ public abstract class Optimizer
         var newState = new Dictionary<Tensor, ParamState>(ReferenceEqualityComparer.Instance);
         foreach (var (key, t) in stateDict)
         {
-            if (!key.StartsWith("state.", StringComparison.Ordinal)) { if (!key.StartsWith("param_groups.", StringComparison.Ordinal)) Unknown(key); continue; }
+            if (!key.StartsWith("state.", StringComparison.Ordinal))
+            {
+                // param_groups.{g}.*: a group past the counted ones (after a gap in the numbering) is not ignored.
+                if (!key.StartsWith("param_groups.", StringComparison.Ordinal)) Unknown(key);
+                var g = key["param_groups.".Length..];
+                int gdot = g.IndexOf('.');
+                if (gdot <= 0 || !TryIndex(g[..gdot], out int gi) || gi >= _groups.Count) Unknown(key);
+                continue;
+            }
             var rest = key["state.".Length..];
             int dot = rest.IndexOf('.');
-            if (dot <= 0 || !int.TryParse(rest[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out int index)) Unknown(key);
+            if (dot <= 0 || !TryIndex(rest[..dot], out int index)) Unknown(key);
             string name = rest[(dot + 1)..];
             if (index >= all.Count) throw new ArgumentException($"loaded state dict has state for parameter {index}, but the optimizer has {all.Count} parameters", nameof(stateDict));
             var p = all[index];
@@ -289,7 +303,10 @@ public abstract class Optimizer
             if (name == "step")
             {
                 if (t.Numel != 1) throw new ArgumentException($"{key}: expected a scalar step count, got shape {Guard.ShapeText(t.ShapeRef)}", nameof(stateDict));
-                st.Step = (long)t.ToDouble();
+                double step = t.ToDouble();
+                if (!(step >= 0 && step <= long.MaxValue && step == Math.Floor(step)))
+                    throw new ArgumentException($"{key}: expected a whole number of steps >= 0, got {Nn.PyFormat.Float(step)}", nameof(stateDict));
+                st.Step = (long)step;
                 continue;
             }
             if (!StateNames.Contains(name)) throw new ArgumentException($"{key}: '{name}' is not state of {GetType().Name} (expected one of {string.Join(", ", StateNames)})", nameof(stateDict));
@@ -300,12 +317,27 @@ public abstract class Optimizer
             using (new NoGrad()) copy.Copy_(t.Detach());
             st.Buffers[name] = copy.DetachFromDisposeScope();
         }
+        // A parameter's state is whole or absent: Adam's moments without their step (or the step without them) would
+        // restart the bias correction against old moments (PyTorch: KeyError at the next step).
+        for (int gi = 0, index = 0; gi < _groups.Count; gi++)
+            foreach (var p in _groups[gi].Params)
+            {
+                if (newState.TryGetValue(p, out var st) && (st.Step is not null || st.Buffers.Count > 0))
+                    foreach (var name in RequiredState(newOptions[gi]))
+                        if (name == "step" ? st.Step is null : !st.Buffers.ContainsKey(name))
+                            throw new ArgumentException($"loaded state dict: the state of parameter {index} has no '{name}' ({GetType().Name} with these options keeps {string.Join(", ", RequiredState(newOptions[gi]))})", nameof(stateDict));
+                index++;
+            }
         for (int gi = 0; gi < _groups.Count; gi++)
             foreach (var (name, value) in newOptions[gi].ToValues()) _groups[gi].Options.TrySetValue(name, value);
         _state.Clear();
         foreach (var (p, st) in newState) _state[p] = st;
 
         void Unknown(string key) => throw new ArgumentException($"loaded state dict has an unexpected key '{key}'", nameof(stateDict));
+
+        // A canonical index: "1", not "01" (two spellings of one index would both load, the last one winning).
+        static bool TryIndex(string text, out int value) =>
+            int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value.ToString(CultureInfo.InvariantCulture) == text;
     }
 }
 

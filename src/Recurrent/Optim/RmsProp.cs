@@ -81,6 +81,16 @@ public sealed class RmsProp : Optimizer<RmsPropOptions>
     protected override IReadOnlyCollection<string> StateNames => Names;
 
     /// <inheritdoc/>
+    protected override IEnumerable<string> RequiredState(OptimizerOptions options)
+    {
+        var o = (RmsPropOptions)options;
+        yield return "step";
+        yield return "square_avg";
+        if (o.Momentum > 0) yield return "momentum_buffer";
+        if (o.Centered) yield return "grad_avg";
+    }
+
+    /// <inheritdoc/>
     protected override void UpdateCore<T>(RmsPropOptions o, Tensor parameter, Span<T> p, ReadOnlySpan<T> grad, ParamState state)
     {
         var sq = Buffer(state, "square_avg", parameter).AsSpan<T>();

@@ -29,9 +29,20 @@ public sealed class Generator
     /// <summary>Restores a state from <see cref="GetState"/>.</summary>
     public void SetState(ulong[] state)
     {
-        if (state is null || state.Length != 6) throw new ArgumentException($"state: expected 6 words, got {state?.Length ?? 0}", nameof(state));
+        if (StateError(state) is { } error) throw new ArgumentException("state: " + error, nameof(state));
         (_s0, _s1, _s2, _s3) = (state[0], state[1], state[2], state[3]);
         _spareNormal = state[4] != 0 ? BitConverter.Int64BitsToDouble((long)state[5]) : null;
+    }
+
+    /// <summary>Why <paramref name="state"/> cannot be a generator's state, or null when it can.</summary>
+    internal static string? StateError(ulong[]? state)
+    {
+        if (state is null || state.Length != 6) return $"expected 6 words, got {state?.Length ?? 0}";
+        // xoshiro256** from four zero words returns 0 forever: every draw would be the same, silently.
+        if ((state[0] | state[1] | state[2] | state[3]) == 0)
+            return "words 0-3 are all zero, which no generator reaches (it would draw 0 forever). Expected a state from GetState().";
+        if (state[4] > 1) return $"word 4 flags a cached normal value and must be 0 or 1, got {state[4]}";
+        return null;
     }
 
     private static ulong SplitMix(ref ulong x)

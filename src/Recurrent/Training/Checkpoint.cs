@@ -154,8 +154,8 @@ public sealed class Checkpoint
         if (restoreDefaultGenerator && _generators.TryGetValue(CheckpointStore.DefaultGeneratorName, out var d))
             generatorStates.Add((Generator.Default, d));
         foreach (var (_, s) in generatorStates)
-            if (s is not { Length: 6 })
-                throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has a damaged {CheckpointStore.StateFileName}: a generator state must have 6 words, got {s?.Length ?? 0}.");
+            if (Generator.StateError(s) is { } error)
+                throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has a damaged {CheckpointStore.StateFileName}: a generator state is not valid ({error}).");
 
         // 2. The module (it validates every key and shape before copying), keeping a copy to roll back to.
         var before = module.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal);

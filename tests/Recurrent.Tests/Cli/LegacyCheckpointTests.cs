@@ -4,6 +4,7 @@
 using System.Text.Json;
 using Recurrent.Cli;
 using Recurrent.Cli.Checkpoints;
+using Recurrent.Cli.Training;
 using Recurrent.IO;
 using Recurrent.Training;
 using static Recurrent.Tests.Cli.CliTestSupport;
@@ -48,6 +49,27 @@ public sealed class LegacyCheckpointTests : IDisposable
         var sample = Run("sample", run, "--prompt", "the ", "--length", "20");
         Assert.Equal(0, sample.ExitCode);
         Assert.StartsWith("the ", sample.Out);
+    }
+
+    [Fact]
+    public void FormatOneCheckpointReadWithoutItsTrainerState_RefusesToRestore_AndChangesNothing()
+    {
+        // Load's default (forTraining: false) does not read trainer.json, where format 1 keeps the generators: Restore
+        // loaded the weights and the optimizer state and then threw a NullReferenceException.
+        string run = CopyRun();
+        var ck = CharLmCheckpoint.Load(run);
+        var model = new Recurrent.Cli.Model.CharLanguageModel(ck.Config.Model, new Generator(1), new Generator(2));
+        var optimizer = Trainer.CreateOptimizer(ck.Config.Training, model.Parameters().ToList());
+        var before = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.ToArray<float>());
+        var data = new Generator(3);
+        var e = Assert.Throws<CheckpointException>(() => ck.Restore(model, optimizer, data, new Generator(4)));
+        Assert.Equal(CheckpointProblem.Mismatch, e.Problem);
+        Assert.Contains("forTraining: true", e.Message);
+        foreach (var (k, v) in model.StateDict()) Assert.Equal(before[k], v.ToArray<float>());
+        Assert.Empty(optimizer.StateDict().Keys.Where(k => k.StartsWith("state.", StringComparison.Ordinal)));
+        Assert.Equal(new Generator(3).NextUInt64(), data.NextUInt64());
+
+        CharLmCheckpoint.Load(run, forTraining: true).Restore(model, optimizer, data, new Generator(4));   // the way that works
     }
 
     [Fact]

@@ -129,12 +129,17 @@ public class TorchModuleLoadingTests
     }
 
     [Fact]
-    public void IntegerTensorsDoNotLoadIntoFloatingParameters()
+    public void IntegerTensorsLoadIntoFloatingParameters_Converted_AsPyTorchsLoadStateDict()
     {
-        var ckpt = File(("weight", "LongStorage", new byte[16], 2, new[] { 1L, 2 }, null, 0), ("bias", "FloatStorage", TorchFiles.Floats(0), 1, new[] { 1L }, null, 0));
-        var error = Assert.Throws<InvalidOperationException>(() => ckpt.LoadInto(new Linear(2, 1)));
-        Assert.Contains("weight", error.Message);
-        Assert.DoesNotContain("bias", error.Message);
+        // load_state_dict copies with param.copy_(input_param), which converts the dtype.
+        var weight = new byte[16];
+        BitConverter.TryWriteBytes(weight.AsSpan(0, 8), 3L);
+        BitConverter.TryWriteBytes(weight.AsSpan(8, 8), -2L);
+        var ckpt = File(("weight", "LongStorage", weight, 2, new[] { 1L, 2 }, null, 0), ("bias", "FloatStorage", TorchFiles.Floats(0.5f), 1, new[] { 1L }, null, 0));
+        var lin = new Linear(2, 1);
+        ckpt.LoadInto(lin);
+        Assert.Equal([3f, -2f], lin.Weight.ToArray<float>());
+        Assert.Equal([0.5f], lin.Bias!.ToArray<float>());
     }
 
     [Fact]
