@@ -16,6 +16,9 @@ public sealed class CharModelService
     /// <summary>The longest prompt or input text accepted, in characters.</summary>
     public const int MaxInputChars = 4096;
 
+    /// <summary>The largest request body the app reads (Kestrel's limit): room for <see cref="MaxInputChars"/> ids as JSON.</summary>
+    public const long MaxRequestBytes = 256 * 1024;
+
     /// <summary>The most characters one /generate request may ask for.</summary>
     public const int MaxLength = 4096;
 
@@ -69,6 +72,9 @@ public sealed class CharModelService
     public PredictResponse Predict(PredictRequest request)
     {
         if ((request.Text is null) == (request.Ids is null)) throw new ArgumentException("expected exactly one of text or ids.");
+        // Characters may be surrogate pairs: a text longer than twice the limit in UTF-16 units is refused before encoding.
+        if (request.Text is { Length: > 2 * MaxInputChars } text)
+            throw new ArgumentException($"the input must have 1 to {MaxInputChars} characters, got at least {text.Length / 2}.");
         long[] ids = request.Ids ?? Encode(request.Text!, "text");
         if (ids.Length is 0 or > MaxInputChars) throw new ArgumentException($"the input must have 1 to {MaxInputChars} characters, got {ids.Length}.");
         foreach (long id in ids)

@@ -8,6 +8,9 @@
 using Recurrent.Serving;
 
 var builder = WebApplication.CreateSlimBuilder(args);
+// A request is a prompt or a text of at most 4,096 characters, or as many ids: 256 KB holds any valid one, where
+// Kestrel's default of 30 MB let one request allocate hundreds of megabytes before its length was checked.
+builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = CharModelService.MaxRequestBytes);
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ServingJson.Default));
 builder.Services.AddSingleton(sp => CharModelService.Load(sp.GetRequiredService<IConfiguration>()["Model:Path"]));
 

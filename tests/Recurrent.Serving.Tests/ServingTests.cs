@@ -148,6 +148,9 @@ public sealed class ServingTests(TinyModelFixture fx) : IClassFixture<TinyModelF
         Assert.Contains("exactly one of text or ids", await Refused("/predict", """{}"""));
         Assert.Contains("expected ids in [0,", await Refused("/predict", """{"ids":[0,9999]}"""));
         Assert.Contains("1 to 4096 characters, got 0", await Refused("/predict", """{"text":""}"""));
+        // Refused from its length alone, before it is encoded (the check came after encoding: 232 MB of ids for a 29 MB text).
+        Assert.Contains("1 to 4096 characters, got at least 5000", await Refused("/predict", "{\"text\":\"" + new string('Z', 10_000) + "\"}"));
+        Assert.Contains("1 to 4096 characters, got 4097", await Refused("/predict", "{\"text\":\"" + new string('a', 4097) + "\"}"));
     }
 
     [Fact]

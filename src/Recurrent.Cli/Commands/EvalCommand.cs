@@ -111,7 +111,11 @@ public static class EvalCommand
 
         int len = seqLen ?? defaultSeqLen;
         int batch = batchSize ?? RunEvaluator.BatchSize(cfg);
-        ResourceLimits.CheckEvaluation(ck.Config.Model, Math.Min(len, tokens.Length - 1), batch);
+        // The batches hold at most as many windows as the text has (a --batch-size past that is not refused for it).
+        int windowLen = Math.Min(len, tokens.Length - 1);
+        int windows = (int)(((long)tokens.Length - 1 + windowLen - 1) / windowLen);
+        batch = Math.Min(batch, windows);
+        ResourceLimits.CheckEvaluation(ck.Config.Model, windowLen, batch);
         CharLanguageModel model = ck.BuildModel();
         var progress = new TaskProgress(ctx, "eval", "characters");
         double loss; long count;

@@ -54,7 +54,7 @@ public static class Evaluation
     /// (argmax at each step) after reading the prompt from a zero state.
     /// </summary>
     public static (double Accuracy, int Correct) GreedyAccuracy(CharLanguageModel model, CharVocabulary vocab,
-        IReadOnlyList<SkillProblem> problems, int chunk = 512)
+        IReadOnlyList<SkillProblem> problems, int chunk = 512, CancellationToken cancellation = default)
     {
         if (problems.Count == 0) return (0, 0);
         bool wasTraining = model.Training;
@@ -69,6 +69,7 @@ public static class Evaluation
                 var list = group.ToList();
                 for (int first = 0; first < list.Count; first += chunk)
                 {
+                    cancellation.ThrowIfCancellationRequested();
                     var part = list.GetRange(first, Math.Min(chunk, list.Count - first));
                     string[] completions = GreedyComplete(model, vocab, part.Select(p => p.Prompt).ToList(), group.Key.Item2);
                     for (int i = 0; i < part.Count; i++)

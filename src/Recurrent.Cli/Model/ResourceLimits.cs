@@ -77,7 +77,7 @@ public static class ResourceLimits
         for (int layer = 0; layer < Math.Min(m.NumLayers, 2); layer++)
         {
             long input = layer == 0 ? m.EmbeddingSize : m.HiddenSize;
-            long one = gates * m.HiddenSize * (input + m.HiddenSize + 2);
+            long one = Multiply(Multiply(gates, m.HiddenSize), input + m.HiddenSize + 2);
             recurrent = Add(recurrent, layer == 0 ? one : Multiply(one, m.NumLayers - 1));
         }
         return Add(Add(Multiply(m.VocabSize, m.EmbeddingSize), recurrent), Multiply(m.VocabSize, m.HiddenSize + 1L));

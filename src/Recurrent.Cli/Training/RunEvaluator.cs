@@ -15,12 +15,12 @@ internal static class RunEvaluator
         lineLength is { } line ? Math.Max(line, cfg.SeqLen / line * line) : cfg.SeqLen;
 
     /// <summary>Validation loss (and accuracy) after <paramref name="step"/>.</summary>
-    public static EvalRecord Evaluate(CharLanguageModel model, TrainingData data, TrainingConfig cfg, long step)
+    public static EvalRecord Evaluate(CharLanguageModel model, TrainingData data, TrainingConfig cfg, long step, CancellationToken cancellation = default)
     {
         double loss = data.ValTokens.Length >= 2
-            ? Evaluation.Loss(model, data.ValTokens, SeqLen(cfg, data.LineLength), BatchSize(cfg)).Loss
+            ? Evaluation.Loss(model, data.ValTokens, SeqLen(cfg, data.LineLength), BatchSize(cfg), cancellation).Loss
             : double.NaN;
-        double? accuracy = data.Problems is { } p ? Evaluation.GreedyAccuracy(model, data.Vocab, p).Accuracy : null;
+        double? accuracy = data.Problems is { } p ? Evaluation.GreedyAccuracy(model, data.Vocab, p, cancellation: cancellation).Accuracy : null;
         return new EvalRecord { Step = step, Loss = loss, Accuracy = accuracy };
     }
 

@@ -33,6 +33,10 @@ internal static class RunPlanner
             ? Path.GetFullPath(a.Out)
             : DefaultRunFolder(Path.GetFullPath(Path.Combine(a.RunsRoot, a.Data is null ? AdditionTask.TaskName : SafeStem(a.Data))), a.Resume);
         if (File.Exists(runFolder)) throw new UsageException($"--out '{a.Out}' is a file; give a folder for the run.");
+        // A checkpoint folder is not a run: training there would write its checkpoints inside it, which the run's own
+        // LATEST never names (and which a later resume of the run would prune with it).
+        if (File.Exists(Path.Combine(runFolder, CheckpointStore.ManifestFileName)))
+            throw new UsageException($"--out '{a.Out ?? runFolder}' is a checkpoint folder of the run '{Path.GetDirectoryName(runFolder)}'; give the run folder to --out{(a.Resume ? " to resume it" : "")}.");
         string? existing = CheckpointStore.TryResolve(runFolder);
         if (a.Resume)
         {

@@ -170,7 +170,7 @@ internal sealed class TrainingSession
         }
         if (Step % _cfg.EvalEvery == 0)
         {
-            Evaluate();
+            if (!Evaluate()) return StopReason.Cancelled;
             if (_cfg.TargetAccuracy > 0 && LastEval!.Accuracy >= _cfg.TargetAccuracy) return StopReason.TargetReached;
         }
         if (Step >= _cfg.Steps) return StopReason.StepsDone;
@@ -179,11 +179,21 @@ internal sealed class TrainingSession
         return null;
     }
 
-    private void Evaluate()
+    // False when Ctrl+C (or SIGTERM) stopped it between batches: the run then stops as after a step, and saves.
+    private bool Evaluate()
     {
-        LastEval = RunEvaluator.Evaluate(Model, _plan.Data, _cfg, Step);
+        try
+        {
+            LastEval = RunEvaluator.Evaluate(Model, _plan.Data, _cfg, Step, _ctx.Cancellation);
+        }
+        catch (OperationCanceledException) when (_ctx.Cancellation.IsCancellationRequested)
+        {
+            _progress!.Line($"step {Step}: evaluation stopped");
+            return false;
+        }
         _evals.Add(LastEval);
         _progress!.Line(string.Create(Inv, $"eval step {Step}: {RunEvaluator.Describe(LastEval)}"));
+        return true;
     }
 
     private void Save()

@@ -287,7 +287,13 @@ public sealed class CheckpointStore
             final = Path.Combine(Directory, $"{FolderPrefix}{step:D9}");
             if (previous is not null && PathsEqual(previous, final))
                 final = Path.Combine(Directory, $"{FolderPrefix}{step:D9}-{Guid.NewGuid():N}"[..(FolderPrefix.Length + 9 + 9)]);
-            if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, recursive: true); // a leftover LATEST never named
+            if (System.IO.Directory.Exists(final))
+            {
+                // A leftover of ours that LATEST never named is replaced; a folder of that name that is not a checkpoint
+                // of ours (no manifest) is someone else's, and stays.
+                if (File.Exists(Path.Combine(final, ManifestFileName))) System.IO.Directory.Delete(final, recursive: true);
+                else final = Path.Combine(Directory, $"{FolderPrefix}{step:D9}-{Guid.NewGuid():N}"[..(FolderPrefix.Length + 9 + 9)]);
+            }
             System.IO.Directory.Move(temp, final);
         }
         catch
@@ -364,9 +370,12 @@ public sealed class CheckpointStore
         // Only after LATEST names the new folder: stale temporaries, and checkpoints beyond the newest Keep.
         try
         {
+            // Only folders of this store's own names: another tool's "checkpoint-500" (a HuggingFace Trainer run in the
+            // same folder) is not ours to delete, nor a folder of our name without our manifest.
             foreach (string dir in System.IO.Directory.EnumerateDirectories(Directory, TempPrefix + FolderPrefix + "*"))
-                TryDelete(dir);
+                if (IsOwnName(Path.GetFileName(dir), temporary: true)) TryDelete(dir);
             var old = System.IO.Directory.EnumerateDirectories(Directory, FolderPrefix + "*")
+                .Where(d => IsOwnName(Path.GetFileName(d), temporary: false) && File.Exists(Path.Combine(d, ManifestFileName)))
                 .Where(d => !PathsEqual(d, current))
                 .OrderByDescending(d => Path.GetFileName(d), StringComparer.Ordinal)
                 .Skip(Keep - 1)
@@ -375,6 +384,27 @@ public sealed class CheckpointStore
         }
         catch (IOException) { } // pruning is best effort: a leftover folder is harmless
         catch (UnauthorizedAccessException) { }
+    }
+
+    // checkpoint-<9+ digits>[-<8 hex>] (a final folder), .tmp-checkpoint-<9+ digits>-<8+ hex> (one being written).
+    internal static bool IsOwnName(string name, bool temporary)
+    {
+        var rest = name.AsSpan();
+        if (temporary)
+        {
+            if (!rest.StartsWith(TempPrefix, StringComparison.Ordinal)) return false;
+            rest = rest[TempPrefix.Length..];
+        }
+        if (!rest.StartsWith(FolderPrefix, StringComparison.Ordinal)) return false;
+        rest = rest[FolderPrefix.Length..];
+        int digits = 0;
+        while (digits < rest.Length && char.IsAsciiDigit(rest[digits])) digits++;
+        if (digits < 9) return false;                      // the step, {step:D9}: nine digits or more
+        rest = rest[digits..];
+        if (temporary) return rest.Length >= 9 && rest[0] == '-' && IsHex(rest[1..]);
+        return rest.Length == 0 || (rest.Length == 9 && rest[0] == '-' && IsHex(rest[1..]));
+
+        static bool IsHex(ReadOnlySpan<char> s) { foreach (char c in s) if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c)) return false; return true; }
     }
 
     private static bool PathsEqual(string a, string b) =>

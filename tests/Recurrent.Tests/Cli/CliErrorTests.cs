@@ -78,6 +78,51 @@ public sealed class CliErrorTests : IDisposable
     }
 
     [Fact]
+    public void CtrlCDuringAnEvaluationInTraining_StopsIt_AndTheRunSaves()
+    {
+        // The evaluation ran without the token: the first Ctrl+C was swallowed until it finished (a long validation split
+        // took minutes), and a second one ended the process and lost the steps since the last checkpoint.
+        using var cts = new CancellationTokenSource();
+        var (ctx, output, _) = Context(cts.Token);
+        var args = new Recurrent.Cli.Training.TrainArguments
+        {
+            Data = _tmp.WriteText("c.txt", Corpus(3000)), Out = _tmp["run"], HiddenSize = 8, EmbeddingSize = 4, SeqLen = 8, BatchSize = 2,
+            Steps = 10, EvalEvery = 2, CheckpointEvery = 100, LogEvery = 100, OnStep = r => { if (r.Step == 2) cts.Cancel(); },
+        };
+        var outcome = Recurrent.Cli.Training.Trainer.Run(args, ctx);
+        Assert.Equal(Recurrent.Cli.Training.StopReason.Cancelled, outcome.Reason);
+        Assert.Contains("step 2: evaluation stopped", output.ToString());
+        Assert.DoesNotContain("eval step 2:", output.ToString());
+        Assert.Equal(2, Recurrent.Training.CheckpointStore.Load(_tmp["run"]).Step);
+    }
+
+    [Fact]
+    public void TrainingIntoACheckpointFolder_IsRefusedNamingTheRun()
+    {
+        var data = _tmp.WriteText("c.txt", Corpus(1500));
+        var r = Run("train", "--data", data, "--out", _tmp["run"], "--hidden-size", "8", "--embedding-size", "4", "--seq-len", "8", "--batch-size", "2", "--steps", "2");
+        Assert.True(r.ExitCode == 0, r.Error);
+        string folder = Recurrent.Training.CheckpointStore.TryResolve(_tmp["run"])!;
+        var resume = Run("train", "--resume", "--out", folder, "--steps", "4");
+        Assert.Equal(2, resume.ExitCode);
+        Assert.Contains($"is a checkpoint folder of the run '{_tmp["run"]}'", resume.Error);
+        Assert.False(Directory.Exists(Path.Combine(folder, "LATEST")) || File.Exists(Path.Combine(folder, "LATEST")));
+    }
+
+    [Fact]
+    public void Eval_WithABatchLargerThanTheText_IsSizedByTheWindowsItHas()
+    {
+        // The memory check took seq_len x --batch-size, though the batches never hold more windows than the text has.
+        var data = _tmp.WriteText("c.txt", Corpus(1500));
+        var r = Run("train", "--data", data, "--out", _tmp["run"], "--hidden-size", "8", "--embedding-size", "4", "--seq-len", "8", "--batch-size", "2", "--steps", "2");
+        Assert.True(r.ExitCode == 0, r.Error);
+        var big = Run("eval", _tmp["run"], "--batch-size", "100000000");
+        Assert.True(big.ExitCode == 0, big.Error);
+        var usual = Run("eval", _tmp["run"], "--batch-size", "4");
+        Assert.Equal(usual.Out.Split('\n').First(l => l.Contains("loss")), big.Out.Split('\n').First(l => l.Contains("loss")));
+    }
+
+    [Fact]
     public void SignalsStopOnlyCommandsThatWatchForThem()
     {
         // Program.cs cancels the token (instead of ending the process) only while ObservesCancellation holds: during

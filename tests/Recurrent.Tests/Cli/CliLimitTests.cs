@@ -122,10 +122,13 @@ public sealed class CliLimitTests : IDisposable
     }
 
     [Fact]
-    public void EvalWithHugeWindowsIsAUsageError()
+    public void EvalWithHugeWindows_IsSizedByTheTextItScores()
     {
+        // The check used to take 2e9 windows of 1e6 characters at their word and refuse; the batches hold at most the
+        // windows the text has (here one, of the validation split's length), so the evaluation runs.
         string data = _tmp.WriteText("c.txt", Corpus(1500));
         Assert.Equal(0, Run(["train", "--data", data, "--out", _tmp["run"], .. TinyModel, "--steps", "1"]).ExitCode);
-        AssertUsage(Run("eval", _tmp["run"], "--batch-size", "2000000000", "--seq-len", "1000000"), "in one buffer");
+        var r = Run("eval", _tmp["run"], "--batch-size", "2000000000", "--seq-len", "1000000");
+        Assert.True(r.ExitCode == 0, r.Error);
     }
 }

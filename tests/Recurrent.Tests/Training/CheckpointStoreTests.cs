@@ -109,6 +109,22 @@ public sealed class CheckpointStoreTests : IDisposable
     }
 
     [Fact]
+    public void PruningDeletesOnlyThisStoresOwnFolders()
+    {
+        // Another tool's checkpoints in the same folder (a HuggingFace Trainer's checkpoint-500), a folder of our name
+        // pattern without our manifest, and look-alike temporaries were deleted by the prune after every save.
+        string[] foreign = ["checkpoint-500", "checkpoint-000000001", "checkpoint-best", ".tmp-checkpoint-notes", ".tmp-checkpoint-000000002-XYZ"];
+        foreach (var name in foreign) File.WriteAllText(Path.Combine(Directory.CreateDirectory(Path.Combine(_tmp.Path, name)).FullName, "weights.bin"), "theirs");
+        var store = new CheckpointStore(_tmp.Path, keep: 1);
+        store.SaveFiles(1, Files("one"));                 // checkpoint-000000001 is taken by a folder without a manifest
+        string second = store.SaveFiles(2, Files("two"));
+        string third = store.SaveFiles(3, Files("three"));
+        foreach (var name in foreign) Assert.True(File.Exists(Path.Combine(_tmp.Path, name, "weights.bin")), name);
+        Assert.Equal(third, CheckpointStore.Resolve(_tmp.Path));
+        Assert.False(Directory.Exists(second));          // ours beyond Keep still go
+    }
+
+    [Fact]
     public void MissingFileIsReportedByName()
     {
         string folder = new CheckpointStore(_tmp.Path).SaveFiles(5, Files("x"));
