@@ -9,6 +9,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Recurrent.Cli.Model;
+using Recurrent.Cli.Tasks;
 using Recurrent.Cli.Training;
 using Recurrent.Data;
 using Recurrent.Optim;
@@ -185,7 +186,14 @@ public static class CharLmCheckpoint
                 : $"the checkpoint '{folder}' uses the old model format {config.FormatVersion}, which this build ({FormatVersion}) cannot read; train again.");
         if (config.Model is null || config.Training is null || config.Training.Data is null)
             throw new CliException($"the checkpoint '{folder}' has an incomplete {ConfigFile} (no model, training or data section).");
-        try { config.Model.Validate(); }
+        try
+        {
+            config.Model.Validate();
+            // The training and data sections too (a hand-edited or crafted file is read like any other): the thread
+            // count is the one setting a resume adapts to this machine, so it is not judged here.
+            (config.Training with { Threads = 1 }).Validate();
+            if (config.Training.Data.Kind == AdditionTask.TaskName) _ = new AdditionTask(config.Training.Data.Digits ?? 2, config.Training.Data.HeldOut);
+        }
         catch (UsageException e) { throw new CliException($"the checkpoint '{folder}' has an invalid {ConfigFile}: {e.Message}"); }
 
         CharVocabulary vocab;
@@ -197,7 +205,14 @@ public static class CharLmCheckpoint
         bool quantized = ck.ModelIsQuantized;
         if (quantized && forTraining)
             throw new CliException($"the checkpoint '{folder}' holds an int8 model written by '{CliApp.Name} quantize' (inference only); resume the float run it came from.");
+        // The model config.json describes is built before the weights are copied in: a config that does not match the
+        // weights' size would allocate (and initialise) a model of its own size first, gigabytes for a few edited digits.
+        long parameters = ResourceLimits.ParameterCount(config.Model);
         Dictionary<string, Tensor> weights = quantized ? [] : ck.ReadModelState();
+        long held = quantized ? new FileInfo(ck.GetFilePath(CheckpointStore.ModelFileName)).Length : weights.Values.Sum(t => (long)t.Numel);
+        if (quantized ? parameters > held : parameters != held)
+            throw new CliException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"the checkpoint '{folder}' is inconsistent: {ConfigFile} describes a model of {parameters:N0} parameters, but {CheckpointStore.ModelFileName} holds {(quantized ? $"{held:N0} bytes" : $"{held:N0} values")}."));
         TrainerState? state = null;
         if (forTraining)
         {

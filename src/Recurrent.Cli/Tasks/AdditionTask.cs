@@ -34,12 +34,18 @@ public sealed class AdditionTask
             throw new UsageException($"--digits must be between 1 and 6, got {digits}.");
         long space = Pow10(digits) * Pow10(digits);
         heldOut ??= (int)Math.Min(500, space / 5);
-        if (heldOut < 1 || heldOut > space / 5)
-            throw new UsageException($"the {digits}-digit addition task can hold out between 1 and {space / 5} problems, got {heldOut}.");
+        // At most a fifth of the problems, and at most MaxHeldOut: each is decoded at every evaluation (and a fifth of
+        // the 6-digit space is 2e11 problems, a set no machine holds).
+        long most = Math.Min(space / 5, MaxHeldOut);
+        if (heldOut < 1 || heldOut > most)
+            throw new UsageException($"the {digits}-digit addition task can hold out between 1 and {most} problems, got {heldOut}.");
         Digits = digits;
         HeldOutCount = heldOut.Value;
         TrainLines = trainLines;
     }
+
+    /// <summary>The most held-out problems a task keeps.</summary>
+    public const int MaxHeldOut = 100_000;
 
     /// <summary>Digits per operand.</summary>
     public int Digits { get; }

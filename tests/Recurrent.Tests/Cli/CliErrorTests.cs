@@ -122,6 +122,49 @@ public sealed class CliErrorTests : IDisposable
         Assert.Equal(usual.Out.Split('\n').First(l => l.Contains("loss")), big.Out.Split('\n').First(l => l.Contains("loss")));
     }
 
+    // Rewrites one JSON field of a checkpoint's config.json and its manifest entry (a hand edit that keeps the hashes).
+    private static void EditConfig(string folder, Action<System.Text.Json.Nodes.JsonNode> edit)
+    {
+        string configPath = Path.Combine(folder, "config.json");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!;
+        edit(config);
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(config.ToJsonString());
+        File.WriteAllBytes(configPath, bytes);
+        string manifestPath = Path.Combine(folder, "manifest.json");
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(manifestPath))!;
+        var entry = manifest["files"]!.AsArray().Single(e => (string?)e!["name"] == "config.json")!;
+        entry["bytes"] = bytes.Length;
+        entry["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+        File.WriteAllText(manifestPath, manifest.ToJsonString());
+    }
+
+    [Fact]
+    public void ACheckpointWhoseConfigWasEdited_IsRefusedBeforeAnythingIsBuiltFromIt()
+    {
+        var data = _tmp.WriteText("c.txt", Corpus(1500));
+        var r = Run("train", "--data", data, "--out", _tmp["run"], "--hidden-size", "8", "--embedding-size", "4", "--seq-len", "8", "--batch-size", "2", "--steps", "2");
+        Assert.True(r.ExitCode == 0, r.Error);
+        string folder = Recurrent.Training.CheckpointStore.TryResolve(_tmp["run"])!;
+        string original = File.ReadAllText(Path.Combine(folder, "config.json")), manifest = File.ReadAllText(Path.Combine(folder, "manifest.json"));
+        void Restore() { File.WriteAllText(Path.Combine(folder, "config.json"), original); File.WriteAllText(Path.Combine(folder, "manifest.json"), manifest); }
+
+        // A hidden size of 15,000 beside weights of 8: the model (about 7 GB) was built and initialised before the
+        // weights were found not to fit.
+        EditConfig(folder, c => c["model"]!["hidden_size"] = 15000);
+        var sample = Run("sample", _tmp["run"], "--length", "5");
+        Assert.Equal(1, sample.ExitCode);
+        Assert.Contains("config.json describes a model of", sample.Error);
+        Restore();
+
+        // The training and data sections are checked too (they were not: a val_fraction of 0.95 was an internal error).
+        EditConfig(folder, c => c["training"]!["val_fraction"] = 0.95);
+        var resume = Run("train", "--resume", "--out", _tmp["run"], "--steps", "4");
+        Assert.Equal(1, resume.ExitCode);
+        Assert.Contains("invalid config.json: --val-fraction must be in (0, 0.5], got 0.95", resume.Error);
+        Restore();
+        Assert.Equal(0, Run("sample", _tmp["run"], "--length", "5").ExitCode);
+    }
+
     [Fact]
     public void SignalsStopOnlyCommandsThatWatchForThem()
     {
