@@ -29,6 +29,7 @@ public sealed partial class Tensor
     /// <summary>A tensor filled with <paramref name="value"/>, as <c>torch.full</c>.</summary>
     public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, bool requiresGrad = false)
     {
+        CheckInt64Value(value, dtype, nameof(value));
         var t = NewZeroed(dtype, CheckShape(shape));
         switch (dtype)
         {
@@ -37,6 +38,14 @@ public sealed partial class Tensor
             default: Array.Fill(t.Arr<long>(), (long)value); break;
         }
         return TraceRecorder.MarkConstant(t.RequiresGrad_(requiresGrad));
+    }
+
+    // An int64 tensor takes a whole value in long's range: NaN was written as 0 and 1e19 as long.MaxValue (PyTorch:
+    // "value cannot be converted to type int64_t without overflow").
+    internal static void CheckInt64Value(double value, DType dtype, string name)
+    {
+        if (dtype == DType.Int64 && !(value >= -9.2233720368547758e18 && value < 9.2233720368547758e18))
+            throw new ArgumentException($"{name}: value cannot be converted to type int64 without overflow. Expected a number in long's range, got {value}", name);
     }
 
     /// <summary>Zeros of <paramref name="t"/>'s shape and dtype, as <c>torch.zeros_like</c>.</summary>
@@ -59,9 +68,14 @@ public sealed partial class Tensor
     /// <summary>Values from start (inclusive) to end (exclusive) by step, as <c>torch.arange</c>.</summary>
     public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Int64)
     {
-        if (step == 0) throw new ArgumentException("step must be nonzero", nameof(step));
-        if ((end - start) / step < 0) throw new ArgumentException($"upper bound and larger bound inconsistent with step sign (start {start}, end {end}, step {step})");
-        int n = (int)Math.Ceiling((end - start) / step);
+        if (!double.IsFinite(start) || !double.IsFinite(end))
+            throw new ArgumentException($"unsupported range: {start} -> {end}. Expected finite start and end.", double.IsFinite(start) ? nameof(end) : nameof(start));
+        if (!(step > 0 || step < 0)) throw new ArgumentException($"step must be nonzero, got {step}", nameof(step));
+        if ((end - start) / step < 0) throw new ArgumentException($"upper bound and larger bound inconsistent with step sign (start {start}, end {end}, step {step})", nameof(step));
+        double count = Math.Ceiling((end - start) / step);
+        if (count > Array.MaxLength)
+            throw new ArgumentException($"arange: {start} to {end} by {step} is {count} values, more than a tensor holds ({Array.MaxLength})", nameof(step));
+        int n = (int)count;
         var t = NewZeroed(dtype, new[] { n });
         for (int i = 0; i < n; i++)
         {
@@ -152,6 +166,11 @@ public sealed partial class Tensor
     /// <summary>Uniform values in [low, high), as <c>tensor.uniform_(low, high)</c> on a fresh tensor.</summary>
     public static Tensor Uniform(int[] shape, double low, double high, DType dtype = DType.Float32, Generator? generator = null)
     {
+        if (dtype == DType.Int64) throw new ArgumentException("Uniform: expected a floating point dtype, got torch.int64", nameof(dtype));
+        if (!(low <= high))
+            throw new ArgumentException($"uniform_ expects to return a [from, to) range, but found from={low} > to={high}", nameof(low));
+        if (!double.IsFinite(high - low))
+            throw new ArgumentException($"uniform_ expects a finite range, but found from={low} to={high} (to - from = {high - low})", nameof(high));
         var g = generator ?? Generator.Default;
         var t = NewZeroed(dtype, CheckShape(shape));
         if (dtype == DType.Float32) { var a = t.Arr<float>(); for (int i = 0; i < a.Length; i++) a[i] = (float)(low + (high - low) * g.NextDouble()); }

@@ -110,7 +110,7 @@ public sealed partial class Tensor
         if (db == 2)
         {
             var lead = ShapeRef[..^1];
-            var r2 = Reshape(-1, k).Mm(other);
+            var r2 = Reshape(ShapeUtil.Numel(lead), k).Mm(other);       // the rows counted, not inferred: k may be 0
             return r2.Reshape([.. lead, other.ShapeRef[1]]);
         }
         var batchA = ShapeRef[..^2]; var batchB = other.ShapeRef[..^2];

@@ -93,11 +93,30 @@ public sealed partial class Tensor
             ? Elementwise.Binary<float, PowKernel<float>>(this, exponent, default)
             : Elementwise.Binary<double, PowKernel<double>>(this, exponent, default);
         var a = this; var b = exponent;
+        // PyTorch's masks: the base's gradient is 0 where the exponent is 0 (b * a^(b-1) is 0 * inf or 0 * nan at a = 0),
+        // and the exponent's is 0 where the base is 0 and the exponent >= 0 (the limit of a^b log a).
         return Record(r, "PowBackward1", g => new[]
         {
-            a.RequiresGrad ? g.Mul(b).Mul(a.Pow(b.Sub(OnesLike(b)))).SumToShape(a.ShapeRef) : null,
-            b.RequiresGrad ? g.Mul(r.Detach()).Mul(a.Log()).SumToShape(b.ShapeRef) : null,
+            a.RequiresGrad ? ZeroWhere(g.Mul(b).Mul(a.Pow(b.Sub(OnesLike(b)))), b, null).SumToShape(a.ShapeRef) : null,
+            b.RequiresGrad ? ZeroWhere(g.Mul(r.Detach()).Mul(a.Log()), a, b).SumToShape(b.ShapeRef) : null,
         }, true, this, exponent);
+    }
+
+    // t (the broadcast shape) with 0 wherever `zero` is 0 and, when given, `nonNegative` is >= 0 (both broadcast to it):
+    // the masks of Pow's gradients, a select (0 * inf and 0 * nan are not 0).
+    private static Tensor ZeroWhere(Tensor t, Tensor zero, Tensor? nonNegative)
+    {
+        var tc = t.Detach().Contiguous().Clone();
+        var z = zero.Detach().Expand(tc.ShapeRef).Contiguous();
+        var nn = nonNegative?.Detach().Expand(tc.ShapeRef).Contiguous();
+        int n = tc.Numel;
+        for (int i = 0; i < n; i++)
+            if (z.At(z.Offset + i) == 0 && (nn is null || nn.At(nn.Offset + i) >= 0))
+            {
+                if (tc.DType == DType.Float32) tc.Arr<float>()[tc.Offset + i] = 0;
+                else tc.Arr<double>()[tc.Offset + i] = 0;
+            }
+        return tc;
     }
 
     /// <summary>Element-wise maximum of two tensors, as <c>torch.maximum</c>.</summary>
@@ -369,10 +388,27 @@ public sealed partial class Tensor
                 : $"{op}: in-place operations on tensors that are part of an autograd graph are not supported");
     }
 
+    // A destination with a stride-0 dimension of size > 1 (an Expand) has elements that share one memory location:
+    // an in-place add would add into them several times (PyTorch refuses it the same way).
+    private void CheckNoInternalOverlap(string op)
+    {
+        for (int i = 0; i < Dim; i++)
+            if (ShapeRef[i] > 1 && StridesRef[i] == 0)
+                throw new InvalidOperationException($"{op}: unsupported operation: more than one element of the written-to tensor (shape {Guard.ShapeText(ShapeRef)}, dimension {i} expanded) refers to a single memory location. Please Clone() the tensor before performing the operation.");
+    }
+
+    // A source that shares this tensor's storage in another layout (x.Add_(x.T()), x.Copy_(x[0])) would be read after
+    // some of its elements were written: it is copied first, so the result is the one the expression means.
+    private Tensor Unaliased(Tensor other) =>
+        ReferenceEquals(other.Data, Data) && !(other.Offset == Offset && other.SameShape(this) && other.StridesRef.AsSpan().SequenceEqual(StridesRef))
+            ? other.Clone() : other;
+
     // The other operand of an in-place op, cast to this dtype as PyTorch does (a floating result cannot go into int64).
     private Tensor InPlaceOperand(Tensor other, string op)
     {
         Guard.NotNull(other, nameof(other));
+        CheckNoInternalOverlap(op);
+        other = Unaliased(other);
         if (other.DType == DType) return other;
         if (DType == DType.Int64)
             throw new ArgumentException($"{op}: result type {DTypeName(other.DType)} can't be cast to the desired output type torch.int64. Convert this tensor with .To(DType.{other.DType}) first.", nameof(other));
@@ -427,7 +463,10 @@ public sealed partial class Tensor
     public Tensor Copy_(Tensor src)
     {
         CheckInPlace("copy_");
+        Guard.NotNull(src, nameof(src));
         TraceRecorder.Current?.InPlace("Copy_", this, src);
+        if (src.Numel != 1) CheckNoInternalOverlap("copy_");   // one value into every alias of a location is still one value
+        src = Unaliased(src);
         var s = src.DType == DType ? src : src.Detach().To(DType);
         var shape = ShapeUtil.Broadcast(ShapeRef, s.ShapeRef);
         if (!shape.AsSpan().SequenceEqual(ShapeRef))
@@ -443,7 +482,11 @@ public sealed partial class Tensor
     }
 
     /// <summary>Sets every element to <paramref name="value"/>, as <c>tensor.fill_(value)</c>.</summary>
-    public Tensor Fill_(double value) => Copy_(Scalar(value, DType));
+    public Tensor Fill_(double value)
+    {
+        CheckInt64Value(value, DType, nameof(value));
+        return Copy_(Scalar(value, DType));
+    }
 
     /// <summary>Sets every element to zero, as <c>tensor.zero_()</c>.</summary>
     public Tensor Zero_() => Fill_(0);

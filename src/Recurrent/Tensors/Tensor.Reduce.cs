@@ -158,9 +158,9 @@ public sealed partial class Tensor
     }
 
     /// <summary>Maximum of all elements (0-dim), as <c>tensor.max()</c>.</summary>
-    public Tensor Max() => Flatten().MaxMin(0, false, true).Values;
+    public Tensor Max() => Flatten().MaxMin(0, false, true, whole: true).Values;
     /// <summary>Minimum of all elements (0-dim), as <c>tensor.min()</c>.</summary>
-    public Tensor Min() => Flatten().MaxMin(0, false, false).Values;
+    public Tensor Min() => Flatten().MaxMin(0, false, false, whole: true).Values;
 
     /// <summary>Maximum over a dim with its (first) index, as <c>tensor.max(dim, keepdim)</c>.</summary>
     public (Tensor Values, Tensor Indices) Max(int dim, bool keepDim = false) => MaxMin(dim, keepDim, true);
@@ -169,15 +169,20 @@ public sealed partial class Tensor
 
     /// <summary>Index of the maximum over a dim (of the flattened tensor when null), as <c>torch.argmax</c>.</summary>
     public Tensor ArgMax(int? dim = null, bool keepDim = false)
-        => dim is null ? Flatten().MaxMin(0, false, true).Indices : MaxMin(dim.Value, keepDim, true).Indices;
+        => dim is null ? Flatten().MaxMin(0, false, true, whole: true).Indices : MaxMin(dim.Value, keepDim, true).Indices;
     /// <summary>Index of the minimum over a dim, as <c>torch.argmin</c>.</summary>
     public Tensor ArgMin(int? dim = null, bool keepDim = false)
-        => dim is null ? Flatten().MaxMin(0, false, false).Indices : MaxMin(dim.Value, keepDim, false).Indices;
+        => dim is null ? Flatten().MaxMin(0, false, false, whole: true).Indices : MaxMin(dim.Value, keepDim, false).Indices;
 
-    private (Tensor Values, Tensor Indices) MaxMin(int dim, bool keepDim, bool max)
+    // whole: the reduction of the whole (flattened) tensor, without a dim.
+    private (Tensor Values, Tensor Indices) MaxMin(int dim, bool keepDim, bool max, bool whole = false)
     {
         int d = Guard.Dim(dim, Dim);
-        if (Numel == 0) throw new InvalidOperationException("max(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.");
+        // Only the reduced dimension must be non-empty: an empty batch reduced along a non-empty dim gives an empty result.
+        if (ShapeRef[d] == 0)
+            throw new InvalidOperationException(whole
+                ? "max(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument."
+                : $"max(): Expected reduction dim {d} to have non-zero size.");
         var c = Contiguous();
         var (outer, size, inner) = c.Split3(d);
         var shape = ReducedShape(d, keepDim);
@@ -188,12 +193,27 @@ public sealed partial class Tensor
             for (int q = 0; q < inner; q++)
             {
                 int b = c.Offset + p * size * inner + q;
-                int best = 0; double bv = c.At(b);
-                for (int i = 1; i < size; i++)
+                int best = 0;
+                if (DType == DType.Int64)
                 {
-                    double v = c.At(b + i * inner);
-                    if (double.IsNaN(bv)) break;
-                    if (double.IsNaN(v) || (max ? v > bv : v < bv)) { bv = v; best = i; }
+                    // Compared as long: past 2^53 neighbouring values are one double.
+                    var la = c.Arr<long>();
+                    long lv = la[b];
+                    for (int i = 1; i < size; i++)
+                    {
+                        long v = la[b + i * inner];
+                        if (max ? v > lv : v < lv) { lv = v; best = i; }
+                    }
+                }
+                else
+                {
+                    double bv = c.At(b);
+                    for (int i = 1; i < size; i++)
+                    {
+                        double v = c.At(b + i * inner);
+                        if (double.IsNaN(bv)) break;
+                        if (double.IsNaN(v) || (max ? v > bv : v < bv)) { bv = v; best = i; }
+                    }
                 }
                 ia[p * inner + q] = best;
                 vals.SetAt(p * inner + q, c, b + best * inner);

@@ -25,8 +25,14 @@ public sealed partial class Tensor
     /// <summary>Flattens dims startDim..endDim into one, as <c>torch.flatten</c>.</summary>
     public Tensor Flatten(int startDim = 0, int endDim = -1)
     {
-        if (Dim == 0) return Reshape(1);
+        if (Dim == 0)
+        {
+            Guard.Dim(startDim, 1); Guard.Dim(endDim, 1);   // a 0-dim tensor takes dims 0 and -1, as PyTorch
+            return Reshape(1);
+        }
         int s = Guard.Dim(startDim, Dim), e = Guard.Dim(endDim, Dim);
+        if (s > e)
+            throw new ArgumentException($"flatten() has invalid args: start_dim cannot come after end_dim. Expected startDim <= endDim, got startDim {startDim} (dimension {s}) and endDim {endDim} (dimension {e})", nameof(startDim));
         var shape = new List<int>();
         for (int i = 0; i < s; i++) shape.Add(ShapeRef[i]);
         int prod = 1; for (int i = s; i <= e; i++) prod *= ShapeRef[i];
@@ -35,10 +41,17 @@ public sealed partial class Tensor
         return Reshape(shape.ToArray());
     }
 
+    // PyTorch's refusal of an op that needs a dimension on a 0-dim tensor (Guard.Dim accepts dims 0 and -1 there).
+    private void NotZeroDim(string message)
+    {
+        if (Dim == 0) throw new ArgumentException(message + $" Got a 0-dim tensor (shape {Guard.ShapeText(ShapeRef)}).");
+    }
+
     /// <summary>Swaps two dimensions (a view), as <c>tensor.transpose</c>.</summary>
     public Tensor Transpose(int dim0, int dim1)
     {
         int a = Guard.Dim(dim0, Dim, nameof(dim0)), b = Guard.Dim(dim1, Dim, nameof(dim1));
+        if (Dim == 0) return Record(ViewOf(Offset, [], []), "TransposeBackward0", g => new[] { g }, false, this);   // PyTorch: dims 0 / -1 of a scalar
         var sh = Shape.ToArray(); var st = Strides;
         (sh[a], sh[b]) = (sh[b], sh[a]);
         (st[a], st[b]) = (st[b], st[a]);
@@ -102,6 +115,7 @@ public sealed partial class Tensor
     /// <summary>The slice [start, start+length) of one dim (a view), as <c>tensor.narrow</c>.</summary>
     public Tensor Narrow(int dim, int start, int length)
     {
+        NotZeroDim("narrow() cannot be applied to a 0-dim tensor.");
         int d = Guard.Dim(dim, Dim);
         int size = ShapeRef[d], requestedStart = start;
         if (start < -size || start > size)
@@ -132,6 +146,7 @@ public sealed partial class Tensor
     /// <summary>Index <paramref name="index"/> of one dim, removing the dim (a view), as <c>tensor.select</c> / <c>x[i]</c>.</summary>
     public Tensor Select(int dim, int index)
     {
+        NotZeroDim("select() cannot be applied to a 0-dim tensor.");
         int d = Guard.Dim(dim, Dim);
         int size = ShapeRef[d], requestedIndex = index;
         if (index < -size || index >= size)
@@ -195,6 +210,9 @@ public sealed partial class Tensor
         Guard.NotNull(tensors, nameof(tensors));
         if (tensors.Count == 0) throw new ArgumentException("torch.cat(): expected a non-empty list of Tensors", nameof(tensors));
         var first = tensors[0];
+        for (int k = 0; k < tensors.Count; k++)
+            if (tensors[k] is { Dim: 0 })
+                throw new ArgumentException($"zero-dimensional tensor (at position {k}) cannot be concatenated", nameof(tensors));
         int d = Guard.Dim(dim, first.Dim);
         long total = 0;
         for (int k = 0; k < tensors.Count; k++)
@@ -248,6 +266,7 @@ public sealed partial class Tensor
     public Tensor[] Split(int splitSize, int dim = 0)
     {
         Guard.Positive(splitSize, nameof(splitSize));
+        NotZeroDim("split expects at least a 1-dimensional tensor");
         int d = Guard.Dim(dim, Dim);
         int size = ShapeRef[d];
         var parts = new List<Tensor>();
@@ -260,6 +279,7 @@ public sealed partial class Tensor
     public Tensor[] Split(int[] sizes, int dim = 0)
     {
         Guard.NotNull(sizes, nameof(sizes));
+        NotZeroDim("split expects at least a 1-dimensional tensor");
         int d = Guard.Dim(dim, Dim);
         long total = 0;
         foreach (var s in sizes)
@@ -279,6 +299,7 @@ public sealed partial class Tensor
     public Tensor[] Chunk(int chunks, int dim = 0)
     {
         Guard.Positive(chunks, nameof(chunks));
+        NotZeroDim("chunk expects at least a 1-dimensional tensor");
         int d = Guard.Dim(dim, Dim);
         int size = ShapeRef[d];
         int each = (int)Math.Max(1, ((long)size + chunks - 1) / chunks);
@@ -291,6 +312,7 @@ public sealed partial class Tensor
         Guard.DType(index, DType.Int64, nameof(index));
         using var trace = TraceScope.Begin();
         if (index.Dim > 1) throw new ArgumentException($"index_select(): Index is supposed to be a vector, but got a {index.Dim}-D tensor", nameof(index));
+        NotZeroDim("index_select() on a 0-dim tensor is not supported; Unsqueeze(0) it first");
         int d = Guard.Dim(dim, Dim);
         var idx = index.ToArray<long>();
         int size = ShapeRef[d];
@@ -314,6 +336,7 @@ public sealed partial class Tensor
     public Tensor Gather(int dim, Tensor index)
     {
         Guard.DType(index, DType.Int64, nameof(index));
+        NotZeroDim("gather() on a 0-dim tensor is not supported; Unsqueeze(0) it first");
         int d = Guard.Dim(dim, Dim);
         if (index.Dim != Dim)
             throw new ArgumentException($"Index tensor must have the same number of dimensions as input tensor (index: {index.Dim}, input: {Dim})", nameof(index));

@@ -14,6 +14,7 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor[] Unbind(int dim = 0)
     {
+        if (Dim == 0) throw new ArgumentException($"Dimension specified as {dim} but tensor has no dimensions", nameof(dim));
         int d = Guard.Dim(dim, Dim);
         int n = ShapeRef[d];
         var sizes = new int[n];
@@ -32,6 +33,7 @@ public sealed partial class Tensor
     public Tensor[] SplitWithSizes(int[] sizes, int dim = 0)
     {
         Guard.NotNull(sizes, nameof(sizes));
+        if (Dim == 0) throw new ArgumentException("split_with_sizes expects at least a 1-dimensional tensor. Got a 0-dim tensor.", nameof(dim));
         int d = Guard.Dim(dim, Dim);
         long total = 0;
         foreach (var s in sizes)
