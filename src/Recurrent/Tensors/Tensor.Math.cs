@@ -303,7 +303,10 @@ public sealed partial class Tensor
     }
 
     /// <summary>A Python number as PyTorch types it against this tensor: this dtype, or float32 for a fractional number and an int64 tensor.</summary>
-    private Tensor ScalarOperand(double s) => Scalar(s, DType == DType.Int64 && s != Math.Floor(s) ? DType.Float32 : DType);
+    // An int64 tensor meets a number as PyTorch's Python scalars: a whole number in long's range stays int64, any other
+    // (a fraction, NaN, an infinity, 1e19) makes the result float32 (it saturated to long.MaxValue and then wrapped).
+    private Tensor ScalarOperand(double s) => Scalar(s,
+        DType == DType.Int64 && !(s == Math.Floor(s) && s >= -9.2233720368547758e18 && s < 9.2233720368547758e18) ? DType.Float32 : DType);
 
     /// <summary>this + s, as <c>tensor + s</c>.</summary>
     public Tensor Add(double s) => Add(ScalarOperand(s));

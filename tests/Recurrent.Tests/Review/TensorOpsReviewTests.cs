@@ -72,6 +72,19 @@ public class TensorOpsReviewTests
     }
 
     [Fact]
+    public void AnInt64TensorAndANumberPastLongsRange_GiveAFloatResult()
+    {
+        var x = Tensor.FromArray(new long[] { 1, 2 });
+        var big = x.Add(1e19);                               // was int64: 1 + long.MaxValue wrapped to long.MinValue
+        Assert.Equal(DType.Float32, big.DType);
+        Assert.Equal([1e19f, 1e19f], big.ToArray<float>());
+        Assert.Equal([0f, 0f], x.Div(double.PositiveInfinity).ToArray<float>());
+        Assert.Equal(DType.Float32, x.Mul(double.NaN).DType);
+        Assert.Equal(DType.Int64, x.Add(3).DType);
+        Assert.Equal([1.5f, 2.5f], x.Add(0.5).ToArray<float>());
+    }
+
+    [Fact]
     public void ArangeAndUniform_RefuseRangesPyTorchRefuses()
     {
         Assert.Throws<ArgumentException>(() => Tensor.Arange(0, double.NaN));               // was an empty tensor
