@@ -56,7 +56,7 @@ public sealed class CharVocabulary
         runes = [];
         foreach (string s in symbols)
         {
-            if (s is null || !Rune.TryGetRuneAt(s, 0, out Rune r) || r.Utf16SequenceLength != s.Length)
+            if (string.IsNullOrEmpty(s) || !Rune.TryGetRuneAt(s, 0, out Rune r) || r.Utf16SequenceLength != s.Length)
                 return $"every symbol must be exactly one character, but got \"{s}\"";
             if (!seen.Add(r.Value)) return $"{Describe(r)} is listed twice";
             list.Add(r);
@@ -74,7 +74,7 @@ public sealed class CharVocabulary
 
     /// <summary>The id of a one-character string, or -1.</summary>
     public int IndexOf(string symbol) =>
-        Rune.TryGetRuneAt(symbol, 0, out Rune r) && r.Utf16SequenceLength == symbol.Length ? IndexOf(r) : -1;
+        !string.IsNullOrEmpty(symbol) && Rune.TryGetRuneAt(symbol, 0, out Rune r) && r.Utf16SequenceLength == symbol.Length ? IndexOf(r) : -1;
 
     /// <summary>The symbol with id <paramref name="id"/>.</summary>
     public string this[int id]

@@ -35,6 +35,8 @@ public class DataLoader<TItem, TBatch> : IEnumerable<TBatch>
         Guard.NotNull(dataset, nameof(dataset));
         if (batchSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"batch_size should be a positive integer value, but got batch_size={batchSize}");
+        if (shuffle && dataset.Count == 0)   // PyTorch's RandomSampler: an empty dataset would make every epoch empty
+            throw new ArgumentException("num_samples should be a positive integer value, but got num_samples=0 (shuffle: true over an empty dataset)", nameof(dataset));
         Dataset = dataset;
         BatchSize = batchSize;
         Shuffle = shuffle;

@@ -62,7 +62,12 @@ public static partial class Functional
             throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"label_smoothing must be between 0.0 and 1.0. Got: {PyFormat.Float(labelSmoothing)}");
         Guard.Floating(input, nameof(input));
         if (target.IsFloatingPoint && target.SameShape(input))
+        {
+            // PyTorch refuses it rather than ignore nothing: a probability target has no class index to skip.
+            if (ignoreIndex >= 0)
+                throw new ArgumentException($"ignore_index is not supported for floating point target (got ignoreIndex {ignoreIndex} with a probability target of shape {Guard.ShapeText(target.ShapeRef)})", nameof(ignoreIndex));
             return CrossEntropyProbabilities(input, target, weight, reduction, labelSmoothing);
+        }
         if (target.IsFloatingPoint)
             throw new ArgumentException($"cross_entropy: expected target of dtype torch.int64 (class indices) or a floating point target of the input's shape {Guard.ShapeText(input.ShapeRef)} (class probabilities), but got {Tensor.DTypeName(target.DType)} of shape {Guard.ShapeText(target.ShapeRef)}", nameof(target));
         var (n, c, s) = CheckClassTarget(input, target, weight, "cross_entropy");

@@ -14,7 +14,10 @@ public abstract class LrScheduler
     {
         Guard.NotNull(optimizer, nameof(optimizer));
         Optimizer = optimizer;
-        BaseLrs = optimizer.ParamGroups.Select(g => g.Lr).ToArray();
+        // PyTorch's group.setdefault("initial_lr", group["lr"]): the first scheduler on a group fixes it, and every
+        // later one (chained, or made after training started) takes the same base.
+        foreach (var g in optimizer.ParamGroups) g.InitialLr ??= g.Lr;
+        BaseLrs = optimizer.ParamGroups.Select(g => g.InitialLr!.Value).ToArray();
         LastEpoch = -1;
         Step();
     }
@@ -22,7 +25,7 @@ public abstract class LrScheduler
     /// <summary>The optimizer whose learning rates are scheduled.</summary>
     public Optimizer Optimizer { get; }
 
-    /// <summary>The learning rates of the groups when the scheduler was created (PyTorch's <c>base_lrs</c>).</summary>
+    /// <summary>The groups' <see cref="ParamGroup.InitialLr"/> (PyTorch's <c>base_lrs</c>): their learning rates when the first scheduler was attached.</summary>
     public IReadOnlyList<double> BaseLrs { get; }
 
     /// <summary>Number of <see cref="Step"/> calls after the initial one (PyTorch's <c>last_epoch</c>); settable to resume.</summary>
@@ -34,10 +37,16 @@ public abstract class LrScheduler
         LastEpoch++;
         var lrs = ComputeLrs();
         for (int i = 0; i < lrs.Length; i++) Optimizer.ParamGroups[i].Lr = lrs[i];
+        _lastLr = Optimizer.ParamGroups.Select(g => g.Lr).ToArray();
     }
 
-    /// <summary>The learning rates set by the last step, as <c>get_last_lr()</c>.</summary>
-    public double[] GetLastLr() => Optimizer.ParamGroups.Select(g => g.Lr).ToArray();
+    private double[] _lastLr = [];
+
+    /// <summary>
+    /// The learning rates this scheduler set at its last step, as <c>get_last_lr()</c> (not the groups' current ones: a
+    /// scheduler chained after it may have changed them since).
+    /// </summary>
+    public double[] GetLastLr() => (double[])_lastLr.Clone();
 
     /// <summary>The learning rates for epoch <see cref="LastEpoch"/>, from the groups' current ones.</summary>
     protected abstract double[] ComputeLrs();

@@ -71,6 +71,12 @@ public sealed class ParamGroup
 
     /// <summary>The group's learning rate, as <c>group['lr']</c>.</summary>
     public double Lr { get => Options.Lr; set => Options.Lr = value; }
+
+    /// <summary>
+    /// The group's learning rate when the first scheduler was attached to it (PyTorch's <c>initial_lr</c>, set once):
+    /// every scheduler's <see cref="LrScheduler.BaseLrs"/>. Null before any scheduler.
+    /// </summary>
+    public double? InitialLr { get; internal set; }
 }
 
 /// <summary>Per-parameter optimizer state: the step count and named buffers (<c>exp_avg</c>, <c>momentum_buffer</c>, ...).</summary>

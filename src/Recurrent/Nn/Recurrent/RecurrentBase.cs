@@ -504,8 +504,10 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
             return (Tensor.Zeros(hShape, x.DType), IsLstm ? Tensor.Zeros(cShape, x.DType) : null);
         CheckHidden(h0, hShape, IsLstm ? "Expected hidden[0] size {0}, got {1}" : "Expected hidden size {0}, got {1}", "h0");
         if (IsLstm) CheckHidden(c0!, cShape, "Expected hidden[1] size {0}, got {1}", "c0");
-        if (h0.DType != x.DType || (c0 is not null && c0.DType != x.DType))
-            throw new ArgumentException($"{TypeName}: expected the initial state to have the input's dtype {Tensor.DTypeName(x.DType)}, but got {Tensor.DTypeName(h0.DType)}", nameof(h0));
+        if (h0.DType != x.DType)
+            throw new ArgumentException($"{TypeName}: expected the initial state h0 to have the input's dtype {Tensor.DTypeName(x.DType)}, but got {Tensor.DTypeName(h0.DType)}", nameof(h0));
+        if (c0 is not null && c0.DType != x.DType)
+            throw new ArgumentException($"{TypeName}: expected the initial state c0 to have the input's dtype {Tensor.DTypeName(x.DType)}, but got {Tensor.DTypeName(c0.DType)}", nameof(c0));
         if (permute is not null)
         {
             h0 = h0.IndexSelect(1, permute);

@@ -134,6 +134,9 @@ public abstract class RecurrentCellBase : Module, IDynamicQuantizable
                 throw new ArgumentException($"Input batch size {x.Size(0)} doesn't match hidden{i} batch size {s.Size(0)}", stateNames[i]);
             if (s.Size(1) != HiddenSize)
                 throw new ArgumentException($"hidden{i} has inconsistent hidden_size: got {s.Size(1)}, expected {HiddenSize}", stateNames[i]);
+            // As the multi-layer modules: the state in the input's dtype (a float64 cx promoted an LSTM cell's output).
+            if (s.DType != x.DType)
+                throw new ArgumentException($"{TypeName}: expected {stateNames[i]} to have the input's dtype {Tensor.DTypeName(x.DType)}, but got {Tensor.DTypeName(s.DType)}. Convert it with {stateNames[i]}.To(DType.{x.DType}).", stateNames[i]);
             result[i] = s;
         }
         return (x, result, batched);
