@@ -57,7 +57,7 @@ public static class ClipGrad
         for (int i = 0; i < grads.Count; i++)
         {
             if (grads[i] is null) throw new ArgumentNullException(nameof(grads), $"grads[{i}] is null; pass only the gradients that exist");
-            Guard.Floating(grads[i], $"grads[{i}]");
+            if (!grads[i].IsFloatingPoint) Guard.Floating(grads[i], $"grads[{i}]");   // the name built only to throw (this runs every step)
         }
         // clip_coef = max_norm / (total_norm + 1e-6); clamp(max=1): tensor arithmetic in total_norm's dtype.
         double coef;
