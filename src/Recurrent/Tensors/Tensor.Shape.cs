@@ -218,7 +218,7 @@ public sealed partial class Tensor
         for (int k = 0; k < tensors.Count; k++)
         {
             var t = tensors[k];
-            if (t is null) Guard.NotNull(t, $"{nameof(tensors)}[{k}]");
+            if (t is null) throw new ArgumentNullException(nameof(tensors), $"{nameof(tensors)}[{k}] must not be null");
             Guard.SameDType(first, t, "torch.cat()");
             if (t.Dim != first.Dim)
                 throw new ArgumentException($"Tensors must have same number of dimensions: got {first.Dim} and {t.Dim}", nameof(tensors));

@@ -50,25 +50,25 @@ public class StateRestoreTests
 
     private sealed class Clashing : Module
     {
-        public void Param(string name) => RegisterParameter(name, Tensor.Zeros(2));
-        public void Buf(string name) => RegisterBuffer(name, Tensor.Zeros(2));
-        public void Sub(string name) => RegisterModule(name, new Linear(1, 1));
+        public void AddParam(string name) => RegisterParameter(name, Tensor.Zeros(2));
+        public void AddBuffer(string name) => RegisterBuffer(name, Tensor.Zeros(2));
+        public void AddModule(string name) => RegisterModule(name, new Linear(1, 1));
     }
 
     [Fact]
     public void AParameterBufferOrSubmoduleName_IsOneKindOnly()
     {
         var m = new Clashing();
-        m.Param("w");
-        var e = Assert.Throws<ArgumentException>(() => m.Buf("w"));
+        m.AddParam("w");
+        var e = Assert.Throws<ArgumentException>(() => m.AddBuffer("w"));
         Assert.Contains("attribute 'w' already exists", e.Message);
         Assert.Contains("parameter named 'w'", e.Message);
-        Assert.Throws<ArgumentException>(() => m.Sub("w"));
-        m.Buf("b");
-        Assert.Throws<ArgumentException>(() => m.Param("b"));
-        m.Sub("s");
-        Assert.Throws<ArgumentException>(() => m.Buf("s"));
-        m.Param("w");                                       // the same kind again replaces, as register_parameter does
+        Assert.Throws<ArgumentException>(() => m.AddModule("w"));
+        m.AddBuffer("b");
+        Assert.Throws<ArgumentException>(() => m.AddParam("b"));
+        m.AddModule("s");
+        Assert.Throws<ArgumentException>(() => m.AddBuffer("s"));
+        m.AddParam("w");                                       // the same kind again replaces, as register_parameter does
         Assert.Equal(["w", "b"], m.StateDict().Keys.Where(k => !k.StartsWith("s.", StringComparison.Ordinal)).ToArray());
     }
 
