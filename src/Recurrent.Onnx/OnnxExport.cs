@@ -383,7 +383,7 @@ public static class OnnxExport
             {
                 var name = System.IO.Path.GetFileName(file);
                 // Only this writer's names: the model's name, ".tmp-", 32 hex digits.
-                if (name.Length != System.IO.Path.GetFileName(full).Length + 5 + 32 || !IsHex(name.AsSpan(name.Length - 32))) continue;
+                if (name.Length != System.IO.Path.GetFileName(full).Length + 5 + 32 || name.AsSpan(name.Length - 32).IndexOfAnyExcept("0123456789abcdef") >= 0) continue;
                 try
                 {
                     if (File.GetLastWriteTimeUtc(file) < cutoff) File.Delete(file);
@@ -394,12 +394,5 @@ public static class OnnxExport
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
-
-        static bool IsHex(ReadOnlySpan<char> s)
-        {
-            foreach (char c in s)
-                if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c)) return false;
-            return true;
-        }
     }
 }

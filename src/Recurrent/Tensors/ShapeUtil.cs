@@ -55,7 +55,7 @@ internal static class ShapeUtil
     public static int[] Normalize(ReadOnlySpan<int> shape, int numel)
     {
         var r = shape.ToArray();
-        int infer = -1; long known = 1, nonZero = 1;
+        int infer = -1; long nonZero = 1; bool hasZero = false;
         for (int i = 0; i < r.Length; i++)
         {
             if (r[i] == -1)
@@ -64,7 +64,7 @@ internal static class ShapeUtil
                 infer = i;
             }
             else if (r[i] < 0) throw new ArgumentException($"invalid shape dimension {r[i]}");
-            else if (r[i] == 0) known = 0;
+            else if (r[i] == 0) hasZero = true;
             else
             {
                 // The product stops at the largest array: past it no element count can match (and in long it could
@@ -73,9 +73,9 @@ internal static class ShapeUtil
                 nonZero *= r[i];
                 if (nonZero > Array.MaxLength)
                     throw new ArgumentException($"shape '{Guard.ShapeText(shape)}' is invalid for input of size {numel}: its non-zero sizes multiply to more than the {Array.MaxLength} elements a Tensor can index");
-                if (known != 0) known = nonZero;
             }
         }
+        long known = hasZero ? 0 : nonZero;
         if (infer >= 0)
         {
             if (known == 0 || numel % known != 0)

@@ -42,9 +42,11 @@ public sealed partial class Tensor
 
     // An int64 tensor takes a whole value in long's range: NaN was written as 0 and 1e19 as long.MaxValue (PyTorch:
     // "value cannot be converted to type int64_t without overflow").
+    internal static bool FitsInt64(double value) => value >= -9.2233720368547758e18 && value < 9.2233720368547758e18;
+
     internal static void CheckInt64Value(double value, DType dtype, string name)
     {
-        if (dtype == DType.Int64 && !(value >= -9.2233720368547758e18 && value < 9.2233720368547758e18))
+        if (dtype == DType.Int64 && !FitsInt64(value))
             throw new ArgumentException($"{name}: value cannot be converted to type int64 without overflow. Expected a number in long's range, got {value}", name);
     }
 

@@ -306,7 +306,7 @@ public sealed partial class Tensor
     // An int64 tensor meets a number as PyTorch's Python scalars: a whole number in long's range stays int64, any other
     // (a fraction, NaN, an infinity, 1e19) makes the result float32 (it saturated to long.MaxValue and then wrapped).
     private Tensor ScalarOperand(double s) => Scalar(s,
-        DType == DType.Int64 && !(s == Math.Floor(s) && s >= -9.2233720368547758e18 && s < 9.2233720368547758e18) ? DType.Float32 : DType);
+        DType == DType.Int64 && !(s == Math.Floor(s) && FitsInt64(s)) ? DType.Float32 : DType);
 
     /// <summary>this + s, as <c>tensor + s</c>.</summary>
     public Tensor Add(double s) => Add(ScalarOperand(s));

@@ -281,14 +281,7 @@ public sealed partial class Tensor
         Guard.NotNull(sizes, nameof(sizes));
         NotZeroDim("split expects at least a 1-dimensional tensor");
         int d = Guard.Dim(dim, Dim);
-        long total = 0;
-        foreach (var s in sizes)
-        {
-            if (s < 0) throw new ArgumentException($"split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={Guard.ShapeText(sizes)}", nameof(sizes));
-            total += s;
-        }
-        if (total != ShapeRef[d])
-            throw new ArgumentException($"split_with_sizes expects split_sizes to sum exactly to {ShapeRef[d]} (input tensor's size at dimension {d}), but got split_sizes={Guard.ShapeText(sizes)}", nameof(sizes));
+        CheckSplitSizes(sizes, d);
         var parts = new Tensor[sizes.Length];
         int p = 0;
         for (int i = 0; i < sizes.Length; i++) { parts[i] = Narrow(d, p, sizes[i]); p += sizes[i]; }

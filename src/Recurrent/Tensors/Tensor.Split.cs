@@ -25,6 +25,19 @@ public sealed partial class Tensor
         return res;
     }
 
+    // split_with_sizes' checks (Split(int[]) and SplitWithSizes): non-negative sizes that add up, in long, to dim d's size.
+    private void CheckSplitSizes(int[] sizes, int d)
+    {
+        long total = 0;
+        foreach (var s in sizes)
+        {
+            if (s < 0) throw new ArgumentException($"split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={Guard.ShapeText(sizes)}", nameof(sizes));
+            total += s;
+        }
+        if (total != ShapeRef[d])
+            throw new ArgumentException($"split_with_sizes expects split_sizes to sum exactly to {ShapeRef[d]} (input tensor's size at dimension {d}), but got split_sizes={Guard.ShapeText(sizes)}", nameof(sizes));
+    }
+
     /// <summary>
     /// Splits along <paramref name="dim"/> into pieces of the given sizes (views), as
     /// <c>torch.split(t, sizes, dim)</c>, recording one autograd node for all pieces: the
@@ -35,14 +48,7 @@ public sealed partial class Tensor
         Guard.NotNull(sizes, nameof(sizes));
         if (Dim == 0) throw new ArgumentException("split_with_sizes expects at least a 1-dimensional tensor. Got a 0-dim tensor.", nameof(dim));
         int d = Guard.Dim(dim, Dim);
-        long total = 0;
-        foreach (var s in sizes)
-        {
-            if (s < 0) throw new ArgumentException($"split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={Guard.ShapeText(sizes)}", nameof(sizes));
-            total += s;
-        }
-        if (total != ShapeRef[d])
-            throw new ArgumentException($"split_with_sizes expects split_sizes to sum exactly to {ShapeRef[d]} (input tensor's size at dimension {d}), but got split_sizes={Guard.ShapeText(sizes)}", nameof(sizes));
+        CheckSplitSizes(sizes, d);
         var parts = new Tensor[sizes.Length];
         int pos = 0;
         for (int i = 0; i < sizes.Length; i++) { parts[i] = NarrowNoGrad(d, pos, sizes[i]); pos += sizes[i]; }

@@ -401,10 +401,8 @@ public sealed class CheckpointStore
         while (digits < rest.Length && char.IsAsciiDigit(rest[digits])) digits++;
         if (digits < 9) return false;                      // the step, {step:D9}: nine digits or more
         rest = rest[digits..];
-        if (temporary) return rest.Length >= 9 && rest[0] == '-' && IsHex(rest[1..]);
-        return rest.Length == 0 || (rest.Length == 9 && rest[0] == '-' && IsHex(rest[1..]));
-
-        static bool IsHex(ReadOnlySpan<char> s) { foreach (char c in s) if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c)) return false; return true; }
+        bool hexTail = rest.Length > 1 && rest[0] == '-' && rest[1..].IndexOfAnyExcept("0123456789abcdef") < 0;
+        return temporary ? hexTail && rest.Length >= 9 : rest.Length == 0 || (hexTail && rest.Length == 9);
     }
 
     private static bool PathsEqual(string a, string b) =>
