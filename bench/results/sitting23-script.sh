@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sitting 23 (stop 30): the CLI and NativeAOT figures, the recipe's hash after 300 steps and its managed bytes per step, on the final code of stop 30 (no kernel or step arithmetic changed at this stop, so the grid and recipe ratios of sitting 22 stand).
+# Sitting 23 (stop 30): the CLI and NativeAOT figures, the recipe's hash after 300 steps and its managed bytes per step, on the final code of stop 30 (no kernel or step arithmetic changed at this stop, so the grid and recipe ratios of sitting 22 stand). Run again after the last read's mends.
 set -u
 O=/work/sitting/s23
 mkdir -p $O; cd /work/main
