@@ -1,16 +1,21 @@
-// Learning-rate schedulers, as torch.optim.lr_scheduler: a base that steps an epoch counter and
-// rewrites each param group's lr, StepLR and ExponentialLR in PyTorch's chainable (multiplicative)
-// form so the lr values are the same doubles PyTorch computes.
+// Learning-rate schedulers, as torch.optim.lr_scheduler: a base that steps an epoch counter and rewrites each param
+// group's lr, the chainable (multiplicative) schedulers in PyTorch's own recursive forms so the lr values are the
+// doubles PyTorch computes, their closed forms where SequentialLR restarts one at a milestone, and ReduceLROnPlateau
+// (in ReduceLROnPlateau.cs), which steps on a metric instead of an epoch.
 namespace Recurrent.Optim;
 
 /// <summary>
 /// Base of the schedulers, as <c>torch.optim.lr_scheduler.LRScheduler</c>. Construction performs PyTorch's initial
-/// step (epoch 0, learning rates unchanged); call <see cref="Step"/> once per epoch after <c>optimizer.Step()</c>.
+/// step (epoch 0); call <see cref="Step"/> once per epoch (or per batch, for schedules counted in batches) after
+/// <c>optimizer.Step()</c>. Several schedulers on one optimizer chain, as in PyTorch: each multiplies the learning
+/// rate the others left.
 /// </summary>
 public abstract class LrScheduler
 {
     /// <summary>Remembers each group's initial learning rate and takes the initial step.</summary>
-    protected LrScheduler(Optimizer optimizer)
+    protected LrScheduler(Optimizer optimizer) : this(optimizer, initialStep: true) { }
+
+    private protected LrScheduler(Optimizer optimizer, bool initialStep)
     {
         Guard.NotNull(optimizer, nameof(optimizer));
         Optimizer = optimizer;
@@ -19,7 +24,7 @@ public abstract class LrScheduler
         foreach (var g in optimizer.ParamGroups) g.InitialLr ??= g.Lr;
         BaseLrs = optimizer.ParamGroups.Select(g => g.InitialLr!.Value).ToArray();
         LastEpoch = -1;
-        Step();
+        if (initialStep) InitialStep();
     }
 
     /// <summary>The optimizer whose learning rates are scheduled.</summary>
@@ -31,14 +36,44 @@ public abstract class LrScheduler
     /// <summary>Number of <see cref="Step"/> calls after the initial one (PyTorch's <c>last_epoch</c>); settable to resume.</summary>
     public int LastEpoch { get; set; }
 
+    /// <summary>True while the constructor's initial step computes the learning rates (PyTorch's <c>_is_initial</c>).</summary>
+    protected bool IsInitial { get; private set; }
+
     /// <summary>Advances one epoch and writes the new learning rates into the param groups, as <c>scheduler.step()</c>.</summary>
-    public void Step()
+    public virtual void Step()
     {
         LastEpoch++;
-        var lrs = ComputeLrs();
-        for (int i = 0; i < lrs.Length; i++) Optimizer.ParamGroups[i].Lr = lrs[i];
-        _lastLr = Optimizer.ParamGroups.Select(g => g.Lr).ToArray();
+        Apply(ComputeLrs());
     }
+
+    /// <summary>PyTorch's <c>_initial_step</c>: one step that chainable schedulers treat as "leave the rates as they are".</summary>
+    internal void InitialStep()
+    {
+        IsInitial = true;
+        try { Step(); }
+        finally { IsInitial = false; }
+    }
+
+    /// <summary>PyTorch's <c>_update_lr(0)</c>, which SequentialLR calls at a milestone: epoch 0 by the closed form where there is one.</summary>
+    internal void RestartAtEpochZero()
+    {
+        LastEpoch = 0;
+        Apply(ClosedFormLrs() ?? ComputeLrs());
+    }
+
+    /// <summary>Takes back the constructor's step (PyTorch's <c>recursive_undo</c>, for a scheduler a SequentialLR takes over).</summary>
+    internal virtual void UndoInitialStep() => LastEpoch--;
+
+    private void Apply(double[] lrs)
+    {
+        var groups = Optimizer.ParamGroups;
+        if (lrs.Length > groups.Count)
+            throw new InvalidOperationException($"{GetType().Name} computed {lrs.Length} learning rates for an optimizer with {groups.Count} param groups");
+        for (int i = 0; i < lrs.Length; i++) groups[i].Lr = lrs[i];
+        SetLastLr(groups.Select(g => g.Lr).ToArray());
+    }
+
+    private protected void SetLastLr(double[] lrs) => _lastLr = lrs;
 
     private double[] _lastLr = [];
 
@@ -48,34 +83,69 @@ public abstract class LrScheduler
     /// </summary>
     public double[] GetLastLr() => (double[])_lastLr.Clone();
 
-    /// <summary>The learning rates for epoch <see cref="LastEpoch"/>, from the groups' current ones.</summary>
+    /// <summary>The learning rates for epoch <see cref="LastEpoch"/>, from the groups' current ones (PyTorch's chainable <c>get_lr</c>).</summary>
     protected abstract double[] ComputeLrs();
+
+    /// <summary>The learning rates for epoch <see cref="LastEpoch"/> from <see cref="BaseLrs"/> alone (PyTorch's <c>_get_closed_form_lr</c>), or null where the schedule has none.</summary>
+    protected virtual double[]? ClosedFormLrs() => null;
+
+    /// <summary>The groups' current learning rates, each passed through <paramref name="f"/>.</summary>
+    private protected double[] FromGroups(Func<double, double> f)
+    {
+        var groups = Optimizer.ParamGroups;
+        var lrs = new double[groups.Count];
+        for (int i = 0; i < lrs.Length; i++) lrs[i] = f(groups[i].Lr);
+        return lrs;
+    }
+
+    /// <summary>The base learning rates (as many as the groups that have one), each passed through <paramref name="f"/>.</summary>
+    private protected double[] FromBase(Func<double, double> f)
+    {
+        int n = Math.Min(BaseLrs.Count, Optimizer.ParamGroups.Count);
+        var lrs = new double[n];
+        for (int i = 0; i < n; i++) lrs[i] = f(BaseLrs[i]);
+        return lrs;
+    }
+
+    private protected static T Checked<T>(T value, bool ok, string name, string expected)
+    {
+        if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{name} {expected}, but got {value}");
+        return value;
+    }
+
+    private protected static IReadOnlyList<Func<int, double>> Lambdas(Optimizer optimizer, IReadOnlyList<Func<int, double>> lambdas, string name)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
+        Guard.NotNull(lambdas, name);
+        if (lambdas.Count != optimizer.ParamGroups.Count)
+            throw new ArgumentException($"Expected {optimizer.ParamGroups.Count} lr_lambdas (one per param group), but got {lambdas.Count}", name);
+        for (int i = 0; i < lambdas.Count; i++)
+            if (lambdas[i] is null) throw new ArgumentNullException(name, $"{name}[{i}] must not be null");
+        return lambdas.ToArray();
+    }
+
+    private protected static IReadOnlyList<Func<int, double>> Repeat(Optimizer optimizer, Func<int, double> lambda, string name)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
+        Guard.NotNull(lambda, name);
+        return Enumerable.Repeat(lambda, optimizer.ParamGroups.Count).ToArray();
+    }
 }
 
 /// <summary>Multiplies the learning rate by <see cref="Gamma"/> every <see cref="StepSize"/> epochs, as <c>StepLR</c>.</summary>
-public sealed class StepLR : LrScheduler
+public sealed class StepLR(Optimizer optimizer, int stepSize, double gamma = 0.1) : LrScheduler(optimizer)
 {
-    /// <summary>Creates the scheduler; <paramref name="stepSize"/> must be positive.</summary>
-    public StepLR(Optimizer optimizer, int stepSize, double gamma = 0.1) : base(Check(optimizer, stepSize))
-    {
-        StepSize = stepSize;
-        Gamma = gamma;
-    }
-
-    private static Optimizer Check(Optimizer optimizer, int stepSize)
-    {
-        Guard.Positive(stepSize, nameof(stepSize));
-        return optimizer;
-    }
-
-    /// <summary>Period of the decay, in epochs.</summary>
-    public int StepSize { get; }
+    /// <summary>Period of the decay, in epochs (positive).</summary>
+    public int StepSize { get; } = Checked(stepSize, stepSize > 0, nameof(stepSize), "must be greater than zero");
     /// <summary>Multiplicative factor.</summary>
-    public double Gamma { get; }
+    public double Gamma { get; } = gamma;
 
     /// <inheritdoc/>
     protected override double[] ComputeLrs() =>
-        Optimizer.ParamGroups.Select(g => LastEpoch == 0 || LastEpoch % StepSize != 0 ? g.Lr : g.Lr * Gamma).ToArray();
+        FromGroups(lr => LastEpoch == 0 || LastEpoch % StepSize != 0 ? lr : lr * Gamma);
+
+    /// <inheritdoc/>
+    protected override double[] ClosedFormLrs() => FromBase(b => b * Math.Pow(Gamma, LastEpoch / StepSize));
 }
 
 /// <summary>Multiplies the learning rate by <see cref="Gamma"/> every epoch, as <c>ExponentialLR</c>.</summary>
@@ -85,6 +155,285 @@ public sealed class ExponentialLR(Optimizer optimizer, double gamma) : LrSchedul
     public double Gamma { get; } = gamma;
 
     /// <inheritdoc/>
+    protected override double[] ComputeLrs() => FromGroups(lr => IsInitial ? lr : lr * Gamma);
+
+    /// <inheritdoc/>
+    protected override double[] ClosedFormLrs() => FromBase(b => b * Math.Pow(Gamma, LastEpoch));
+}
+
+/// <summary>
+/// Sets each group's learning rate to its base rate times <c>lrLambda(epoch)</c>, as <c>LambdaLR</c> (a warm-up is
+/// <c>e =&gt; Math.Min(1.0, (e + 1) / 100.0)</c>). The function is called at construction with epoch 0.
+/// </summary>
+public sealed class LambdaLR : LrScheduler
+{
+    private readonly IReadOnlyList<Func<int, double>> _lambdas;
+
+    /// <summary>One function for every param group.</summary>
+    public LambdaLR(Optimizer optimizer, Func<int, double> lrLambda) : this(optimizer, Repeat(optimizer, lrLambda, nameof(lrLambda)), 0) { }
+
+    /// <summary>One function per param group, in the groups' order.</summary>
+    public LambdaLR(Optimizer optimizer, IReadOnlyList<Func<int, double>> lrLambdas) : this(optimizer, Lambdas(optimizer, lrLambdas, nameof(lrLambdas)), 0) { }
+
+    private LambdaLR(Optimizer optimizer, IReadOnlyList<Func<int, double>> lambdas, int _) : base(optimizer, initialStep: false)
+    {
+        _lambdas = lambdas;
+        InitialStep();
+    }
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs()
+    {
+        int n = Math.Min(BaseLrs.Count, _lambdas.Count);
+        var lrs = new double[n];
+        for (int i = 0; i < n; i++) lrs[i] = BaseLrs[i] * _lambdas[i](LastEpoch);
+        return lrs;
+    }
+}
+
+/// <summary>Multiplies each group's learning rate by <c>lrLambda(epoch)</c> every epoch after the first, as <c>MultiplicativeLR</c>.</summary>
+public sealed class MultiplicativeLR : LrScheduler
+{
+    private readonly IReadOnlyList<Func<int, double>> _lambdas;
+
+    /// <summary>One function for every param group.</summary>
+    public MultiplicativeLR(Optimizer optimizer, Func<int, double> lrLambda) : this(optimizer, Repeat(optimizer, lrLambda, nameof(lrLambda)), 0) { }
+
+    /// <summary>One function per param group, in the groups' order.</summary>
+    public MultiplicativeLR(Optimizer optimizer, IReadOnlyList<Func<int, double>> lrLambdas) : this(optimizer, Lambdas(optimizer, lrLambdas, nameof(lrLambdas)), 0) { }
+
+    private MultiplicativeLR(Optimizer optimizer, IReadOnlyList<Func<int, double>> lambdas, int _) : base(optimizer, initialStep: false)
+    {
+        _lambdas = lambdas;
+        InitialStep();
+    }
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs()
+    {
+        var groups = Optimizer.ParamGroups;
+        if (IsInitial) return FromGroups(lr => lr);
+        int n = Math.Min(groups.Count, _lambdas.Count);
+        var lrs = new double[n];
+        for (int i = 0; i < n; i++) lrs[i] = groups[i].Lr * _lambdas[i](LastEpoch);
+        return lrs;
+    }
+}
+
+/// <summary>
+/// Multiplies the learning rate by <see cref="Gamma"/> at each milestone epoch, as <c>MultiStepLR</c> (a milestone
+/// listed twice multiplies by <c>Gamma</c> squared).
+/// </summary>
+public sealed class MultiStepLR : LrScheduler
+{
+    private readonly Dictionary<int, int> _counts;
+    private readonly int[] _sorted;
+
+    /// <summary>Creates the scheduler; <paramref name="milestones"/> are epoch indices (non-negative).</summary>
+    public MultiStepLR(Optimizer optimizer, IEnumerable<int> milestones, double gamma = 0.1) : base(optimizer, initialStep: false)
+    {
+        Guard.NotNull(milestones, nameof(milestones));
+        _sorted = milestones.Order().ToArray();
+        if (_sorted.Length > 0 && _sorted[0] < 0)
+            throw new ArgumentOutOfRangeException(nameof(milestones), _sorted[0], $"milestones must be non-negative epoch indices, but got {_sorted[0]}");
+        _counts = _sorted.CountBy(m => m).ToDictionary(p => p.Key, p => p.Value);
+        Gamma = gamma;
+        InitialStep();
+    }
+
+    /// <summary>The milestones in increasing order, each as often as it was given.</summary>
+    public IReadOnlyList<int> Milestones => _sorted;
+    /// <summary>Multiplicative factor.</summary>
+    public double Gamma { get; }
+
+    /// <inheritdoc/>
     protected override double[] ComputeLrs() =>
-        Optimizer.ParamGroups.Select(g => LastEpoch == 0 ? g.Lr : g.Lr * Gamma).ToArray();
+        _counts.TryGetValue(LastEpoch, out int n) ? FromGroups(lr => lr * Math.Pow(Gamma, n)) : FromGroups(lr => lr);
+
+    /// <inheritdoc/>
+    protected override double[] ClosedFormLrs()
+    {
+        // bisect_right: how many milestones are <= the epoch.
+        int passed = 0;
+        while (passed < _sorted.Length && _sorted[passed] <= LastEpoch) passed++;
+        return FromBase(b => b * Math.Pow(Gamma, passed));
+    }
+}
+
+/// <summary>
+/// Multiplies the learning rate by <see cref="Factor"/> for the first <see cref="TotalIters"/> epochs and restores it
+/// after, as <c>ConstantLR</c>.
+/// </summary>
+public sealed class ConstantLR(Optimizer optimizer, double factor = 1.0 / 3, int totalIters = 5) : LrScheduler(optimizer)
+{
+    // PyTorch accepts 0 and then divides by it at epoch total_iters (ZeroDivisionError); refused here at construction.
+    /// <summary>The factor, in (0, 1].</summary>
+    public double Factor { get; } = Checked(factor, factor > 0 && factor <= 1, nameof(factor), "must be in (0, 1]");
+    /// <summary>Epochs at the reduced rate (non-negative).</summary>
+    public int TotalIters { get; } = Checked(totalIters, totalIters >= 0, nameof(totalIters), "must be non-negative");
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs()
+    {
+        if (LastEpoch == 0) return FromGroups(lr => lr * Factor);
+        if (LastEpoch != TotalIters) return FromGroups(lr => lr);
+        return FromGroups(lr => lr * (1.0 / Factor));
+    }
+
+    /// <inheritdoc/>
+    protected override double[] ClosedFormLrs() =>
+        FromBase(b => b * (Factor + (LastEpoch >= TotalIters ? 1 : 0) * (1 - Factor)));
+}
+
+/// <summary>
+/// Moves the learning rate's factor linearly from <see cref="StartFactor"/> to <see cref="EndFactor"/> over
+/// <see cref="TotalIters"/> epochs, as <c>LinearLR</c> (the usual warm-up).
+/// </summary>
+public sealed class LinearLR(Optimizer optimizer, double startFactor = 1.0 / 3, double endFactor = 1.0, int totalIters = 5)
+    : LrScheduler(optimizer)
+{
+    /// <summary>The factor at epoch 0, in (0, 1].</summary>
+    public double StartFactor { get; } = Checked(startFactor, startFactor > 0 && startFactor <= 1, nameof(startFactor), "must be in (0, 1]");
+    /// <summary>The factor from epoch <see cref="TotalIters"/> on, in [0, 1].</summary>
+    public double EndFactor { get; } = Checked(endFactor, endFactor >= 0 && endFactor <= 1, nameof(endFactor), "must be in [0, 1]");
+    /// <summary>Epochs over which the factor moves (positive).</summary>
+    public int TotalIters { get; } = Checked(totalIters, totalIters > 0, nameof(totalIters), "must be greater than zero");
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs()
+    {
+        if (LastEpoch == 0) return FromGroups(lr => lr * StartFactor);
+        if (IsInitial || LastEpoch > TotalIters) return FromGroups(lr => lr);
+        double f = 1.0 + (EndFactor - StartFactor) / (TotalIters * StartFactor + (LastEpoch - 1) * (EndFactor - StartFactor));
+        return FromGroups(lr => lr * f);
+    }
+
+    /// <inheritdoc/>
+    protected override double[] ClosedFormLrs() =>
+        FromBase(b => b * (StartFactor + (EndFactor - StartFactor) * Math.Min(TotalIters, LastEpoch) / TotalIters));
+}
+
+/// <summary>Decays the learning rate by <c>(1 - epoch / totalIters)^power</c> to zero at <see cref="TotalIters"/>, as <c>PolynomialLR</c>.</summary>
+public sealed class PolynomialLR(Optimizer optimizer, int totalIters = 5, double power = 1.0) : LrScheduler(optimizer)
+{
+    /// <summary>Epochs of the decay (positive).</summary>
+    public int TotalIters { get; } = Checked(totalIters, totalIters > 0, nameof(totalIters), "must be greater than zero");
+    /// <summary>The power of the polynomial.</summary>
+    public double Power { get; } = power;
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs()
+    {
+        if (IsInitial || LastEpoch > TotalIters) return FromGroups(lr => lr);
+        double f = Math.Pow((1.0 - (double)LastEpoch / TotalIters) / (1.0 - (double)(LastEpoch - 1) / TotalIters), Power);
+        return FromGroups(lr => lr * f);
+    }
+
+    /// <inheritdoc/>
+    protected override double[] ClosedFormLrs() =>
+        FromBase(b => b * Math.Pow(1.0 - (double)Math.Min(TotalIters, LastEpoch) / TotalIters, Power));
+}
+
+/// <summary>
+/// Anneals the learning rate along a cosine from its base to <see cref="EtaMin"/> over <see cref="TMax"/> epochs, as
+/// <c>CosineAnnealingLR</c> (in PyTorch's recursive form; past <see cref="TMax"/> it rises again, as PyTorch's does).
+/// </summary>
+public sealed class CosineAnnealingLR(Optimizer optimizer, int tMax, double etaMin = 0.0) : LrScheduler(optimizer)
+{
+    /// <summary>Half period, in epochs (positive).</summary>
+    public int TMax { get; } = Checked(tMax, tMax > 0, nameof(tMax), "must be greater than zero");
+    /// <summary>The minimum learning rate.</summary>
+    public double EtaMin { get; } = etaMin;
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs()
+    {
+        if (IsInitial) return FromGroups(lr => lr);
+        var groups = Optimizer.ParamGroups;
+        var lrs = new double[Math.Min(groups.Count, BaseLrs.Count)];
+        if ((LastEpoch - 1 - TMax) % (2 * TMax) == 0)
+        {
+            for (int i = 0; i < lrs.Length; i++)
+                lrs[i] = groups[i].Lr + (BaseLrs[i] - EtaMin) * (1 - Math.Cos(Math.PI / TMax)) / 2;
+            return lrs;
+        }
+        double ratio = (1 + Math.Cos(Math.PI * LastEpoch / TMax)) / (1 + Math.Cos(Math.PI * (LastEpoch - 1) / TMax));
+        for (int i = 0; i < lrs.Length; i++) lrs[i] = ratio * (groups[i].Lr - EtaMin) + EtaMin;
+        return lrs;
+    }
+
+    /// <inheritdoc/>
+    protected override double[] ClosedFormLrs() =>
+        FromBase(b => EtaMin + (b - EtaMin) * (1 + Math.Cos(Math.PI * LastEpoch / TMax)) / 2);
+}
+
+/// <summary>
+/// Runs schedulers one after another, switching at the milestones, as <c>SequentialLR</c>: a warm-up then a decay is
+/// <c>new SequentialLR(opt, [new LinearLR(opt, 0.1, totalIters: 5), new CosineAnnealingLR(opt, 95)], [5])</c>. At a
+/// milestone the next scheduler starts at its epoch 0 from the base learning rates.
+/// </summary>
+public sealed class SequentialLR : LrScheduler
+{
+    private readonly LrScheduler[] _schedulers;
+    private readonly int[] _milestones;
+
+    /// <summary>
+    /// Takes over <paramref name="schedulers"/> (all on <paramref name="optimizer"/>); <paramref name="milestones"/> are
+    /// the epochs at which each scheduler after the first starts, increasing, one fewer than the schedulers.
+    /// </summary>
+    public SequentialLR(Optimizer optimizer, IReadOnlyList<LrScheduler> schedulers, IReadOnlyList<int> milestones)
+        : base(optimizer, initialStep: false)
+    {
+        Guard.NotNull(schedulers, nameof(schedulers));
+        Guard.NotNull(milestones, nameof(milestones));
+        if (schedulers.Count < 1)
+            throw new ArgumentException("SequentialLR expects at least one scheduler, but got no scheduler.", nameof(schedulers));
+        for (int i = 0; i < schedulers.Count; i++)
+        {
+            if (schedulers[i] is null) throw new ArgumentNullException(nameof(schedulers), $"schedulers[{i}] must not be null");
+            if (!ReferenceEquals(schedulers[i].Optimizer, optimizer))
+                throw new ArgumentException($"SequentialLR expects all schedulers to belong to the same optimizer, but schedulers[{i}] ({schedulers[i].GetType().Name}) belongs to another one", nameof(schedulers));
+            if (Array.IndexOf(schedulers.ToArray(), schedulers[i]) != i)
+                throw new ArgumentException($"schedulers[{i}] is listed twice", nameof(schedulers));
+        }
+        if (milestones.Count != schedulers.Count - 1)
+            throw new ArgumentException($"SequentialLR expects one milestone fewer than schedulers, but got {schedulers.Count} schedulers and {milestones.Count} milestones", nameof(milestones));
+        for (int i = 0; i < milestones.Count; i++)
+            if (milestones[i] < 1 || (i > 0 && milestones[i] <= milestones[i - 1]))
+                throw new ArgumentOutOfRangeException(nameof(milestones), milestones[i], $"milestones must be positive and increasing, but milestones[{i}] is {milestones[i]}" + (i > 0 ? $" after {milestones[i - 1]}" : ""));
+        _schedulers = schedulers.ToArray();
+        _milestones = milestones.ToArray();
+        LastEpoch = 0;
+        // As PyTorch: the rates go back to the base, every scheduler's constructor step is taken back, and the first
+        // scheduler takes its initial step again.
+        for (int i = 0; i < optimizer.ParamGroups.Count; i++) optimizer.ParamGroups[i].Lr = optimizer.ParamGroups[i].InitialLr!.Value;
+        foreach (var s in _schedulers) s.UndoInitialStep();
+        _schedulers[0].InitialStep();
+        SetLastLr(_schedulers[0].GetLastLr());
+    }
+
+    /// <summary>The schedulers, in order.</summary>
+    public IReadOnlyList<LrScheduler> Schedulers => _schedulers;
+    /// <summary>The epochs at which each scheduler after the first starts.</summary>
+    public IReadOnlyList<int> Milestones => _milestones;
+
+    /// <summary>Advances one epoch: the scheduler whose span holds it steps, or starts at a milestone.</summary>
+    public override void Step()
+    {
+        LastEpoch++;
+        int idx = 0;
+        while (idx < _milestones.Length && _milestones[idx] <= LastEpoch) idx++;
+        var s = _schedulers[idx];
+        if (idx > 0 && _milestones[idx - 1] == LastEpoch) s.RestartAtEpochZero();
+        else s.Step();
+        SetLastLr(s.GetLastLr());
+    }
+
+    internal override void UndoInitialStep()
+    {
+        foreach (var s in _schedulers) s.UndoInitialStep();
+    }
+
+    /// <summary>Not used: <see cref="Step"/> delegates to the schedulers.</summary>
+    protected override double[] ComputeLrs() => _schedulers[0].GetLastLr();
 }

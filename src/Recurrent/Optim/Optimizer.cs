@@ -247,6 +247,7 @@ public abstract class Optimizer
             sd[$"param_groups.{gi}.params"] = Tensor.FromArray(ids, ids.Length);
             foreach (var (name, value) in g.Options.ToValues())
                 sd[$"param_groups.{gi}.{name}"] = value.Length == 1 ? Tensor.Scalar(value[0], DType.Float64) : Tensor.FromArray(value, value.Length);
+            if (g.InitialLr is { } initialLr) sd[$"param_groups.{gi}.initial_lr"] = Tensor.Scalar(initialLr, DType.Float64);
         }
         return sd;
     }
@@ -265,6 +266,7 @@ public abstract class Optimizer
         if (savedGroups != _groups.Count)
             throw new ArgumentException($"loaded state dict has a different number of parameter groups (expected {_groups.Count}, got {savedGroups})", nameof(stateDict));
         var newOptions = new OptimizerOptions[_groups.Count];
+        var newInitialLr = new double?[_groups.Count];
         for (int gi = 0; gi < _groups.Count; gi++)
         {
             var ids = stateDict[$"param_groups.{gi}.params"];
@@ -277,6 +279,15 @@ public abstract class Optimizer
             {
                 if (!key.StartsWith(prefix, StringComparison.Ordinal) || key == prefix + "params") continue;
                 string name = key[prefix.Length..];
+                if (name == "initial_lr")
+                {
+                    // A scheduler's base rate (PyTorch keeps it in the group's dict, so it travels with the optimizer).
+                    double v = t.Numel == 1 ? t.ToDouble() : double.NaN;
+                    if (!(v >= 0 && double.IsFinite(v)))
+                        throw new ArgumentException($"{key}: expected one finite learning rate >= 0, got {(t.Numel == 1 ? Nn.PyFormat.Float(v) : "shape " + Guard.ShapeText(t.ShapeRef))}", nameof(stateDict));
+                    newInitialLr[gi] = v;
+                    continue;
+                }
                 if (!counts.TryGetValue(name, out int count))
                     throw new ArgumentException($"loaded state dict has an unknown hyperparameter '{name}' in parameter group {gi}", nameof(stateDict));
                 var values = t.Double().ToArray<double>();
@@ -335,7 +346,11 @@ public abstract class Optimizer
                 index++;
             }
         for (int gi = 0; gi < _groups.Count; gi++)
+        {
             foreach (var (name, value) in newOptions[gi].ToValues()) _groups[gi].Options.TrySetValue(name, value);
+            // As PyTorch's load_state_dict, which replaces each group's dict: a saved state without initial_lr clears it.
+            _groups[gi].InitialLr = newInitialLr[gi];
+        }
         _state.Clear();
         foreach (var (p, st) in newState) _state[p] = st;
 

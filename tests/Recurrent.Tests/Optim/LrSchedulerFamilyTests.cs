@@ -1,0 +1,286 @@
+// The schedulers beyond StepLR and ExponentialLR, against what torch.optim.lr_scheduler documents: each chainable
+// (recursive) schedule against its closed form over several periods, PyTorch's documented example values, SequentialLR's
+// restart at a milestone, and ReduceLROnPlateau's patience, cooldown, threshold, min_lr and eps rules.
+using Recurrent.Optim;
+
+namespace Recurrent.Tests.Optim;
+
+public class LrSchedulerFamilyTests
+{
+    private static Sgd Opt(double lr = 0.05) => new([Tensor.Zeros(1).RequiresGrad_()], lr: lr);
+
+    /// <summary>The learning rate of group 0 at epochs 0..epochs (the constructor's, then one per Step).</summary>
+    private static double[] Trace(Optimizer opt, Action step, int epochs)
+    {
+        var lrs = new List<double> { opt.ParamGroups[0].Lr };
+        for (int e = 0; e < epochs; e++) { step(); lrs.Add(opt.ParamGroups[0].Lr); }
+        return lrs.ToArray();
+    }
+
+    private static void Close(double expected, double actual, double rtol = 1e-12) =>
+        Assert.True(Math.Abs(expected - actual) <= rtol * Math.Abs(expected) + 1e-15, $"expected {expected:R}, got {actual:R}");
+
+    [Fact]
+    public void LambdaLRSetsBaseTimesLambdaFromEpochZero()
+    {
+        var opt = Opt(0.1);
+        opt.AddParamGroup([Tensor.Zeros(1).RequiresGrad_()], o => o.Lr = 1.0);
+        var seen = new List<int>();
+        var s = new LambdaLR(opt, [e => { seen.Add(e); return Math.Min(1.0, (e + 1) / 4.0); }, e => Math.Pow(0.5, e)]);
+        Assert.Equal([0], seen);
+        Assert.Equal(0.1 * 0.25, opt.ParamGroups[0].Lr);
+        Assert.Equal(1.0, opt.ParamGroups[1].Lr);
+        for (int i = 0; i < 5; i++) s.Step();
+        Assert.Equal(0.1 * 1.0, opt.ParamGroups[0].Lr);
+        Assert.Equal(Math.Pow(0.5, 5), opt.ParamGroups[1].Lr);
+        Assert.Equal(new[] { 0.1, Math.Pow(0.5, 5) }, s.GetLastLr());
+        var ex = Assert.Throws<ArgumentException>(() => new LambdaLR(opt, [e => 1.0]));
+        Assert.Contains("Expected 2 lr_lambdas", ex.Message);
+        Assert.Equal("lrLambdas", ex.ParamName);
+    }
+
+    [Fact]
+    public void MultiplicativeLRMultipliesAfterTheInitialStep()
+    {
+        var opt = Opt(0.2);
+        var s = new MultiplicativeLR(opt, e => e == 2 ? 0.5 : 0.9);
+        var lrs = Trace(opt, s.Step, 3);
+        Assert.Equal(new[] { 0.2, 0.2 * 0.9, 0.2 * 0.9 * 0.5, 0.2 * 0.9 * 0.5 * 0.9 }, lrs);
+    }
+
+    [Fact]
+    public void MultiStepLRDecaysAtMilestonesAndCountsRepeats()
+    {
+        var opt = Opt(0.05);
+        var s = new MultiStepLR(opt, [80, 30], 0.1);
+        var lrs = Trace(opt, s.Step, 100);
+        // PyTorch's example: 0.05 below 30, 0.005 below 80, 0.0005 after.
+        Close(0.05, lrs[29]); Close(0.005, lrs[30]); Close(0.005, lrs[79]); Close(0.0005, lrs[80]); Close(0.0005, lrs[100]);
+        Assert.Equal(new[] { 30, 80 }, s.Milestones);
+
+        var opt2 = Opt(1.0);
+        var s2 = new MultiStepLR(opt2, [2, 2], 0.5);
+        Assert.Equal(new[] { 1.0, 1.0, 0.25, 0.25 }, Trace(opt2, s2.Step, 3));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MultiStepLR(Opt(), [-1]));
+    }
+
+    [Fact]
+    public void ConstantLRHoldsTheFactorUntilTotalIters()
+    {
+        var opt = Opt(0.05);
+        var s = new ConstantLR(opt, factor: 0.5, totalIters: 40);
+        var lrs = Trace(opt, s.Step, 45);
+        Assert.All(lrs[..40], lr => Assert.Equal(0.025, lr));
+        Assert.All(lrs[40..], lr => Assert.Equal(0.05, lr));
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new ConstantLR(Opt(), factor: 0));
+        Assert.Equal("factor", ex.ParamName);
+        Assert.Contains("(0, 1]", ex.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ConstantLR(Opt(), factor: 1.5));
+    }
+
+    [Fact]
+    public void LinearLRFollowsItsClosedForm()
+    {
+        var opt = Opt(0.05);
+        var s = new LinearLR(opt, startFactor: 0.05, endFactor: 1.0, totalIters: 40);
+        var lrs = Trace(opt, s.Step, 60);
+        for (int e = 0; e <= 60; e++) Close(0.05 * (0.05 + 0.95 * Math.Min(40, e) / 40), lrs[e]);
+        var opt2 = Opt(1.0);
+        var decay = new LinearLR(opt2, startFactor: 1.0, endFactor: 0.0, totalIters: 4);
+        var d = Trace(opt2, decay.Step, 6);
+        for (int e = 0; e <= 3; e++) Close(1.0 - e / 4.0, d[e]);
+        Assert.Equal(0.0, d[4]);
+        Assert.Equal(0.0, d[6]);
+        Assert.Equal("startFactor", Assert.Throws<ArgumentOutOfRangeException>(() => new LinearLR(Opt(), startFactor: 0)).ParamName);
+        Assert.Equal("endFactor", Assert.Throws<ArgumentOutOfRangeException>(() => new LinearLR(Opt(), endFactor: 1.1)).ParamName);
+        Assert.Equal("totalIters", Assert.Throws<ArgumentOutOfRangeException>(() => new LinearLR(Opt(), totalIters: 0)).ParamName);
+    }
+
+    [Fact]
+    public void PolynomialLRFollowsItsClosedForm()
+    {
+        var opt = Opt(0.05);
+        var s = new PolynomialLR(opt, totalIters: 50, power: 0.9);
+        var lrs = Trace(opt, s.Step, 60);
+        for (int e = 0; e < 50; e++) Close(0.05 * Math.Pow(1.0 - e / 50.0, 0.9), lrs[e], 1e-11);
+        Assert.All(lrs[50..], lr => Assert.Equal(0.0, lr));
+    }
+
+    [Fact]
+    public void CosineAnnealingLRFollowsTheCosineThroughAndPastTMax()
+    {
+        var opt = Opt(0.1);
+        var s = new CosineAnnealingLR(opt, tMax: 10, etaMin: 0.001);
+        var lrs = Trace(opt, s.Step, 35);
+        for (int e = 0; e <= 35; e++)
+            Close(0.001 + (0.1 - 0.001) * (1 + Math.Cos(Math.PI * e / 10)) / 2, lrs[e], 1e-10);
+        Close(0.001, lrs[10]);
+        Close(0.1, lrs[20], 1e-10);
+        Assert.Equal("tMax", Assert.Throws<ArgumentOutOfRangeException>(() => new CosineAnnealingLR(Opt(), 0)).ParamName);
+    }
+
+    [Fact]
+    public void SequentialLRSwitchesAtTheMilestoneFromTheBaseRate()
+    {
+        // PyTorch's example: ConstantLR(0.1, 20) then ExponentialLR(0.9) at 20: 0.005 until 19, 0.05, 0.045, 0.0405.
+        var opt = Opt(0.05);
+        var c = new ConstantLR(opt, factor: 0.1, totalIters: 20);
+        var x = new ExponentialLR(opt, 0.9);
+        var s = new SequentialLR(opt, [c, x], [20]);
+        var lrs = Trace(opt, s.Step, 22);
+        for (int e = 0; e < 20; e++) Close(0.005, lrs[e]);
+        Close(0.05, lrs[20]); Close(0.045, lrs[21]); Close(0.0405, lrs[22]);
+        Assert.Equal(new[] { lrs[22] }, s.GetLastLr());
+
+        // A linear warm-up then a cosine decay: the cosine starts at the base rate (its closed form at epoch 0).
+        var opt2 = Opt(1.0);
+        var warm = new LinearLR(opt2, startFactor: 0.25, totalIters: 3);
+        var cos = new CosineAnnealingLR(opt2, tMax: 4);
+        var s2 = new SequentialLR(opt2, [warm, cos], [3]);
+        var w = Trace(opt2, s2.Step, 7);
+        Close(0.25, w[0]); Close(0.5, w[1]); Close(0.75, w[2]);
+        Close(1.0, w[3]); Close((1 + Math.Cos(Math.PI / 4)) / 2, w[4]); Close(0.5, w[5]); Assert.True(Math.Abs(w[7]) < 1e-12);
+    }
+
+    [Fact]
+    public void SequentialLRRefusesInconsistentArguments()
+    {
+        var opt = Opt();
+        var a = new StepLR(opt, 2);
+        var b = new ExponentialLR(opt, 0.9);
+        Assert.Contains("one milestone fewer", Assert.Throws<ArgumentException>(() => new SequentialLR(opt, [a, b], [])).Message);
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new SequentialLR(opt, [a, b, new ExponentialLR(opt, 0.5)], [5, 5]));
+        Assert.Equal("milestones", ex.ParamName);
+        Assert.Contains("milestones[1] is 5 after 5", ex.Message);
+        var other = Opt();
+        Assert.Contains("same optimizer", Assert.Throws<ArgumentException>(() => new SequentialLR(opt, [a, new StepLR(other, 1)], [3])).Message);
+        Assert.Contains("at least one", Assert.Throws<ArgumentException>(() => new SequentialLR(opt, [], [])).Message);
+    }
+
+    [Fact]
+    public void ReduceLROnPlateauWaitsPatienceThenReducesAndCoolsDown()
+    {
+        var opt = Opt(1.0);
+        var s = new ReduceLROnPlateau(opt, factor: 0.5, patience: 1, cooldown: 1);
+        double[] metrics = [1.0, 0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.4];
+        var lrs = new List<double>();
+        foreach (var m in metrics) { s.Step(m); lrs.Add(opt.ParamGroups[0].Lr); }
+        // 0.5 is best; 0.6 bad (1), 0.6 bad (2 > 1: reduce, cooldown 1), 0.7 in cooldown (not counted), 0.7 bad (1),
+        // 0.7 bad (2: reduce), 0.4 better.
+        Assert.Equal(new[] { 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25 }, lrs);
+        Assert.Equal(0.4, s.Best);
+        Assert.Equal(8, s.LastEpoch);
+        Assert.Equal(new[] { 0.25 }, s.GetLastLr());
+    }
+
+    [Fact]
+    public void ReduceLROnPlateauPatienceZeroReducesOnTheFirstWorseEpoch()
+    {
+        var opt = Opt(0.1);
+        var s = new ReduceLROnPlateau(opt, patience: 0);
+        s.Step(2.0);
+        Assert.Equal(0.1, opt.ParamGroups[0].Lr);
+        s.Step(2.0);
+        Close(0.01, opt.ParamGroups[0].Lr);
+        s.Step(double.NaN); // NaN is never an improvement
+        Close(0.001, opt.ParamGroups[0].Lr);
+    }
+
+    [Fact]
+    public void ReduceLROnPlateauThresholdModesAndMaxMode()
+    {
+        // rel: 0.99995 is not below 1.0 * (1 - 1e-4), so it is a bad epoch; abs 0.05: 0.96 is not below 0.95.
+        var rel = new ReduceLROnPlateau(Opt(1.0), patience: 0);
+        rel.Step(1.0); rel.Step(0.99995);
+        Assert.Equal(1.0, rel.Best);
+        Assert.Equal(0, rel.NumBadEpochs); // the reduction reset the counter
+        Close(0.1, rel.Optimizer.ParamGroups[0].Lr);
+        var abs = new ReduceLROnPlateau(Opt(1.0), thresholdMode: ThresholdMode.Abs, threshold: 0.05, patience: 5);
+        abs.Step(1.0); abs.Step(0.96);
+        Assert.Equal(1.0, abs.Best);
+        abs.Step(0.94);
+        Assert.Equal(0.94, abs.Best);
+        var max = new ReduceLROnPlateau(Opt(1.0), mode: PlateauMode.Max, patience: 0);
+        max.Step(0.5); max.Step(0.6);
+        Assert.Equal(1.0, max.Optimizer.ParamGroups[0].Lr);
+        max.Step(0.55);
+        Close(0.1, max.Optimizer.ParamGroups[0].Lr);
+    }
+
+    [Fact]
+    public void ReduceLROnPlateauRespectsMinLrAndEps()
+    {
+        var opt = Opt(1.0);
+        opt.AddParamGroup([Tensor.Zeros(1).RequiresGrad_()], o => o.Lr = 1e-8);
+        var s = new ReduceLROnPlateau(opt, [0.3, 0.0], patience: 0);
+        s.Step(1.0); s.Step(1.0); s.Step(1.0);
+        // Group 0: 1.0 -> 0.3 (clamped), then 0.3 -> 0.3 (no change). Group 1: 1e-8 -> 1e-9 is a change of 9e-9,
+        // below eps 1e-8, so it is not applied.
+        Assert.Equal(new[] { 0.3, 1e-8 }, s.GetLastLr());
+        Assert.Equal("minLrs", Assert.Throws<ArgumentException>(() => new ReduceLROnPlateau(opt, [0.1])).ParamName);
+        Assert.Equal("factor", Assert.Throws<ArgumentOutOfRangeException>(() => new ReduceLROnPlateau(opt, factor: 1.0)).ParamName);
+        Assert.Equal("patience", Assert.Throws<ArgumentOutOfRangeException>(() => new ReduceLROnPlateau(opt, patience: -1)).ParamName);
+    }
+
+    [Fact]
+    public void ReduceLROnPlateauTakesAOneElementTensor()
+    {
+        var s = new ReduceLROnPlateau(Opt(1.0), patience: 0);
+        s.Step(Tensor.FromArray([0.5f], 1));
+        Assert.Equal(0.5, s.Best);
+        var ex = Assert.Throws<ArgumentException>(() => s.Step(Tensor.Zeros(2)));
+        Assert.Equal("metric", ex.ParamName);
+        Assert.Contains("[2]", ex.Message);
+    }
+
+    [Fact]
+    public void ReduceLROnPlateauFillsMinLrForAGroupAddedLater()
+    {
+        var opt = Opt(1.0);
+        var s = new ReduceLROnPlateau(opt, patience: 0, minLr: 0.2);
+        opt.AddParamGroup([Tensor.Zeros(1).RequiresGrad_()], o => o.Lr = 0.3);
+        s.Step(1.0); s.Step(1.0);
+        Assert.Equal(new[] { 0.2, 0.2 }, s.GetLastLr());
+        var opt2 = Opt(1.0);
+        var pinned = new ReduceLROnPlateau(opt2, [0.1], patience: 0);
+        opt2.AddParamGroup([Tensor.Zeros(1).RequiresGrad_()], o => o.Lr = 0.3);
+        pinned.Step(1.0);
+        Assert.Contains("differs from when ReduceLROnPlateau was created", Assert.Throws<InvalidOperationException>(() => pinned.Step(1.0)).Message);
+    }
+
+    [Fact]
+    public void ASchedulerResumesFromTheOptimizerStateWithItsBaseRate()
+    {
+        // Uninterrupted: 10 epochs of cosine annealing.
+        var full = Opt(0.1);
+        var fs = new CosineAnnealingLR(full, tMax: 10);
+        var expected = Trace(full, fs.Step, 10);
+
+        // Interrupted after 4 epochs: the optimizer's state carries lr and initial_lr; a new scheduler resumes at
+        // epoch 4 from the base rate 0.1, not from the decayed rate it finds in the group.
+        var first = Opt(0.1);
+        var s1 = new CosineAnnealingLR(first, tMax: 10);
+        for (int e = 0; e < 4; e++) s1.Step();
+        var saved = first.StateDict();
+        Assert.Equal(0.1, saved["param_groups.0.initial_lr"].ToDouble());
+
+        var second = Opt(0.5);
+        second.LoadStateDict(saved);
+        Assert.Equal(0.1, second.ParamGroups[0].InitialLr);
+        var s2 = new CosineAnnealingLR(second, tMax: 10) { LastEpoch = 4 };
+        Assert.Equal(new[] { 0.1 }, s2.BaseLrs);
+        var rest = Trace(second, s2.Step, 6);
+        Assert.Equal(expected[4..], rest);
+
+        // A state without initial_lr (no scheduler when it was saved) clears it, as PyTorch's group replacement does;
+        // a malformed one is refused before anything changes.
+        var plain = Opt(0.3).StateDict();
+        second.LoadStateDict(plain);
+        Assert.Null(second.ParamGroups[0].InitialLr);
+        var bad = new Dictionary<string, Tensor>(saved) { ["param_groups.0.initial_lr"] = Tensor.Scalar(double.NaN, DType.Float64) };
+        var ex = Assert.Throws<ArgumentException>(() => second.LoadStateDict(bad));
+        Assert.Contains("param_groups.0.initial_lr: expected one finite learning rate >= 0, got nan", ex.Message);
+        Assert.Equal(0.3, second.ParamGroups[0].Lr);
+        Assert.Null(second.ParamGroups[0].InitialLr);
+    }
+}
