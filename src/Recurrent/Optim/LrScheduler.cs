@@ -31,7 +31,7 @@ public abstract class LrScheduler
     public Optimizer Optimizer { get; }
 
     /// <summary>The groups' <see cref="ParamGroup.InitialLr"/> (PyTorch's <c>base_lrs</c>): their learning rates when the first scheduler was attached.</summary>
-    public IReadOnlyList<double> BaseLrs { get; }
+    public IReadOnlyList<double> BaseLrs { get; private protected set; }
 
     /// <summary>Number of <see cref="Step"/> calls after the initial one (PyTorch's <c>last_epoch</c>); settable to resume.</summary>
     public int LastEpoch { get; set; }
@@ -43,7 +43,10 @@ public abstract class LrScheduler
     public virtual void Step()
     {
         LastEpoch++;
-        Apply(ComputeLrs());
+        double[] lrs;
+        try { lrs = ComputeLrs(); }
+        catch { LastEpoch--; throw; }   // a refused step (OneCycleLR past its total) changes nothing
+        Apply(lrs);
     }
 
     /// <summary>PyTorch's <c>_initial_step</c>: one step that chainable schedulers treat as "leave the rates as they are".</summary>
@@ -64,7 +67,7 @@ public abstract class LrScheduler
     /// <summary>Takes back the constructor's step (PyTorch's <c>recursive_undo</c>, for a scheduler a SequentialLR takes over).</summary>
     internal virtual void UndoInitialStep() => LastEpoch--;
 
-    private void Apply(double[] lrs)
+    private protected void Apply(double[] lrs)
     {
         var groups = Optimizer.ParamGroups;
         if (lrs.Length > groups.Count)
@@ -436,4 +439,243 @@ public sealed class SequentialLR : LrScheduler
 
     /// <summary>Not used: <see cref="Step"/> delegates to the schedulers.</summary>
     protected override double[] ComputeLrs() => _schedulers[0].GetLastLr();
+}
+
+/// <summary>How <see cref="OneCycleLR"/> moves between its phase boundaries.</summary>
+public enum AnnealStrategy
+{
+    /// <summary>Along half a cosine (PyTorch's <c>'cos'</c>, the default).</summary>
+    Cos,
+    /// <summary>Along a straight line (<c>'linear'</c>).</summary>
+    Linear,
+}
+
+/// <summary>
+/// The 1cycle policy, as <c>OneCycleLR</c>: the learning rate rises from <c>maxLr / divFactor</c> to <c>maxLr</c> over
+/// the first <c>pctStart</c> of <c>totalSteps</c> and anneals to <c>maxLr / divFactor / finalDivFactor</c>, while the
+/// momentum (SGD's and RMSprop's <c>Momentum</c>, Adam's <c>Beta1</c>) moves the opposite way. Call <see cref="LrScheduler.Step"/>
+/// after every batch; for PyTorch's <c>epochs=E, steps_per_epoch=S</c> pass <c>totalSteps: E * S</c>. Not chainable.
+/// </summary>
+public sealed class OneCycleLR : LrScheduler
+{
+    private readonly double[] _maxLrs, _minLrs, _maxMomentums, _baseMomentums;
+    private readonly (double End, int StartLr, int EndLr, int StartMom, int EndMom)[] _phases;
+    // Phase ends refer to these per-group values: 0 initial_lr, 1 max_lr, 2 min_lr; momentum 0 max, 1 base.
+
+    /// <summary>Creates the schedule with one peak learning rate for every group.</summary>
+    public OneCycleLR(Optimizer optimizer, double maxLr, int totalSteps, double pctStart = 0.3, AnnealStrategy annealStrategy = AnnealStrategy.Cos,
+        bool cycleMomentum = true, double baseMomentum = 0.85, double maxMomentum = 0.95, double divFactor = 25.0, double finalDivFactor = 1e4,
+        bool threePhase = false)
+        : this(optimizer, Repeat(optimizer, maxLr), totalSteps, pctStart, annealStrategy, cycleMomentum, baseMomentum, maxMomentum, divFactor, finalDivFactor, threePhase, 0) { }
+
+    /// <summary>Creates the schedule with a peak learning rate per param group.</summary>
+    public OneCycleLR(Optimizer optimizer, IReadOnlyList<double> maxLrs, int totalSteps, double pctStart = 0.3, AnnealStrategy annealStrategy = AnnealStrategy.Cos,
+        bool cycleMomentum = true, double baseMomentum = 0.85, double maxMomentum = 0.95, double divFactor = 25.0, double finalDivFactor = 1e4,
+        bool threePhase = false)
+        : this(optimizer, PerGroup(optimizer, maxLrs), totalSteps, pctStart, annealStrategy, cycleMomentum, baseMomentum, maxMomentum, divFactor, finalDivFactor, threePhase, 0) { }
+
+    private OneCycleLR(Optimizer optimizer, double[] maxLrs, int totalSteps, double pctStart, AnnealStrategy annealStrategy, bool cycleMomentum,
+        double baseMomentum, double maxMomentum, double divFactor, double finalDivFactor, bool threePhase, int _)
+        : base(Validate(optimizer, maxLrs, totalSteps, pctStart, annealStrategy, cycleMomentum, divFactor, finalDivFactor), initialStep: false)
+    {
+        TotalSteps = totalSteps;
+        PctStart = pctStart;
+        Strategy = annealStrategy;
+        CycleMomentum = cycleMomentum;
+        _phases = threePhase
+            ? [((double)(pctStart * totalSteps) - 1, 0, 1, 0, 1), ((double)(2 * pctStart * totalSteps) - 2, 1, 0, 1, 0), (totalSteps - 1, 0, 2, 0, 0)]
+            : [((double)(pctStart * totalSteps) - 1, 0, 1, 0, 1), (totalSteps - 1, 1, 2, 1, 0)];
+        var groups = optimizer.ParamGroups;
+        _maxLrs = maxLrs;
+        _minLrs = new double[groups.Count];
+        _maxMomentums = new double[groups.Count];
+        _baseMomentums = new double[groups.Count];
+        // As PyTorch (which overwrites initial_lr rather than keeping an earlier scheduler's): the schedule starts at max_lr / div_factor.
+        for (int i = 0; i < groups.Count; i++)
+        {
+            groups[i].InitialLr = maxLrs[i] / divFactor;
+            _minLrs[i] = groups[i].InitialLr!.Value / finalDivFactor;
+            _maxMomentums[i] = maxMomentum;
+            _baseMomentums[i] = baseMomentum;
+            if (cycleMomentum) SetMomentum(groups[i], maxMomentum);
+        }
+        BaseLrs = groups.Select(g => g.InitialLr!.Value).ToArray();
+        InitialStep();
+    }
+
+    /// <summary>Steps in the whole cycle; stepping past it is refused.</summary>
+    public int TotalSteps { get; }
+    /// <summary>Fraction of the cycle spent raising the learning rate.</summary>
+    public double PctStart { get; }
+    /// <summary>Cosine or linear annealing.</summary>
+    public AnnealStrategy Strategy { get; }
+    /// <summary>Whether the momentum (or Adam's beta1) cycles inversely to the learning rate.</summary>
+    public bool CycleMomentum { get; }
+
+    private static double[] Repeat(Optimizer optimizer, double maxLr)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
+        return Enumerable.Repeat(maxLr, optimizer.ParamGroups.Count).ToArray();
+    }
+
+    private static double[] PerGroup(Optimizer optimizer, IReadOnlyList<double> maxLrs)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
+        Guard.NotNull(maxLrs, nameof(maxLrs));
+        if (maxLrs.Count != optimizer.ParamGroups.Count)
+            throw new ArgumentException($"maxLrs must have the same length as optimizer.param_groups. maxLrs has {maxLrs.Count} values, param_groups has {optimizer.ParamGroups.Count}.", nameof(maxLrs));
+        return maxLrs.ToArray();
+    }
+
+    private static Optimizer Validate(Optimizer optimizer, double[] maxLrs, int totalSteps, double pctStart, AnnealStrategy strategy, bool cycleMomentum,
+        double divFactor, double finalDivFactor)
+    {
+        Checked(totalSteps, totalSteps > 0, nameof(totalSteps), "must be a positive number of steps");
+        Checked(pctStart, pctStart >= 0 && pctStart <= 1, nameof(pctStart), "must be between 0 and 1");
+        Checked(strategy, Enum.IsDefined(strategy), "annealStrategy", "must be Cos or Linear");
+        Checked(divFactor, divFactor > 0 && double.IsFinite(divFactor), nameof(divFactor), "must be a positive number");
+        Checked(finalDivFactor, finalDivFactor > 0 && double.IsFinite(finalDivFactor), nameof(finalDivFactor), "must be a positive number");
+        foreach (var m in maxLrs) Checked(m, m >= 0 && double.IsFinite(m), "maxLr", "must be a finite learning rate >= 0");
+        if (cycleMomentum)
+            foreach (var g in optimizer.ParamGroups)
+                if (g.Options is not (SgdOptions or RmsPropOptions or AdamOptions))
+                    throw new ArgumentException($"optimizer must support momentum or beta1 with cycleMomentum enabled ({g.Options.GetType().Name} has neither); pass cycleMomentum: false", nameof(cycleMomentum));
+        return optimizer;
+    }
+
+    private static void SetMomentum(ParamGroup group, double value)
+    {
+        switch (group.Options)
+        {
+            case SgdOptions o: o.Momentum = value; break;
+            case RmsPropOptions o: o.Momentum = value; break;
+            case AdamOptions o: o.Beta1 = value; break;
+        }
+    }
+
+    private double Anneal(double start, double end, double pct)
+    {
+        if (Strategy == AnnealStrategy.Linear) return (end - start) * pct + start;
+        double cosOut = Math.Cos(Math.PI * pct) + 1;
+        return end + (start - end) / 2.0 * cosOut;
+    }
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs()
+    {
+        int step = LastEpoch;
+        if (step > TotalSteps)
+            throw new InvalidOperationException($"Tried to step {step} times. The specified number of total steps is {TotalSteps}");
+        var groups = Optimizer.ParamGroups;
+        int n = Math.Min(groups.Count, _maxLrs.Length);
+        var lrs = new double[n];
+        var moms = new double[n];
+        for (int gi = 0; gi < n; gi++)
+        {
+            double initial = groups[gi].InitialLr ?? BaseLrs[gi];
+            double start = 0.0;
+            for (int p = 0; p < _phases.Length; p++)
+            {
+                var phase = _phases[p];
+                if (step <= phase.End || p == _phases.Length - 1)
+                {
+                    if (phase.End == start)
+                        throw new InvalidOperationException($"OneCycleLR: step {step} falls in an empty phase (pctStart {PctStart} of {TotalSteps} steps); PyTorch divides by zero here");
+                    double pct = (step - start) / (phase.End - start);
+                    lrs[gi] = Anneal(Lr(phase.StartLr), Lr(phase.EndLr), pct);
+                    moms[gi] = Anneal(Mom(phase.StartMom), Mom(phase.EndMom), pct);
+                    break;
+                }
+                start = phase.End;
+            }
+
+            double Lr(int which) => which switch { 0 => initial, 1 => _maxLrs[gi], _ => _minLrs[gi] };
+            double Mom(int which) => which == 0 ? _maxMomentums[gi] : _baseMomentums[gi];
+        }
+        if (CycleMomentum)
+            for (int gi = 0; gi < n; gi++) SetMomentum(groups[gi], moms[gi]);
+        return lrs;
+    }
+}
+
+/// <summary>
+/// Cosine annealing with warm restarts (SGDR), as <c>CosineAnnealingWarmRestarts</c>: the rate falls from the base
+/// to <see cref="EtaMin"/> over <see cref="T0"/> epochs, restarts, and each period is <see cref="TMult"/> times the
+/// last. <see cref="Step(double)"/> takes a fractional epoch for per-batch stepping (PyTorch's <c>step(epoch + i / iters)</c>).
+/// </summary>
+public sealed class CosineAnnealingWarmRestarts : LrScheduler
+{
+    /// <summary>Creates the scheduler: <paramref name="t0"/> epochs to the first restart, each period <paramref name="tMult"/> times the last.</summary>
+    public CosineAnnealingWarmRestarts(Optimizer optimizer, int t0, int tMult = 1, double etaMin = 0.0)
+        : base(Validate(optimizer, t0, tMult), initialStep: false)
+    {
+        T0 = t0;
+        Ti = t0;
+        TMult = tMult;
+        EtaMin = etaMin;
+        TCur = -1;
+        InitialStep();
+    }
+
+    private static Optimizer Validate(Optimizer optimizer, int t0, int tMult)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
+        Checked(t0, t0 > 0, nameof(t0), "must be a positive number of epochs");
+        Checked(tMult, tMult >= 1, nameof(tMult), "must be an integer >= 1");
+        return optimizer;
+    }
+
+    /// <summary>Epochs to the first restart.</summary>
+    public int T0 { get; }
+    /// <summary>Growth factor of the period after each restart.</summary>
+    public int TMult { get; }
+    /// <summary>The minimum learning rate.</summary>
+    public double EtaMin { get; }
+    /// <summary>The current period, in epochs (PyTorch's <c>T_i</c>).</summary>
+    public long Ti { get; private set; }
+    /// <summary>Epochs since the last restart (PyTorch's <c>T_cur</c>; fractional after <see cref="Step(double)"/>).</summary>
+    public double TCur { get; private set; }
+
+    /// <summary>Advances one epoch, restarting when the period ends.</summary>
+    public override void Step()
+    {
+        if (LastEpoch < 0) { Step(0); return; }
+        TCur += 1;
+        if (TCur >= Ti)
+        {
+            TCur %= Ti;
+            Ti = checked(Ti * TMult);
+        }
+        LastEpoch++;
+        Apply(ComputeLrs());
+    }
+
+    /// <summary>Moves to <paramref name="epoch"/> (fractional for per-batch stepping; non-negative).</summary>
+    public void Step(double epoch)
+    {
+        if (!(epoch >= 0) || !double.IsFinite(epoch))
+            throw new ArgumentOutOfRangeException(nameof(epoch), epoch, $"Expected non-negative epoch, but got {epoch}");
+        if (epoch >= T0)
+        {
+            if (TMult == 1) TCur = epoch % T0;
+            else
+            {
+                int n = (int)Math.Log(epoch / T0 * (TMult - 1) + 1, TMult);
+                double pow = Math.Pow(TMult, n);
+                TCur = epoch - T0 * (pow - 1) / (TMult - 1);
+                Ti = checked((long)(T0 * pow));
+            }
+        }
+        else
+        {
+            Ti = T0;
+            TCur = epoch;
+        }
+        LastEpoch = (int)Math.Floor(epoch);
+        Apply(ComputeLrs());
+    }
+
+    /// <inheritdoc/>
+    protected override double[] ComputeLrs() =>
+        FromBase(b => EtaMin + (b - EtaMin) * (1 + Math.Cos(Math.PI * TCur / Ti)) / 2);
 }

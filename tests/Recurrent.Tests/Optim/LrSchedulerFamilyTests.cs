@@ -283,4 +283,88 @@ public class LrSchedulerFamilyTests
         Assert.Equal(0.3, second.ParamGroups[0].Lr);
         Assert.Null(second.ParamGroups[0].InitialLr);
     }
+
+    [Fact]
+    public void OneCycleLRRisesToMaxThenAnnealsToMinWhileBeta1MovesInversely()
+    {
+        var opt = new Adam([Tensor.Zeros(1).RequiresGrad_()], lr: 0.5);
+        var s = new OneCycleLR(opt, maxLr: 0.01, totalSteps: 100);
+        var o = (AdamOptions)opt.ParamGroups[0].Options;
+        Close(0.01 / 25, opt.ParamGroups[0].Lr);
+        Assert.Equal(0.95, o.Beta1);
+        Assert.Equal(0.01 / 25, opt.ParamGroups[0].InitialLr);
+        var lrs = new List<double> { opt.ParamGroups[0].Lr };
+        var betas = new List<double> { o.Beta1 };
+        for (int i = 0; i < 100; i++) { s.Step(); lrs.Add(opt.ParamGroups[0].Lr); betas.Add(o.Beta1); }
+        // Phase 1 ends at step 0.3 * 100 - 1 = 29 (the peak), phase 2 at 99 (the floor); halfway through phase 1 the
+        // cosine is at the mean of its ends.
+        Close(0.01, lrs[29]); Close(0.85, betas[29]);
+        Close(0.01 / 25 / 1e4, lrs[99]); Close(0.95, betas[99]);
+        Assert.True(lrs.Take(30).Zip(lrs.Skip(1).Take(29)).All(p => p.First < p.Second), "rising in phase 1");
+        Assert.True(lrs.Skip(29).Take(71).Zip(lrs.Skip(30).Take(70)).All(p => p.First > p.Second), "falling in phase 2");
+        // Past the cycle: refused, and nothing changes.
+        var ex = Assert.Throws<InvalidOperationException>(() => s.Step());
+        Assert.Contains("Tried to step 101 times. The specified number of total steps is 100", ex.Message);
+        Assert.Equal(100, s.LastEpoch);
+        Assert.Equal(lrs[100], opt.ParamGroups[0].Lr);
+
+        // Halfway through a phase the cosine is at the mean of its ends: phase 1 of 0.25 * 84 steps ends at step 20.
+        var sgd = new Sgd([Tensor.Zeros(1).RequiresGrad_()], lr: 1.0, momentum: 0.9);
+        var s2 = new OneCycleLR(sgd, maxLr: 0.01, totalSteps: 84, pctStart: 0.25);
+        for (int i = 0; i < 10; i++) s2.Step();
+        Close((0.01 / 25 + 0.01) / 2, sgd.ParamGroups[0].Lr);
+        Close((0.95 + 0.85) / 2, ((SgdOptions)sgd.ParamGroups[0].Options).Momentum);
+    }
+
+    [Fact]
+    public void OneCycleLRLinearAndThreePhase()
+    {
+        var opt = new Sgd([Tensor.Zeros(1).RequiresGrad_()], lr: 1.0, momentum: 0.9);
+        var s = new OneCycleLR(opt, maxLr: 1.0, totalSteps: 41, pctStart: 0.25, annealStrategy: AnnealStrategy.Linear,
+            divFactor: 10, finalDivFactor: 100, threePhase: true);
+        // Phases end at 0.25 * 41 - 1 = 9.25, 2 * 0.25 * 41 - 2 = 18.5 and 40.
+        var lrs = Trace(opt, s.Step, 40);
+        for (int e = 0; e <= 9; e++) Close(0.1 + (1.0 - 0.1) * e / 9.25, lrs[e]);
+        for (int e = 10; e <= 18; e++) Close(1.0 + (0.1 - 1.0) * (e - 9.25) / (18.5 - 9.25), lrs[e]);
+        for (int e = 19; e <= 40; e++) Close(0.1 + (0.001 - 0.1) * (e - 18.5) / (40 - 18.5), lrs[e]);
+        Assert.Equal(0.95, ((SgdOptions)opt.ParamGroups[0].Options).Momentum, 12);
+
+        var keep = new Adam([Tensor.Zeros(1).RequiresGrad_()], lr: 0.1, betas: (0.7, 0.999));
+        _ = new OneCycleLR(keep, 0.1, 10, cycleMomentum: false);
+        Assert.Equal(0.7, ((AdamOptions)keep.ParamGroups[0].Options).Beta1);
+        Assert.Equal("totalSteps", Assert.Throws<ArgumentOutOfRangeException>(() => new OneCycleLR(keep, 0.1, 0)).ParamName);
+        Assert.Equal("pctStart", Assert.Throws<ArgumentOutOfRangeException>(() => new OneCycleLR(keep, 0.1, 10, pctStart: 1.5)).ParamName);
+        Assert.Equal("maxLrs", Assert.Throws<ArgumentException>(() => new OneCycleLR(keep, [0.1, 0.2], 10)).ParamName);
+        Assert.Equal(0.7, ((AdamOptions)keep.ParamGroups[0].Options).Beta1);
+    }
+
+    [Fact]
+    public void CosineAnnealingWarmRestartsRestartsAndGrowsThePeriod()
+    {
+        var opt = Opt(0.1);
+        var s = new CosineAnnealingWarmRestarts(opt, t0: 10, etaMin: 0.001);
+        var lrs = Trace(opt, s.Step, 25);
+        for (int e = 0; e <= 25; e++) Close(0.001 + (0.1 - 0.001) * (1 + Math.Cos(Math.PI * (e % 10) / 10)) / 2, lrs[e]);
+
+        var opt2 = Opt(1.0);
+        var s2 = new CosineAnnealingWarmRestarts(opt2, t0: 10, tMult: 2);
+        var l2 = Trace(opt2, s2.Step, 70);
+        Assert.Equal(1.0, l2[10]);   // restart after 10
+        Assert.Equal(1.0, l2[30]);   // then after 20 more
+        Assert.Equal(1.0, l2[70]);   // then after 40 more
+        Close((1 + Math.Cos(Math.PI * 5 / 20)) / 2, l2[15]);
+        Assert.Equal(80, s2.Ti);     // the restart at 70 began a period of 80
+
+        // A fractional epoch (per-batch stepping): 12.5 is 2.5 into the second period of 20.
+        s2.Step(12.5);
+        Assert.Equal(2.5, s2.TCur);
+        Assert.Equal(20, s2.Ti);
+        Assert.Equal(12, s2.LastEpoch);
+        Close((1 + Math.Cos(Math.PI * 2.5 / 20)) / 2, opt2.ParamGroups[0].Lr);
+        s2.Step();
+        Assert.Equal(3.5, s2.TCur);
+        Assert.Equal(13, s2.LastEpoch);
+        Assert.Equal("epoch", Assert.Throws<ArgumentOutOfRangeException>(() => s2.Step(-1.0)).ParamName);
+        Assert.Equal("tMult", Assert.Throws<ArgumentOutOfRangeException>(() => new CosineAnnealingWarmRestarts(opt2, 10, 0)).ParamName);
+    }
 }
