@@ -7,7 +7,7 @@ using System.Diagnostics;
 
 namespace Recurrent.Bench;
 
-internal readonly record struct Measurement(double MedianMs, double MinMs, int Iters, double AllocBytesPerIter, int Gen2Collections)
+internal readonly record struct Measurement(double MedianMs, double MinMs, int Iters, double AllocBytesPerIter, int Gen2Collections, double MinFltPerIter)
 {
     public const double WarmupSeconds = 0.5, TimedSeconds = 1.5;
     public const int WarmupIters = 2;
@@ -41,6 +41,7 @@ internal readonly record struct Measurement(double MedianMs, double MinMs, int I
 
         int gen2Before = GC.CollectionCount(2);
         long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
+        long minFltBefore = CharLm.ProcStats.Read().MinFlt;
         int iters = 0;
         long timedStart = Stopwatch.GetTimestamp();
         long now = timedStart;
@@ -53,11 +54,12 @@ internal readonly record struct Measurement(double MedianMs, double MinMs, int I
             ticks[iters++] = now - t0;
         }
         long allocAfter = GC.GetTotalAllocatedBytes(precise: true);
+        long minFlt = CharLm.ProcStats.Read().MinFlt - minFltBefore;
         int gen2 = GC.CollectionCount(2) - gen2Before;
 
         Array.Sort(ticks, 0, iters);
         double medianTicks = iters % 2 == 1 ? ticks[iters / 2] : (ticks[iters / 2 - 1] + ticks[iters / 2]) / 2.0;
         double toMs = 1000.0 / freq;
-        return new Measurement(medianTicks * toMs, ticks[0] * toMs, iters, (double)(allocAfter - allocBefore) / iters, gen2);
+        return new Measurement(medianTicks * toMs, ticks[0] * toMs, iters, (double)(allocAfter - allocBefore) / iters, gen2, (double)minFlt / iters);
     }
 }

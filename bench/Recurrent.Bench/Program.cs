@@ -133,6 +133,7 @@ void Report(IBenchCase bench, Measurement r)
     sb.Append(",\"gflops\":").Append(Num(bench.Flops / (r.MedianMs * 1e6)));
     sb.Append(",\"alloc_bytes_per_iter\":").Append(Num(r.AllocBytesPerIter));
     sb.Append(",\"gen2_collections\":").Append(r.Gen2Collections);
+    sb.Append(",\"minflt_per_iter\":").Append(Num(r.MinFltPerIter));
     sb.Append('}');
     string line = sb.ToString();
     Console.WriteLine(line);
