@@ -46,12 +46,21 @@ public static class Quantizer
         // Every module's weights are quantized before any is installed: a weight that cannot be (NaN, infinite, too
         // wide) throws with the model untouched, not with the modules before it already int8 and their floats gone.
         var pending = new List<(IDynamicQuantizable Module, Dictionary<string, QuantizedMatrix> Weights)>();
-        foreach (var (_, m) in model.NamedModules().ToList())
+        foreach (var (prefix, m) in model.NamedModules().ToList())
         {
             if (m is not IDynamicQuantizable q || q.IsQuantized) continue;
             var weights = new Dictionary<string, QuantizedMatrix>();
-            foreach (var (name, _, _) in q.QuantizableWeights)
-                weights[name] = QuantizedWeights.Quantize(m.GetParameter(name));
+            foreach (var (name, rows, cols) in q.QuantizableWeights)
+            {
+                try { weights[name] = QuantizedWeights.Quantize(m.GetParameter(name)); }
+                catch (ArgumentException e)
+                {
+                    // The kernel's own message names its matrix ("weight[5, 2] is NaN", "k must be in [0, ...]"): say
+                    // which parameter of which module, and that the columns are its input features.
+                    string key = prefix.Length == 0 ? name : prefix + "." + name;
+                    throw new ArgumentException($"cannot quantize {key} of {m.TypeName} '{prefix}' ({rows} rows x {cols} input columns): {e.Message}", nameof(model), e);
+                }
+            }
             pending.Add((q, weights));
         }
         foreach (var (q, weights) in pending) q.InstallQuantized(weights);
@@ -164,19 +173,32 @@ public static class Quantizer
         {
             if (m is not IDynamicQuantizable q) continue;
             string p = prefix.Length == 0 ? "" : prefix + ".";
+            // A module the saved model left float (QuantizeDynamic on a part of it, as quantize_dynamic with a subset
+            // of module types) has its weights as floats in the file: it loads as a float module, with the rest.
+            var first = q.QuantizableWeights.First();
+            if (file.TryGet(p + first.Name, out var firstEntry) && firstEntry.DType != SafeTensorsDType.I8 && !q.IsQuantized)
+            {
+                foreach (var (name, _, _) in q.QuantizableWeights)
+                    if (file.TryGet(p + name, out var e) && e.DType == SafeTensorsDType.I8)
+                        throw new InvalidDataException($"{path}: {m.TypeName} '{prefix}' has {p + first.Name} as {firstEntry.DType} but {p + name} as I8; a module's weights are all int8 or all float.");
+                continue;
+            }
             var weights = new Dictionary<string, QuantizedMatrix>();
             foreach (var (name, rows, cols) in q.QuantizableWeights)
             {
                 string key = p + name;
                 if (!file.TryGet(key, out var entry) || entry.DType != SafeTensorsDType.I8)
-                    throw new InvalidDataException($"{path}: {key} must be an I8 tensor of shape ({rows}, {cols}) for {m.TypeName} '{prefix}'.");
+                    throw new InvalidDataException(q.IsQuantized && entry is not null
+                        ? $"{path}: {key} is {entry.DType}, but {m.TypeName} '{prefix}' is quantized (its float weights are gone); load the file into a float model of the same architecture."
+                        : $"{path}: {key} must be an I8 tensor of shape ({rows}, {cols}) for {m.TypeName} '{prefix}'.");
                 var shape = entry.ToShapeArray();
                 if (shape.Length != 2 || shape[0] != rows || shape[1] != cols)
                     throw new InvalidDataException($"{path}: size mismatch for {key}: expected ({rows}, {cols}), got ({string.Join(", ", shape)}).");
                 if (!file.TryGet(key + ScaleSuffix, out var scaleEntry) || scaleEntry.DType != SafeTensorsDType.F32 || scaleEntry.ToShapeArray() is not [var n] || n != rows)
                     throw new InvalidDataException($"{path}: {key + ScaleSuffix} must be an F32 tensor of shape ({rows}).");
                 var int8 = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, sbyte>(file.GetBytes(entry));
-                weights[name] = QuantizedMatrix.FromInt8(int8, file.GetFloat32(key + ScaleSuffix), rows, cols);
+                try { weights[name] = QuantizedMatrix.FromInt8(int8, file.GetFloat32(key + ScaleSuffix), rows, cols); }
+                catch (ArgumentException e) { throw new InvalidDataException($"{path}: {key + ScaleSuffix}: {e.Message}", e); }
                 consumed.Add(key);
                 consumed.Add(key + ScaleSuffix);
                 leaving.Add(key);
@@ -184,9 +206,19 @@ public static class Quantizer
             installs.Add((q, weights));
         }
         var rest = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var extraInt8 = new List<string>();
         foreach (var entry in file.Entries)
-            if (!consumed.Contains(entry.Name)) rest[entry.Name] = TensorIO.ToTensor(file, entry);
+        {
+            if (consumed.Contains(entry.Name)) continue;
+            // An int8 weight no module of this model takes (a larger model's file): an unexpected key, as any other,
+            // with its scales beside it; it is not a tensor the float state dict can hold.
+            if (entry.DType == SafeTensorsDType.I8) { extraInt8.Add(entry.Name); continue; }
+            rest[entry.Name] = TensorIO.ToTensor(file, entry);
+        }
+        foreach (var name in extraInt8) rest.Remove(name + ScaleSuffix);
         var errors = model.CheckStateDict(rest, strict, leaving, out _, out _, out _, out _);
+        if (strict && extraInt8.Count > 0)
+            errors.Add("Unexpected key(s) in state_dict: " + string.Join(", ", extraInt8.SelectMany(k => new[] { k, k + ScaleSuffix }).Where(file.Contains).Select(k => $"\"{k}\"")) + ". ");
         if (errors.Count > 0)
             throw new InvalidOperationException($"Error(s) in loading state_dict for {model.TypeName}:\n\t" + string.Join("\n\t", errors));
         foreach (var (q, weights) in installs) q.InstallQuantized(weights);

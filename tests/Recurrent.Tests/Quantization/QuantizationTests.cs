@@ -287,4 +287,91 @@ public class QuantizationTests
         }
         finally { dir.Delete(recursive: true); }
     }
+
+    [Fact]
+    public void PartlyQuantizedModel_RoundTrips_ItsFloatModulesStayFloat()
+    {
+        // quantize_dynamic with a subset of module types: only the head is int8, the LSTM stays float.
+        var model = new CharModel(new Generator(23));
+        Quantizer.QuantizeDynamic(model.Fc);
+        model.Eval();
+        var ids = Tensor.RandInt(0, 30, [7, 2], generator: new Generator(2));
+        var y = model.Forward(ids).ToArray<float>();
+        var dir = Directory.CreateTempSubdirectory("recurrent-q");
+        try
+        {
+            string path = Path.Combine(dir.FullName, "part.safetensors");
+            model.SaveQuantized(path);
+            var loaded = new CharModel(new Generator(5)).LoadQuantized(path);
+            loaded.Eval();
+            Assert.True(loaded.Fc.IsQuantized);
+            Assert.False(loaded.Rnn.IsQuantized);
+            Assert.Equal(y, loaded.Forward(ids).ToArray<float>());
+
+            // A fully quantized model cannot take float LSTM weights back: the message says why and what to do.
+            var full = Quantizer.QuantizeDynamic(new CharModel(new Generator(5)));
+            var ex = Assert.Throws<InvalidDataException>(() => full.LoadQuantized(path));
+            Assert.Contains("rnn.weight_ih_l0 is F32, but LSTM 'rnn' is quantized", ex.Message);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void ExtraInt8Weights_AreUnexpectedKeys_NotAnUnsupportedDType()
+    {
+        var g = new Generator(3);
+        var big = Quantizer.QuantizeDynamic(new Sequential(new Linear(4, 4, generator: g), new Linear(4, 4, generator: g), new Linear(4, 2, generator: g)));
+        var dir = Directory.CreateTempSubdirectory("recurrent-q");
+        try
+        {
+            string path = Path.Combine(dir.FullName, "big.safetensors");
+            big.SaveQuantized(path);
+            var small = new Sequential(new Linear(4, 4, generator: g), new Linear(4, 4, generator: g));
+            var ex = Assert.Throws<InvalidOperationException>(() => small.LoadQuantized(path));
+            Assert.Contains("Unexpected key(s) in state_dict: \"2.weight\", \"2.weight_scale\"", ex.Message);
+            Assert.False(Quantizer.IsQuantized(small));
+            small.LoadQuantized(path, strict: false);
+            Assert.True(Quantizer.IsQuantized(small));
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void CorruptScale_IsInvalidData_NamingTheFileAndKey()
+    {
+        var model = Quantizer.QuantizeDynamic(new Linear(3, 2, generator: new Generator(4)));
+        var dir = Directory.CreateTempSubdirectory("recurrent-q");
+        try
+        {
+            string path = Path.Combine(dir.FullName, "q.safetensors");
+            model.SaveQuantized(path);
+            // Rewrite the scales with a zero (same size, so the header stays valid).
+            var file = Recurrent.IO.SafeTensorsFile.Read(path);
+            var w = new Recurrent.IO.SafeTensorsWriter();
+            foreach (var e in file.Entries)
+            {
+                long[] shape = e.ToShapeArray();
+                if (e.Name == "weight_scale") w.Add(e.Name, shape, new float[] { 0f, 1f });
+                else if (e.DType == Recurrent.IO.SafeTensorsDType.I8) w.Add(e.Name, Recurrent.IO.SafeTensorsDType.I8, shape, file.GetBytes(e).ToArray());
+                else w.Add(e.Name, shape, file.GetFloat32(e.Name).ToArray());
+            }
+            w.AddMetadata(Quantizer.FormatKey, Quantizer.FormatValue);
+            w.Save(path);
+            var ex = Assert.Throws<InvalidDataException>(() => new Linear(3, 2).LoadQuantized(path));
+            Assert.Contains("q.safetensors: weight_scale: ", ex.Message);
+            Assert.Contains("scales[0] must be finite and positive", ex.Message);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void QuantizeDynamic_NamesTheParameterItCannotQuantize()
+    {
+        var model = new CharModel(new Generator(6));
+        using (new NoGrad()) model.Rnn.GetParameter("weight_hh_l1").Fill_(float.NaN);
+        var ex = Assert.Throws<ArgumentException>(() => Quantizer.QuantizeDynamic(model));
+        Assert.Contains("cannot quantize rnn.weight_hh_l1 of LSTM 'rnn' (256 rows x 64 input columns)", ex.Message);
+        Assert.Equal("model", ex.ParamName);
+        Assert.False(Quantizer.IsQuantized(model));
+    }
 }
