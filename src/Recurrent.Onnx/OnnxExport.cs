@@ -95,12 +95,28 @@ public static class OnnxExport
         if (options.Opset < OnnxExportOptions.MinOpset || options.Opset > OnnxExportOptions.MaxOpset)
             throw new ArgumentOutOfRangeException(nameof(options), options.Opset, $"opset must be in [{OnnxExportOptions.MinOpset}, {OnnxExportOptions.MaxOpset}], got {options.Opset}");
         for (int i = 0; i < exampleInputs.Length; i++)
+        {
             if (exampleInputs[i] is null) throw new ArgumentNullException(nameof(exampleInputs), $"exampleInputs[{i}] must not be null");
+            // The tracer knows a graph input by its tensor: one tensor passed twice would be one input read for both.
+            for (int j = 0; j < i; j++)
+                if (ReferenceEquals(exampleInputs[i], exampleInputs[j]))
+                    throw new ArgumentException($"exampleInputs[{i}] is the same tensor as exampleInputs[{j}]; each graph input needs its own tensor (pass a Clone() of one)", nameof(exampleInputs));
+        }
         var inputNames = Names(options.InputNames, exampleInputs.Length, "input", nameof(options.InputNames));
         CheckWritable(path);
 
         var tracer = new OnnxTracer(options.Opset, options.Module);
         var declared = DeclareInputs(tracer, exampleInputs, inputNames, options.DynamicAxes);
+        // The caller's output names are taken before tracing, so that no name the tracer makes up for a node takes one.
+        var reservedOutputs = new HashSet<string>(StringComparer.Ordinal);
+        if (options.OutputNames is not null)
+            foreach (var n in options.OutputNames)
+                if (!string.IsNullOrEmpty(n) && !reservedOutputs.Contains(n))
+                {
+                    if (!tracer.G.Reserve(n))
+                        throw new ArgumentException($"OnnxExportOptions.OutputNames: '{n}' is already an input's name", nameof(options));
+                    reservedOutputs.Add(n);
+                }
 
         Tensor[] outputs;
         var previous = TraceRecorder.Install(tracer);
@@ -119,7 +135,6 @@ public static class OnnxExport
         // Outputs: a value may be returned twice or be an input/initializer: give each output its own name.
         var graphOutputs = new List<Value>();
         var inputNameSet = new HashSet<string>(inputNames, StringComparer.Ordinal);
-        var initializerNames = new HashSet<string>(tracer.G.Initializers.Select(i => i.Name), StringComparer.Ordinal);
         var used = new HashSet<string>(StringComparer.Ordinal);
         var renames = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < outputs.Length; i++)
@@ -127,11 +142,14 @@ public static class OnnxExport
             if (outputs[i] is null) throw new OnnxExportException($"output {i} of the forward is null");
             var v = tracer.Output(outputs[i], i);
             var want = outputNames[i];
-            bool producedByNode = !inputNameSet.Contains(v.Name) && !initializerNames.Contains(v.Name) && used.Add(v.Name);
-            if (producedByNode && !renames.ContainsKey(v.Name) && tracer.G.Reserve(want)) renames[v.Name] = want;
+            // An initializer (a parameter or a constant returned as it is; Output may have just made it) is no node's
+            // output: it goes through an Identity, as an input does.
+            bool isInitializer = tracer.G.Initializers.Any(init => init.Name == v.Name);
+            bool producedByNode = !inputNameSet.Contains(v.Name) && !isInitializer && used.Add(v.Name);
+            if (producedByNode && !renames.ContainsKey(v.Name) && (reservedOutputs.Remove(want) || tracer.G.Reserve(want))) renames[v.Name] = want;
             else
             {
-                if (!tracer.G.Reserve(want)) throw new OnnxExportException($"output name '{want}' is already used by another value of the graph; choose another in OnnxExportOptions.OutputNames");
+                if (!reservedOutputs.Remove(want) && !tracer.G.Reserve(want)) throw new OnnxExportException($"output name '{want}' is already used by another value of the graph; choose another in OnnxExportOptions.OutputNames");
                 tracer.G.Nodes.Add(new OnnxNode("Identity", "output_identity_" + i.ToString(CultureInfo.InvariantCulture), [v.Name], [want], new()));
             }
             graphOutputs.Add(new Value(want, v.Type, v.Dims));
@@ -200,6 +218,9 @@ public static class OnnxExport
         var inNames = new List<string> { "input" };
         if (exampleState is { } s)
         {
+            if (s.H is null) throw new ArgumentException("exampleState.H must be given (the initial hidden state)", nameof(exampleState));
+            if (!lstm && s.C is not null)
+                throw new ArgumentException($"exampleState.C is an LSTM's cell state; a {module.TypeName} has none", nameof(exampleState));
             inputs.Add(s.H); inNames.Add("h0");
             if (lstm)
             {
@@ -246,9 +267,21 @@ public static class OnnxExport
         IReadOnlyDictionary<string, IReadOnlyDictionary<int, string>>? dynamicAxes)
     {
         if (dynamicAxes is not null)
-            foreach (var key in dynamicAxes.Keys)
+            foreach (var (key, axes) in dynamicAxes)
+            {
                 if (!names.Contains(key))
                     throw new ArgumentException($"OnnxExportOptions.DynamicAxes names the input '{key}', but the inputs are {string.Join(", ", names.Select(n => "'" + n + "'"))}", "options");
+                if (axes is null)
+                    throw new ArgumentException($"OnnxExportOptions.DynamicAxes['{key}'] is null; give a map of axis to dimension name (empty for none)", "options");
+                var t = inputs[Array.IndexOf(names, key)];
+                foreach (var (a, n) in axes)
+                {
+                    if (a < 0 || a >= t.Dim)
+                        throw new ArgumentException($"OnnxExportOptions.DynamicAxes['{key}']: axis {a} is out of range for an input of shape [{string.Join(", ", t.Shape)}]", "options");
+                    if (string.IsNullOrWhiteSpace(n))
+                        throw new ArgumentException($"OnnxExportOptions.DynamicAxes['{key}'][{a}]: the dimension name must not be empty", "options");
+                }
+            }
         var byName = new Dictionary<string, Symbol>(StringComparer.Ordinal);
         var result = new List<(Value, object?[])>();
         for (int i = 0; i < inputs.Length; i++)
@@ -268,9 +301,6 @@ public static class OnnxExport
                 }
                 else if (dynamicAxes.TryGetValue(names[i], out var axes))
                 {
-                    foreach (var a in axes.Keys)
-                        if (a < 0 || a >= t.Dim)
-                            throw new ArgumentException($"OnnxExportOptions.DynamicAxes['{names[i]}']: axis {a} is out of range for an input of shape [{string.Join(", ", t.Shape)}]", "options");
                     if (axes.TryGetValue(d, out var n))
                     {
                         if (size < 2)

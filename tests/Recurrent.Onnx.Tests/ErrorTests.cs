@@ -308,4 +308,46 @@ public class ErrorTests
         Assert.Throws<ArgumentException>(() => OnnxExport.Export(xs => [xs[0]], [X(5, 3)], path,
             new OnnxExportOptions { DynamicAxes = new Dictionary<string, IReadOnlyDictionary<int, string>> { ["nope"] = new Dictionary<int, string>() } }));
     }
+
+    [Fact]
+    public void OneTensorPassedAsTwoInputsIsRefused()
+    {
+        var t = X(5, 3);
+        var path = OrtCheck.TempPath("twice");
+        var e = Assert.Throws<ArgumentException>(() => OnnxExport.Export(xs => [xs[0] - xs[1]], [t, t], path));
+        Assert.Contains("exampleInputs[1] is the same tensor as exampleInputs[0]", e.Message);
+        Assert.Equal("exampleInputs", e.ParamName);
+        var lstm = new Lstm(3, 4, generator: G);
+        lstm.Eval();
+        var z = Tensor.Zeros(1, 2, 4);
+        e = Assert.Throws<ArgumentException>(() => OnnxExport.Export(lstm, X(5, 2, 3), new RecurrentState(z, z), path));
+        Assert.Contains("exampleInputs[2] is the same tensor as exampleInputs[1]", e.Message);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public void RecurrentStateArgumentsAreNamed()
+    {
+        var path = OrtCheck.TempPath("state");
+        var gru = new Gru(3, 4, generator: G);
+        gru.Eval();
+        var e = Assert.Throws<ArgumentException>(() => OnnxExport.Export(gru, X(5, 2, 3), new RecurrentState(X(1, 2, 4), X(1, 2, 4)), path));
+        Assert.Contains("exampleState.C is an LSTM's cell state; a GRU has none", e.Message);
+        Assert.Equal("exampleState", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => OnnxExport.Export(gru, X(5, 2, 3), new RecurrentState(), path));
+        Assert.Contains("exampleState.H must be given", e.Message);
+    }
+
+    [Fact]
+    public void MalformedDynamicAxesAreNamed()
+    {
+        var path = OrtCheck.TempPath("axes");
+        ArgumentException Bad(Dictionary<string, IReadOnlyDictionary<int, string>> axes, params Tensor[] inputs) =>
+            Assert.Throws<ArgumentException>(() => OnnxExport.Export(xs => [xs[0] * 2.0], inputs, path, new OnnxExportOptions { DynamicAxes = axes }));
+        Assert.Contains("DynamicAxes['input_0'] is null", Bad(new() { ["input_0"] = null! }, X(5, 3)).Message);
+        Assert.Contains("DynamicAxes['input_0'][0]: the dimension name must not be empty", Bad(new() { ["input_0"] = new Dictionary<int, string> { [0] = "" } }, X(5, 3)).Message);
+        Assert.Contains("DynamicAxes['input_0'][1]: the dimension name must not be empty", Bad(new() { ["input_0"] = new Dictionary<int, string> { [1] = null! } }, X(5, 3)).Message);
+        Assert.Contains("axis 0 is out of range for an input of shape []", Bad(new() { ["input_0"] = new Dictionary<int, string> { [0] = "n" } }, Tensor.Scalar(1.0f)).Message);
+        Assert.False(File.Exists(path));
+    }
 }

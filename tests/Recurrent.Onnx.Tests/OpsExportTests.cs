@@ -216,4 +216,21 @@ public class OpsExportTests
     {
         Check("passthrough", xs => { var y = xs[0] * 2.0; return [xs[0], y, y]; }, SeqBatch(2));
     }
+
+    [Fact]
+    public void OutputsThatAreConstantsOrParametersGoThroughAnIdentity()
+    {
+        // A constant made in the forward and a parameter returned as it is: both initializers, neither a node's output.
+        var lin = new Linear(2, 3, generator: G);
+        Check("constout", xs => [xs[0] * 2.0, Tensor.Ones(4) * 3.0, lin.Bias!], SeqBatch(2), lin);
+    }
+
+    [Fact]
+    public void OutputNamesTheTracerWouldHaveMadeUpAreTheCallers()
+    {
+        // "tanh_out" is the name the tracer gives a Tanh node's output; the caller's output of that name is honoured.
+        var r = OrtCheck.ExportAndVerify("names", xs => [xs[0].Tanh() * 2.0, xs[0].Tanh()], SeqBatch(2).Example, SeqBatch(2).Runs,
+            new OnnxExportOptions { OutputNames = ["tanh_out", "t"] });
+        Assert.Equal(["tanh_out", "t"], r.Outputs.Select(o => o.Name));
+    }
 }
