@@ -60,8 +60,12 @@ public abstract class LrScheduler
     /// <summary>PyTorch's <c>_update_lr(0)</c>, which SequentialLR calls at a milestone: epoch 0 by the closed form where there is one.</summary>
     internal void RestartAtEpochZero()
     {
+        int was = LastEpoch;
         LastEpoch = 0;
-        Apply(ClosedFormLrs() ?? ComputeLrs());
+        double[] lrs;
+        try { lrs = ClosedFormLrs() ?? ComputeLrs(); }
+        catch { LastEpoch = was; throw; }
+        Apply(lrs);
     }
 
     /// <summary>Takes back the constructor's step (PyTorch's <c>recursive_undo</c>, for a scheduler a SequentialLR takes over).</summary>
@@ -233,12 +237,22 @@ public sealed class MultiStepLR : LrScheduler
     private readonly int[] _sorted;
 
     /// <summary>Creates the scheduler; <paramref name="milestones"/> are epoch indices (non-negative).</summary>
-    public MultiStepLR(Optimizer optimizer, IEnumerable<int> milestones, double gamma = 0.1) : base(optimizer, initialStep: false)
+    public MultiStepLR(Optimizer optimizer, IEnumerable<int> milestones, double gamma = 0.1) : this(optimizer, Sorted(optimizer, milestones), gamma) { }
+
+    private static int[] Sorted(Optimizer optimizer, IEnumerable<int> milestones)
     {
+        // Checked before the base constructor, which sets the groups' initial_lr: a refused scheduler changes nothing.
+        Guard.NotNull(optimizer, nameof(optimizer));
         Guard.NotNull(milestones, nameof(milestones));
-        _sorted = milestones.Order().ToArray();
-        if (_sorted.Length > 0 && _sorted[0] < 0)
-            throw new ArgumentOutOfRangeException(nameof(milestones), _sorted[0], $"milestones must be non-negative epoch indices, but got {_sorted[0]}");
+        var sorted = milestones.Order().ToArray();
+        if (sorted.Length > 0 && sorted[0] < 0)
+            throw new ArgumentOutOfRangeException(nameof(milestones), sorted[0], $"milestones must be non-negative epoch indices, but got {sorted[0]}");
+        return sorted;
+    }
+
+    private MultiStepLR(Optimizer optimizer, int[] sorted, double gamma) : base(optimizer, initialStep: false)
+    {
+        _sorted = sorted;
         _counts = _sorted.CountBy(m => m).ToDictionary(p => p.Key, p => p.Value);
         Gamma = gamma;
         InitialStep();
@@ -321,8 +335,8 @@ public sealed class PolynomialLR(Optimizer optimizer, int totalIters = 5, double
 {
     /// <summary>Epochs of the decay (positive).</summary>
     public int TotalIters { get; } = Checked(totalIters, totalIters > 0, nameof(totalIters), "must be greater than zero");
-    /// <summary>The power of the polynomial.</summary>
-    public double Power { get; } = power;
+    /// <summary>The power of the polynomial (finite, non-negative: a negative one would make the rate infinite at <see cref="TotalIters"/>).</summary>
+    public double Power { get; } = Checked(power, power >= 0 && double.IsFinite(power), nameof(power), "must be a finite number >= 0");
 
     /// <inheritdoc/>
     protected override double[] ComputeLrs()
@@ -385,8 +399,23 @@ public sealed class SequentialLR : LrScheduler
     /// the epochs at which each scheduler after the first starts, increasing, one fewer than the schedulers.
     /// </summary>
     public SequentialLR(Optimizer optimizer, IReadOnlyList<LrScheduler> schedulers, IReadOnlyList<int> milestones)
-        : base(optimizer, initialStep: false)
+        : base(Validate(optimizer, schedulers, milestones), initialStep: false)
     {
+        _schedulers = schedulers.ToArray();
+        _milestones = milestones.ToArray();
+        LastEpoch = 0;
+        // As PyTorch: the rates go back to the base, every scheduler's constructor step is taken back, and the first
+        // scheduler takes its initial step again.
+        for (int i = 0; i < optimizer.ParamGroups.Count; i++) optimizer.ParamGroups[i].Lr = optimizer.ParamGroups[i].InitialLr!.Value;
+        foreach (var s in _schedulers) s.UndoInitialStep();
+        _schedulers[0].InitialStep();
+        SetLastLr(_schedulers[0].GetLastLr());
+    }
+
+    // Checked before the base constructor, which sets the groups' initial_lr: a refused scheduler changes nothing.
+    private static Optimizer Validate(Optimizer optimizer, IReadOnlyList<LrScheduler> schedulers, IReadOnlyList<int> milestones)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
         Guard.NotNull(schedulers, nameof(schedulers));
         Guard.NotNull(milestones, nameof(milestones));
         if (schedulers.Count < 1)
@@ -398,21 +427,17 @@ public sealed class SequentialLR : LrScheduler
                 throw new ArgumentException($"SequentialLR expects all schedulers to belong to the same optimizer, but schedulers[{i}] ({schedulers[i].GetType().Name}) belongs to another one", nameof(schedulers));
             if (Array.IndexOf(schedulers.ToArray(), schedulers[i]) != i)
                 throw new ArgumentException($"schedulers[{i}] is listed twice", nameof(schedulers));
+            // A later scheduler restarts at its milestone from its closed form; a SequentialLR has none (PyTorch raises
+            // NotImplementedError there, at the milestone).
+            if (i > 0 && schedulers[i] is SequentialLR)
+                throw new ArgumentException($"schedulers[{i}] is a SequentialLR, which cannot restart at a milestone; only the first scheduler may be one", nameof(schedulers));
         }
         if (milestones.Count != schedulers.Count - 1)
             throw new ArgumentException($"SequentialLR expects one milestone fewer than schedulers, but got {schedulers.Count} schedulers and {milestones.Count} milestones", nameof(milestones));
         for (int i = 0; i < milestones.Count; i++)
             if (milestones[i] < 1 || (i > 0 && milestones[i] <= milestones[i - 1]))
                 throw new ArgumentOutOfRangeException(nameof(milestones), milestones[i], $"milestones must be positive and increasing, but milestones[{i}] is {milestones[i]}" + (i > 0 ? $" after {milestones[i - 1]}" : ""));
-        _schedulers = schedulers.ToArray();
-        _milestones = milestones.ToArray();
-        LastEpoch = 0;
-        // As PyTorch: the rates go back to the base, every scheduler's constructor step is taken back, and the first
-        // scheduler takes its initial step again.
-        for (int i = 0; i < optimizer.ParamGroups.Count; i++) optimizer.ParamGroups[i].Lr = optimizer.ParamGroups[i].InitialLr!.Value;
-        foreach (var s in _schedulers) s.UndoInitialStep();
-        _schedulers[0].InitialStep();
-        SetLastLr(_schedulers[0].GetLastLr());
+        return optimizer;
     }
 
     /// <summary>The schedulers, in order.</summary>
@@ -427,8 +452,12 @@ public sealed class SequentialLR : LrScheduler
         int idx = 0;
         while (idx < _milestones.Length && _milestones[idx] <= LastEpoch) idx++;
         var s = _schedulers[idx];
-        if (idx > 0 && _milestones[idx - 1] == LastEpoch) s.RestartAtEpochZero();
-        else s.Step();
+        try
+        {
+            if (idx > 0 && _milestones[idx - 1] == LastEpoch) s.RestartAtEpochZero();
+            else s.Step();
+        }
+        catch { LastEpoch--; throw; }   // the scheduler refused its step (and did not move): neither does this one
         SetLastLr(s.GetLastLr());
     }
 
@@ -476,15 +505,16 @@ public sealed class OneCycleLR : LrScheduler
 
     private OneCycleLR(Optimizer optimizer, double[] maxLrs, int totalSteps, double pctStart, AnnealStrategy annealStrategy, bool cycleMomentum,
         double baseMomentum, double maxMomentum, double divFactor, double finalDivFactor, bool threePhase, int _)
-        : base(Validate(optimizer, maxLrs, totalSteps, pctStart, annealStrategy, cycleMomentum, divFactor, finalDivFactor), initialStep: false)
+        : base(Validate(optimizer, maxLrs, totalSteps, pctStart, annealStrategy, cycleMomentum, baseMomentum, maxMomentum, divFactor, finalDivFactor, threePhase), initialStep: false)
     {
         TotalSteps = totalSteps;
         PctStart = pctStart;
         Strategy = annealStrategy;
         CycleMomentum = cycleMomentum;
+        var ends = PhaseEnds(totalSteps, pctStart, threePhase);
         _phases = threePhase
-            ? [((double)(pctStart * totalSteps) - 1, 0, 1, 0, 1), ((double)(2 * pctStart * totalSteps) - 2, 1, 0, 1, 0), (totalSteps - 1, 0, 2, 0, 0)]
-            : [((double)(pctStart * totalSteps) - 1, 0, 1, 0, 1), (totalSteps - 1, 1, 2, 1, 0)];
+            ? [(ends[0], 0, 1, 0, 1), (ends[1], 1, 0, 1, 0), (ends[2], 0, 2, 0, 0)]
+            : [(ends[0], 0, 1, 0, 1), (ends[1], 1, 2, 1, 0)];
         var groups = optimizer.ParamGroups;
         _maxLrs = maxLrs;
         _minLrs = new double[groups.Count];
@@ -527,8 +557,13 @@ public sealed class OneCycleLR : LrScheduler
         return maxLrs.ToArray();
     }
 
+    /// <summary>PyTorch's <c>end_step</c> of each phase.</summary>
+    private static double[] PhaseEnds(int totalSteps, double pctStart, bool threePhase) => threePhase
+        ? [pctStart * totalSteps - 1, 2 * pctStart * totalSteps - 2, totalSteps - 1]
+        : [pctStart * totalSteps - 1, totalSteps - 1];
+
     private static Optimizer Validate(Optimizer optimizer, double[] maxLrs, int totalSteps, double pctStart, AnnealStrategy strategy, bool cycleMomentum,
-        double divFactor, double finalDivFactor)
+        double baseMomentum, double maxMomentum, double divFactor, double finalDivFactor, bool threePhase)
     {
         Checked(totalSteps, totalSteps > 0, nameof(totalSteps), "must be a positive number of steps");
         Checked(pctStart, pctStart >= 0 && pctStart <= 1, nameof(pctStart), "must be between 0 and 1");
@@ -536,10 +571,24 @@ public sealed class OneCycleLR : LrScheduler
         Checked(divFactor, divFactor > 0 && double.IsFinite(divFactor), nameof(divFactor), "must be a positive number");
         Checked(finalDivFactor, finalDivFactor > 0 && double.IsFinite(finalDivFactor), nameof(finalDivFactor), "must be a positive number");
         foreach (var m in maxLrs) Checked(m, m >= 0 && double.IsFinite(m), "maxLr", "must be a finite learning rate >= 0");
+        // A phase that a step lands in but that has no length divides by zero (PyTorch: ZeroDivisionError at that step,
+        // after the constructor has changed the groups): the first phase when it ends at step 0, the last when it ends
+        // where the one before it does (pctStart 1).
+        var ends = PhaseEnds(totalSteps, pctStart, threePhase);
+        if (ends[0] == 0.0 || ends[^1] == ends[^2])
+            throw new ArgumentOutOfRangeException(nameof(pctStart), pctStart, $"pctStart {pctStart} with totalSteps {totalSteps} leaves a phase of the cycle empty (phase ends {string.Join(", ", ends)}); choose pctStart so that pctStart * totalSteps is not 1 and pctStart is below 1");
         if (cycleMomentum)
             foreach (var g in optimizer.ParamGroups)
+            {
                 if (g.Options is not (SgdOptions or RmsPropOptions or AdamOptions))
                     throw new ArgumentException($"optimizer must support momentum or beta1 with cycleMomentum enabled ({g.Options.GetType().Name} has neither); pass cycleMomentum: false", nameof(cycleMomentum));
+                // The values the cycle writes must be ones the optimizer would accept from its constructor.
+                foreach (var (value, name) in new[] { (baseMomentum, nameof(baseMomentum)), (maxMomentum, nameof(maxMomentum)) })
+                    if (g.Options is AdamOptions ? !(value >= 0 && value < 1) : !(value >= 0 && double.IsFinite(value)))
+                        throw new ArgumentOutOfRangeException(name, value, g.Options is AdamOptions
+                            ? $"{name} becomes Adam's beta1, which must be in [0, 1), but got {value}"
+                            : $"{name} becomes the optimizer's momentum, which must be a finite number >= 0, but got {value}");
+            }
         return optimizer;
     }
 
@@ -601,7 +650,9 @@ public sealed class OneCycleLR : LrScheduler
 /// <summary>
 /// Cosine annealing with warm restarts (SGDR), as <c>CosineAnnealingWarmRestarts</c>: the rate falls from the base
 /// to <see cref="EtaMin"/> over <see cref="T0"/> epochs, restarts, and each period is <see cref="TMult"/> times the
-/// last. <see cref="Step(double)"/> takes a fractional epoch for per-batch stepping (PyTorch's <c>step(epoch + i / iters)</c>).
+/// last. <see cref="Step(double)"/> takes a fractional epoch for per-batch stepping (PyTorch's <c>step(epoch + i / iters)</c>),
+/// and is also the way to resume: <c>Step(epochReached)</c> sets <see cref="TCur"/> and <see cref="Ti"/> from the epoch
+/// (setting <see cref="LrScheduler.LastEpoch"/> alone does not move them).
 /// </summary>
 public sealed class CosineAnnealingWarmRestarts : LrScheduler
 {

@@ -367,4 +367,62 @@ public class LrSchedulerFamilyTests
         Assert.Equal("epoch", Assert.Throws<ArgumentOutOfRangeException>(() => s2.Step(-1.0)).ParamName);
         Assert.Equal("tMult", Assert.Throws<ArgumentOutOfRangeException>(() => new CosineAnnealingWarmRestarts(opt2, 10, 0)).ParamName);
     }
+
+    [Fact]
+    public void RefusedSchedulersChangeNothing()
+    {
+        // Each is refused before the base constructor records the groups' initial_lr or a cycle writes the momentum.
+        var opt = new Sgd([Tensor.Zeros(1).RequiresGrad_()], lr: 0.05, momentum: 0.9);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MultiStepLR(opt, [-1]));
+        Assert.Throws<ArgumentException>(() => new SequentialLR(opt, [new StepLR(Opt(), 1)], []));
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new OneCycleLR(opt, 0.1, totalSteps: 10, pctStart: 0.1));
+        Assert.Equal("pctStart", ex.ParamName);
+        Assert.Contains("leaves a phase of the cycle empty", ex.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new OneCycleLR(opt, 0.1, totalSteps: 10, pctStart: 1.0));
+        Assert.Equal("baseMomentum", Assert.Throws<ArgumentOutOfRangeException>(() => new OneCycleLR(opt, 0.1, 10, baseMomentum: -0.1)).ParamName);
+        Assert.Null(opt.ParamGroups[0].InitialLr);
+        Assert.Equal(0.9, ((SgdOptions)opt.ParamGroups[0].Options).Momentum);
+        Assert.Equal(0.05, opt.ParamGroups[0].Lr);
+
+        var adam = new Adam([Tensor.Zeros(1).RequiresGrad_()], lr: 0.1);
+        var mx = Assert.Throws<ArgumentOutOfRangeException>(() => new OneCycleLR(adam, 0.01, 100, maxMomentum: 1.0));
+        Assert.Equal("maxMomentum", mx.ParamName);
+        Assert.Contains("beta1, which must be in [0, 1)", mx.Message);
+        Assert.Equal(0.9, ((AdamOptions)adam.ParamGroups[0].Options).Beta1);
+        Assert.Equal("power", Assert.Throws<ArgumentOutOfRangeException>(() => new PolynomialLR(Opt(), totalIters: 2, power: -1)).ParamName);
+    }
+
+    [Fact]
+    public void SequentialLRTakesANestedSequentialOnlyFirstAndDoesNotMoveOnARefusedStep()
+    {
+        var opt = Opt(1.0);
+        var inner = new SequentialLR(opt, [new ConstantLR(opt, 0.5, 2), new ExponentialLR(opt, 0.9)], [2]);
+        var ex = Assert.Throws<ArgumentException>(() => new SequentialLR(opt, [new StepLR(opt, 10), inner], [3]));
+        Assert.Contains("schedulers[1] is a SequentialLR", ex.Message);
+
+        var opt2 = Opt(1.0);
+        var s = new SequentialLR(opt2, [new OneCycleLR(opt2, 0.1, 4, cycleMomentum: false), new ExponentialLR(opt2, 0.9)], [6]);
+        for (int i = 0; i < 4; i++) s.Step();
+        double lr = opt2.ParamGroups[0].Lr;
+        Assert.Throws<InvalidOperationException>(() => s.Step());
+        Assert.Equal(4, s.LastEpoch);
+        Assert.Equal(4, s.Schedulers[0].LastEpoch);
+        Assert.Equal(lr, opt2.ParamGroups[0].Lr);
+    }
+
+    [Fact]
+    public void CosineAnnealingWarmRestartsResumesWithStepAtTheEpochReached()
+    {
+        var full = Opt(0.1);
+        var fs = new CosineAnnealingWarmRestarts(full, t0: 10);
+        var expected = Trace(full, fs.Step, 27);
+        var resumed = Opt(0.1);
+        var rs = new CosineAnnealingWarmRestarts(resumed, t0: 10);
+        rs.Step(25.0);
+        Assert.Equal(5, rs.TCur);
+        Assert.Equal(expected[25], resumed.ParamGroups[0].Lr);
+        rs.Step(); rs.Step();
+        Assert.Equal(7, rs.TCur);
+        Assert.Equal(expected[27], resumed.ParamGroups[0].Lr);
+    }
 }
