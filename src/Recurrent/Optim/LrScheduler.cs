@@ -420,12 +420,13 @@ public sealed class SequentialLR : LrScheduler
         Guard.NotNull(milestones, nameof(milestones));
         if (schedulers.Count < 1)
             throw new ArgumentException("SequentialLR expects at least one scheduler, but got no scheduler.", nameof(schedulers));
+        var seen = new HashSet<LrScheduler>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < schedulers.Count; i++)
         {
             if (schedulers[i] is null) throw new ArgumentNullException(nameof(schedulers), $"schedulers[{i}] must not be null");
             if (!ReferenceEquals(schedulers[i].Optimizer, optimizer))
                 throw new ArgumentException($"SequentialLR expects all schedulers to belong to the same optimizer, but schedulers[{i}] ({schedulers[i].GetType().Name}) belongs to another one", nameof(schedulers));
-            if (Array.IndexOf(schedulers.ToArray(), schedulers[i]) != i)
+            if (!seen.Add(schedulers[i]))
                 throw new ArgumentException($"schedulers[{i}] is listed twice", nameof(schedulers));
             // A later scheduler restarts at its milestone from its closed form; a SequentialLR has none (PyTorch raises
             // NotImplementedError there, at the milestone).
@@ -487,7 +488,8 @@ public enum AnnealStrategy
 /// </summary>
 public sealed class OneCycleLR : LrScheduler
 {
-    private readonly double[] _maxLrs, _minLrs, _maxMomentums, _baseMomentums;
+    private readonly double[] _maxLrs, _minLrs;
+    private readonly double _maxMomentum, _baseMomentum;   // one pair for every group, as the constructor takes them
     private readonly (double End, int StartLr, int EndLr, int StartMom, int EndMom)[] _phases;
     // Phase ends refer to these per-group values: 0 initial_lr, 1 max_lr, 2 min_lr; momentum 0 max, 1 base.
 
@@ -518,15 +520,13 @@ public sealed class OneCycleLR : LrScheduler
         var groups = optimizer.ParamGroups;
         _maxLrs = maxLrs;
         _minLrs = new double[groups.Count];
-        _maxMomentums = new double[groups.Count];
-        _baseMomentums = new double[groups.Count];
+        _maxMomentum = maxMomentum;
+        _baseMomentum = baseMomentum;
         // As PyTorch (which overwrites initial_lr rather than keeping an earlier scheduler's): the schedule starts at max_lr / div_factor.
         for (int i = 0; i < groups.Count; i++)
         {
             groups[i].InitialLr = maxLrs[i] / divFactor;
             _minLrs[i] = groups[i].InitialLr!.Value / finalDivFactor;
-            _maxMomentums[i] = maxMomentum;
-            _baseMomentums[i] = baseMomentum;
             if (cycleMomentum) SetMomentum(groups[i], maxMomentum);
         }
         BaseLrs = groups.Select(g => g.InitialLr!.Value).ToArray();
@@ -639,7 +639,7 @@ public sealed class OneCycleLR : LrScheduler
             }
 
             double Lr(int which) => which switch { 0 => initial, 1 => _maxLrs[gi], _ => _minLrs[gi] };
-            double Mom(int which) => which == 0 ? _maxMomentums[gi] : _baseMomentums[gi];
+            double Mom(int which) => which == 0 ? _maxMomentum : _baseMomentum;
         }
         if (CycleMomentum)
             for (int gi = 0; gi < n; gi++) SetMomentum(groups[gi], moms[gi]);

@@ -35,7 +35,6 @@ public sealed class PackedSequence
         var bs = batchSizes.ToArray<long>();
         _batchSizes = new int[bs.Length];
         for (int t = 0; t < bs.Length; t++) _batchSizes[t] = (int)bs[t];
-        unsortedIndices ??= RnnUtils.InvertPermutation(sortedIndices);
         if (validate)
         {
             if (data.Dim < 1) throw new ArgumentException("data: expected at least 1 dimension, got a 0-D tensor", nameof(data));
@@ -51,6 +50,7 @@ public sealed class PackedSequence
             CheckPermutation(sortedIndices, bs[0], nameof(sortedIndices));
             CheckPermutation(unsortedIndices, bs[0], nameof(unsortedIndices));
         }
+        unsortedIndices ??= RnnUtils.InvertPermutation(sortedIndices);   // after the checks: they name the caller's argument
         Data = data;
         BatchSizes = batchSizes;
         SortedIndices = sortedIndices;

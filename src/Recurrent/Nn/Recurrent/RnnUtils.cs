@@ -64,7 +64,7 @@ public static class RnnUtils
         var pieces = new Tensor[maxLen];
         for (int t = 0; t < maxLen; t++)
             pieces[t] = batchSizes[t] == batch ? perStep[t] : perStep[t].Narrow(0, 0, (int)batchSizes[t]);
-        var data = maxLen == 1 ? pieces[0].Contiguous() : Tensor.Cat(pieces, 0);
+        var data = Tensor.Cat(pieces, 0);   // always a new tensor (one step too): packed data never shares the input's memory
         var packed = new PackedSequence(data, Tensor.FromArray(batchSizes, maxLen), sortedIndices, null, validate: false);
         trace.End()?.Op("PackPadded", packed, [originalInput, lengths], batchFirst);
         return packed;
@@ -133,7 +133,8 @@ public static class RnnUtils
     /// <summary>
     /// Stacks (L_i, *) sequences into (T, B, *) (or (B, T, *) when <paramref name="batchFirst"/>),
     /// T = max L_i, filling with <paramref name="paddingValue"/>, as <c>pad_sequence</c>.
-    /// <paramref name="paddingSide"/> is <c>"right"</c> (default) or <c>"left"</c>.
+    /// <paramref name="paddingSide"/> is <c>"right"</c> (default) or <c>"left"</c>. The result has sequence 0's
+    /// dtype: a sequence of another dtype is converted to it, as PyTorch copies every sequence into one output.
     /// </summary>
     public static Tensor PadSequence(IReadOnlyList<Tensor> sequences, bool batchFirst = false, double paddingValue = 0.0, string paddingSide = "right")
     {
@@ -152,7 +153,6 @@ public static class RnnUtils
             Guard.NotNull(s, $"sequences[{i}]");
             if (s.Dim < 1 || !s.ShapeRef.AsSpan(1).SequenceEqual(tail))
                 throw new ArgumentException($"pad_sequence: expected every sequence to have shape (L, {string.Join(", ", tail)}) like sequence 0, but sequence {i} has shape {Guard.ShapeText(s.ShapeRef)}", nameof(sequences));
-            Guard.SameDType(first, s, "pad_sequence");
             maxLen = Math.Max(maxLen, s.Size(0));
         }
         var rows = new Tensor[sequences.Count];
@@ -160,6 +160,9 @@ public static class RnnUtils
         {
             var s = sequences[i];
             int pad = maxLen - s.Size(0);
+            // pad_sequence writes every sequence into an output of sequence 0's dtype (a float64 sequence among
+            // float32 ones is rounded to float32, an int64 one converted), as PyTorch's copy_ into torch.full does.
+            if (s.DType != first.DType) s = s.To(first.DType);
             if (pad == 0) { rows[i] = s; continue; }
             var fill = Tensor.Full([pad, .. tail], paddingValue, s.DType);
             rows[i] = Tensor.Cat(paddingSide == "right" ? new[] { s, fill } : new[] { fill, s }, 0);

@@ -119,6 +119,60 @@ public class PackedTests
     }
 
     [Fact]
+    public void PackedDataNeverSharesTheInputsMemory()
+    {
+        // Every length 1 packs one step: the data is still a new tensor (pack_padded_sequence's cat), so writing to
+        // the input afterwards leaves the packed batch as it was.
+        var x = Tensor.FromArray(new float[] { 1, 2, 3, 4, 5, 6 }, 1, 3, 2);
+        var packed = RnnUtils.PackPaddedSequence(x, new long[] { 1, 1, 1 });
+        x.AsSpan<float>().Fill(-1);
+        Assert.Equal(new float[] { 1, 2, 3, 4, 5, 6 }, packed.Data.ToArray<float>());
+
+        var seq = Tensor.FromArray(new float[] { 7, 8 }, 1, 2);
+        var single = RnnUtils.PackSequence(new[] { seq });
+        seq.AsSpan<float>().Fill(-1);
+        Assert.Equal(new float[] { 7, 8 }, single.Data.ToArray<float>());
+    }
+
+    [Fact]
+    public void PackedSequenceChecksTheCallersPermutationBeforeUsingIt()
+    {
+        var data = Tensor.Zeros(3, 2);
+        var bs = Tensor.FromArray(new long[] { 2, 1 }, 2);
+        var e = Assert.Throws<ArgumentException>(() => new PackedSequence(data, bs, Tensor.FromArray(new long[] { 0, 5 }, 2)));
+        Assert.Equal("sortedIndices", e.ParamName);
+        Assert.Contains("must be a permutation of 0..1", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new PackedSequence(data, bs, Tensor.FromArray(new long[] { 1, 1 }, 2)));
+        Assert.Equal("sortedIndices", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => new PackedSequence(data, bs, Tensor.FromArray(new long[] { 0, 1, 2 }, 3)));
+        Assert.Equal("sortedIndices", e.ParamName);
+        Assert.Contains("expected shape [2], got [3]", e.Message);
+        var ok = new PackedSequence(data, bs, Tensor.FromArray(new long[] { 1, 0 }, 2));
+        Assert.Equal(new long[] { 1, 0 }, ok.UnsortedIndices!.ToArray<long>());
+    }
+
+    [Fact]
+    public void PadSequenceConvertsEverySequenceToTheFirstsDType()
+    {
+        // pad_sequence copies each sequence into a tensor of sequence 0's dtype: float64 rounds to float32, int64
+        // converts; the gradient flows back to each sequence in its own dtype.
+        var a = Tensor.FromArray(new float[] { 1, 2 }, 2, 1).RequiresGrad_();
+        var b = Tensor.FromArray(new double[] { 1.0 / 3 }, 1, 1).RequiresGrad_();
+        var c = Tensor.FromArray(new long[] { 5, 6, 7 }, 3, 1);
+        var padded = RnnUtils.PadSequence(new[] { a, b, c }, batchFirst: true, paddingValue: -1);
+        Assert.Equal(DType.Float32, padded.DType);
+        Assert.Equal(new float[] { 1, 2, -1, 1f / 3, -1, -1, 5, 6, 7 }, padded.ToArray<float>());
+        padded.Sum().Backward();
+        Assert.Equal(DType.Float64, b.Grad!.DType);
+        Assert.Equal(new double[] { 1 }, b.Grad.ToArray<double>());
+        Assert.Equal(new float[] { 1, 1 }, a.Grad!.ToArray<float>());
+
+        var packed = RnnUtils.PackSequence(new[] { c, Tensor.FromArray(new float[] { 2.5f }, 1, 1) });
+        Assert.Equal(DType.Int64, packed.Data.DType);
+        Assert.Equal(new long[] { 5, 2, 6, 7 }, packed.Data.ToArray<long>());
+    }
+
+    [Fact]
     public void PackedLayersMatchRunningEachSequenceAlone()
     {
         var gen = new Generator(17);
