@@ -380,12 +380,15 @@ internal sealed class CharLmRun
     // Gradients and updates are the same as one loss.Backward() over the whole graph. Each phase records
     // wall milliseconds, or with RECURRENT_PROFILE_CPU=1 the calling thread's CPU milliseconds (robust to
     // other load on the machine; meaningful at --threads 1, where the calling thread does all the work).
+    // With RECURRENT_PROFILE_ALLOC=1 each phase records the managed bytes it allocated instead (all threads,
+    // GC.GetTotalAllocatedBytes(precise: true)); the summary's "ms" figures are then bytes.
     private static readonly bool s_cpuClock = Environment.GetEnvironmentVariable("RECURRENT_PROFILE_CPU") == "1";
+    private static readonly bool s_alloc = Environment.GetEnvironmentVariable("RECURRENT_PROFILE_ALLOC") == "1";
 
     private static (double Loss, double GradNorm) ProfiledStep(CharLstm model, Optimizer optimizer, CrossEntropyLoss criterion,
         Tensor[] parameters, Tensor x, Tensor y, int v, double[] ms)
     {
-        double Now() => s_cpuClock ? ThreadCpu.Milliseconds() : Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
+        double Now() => s_alloc ? GC.GetTotalAllocatedBytes(true) : s_cpuClock ? ThreadCpu.Milliseconds() : Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
         double t = Now();
         double Lap()
         {

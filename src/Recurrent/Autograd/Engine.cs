@@ -15,15 +15,45 @@ internal static class Engine
         using var _ = new NoGrad();
         long outerPass = t_pass;
         t_pass = Interlocked.Increment(ref s_passes);
-        try { RunPass(roots, grads, retainGraph); }
-        finally { t_pass = outerPass; }
+        // The walk's collections are reused by the thread's next pass (a training loop's backward would otherwise
+        // allocate them, and grow them, every step); a pass inside a pass (a backward rule that runs one) gets its own.
+        var state = t_spare ?? new PassState();
+        t_spare = null;
+        try { RunPass(state, roots, grads, retainGraph); }
+        finally
+        {
+            t_pass = outerPass;
+            state.Clear();
+            t_spare = state;
+        }
     }
 
-    private static void RunPass(Tensor[] roots, Tensor[] grads, bool retainGraph)
+    /// <summary>The collections of one backward walk; empty between passes, so they hold no tensor or node.</summary>
+    private sealed class PassState
+    {
+        public readonly Dictionary<Node, int> Deps = new(ReferenceEqualityComparer.Instance);
+        public readonly Stack<Node> Stack = new();
+        public readonly Dictionary<Node, Tensor?[]> Buffers = new(ReferenceEqualityComparer.Instance);
+        public readonly PriorityQueue<Node, long> Ready = new();
+        public readonly List<Node> Executed = new();
+
+        public void Clear()
+        {
+            Deps.Clear();
+            Stack.Clear();
+            Buffers.Clear();
+            Ready.Clear();
+            Executed.Clear();
+        }
+    }
+
+    [ThreadStatic] private static PassState? t_spare;
+
+    private static void RunPass(PassState state, Tensor[] roots, Tensor[] grads, bool retainGraph)
     {
         // 1. Count, for every reachable node, how many edges point at it.
-        var deps = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<Node>();
+        var deps = state.Deps;
+        var stack = state.Stack;
         foreach (var r in roots)
         {
             var e = Node.EdgeOf(r);
@@ -41,8 +71,8 @@ internal static class Engine
         }
 
         // 2. Seed the root gradients.
-        var buffers = new Dictionary<Node, Tensor?[]>(ReferenceEqualityComparer.Instance);
-        var ready = new PriorityQueue<Node, long>();
+        var buffers = state.Buffers;
+        var ready = state.Ready;
         for (int i = 0; i < roots.Length; i++)
         {
             var e = Node.EdgeOf(roots[i]);
@@ -52,19 +82,20 @@ internal static class Engine
         foreach (var r in roots)
         {
             var e = Node.EdgeOf(r);
-            if (e.Node is not null && deps[e.Node] == 0 && !ready.UnorderedItems.Any(x => ReferenceEquals(x.Element, e.Node)))
+            if (e.Node is not null && deps[e.Node] == 0 && !IsQueued(ready, e.Node))
                 ready.Enqueue(e.Node, -e.Node.SequenceNr);
         }
 
         // 3. Run nodes whose every consumer has delivered its gradient, latest-created first.
-        var executed = new List<Node>();
+        var executed = state.Executed;
         while (ready.Count > 0)
         {
             var node = ready.Dequeue();
             buffers.Remove(node, out var gin);
             gin ??= new Tensor?[node.NumOutputs];
-            foreach (var (nr, t) in node.Retained)
-                if (gin[nr] is { } rg) AccumulateGrad.Accumulate(t, rg);
+            var retained = node.Retained;
+            for (int k = 0; k < retained.Count; k++)
+                if (gin[retained[k].OutputNr] is { } rg) AccumulateGrad.Accumulate(retained[k].Tensor, rg);
             bool anyGrad = false;
             foreach (var g in gin) if (g is not null) { anyGrad = true; break; }
             var gout = anyGrad ? Apply(node, gin) : Array.Empty<Tensor?>();
@@ -99,6 +130,13 @@ internal static class Engine
                 "with the dispose scope it belonged to (Tensor.NewDisposeScope()). Call Backward() before that scope " +
                 "is disposed, or create the tensors the graph needs outside it.", e);
         }
+    }
+
+    private static bool IsQueued(PriorityQueue<Node, long> ready, Node node)
+    {
+        foreach (var (element, _) in ready.UnorderedItems)
+            if (ReferenceEquals(element, node)) return true;
+        return false;
     }
 
     private static void AddTo(Dictionary<Node, Tensor?[]> buffers, Edge e, Tensor g)

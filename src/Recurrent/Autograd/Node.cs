@@ -28,8 +28,13 @@ internal abstract class Node
     /// <summary>One edge per forward input; Node null when that input needs no gradient.</summary>
     public Edge[] NextEdges { get; protected init; } = Array.Empty<Edge>();
 
-    /// <summary>Non-leaf outputs that asked for <c>retain_grad()</c>.</summary>
-    public List<(int OutputNr, Tensor Tensor)> Retained { get; } = new();
+    private List<(int OutputNr, Tensor Tensor)>? _retained;
+
+    /// <summary>Non-leaf outputs that asked for <c>retain_grad()</c> (empty for almost every node, so made on first use).</summary>
+    public IReadOnlyList<(int OutputNr, Tensor Tensor)> Retained => (IReadOnlyList<(int, Tensor)>?)_retained ?? Array.Empty<(int, Tensor)>();
+
+    /// <summary>Records an output that asked for <c>retain_grad()</c>.</summary>
+    public void Retain(int outputNr, Tensor tensor) => (_retained ??= new()).Add((outputNr, tensor));
 
     /// <summary>Gradients of the forward inputs from gradients of the outputs (null = zero).</summary>
     public abstract Tensor?[] Apply(Tensor?[] gradOutputs);

@@ -42,9 +42,9 @@ public static partial class Functional
 
         var x2 = input.Dim == 2 ? input : input.Reshape(rows, k);             // (M, K)
         var w = weight.Detach();                                              // (N, K)
-        var y = Tensor.MmRaw(x2.Detach(), w.T());                             // (M, N) = x Wᵀ, Wᵀ as a strided view
-        if (bias is not null) AddRowVector(y, bias);
         var x2d = x2.Detach();
+        var y = Tensor.MmRaw(x2d, w.T());                                     // (M, N) = x Wᵀ, Wᵀ as a strided view
+        if (bias is not null) AddRowVector(y, bias);
         y = Tensor.Record(y, bias is null ? "MmBackward0" : "AddmmBackward0", g => new Tensor?[]
         {
             // y = x Wᵀ + b  =>  dx = g W,  dW = gᵀ x,  db = Σ_rows g
@@ -204,7 +204,7 @@ public static partial class Functional
     /// <summary>The p-norm of all elements (inf: max |x|, -inf: min |x|, 0: count of non-zeros), accumulated in float64.</summary>
     internal static double VectorNorm(Tensor t, double p)
     {
-        var c = t.Detach().Contiguous();
+        var c = t.IsContiguous ? t : t.Detach().Contiguous();   // reads the elements only: no view needed (clipping runs this per parameter every step)
         return c.DType switch
         {
             DType.Float32 => VectorNorm<float>(c.AsSpan<float>(), p),

@@ -213,7 +213,7 @@ public sealed partial class Tensor
     public void RetainGrad()
     {
         if (!RequiresGrad) throw new InvalidOperationException("can't retain_grad on Tensor that has requires_grad=False (RequiresGrad is false: call RequiresGrad_() on the leaves it is computed from)");
-        if (GradFn is not null && !RetainsGrad) { RetainsGrad = true; GradFn.Retained.Add((OutputNr, this)); }
+        if (GradFn is not null && !RetainsGrad) { RetainsGrad = true; GradFn.Retain(OutputNr, this); }
     }
 
     // Created once, atomically: graphs recorded on several threads at once (concurrent Forward calls on a shared

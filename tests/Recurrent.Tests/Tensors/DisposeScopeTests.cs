@@ -127,6 +127,39 @@ public class DisposeScopeTests
     }
 
     [Fact]
+    public void BackwardPassesOnOneThreadShareNothingButTheirCollections()
+    {
+        // The engine reuses one thread's walk collections from pass to pass: a pass that fails half-way must leave
+        // nothing (no pending gradient, no queued node) for the next, and a pass run from inside a backward rule
+        // (GradCheck's numerical check calls Backward while another pass is live on this thread) gets its own.
+        var emb = new Embedding(10, 4, generator: new Generator(1));
+        Tensor broken;
+        using (Tensor.NewDisposeScope())
+            broken = (emb.Forward(Tensor.FromArray(new long[] { 1, 2 }, 2)).Sum() * 3).MoveToOuterDisposeScope();
+        Assert.Throws<InvalidOperationException>(() => broken.Backward());
+
+        var a = Tensor.FromArray(new double[] { 1, 2, 3 }, 3).RequiresGrad_();
+        var mid = a * a;
+        mid.RetainGrad();
+        (mid * 2).Sum().Backward();
+        Assert.Equal(new double[] { 4, 8, 12 }, a.Grad!.ToArray<double>());
+        Assert.Equal(new double[] { 2, 2, 2 }, mid.Grad!.ToArray<double>());
+        Assert.Null(emb.Weight.Grad);
+
+        var inner = Tensor.FromArray(new double[] { 5 }, 1).RequiresGrad_();
+        var outer = Tensor.FromArray(new double[] { 2 }, 1).RequiresGrad_();
+        var innerLoss = (inner * inner).Sum();   // recorded here: a backward rule runs without grad mode
+        var hooked = Tensor.Record(outer * 1, "HookBackward", g =>
+        {
+            innerLoss.Backward();   // a whole pass while this one waits on its result
+            return new Tensor?[] { g * 7 };
+        }, false, outer);
+        (hooked * 3).Sum().Backward();
+        Assert.Equal(new double[] { 21 }, outer.Grad!.ToArray<double>());
+        Assert.Equal(new double[] { 10 }, inner.Grad!.ToArray<double>());
+    }
+
+    [Fact]
     public void BackwardAfterTheForwardsScopeEnded_SaysSoInTheCallersTerms()
     {
         // The loss leaves the scope, but what the embedding and the LSTM saved for their backward does not.
