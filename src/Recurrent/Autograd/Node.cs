@@ -52,15 +52,24 @@ internal abstract class Node
 /// <summary>A node whose backward rule is a closure over the saved tensors.</summary>
 internal sealed class FunctionNode : Node
 {
+    // Exactly one of the two is set: the rule of a multi-output node, or of a one-output node (its gradient
+    // passed as it is, so recording an op does not wrap its rule in one more closure).
     private Func<Tensor?[], Tensor?[]>? _backward;
+    private Func<Tensor, Tensor?[]>? _backward1;
     private readonly bool _savesTensors;
     private readonly string _name;
 
     public FunctionNode(string name, int numOutputs, Func<Tensor?[], Tensor?[]> backward, bool savesTensors, Tensor?[] inputs)
+        : this(name, numOutputs, savesTensors, inputs) => _backward = backward;
+
+    /// <summary>A one-output node; its rule is never called without a gradient (the engine skips a node that gets none).</summary>
+    public FunctionNode(string name, Func<Tensor, Tensor?[]> backward, bool savesTensors, Tensor?[] inputs)
+        : this(name, 1, savesTensors, inputs) => _backward1 = backward;
+
+    private FunctionNode(string name, int numOutputs, bool savesTensors, Tensor?[] inputs)
         : base(numOutputs)
     {
         _name = name;
-        _backward = backward;
         _savesTensors = savesTensors;
         var edges = new Edge[inputs.Length];
         for (int i = 0; i < inputs.Length; i++) edges[i] = EdgeOf(inputs[i]);
@@ -71,6 +80,7 @@ internal sealed class FunctionNode : Node
 
     public override Tensor?[] Apply(Tensor?[] gradOutputs)
     {
+        if (_backward1 is not null) return _backward1(gradOutputs[0]!);
         if (_backward is null)
             throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .Backward(). Specify retainGraph: true (Backward(retainGraph: true)) if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
         return _backward(gradOutputs);
@@ -78,7 +88,7 @@ internal sealed class FunctionNode : Node
 
     public override void Release()
     {
-        if (_savesTensors) _backward = null;
+        if (_savesTensors) { _backward = null; _backward1 = null; }
     }
 }
 

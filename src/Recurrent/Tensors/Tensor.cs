@@ -459,7 +459,7 @@ public sealed partial class Tensor
         bool any = false;
         foreach (var t in inputs) if (t is not null && t.RequiresGrad) { any = true; break; }
         if (!any) return result;
-        var node = new FunctionNode(name, 1, g => backward(g[0]!), savesTensors, inputs);
+        var node = new FunctionNode(name, backward, savesTensors, inputs);
         result.GradFn = node;
         result.OutputNr = 0;
         result._requiresGrad = true;
