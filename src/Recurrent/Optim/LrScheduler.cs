@@ -428,10 +428,10 @@ public sealed class SequentialLR : LrScheduler
                 throw new ArgumentException($"SequentialLR expects all schedulers to belong to the same optimizer, but schedulers[{i}] ({schedulers[i].GetType().Name}) belongs to another one", nameof(schedulers));
             if (!seen.Add(schedulers[i]))
                 throw new ArgumentException($"schedulers[{i}] is listed twice", nameof(schedulers));
-            // A later scheduler restarts at its milestone from its closed form; a SequentialLR has none (PyTorch raises
-            // NotImplementedError there, at the milestone).
-            if (i > 0 && schedulers[i] is SequentialLR)
-                throw new ArgumentException($"schedulers[{i}] is a SequentialLR, which cannot restart at a milestone; only the first scheduler may be one", nameof(schedulers));
+            // A later scheduler restarts at its milestone from its closed form; a SequentialLR or a ChainedScheduler
+            // has none (PyTorch fails there, at the milestone: NotImplementedError, or step() taking no epoch).
+            if (i > 0 && schedulers[i] is SequentialLR or ChainedScheduler)
+                throw new ArgumentException($"schedulers[{i}] is a {schedulers[i].GetType().Name}, which cannot restart at a milestone; only the first scheduler may be one", nameof(schedulers));
         }
         if (milestones.Count != schedulers.Count - 1)
             throw new ArgumentException($"SequentialLR expects one milestone fewer than schedulers, but got {schedulers.Count} schedulers and {milestones.Count} milestones", nameof(milestones));
@@ -469,6 +469,72 @@ public sealed class SequentialLR : LrScheduler
 
     /// <summary>Not used: <see cref="Step"/> delegates to the schedulers.</summary>
     protected override double[] ComputeLrs() => _schedulers[0].GetLastLr();
+}
+
+/// <summary>
+/// Steps several schedulers of one optimizer together, as <c>ChainedScheduler</c>: each step calls every scheduler's
+/// <see cref="LrScheduler.Step"/> in order, so each multiplies the rate the ones before it left (a warm-up factor
+/// and a decay at once: <c>new ChainedScheduler([new ConstantLR(opt, 0.1, totalIters: 2), new ExponentialLR(opt, 0.9)])</c>).
+/// Taking no initial step of its own, it leaves the rates its schedulers' constructors set. Stepping the same
+/// schedulers also directly would step them twice. A scheduler that refuses its step (a <see cref="OneCycleLR"/>
+/// past its total) stops the chain there, with the schedulers before it stepped, as in PyTorch.
+/// </summary>
+public sealed class ChainedScheduler : LrScheduler
+{
+    private readonly LrScheduler[] _schedulers;
+
+    /// <summary>
+    /// Chains <paramref name="schedulers"/>, all on one optimizer (<paramref name="optimizer"/> when given, else the
+    /// first scheduler's).
+    /// </summary>
+    public ChainedScheduler(IReadOnlyList<LrScheduler> schedulers, Optimizer? optimizer = null)
+        : base(Validate(schedulers, optimizer), initialStep: false)
+    {
+        _schedulers = schedulers.ToArray();
+        LastEpoch = 0;
+        SetLastLr(CurrentLrs());
+    }
+
+    // Checked before the base constructor, which sets the groups' initial_lr: a refused chain changes nothing.
+    private static Optimizer Validate(IReadOnlyList<LrScheduler> schedulers, Optimizer? optimizer)
+    {
+        Guard.NotNull(schedulers, nameof(schedulers));
+        if (schedulers.Count < 1)
+            throw new ArgumentException("ChainedScheduler expects at least one scheduler to be chained, but got no scheduler.", nameof(schedulers));
+        if (schedulers[0] is null) throw new ArgumentNullException(nameof(schedulers), "schedulers[0] must not be null");
+        optimizer ??= schedulers[0].Optimizer;
+        var seen = new HashSet<LrScheduler>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < schedulers.Count; i++)
+        {
+            if (schedulers[i] is null) throw new ArgumentNullException(nameof(schedulers), $"schedulers[{i}] must not be null");
+            if (!ReferenceEquals(schedulers[i].Optimizer, optimizer))
+                throw new ArgumentException($"ChainedScheduler expects all schedulers to belong to the same optimizer, but schedulers[{i}] ({schedulers[i].GetType().Name}) belongs to another one", nameof(schedulers));
+            if (!seen.Add(schedulers[i]))
+                throw new ArgumentException($"schedulers[{i}] is listed twice (it would step twice per step)", nameof(schedulers));
+        }
+        return optimizer;
+    }
+
+    /// <summary>The chained schedulers, in the order they step.</summary>
+    public IReadOnlyList<LrScheduler> Schedulers => _schedulers;
+
+    /// <summary>Steps every scheduler once, in order; <see cref="LrScheduler.GetLastLr"/> is then the groups' rates.</summary>
+    public override void Step()
+    {
+        foreach (var s in _schedulers) s.Step();
+        LastEpoch++;
+        SetLastLr(CurrentLrs());
+    }
+
+    internal override void UndoInitialStep()
+    {
+        foreach (var s in _schedulers) s.UndoInitialStep();
+    }
+
+    private double[] CurrentLrs() => Optimizer.ParamGroups.Select(g => g.Lr).ToArray();
+
+    /// <summary>Not used: <see cref="Step"/> delegates to the schedulers.</summary>
+    protected override double[] ComputeLrs() => CurrentLrs();
 }
 
 /// <summary>How <see cref="OneCycleLR"/> moves between its phase boundaries.</summary>

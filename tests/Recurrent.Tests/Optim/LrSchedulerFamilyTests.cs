@@ -143,6 +143,71 @@ public class LrSchedulerFamilyTests
     }
 
     [Fact]
+    public void ChainedSchedulerStepsEachSchedulerInOrder()
+    {
+        // PyTorch's example (lr 1): ConstantLR(0.1, 2) and ExponentialLR(0.9) chained. The constructors leave 0.1;
+        // then 0.09, 0.81 (ConstantLR's factor lifted at its total), 0.729, 0.6561, 0.59049. (PyTorch's docstring
+        // lists these from the first step, with 0.081 for 0.81.)
+        var opt = Opt(1.0);
+        var chain = new ChainedScheduler([new ConstantLR(opt, factor: 0.1, totalIters: 2), new ExponentialLR(opt, 0.9)]);
+        Assert.Same(opt, chain.Optimizer);
+        Assert.Equal(new[] { 0.1 }, chain.GetLastLr());
+        var lrs = Trace(opt, chain.Step, 5);
+        double[] expected = [0.1, 0.09, 0.81, 0.729, 0.6561, 0.59049];
+        for (int e = 0; e < expected.Length; e++) Close(expected[e], lrs[e]);
+        Assert.Equal(new[] { lrs[5] }, chain.GetLastLr());
+        Assert.Equal(5, chain.LastEpoch);
+
+        // The same as stepping the schedulers by hand, in the chain's order, with two groups.
+        Sgd TwoGroups()
+        {
+            var sgd = new Sgd([Tensor.Zeros(1).RequiresGrad_()], lr: 0.3);
+            sgd.AddParamGroup([Tensor.Zeros(1).RequiresGrad_()], o => o.Lr = 0.02);
+            return sgd;
+        }
+        var a = TwoGroups(); var b = TwoGroups();
+        var chained = new ChainedScheduler([new StepLR(a, 3, 0.5), new CosineAnnealingLR(a, tMax: 7), new LinearLR(a, 0.5, totalIters: 4)], a);
+        var byHand = new LrScheduler[] { new StepLR(b, 3, 0.5), new CosineAnnealingLR(b, tMax: 7), new LinearLR(b, 0.5, totalIters: 4) };
+        for (int e = 0; e < 12; e++)
+        {
+            Assert.Equal(b.ParamGroups.Select(g => g.Lr), a.ParamGroups.Select(g => g.Lr));
+            chained.Step();
+            foreach (var sch in byHand) sch.Step();
+        }
+        Assert.Equal(b.ParamGroups.Select(g => g.Lr), chained.GetLastLr());
+    }
+
+    [Fact]
+    public void ChainedSchedulerRefusesInconsistentArgumentsAndRestartsOnlyFirstInASequence()
+    {
+        var opt = Opt(1.0);
+        var c = new ConstantLR(opt, factor: 0.5, totalIters: 2);
+        var x = new ExponentialLR(opt, 0.9);
+        Assert.Contains("at least one scheduler", Assert.Throws<ArgumentException>(() => new ChainedScheduler([])).Message);
+        Assert.Contains("same optimizer", Assert.Throws<ArgumentException>(() => new ChainedScheduler([c, new StepLR(Opt(), 1)])).Message);
+        Assert.Contains("same optimizer", Assert.Throws<ArgumentException>(() => new ChainedScheduler([c, x], Opt())).Message);
+        var e = Assert.Throws<ArgumentException>(() => new ChainedScheduler([c, x, c]));
+        Assert.Equal("schedulers", e.ParamName);
+        Assert.Contains("schedulers[2] is listed twice", e.Message);
+        Assert.Equal(0.5, opt.ParamGroups[0].Lr);   // the refusals changed nothing
+
+        var chain = new ChainedScheduler([c, x]);
+        var later = Assert.Throws<ArgumentException>(() => new SequentialLR(opt, [new StepLR(opt, 1), chain], [2]));
+        Assert.Contains("schedulers[1] is a ChainedScheduler, which cannot restart at a milestone", later.Message);
+
+        // First in a SequentialLR: the rates go back to the base and the chain takes its initial step again. As in
+        // PyTorch, only the chain is in its initial mode then, not its schedulers: ConstantLR applies its factor
+        // (its epoch 0) and ExponentialLR its decay (1 * 0.5 * 0.9). Then 0.405, 0.81 (factor lifted) * 0.9, and at the
+        // milestone ExponentialLR(0.8) restarts from the base.
+        var opt2 = Opt(1.0);
+        var chain2 = new ChainedScheduler([new ConstantLR(opt2, factor: 0.5, totalIters: 2), new ExponentialLR(opt2, 0.9)]);
+        var seq = new SequentialLR(opt2, [chain2, new ExponentialLR(opt2, 0.8)], [3]);
+        var lrs = Trace(opt2, seq.Step, 4);
+        double[] expected = [0.45, 0.405, 0.729, 1.0, 0.8];
+        for (int i = 0; i < expected.Length; i++) Close(expected[i], lrs[i]);
+    }
+
+    [Fact]
     public void SequentialLRRefusesInconsistentArguments()
     {
         var opt = Opt();
