@@ -23,10 +23,17 @@ internal static class Engine
         finally
         {
             t_pass = outerPass;
-            state.Clear();
-            t_spare = state;
+            // A walk over a very large graph (a long sequence through the per-step ops) is not kept: its tables would
+            // stay that large for the thread's life and make every later Clear sweep them.
+            if (state.Deps.Count <= MaxKeptNodes) { state.Clear(); t_spare = state; }
         }
     }
+
+    /// <summary>The most graph nodes whose walk collections a thread keeps for its next pass.</summary>
+    internal const int MaxKeptNodes = 1 << 14;
+
+    /// <summary>Whether this thread holds walk collections for its next pass (tests).</summary>
+    internal static bool HasSpareState => t_spare is not null;
 
     /// <summary>The collections of one backward walk; empty between passes, so they hold no tensor or node.</summary>
     private sealed class PassState

@@ -80,10 +80,13 @@ internal sealed class FunctionNode : Node
 
     public override Tensor?[] Apply(Tensor?[] gradOutputs)
     {
-        if (_backward1 is not null) return _backward1(gradOutputs[0]!);
-        if (_backward is null)
+        // Each field read once: a Release() on another thread between a check and the call would otherwise be a null call.
+        var one = _backward1;
+        if (one is not null) return one(gradOutputs[0]!);
+        var many = _backward;
+        if (many is null)
             throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .Backward(). Specify retainGraph: true (Backward(retainGraph: true)) if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
-        return _backward(gradOutputs);
+        return many(gradOutputs);
     }
 
     public override void Release()

@@ -189,7 +189,10 @@ public class LrSchedulerFamilyTests
         var e = Assert.Throws<ArgumentException>(() => new ChainedScheduler([c, x, c]));
         Assert.Equal("schedulers", e.ParamName);
         Assert.Contains("schedulers[2] is listed twice", e.Message);
-        Assert.Equal(0.5, opt.ParamGroups[0].Lr);   // the refusals changed nothing
+        // Refused before the base constructor: an optimizer no scheduler touched yet gets no initial_lr.
+        var fresh = Opt(1.0);
+        Assert.Throws<ArgumentException>(() => new ChainedScheduler([c, x], fresh));
+        Assert.Null(fresh.ParamGroups[0].InitialLr);
 
         var chain = new ChainedScheduler([c, x]);
         var later = Assert.Throws<ArgumentException>(() => new SequentialLR(opt, [new StepLR(opt, 1), chain], [2]));

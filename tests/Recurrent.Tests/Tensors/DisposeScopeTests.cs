@@ -130,13 +130,22 @@ public class DisposeScopeTests
     public void BackwardPassesOnOneThreadShareNothingButTheirCollections()
     {
         // The engine reuses one thread's walk collections from pass to pass: a pass that fails half-way must leave
-        // nothing (no pending gradient, no queued node) for the next, and a pass run from inside a backward rule
-        // (GradCheck's numerical check calls Backward while another pass is live on this thread) gets its own.
-        var emb = new Embedding(10, 4, generator: new Generator(1));
-        Tensor broken;
+        // nothing (no pending gradient, no dependency count) for the next, and a pass run from inside a backward rule
+        // gets its own. Here the later-made `good` branch delivers its gradient to p's sink before `bad`'s backward
+        // finds the tensor it saved disposed; without the reset, the next pass would count p's sink as waiting for one
+        // more gradient and never write p.Grad.
+        var p = Tensor.FromArray(new double[] { 1, 2 }, 2).RequiresGrad_();
+        Tensor bad;
         using (Tensor.NewDisposeScope())
-            broken = (emb.Forward(Tensor.FromArray(new long[] { 1, 2 }, 2)).Sum() * 3).MoveToOuterDisposeScope();
-        Assert.Throws<InvalidOperationException>(() => broken.Backward());
+        {
+            var k = Tensor.FromArray(new double[] { 4, 4 }, 2);
+            bad = (p * k).MoveToOuterDisposeScope();
+        }
+        var good = p * 3;
+        Assert.Throws<InvalidOperationException>(() => (bad + good).Sum().Backward());
+        Assert.Null(p.Grad);
+        (p * 5).Sum().Backward();
+        Assert.Equal(new double[] { 5, 5 }, p.Grad!.ToArray<double>());
 
         var a = Tensor.FromArray(new double[] { 1, 2, 3 }, 3).RequiresGrad_();
         var mid = a * a;
@@ -144,7 +153,6 @@ public class DisposeScopeTests
         (mid * 2).Sum().Backward();
         Assert.Equal(new double[] { 4, 8, 12 }, a.Grad!.ToArray<double>());
         Assert.Equal(new double[] { 2, 2, 2 }, mid.Grad!.ToArray<double>());
-        Assert.Null(emb.Weight.Grad);
 
         var inner = Tensor.FromArray(new double[] { 5 }, 1).RequiresGrad_();
         var outer = Tensor.FromArray(new double[] { 2 }, 1).RequiresGrad_();
@@ -157,6 +165,20 @@ public class DisposeScopeTests
         (hooked * 3).Sum().Backward();
         Assert.Equal(new double[] { 21 }, outer.Grad!.ToArray<double>());
         Assert.Equal(new double[] { 10 }, inner.Grad!.ToArray<double>());
+    }
+
+    [Fact]
+    public void ABackwardOverAVeryLargeGraphDoesNotKeepItsCollections()
+    {
+        var x = Tensor.FromArray(new double[] { 1 }, 1).RequiresGrad_();
+        var y = x;
+        for (int i = 0; i < Recurrent.Autograd.Engine.MaxKeptNodes + 10; i++) y = y * 1.0;
+        y.Sum().Backward();
+        Assert.Equal(new double[] { 1 }, x.Grad!.ToArray<double>());
+        Assert.False(Recurrent.Autograd.Engine.HasSpareState);
+        (x * 2).Sum().Backward();
+        Assert.True(Recurrent.Autograd.Engine.HasSpareState);
+        Assert.Equal(new double[] { 3 }, x.Grad!.ToArray<double>());
     }
 
     [Fact]

@@ -128,6 +128,7 @@ public class PackedTests
         x.AsSpan<float>().Fill(-1);
         Assert.Equal(new float[] { 1, 2, 3, 4, 5, 6 }, packed.Data.ToArray<float>());
 
+        // PackSequence pads (a copy) before it packs: a guard for that path, not a test of the fix above.
         var seq = Tensor.FromArray(new float[] { 7, 8 }, 1, 2);
         var single = RnnUtils.PackSequence(new[] { seq });
         seq.AsSpan<float>().Fill(-1);
