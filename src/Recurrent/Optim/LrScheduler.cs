@@ -10,7 +10,7 @@ namespace Recurrent.Optim;
 /// <c>optimizer.Step()</c>. Several schedulers on one optimizer chain, as in PyTorch: each multiplies the learning
 /// rate the others left.
 /// </summary>
-public abstract class LrScheduler
+public abstract class LrScheduler : ILrScheduler
 {
     /// <summary>Remembers each group's initial learning rate and takes the initial step.</summary>
     protected LrScheduler(Optimizer optimizer) : this(optimizer, initialStep: true) { }
@@ -90,6 +90,63 @@ public abstract class LrScheduler
     /// </summary>
     public double[] GetLastLr() => (double[])_lastLr.Clone();
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The keys are <c>last_epoch</c>, <c>base_lrs</c> and <c>_last_lr</c>, plus <c>T_i</c> and <c>T_cur</c> for
+    /// <see cref="CosineAnnealingWarmRestarts"/> and each scheduler's keys under <c>_schedulers.{i}.</c> for
+    /// <see cref="SequentialLR"/> and <see cref="ChainedScheduler"/>. A subclass outside this library saves the base's
+    /// keys only.
+    /// </remarks>
+    public Dictionary<string, Tensor> StateDict()
+    {
+        var sd = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        WriteState(sd, "");
+        return sd;
+    }
+
+    /// <inheritdoc/>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        Guard.NotNull(stateDict, nameof(stateDict));
+        var reader = new SchedulerStateReader(stateDict, GetType().Name);
+        Action apply = ReadState(reader, "");
+        reader.ThrowOnUnread();
+        apply();
+    }
+
+    /// <summary>Adds this scheduler's progress to <paramref name="sd"/>, each key after <paramref name="prefix"/>.</summary>
+    internal virtual void WriteState(Dictionary<string, Tensor> sd, string prefix)
+    {
+        sd[prefix + "last_epoch"] = SchedulerStateReader.Scalar(LastEpoch);
+        sd[prefix + "base_lrs"] = SchedulerStateReader.Vector(BaseLrs);
+        sd[prefix + "_last_lr"] = SchedulerStateReader.Vector(_lastLr);
+    }
+
+    /// <summary>Reads and checks the keys <see cref="WriteState"/> writes; the returned action sets them and cannot fail.</summary>
+    internal virtual Action ReadState(SchedulerStateReader reader, string prefix)
+    {
+        int groups = Optimizer.ParamGroups.Count;
+        int lastEpoch = reader.Int(prefix + "last_epoch", min: -1);
+        double[] baseLrs = reader.Rates(prefix + "base_lrs", groups, exact: false);
+        double[] lastLr = reader.Rates(prefix + "_last_lr", groups, exact: false);
+        return () => { LastEpoch = lastEpoch; BaseLrs = baseLrs; _lastLr = lastLr; };
+    }
+
+    /// <summary>The progress of <paramref name="schedulers"/> (a SequentialLR's or a ChainedScheduler's), each under <c>_schedulers.{i}.</c>.</summary>
+    private protected static void WriteStates(LrScheduler[] schedulers, Dictionary<string, Tensor> sd, string prefix)
+    {
+        for (int i = 0; i < schedulers.Length; i++) schedulers[i].WriteState(sd, $"{prefix}_schedulers.{i}.");
+    }
+
+    /// <summary>Reads what <see cref="WriteStates"/> writes; the returned action sets it.</summary>
+    private protected static Action ReadStates(LrScheduler[] schedulers, Action own, SchedulerStateReader reader, string prefix)
+    {
+        var applies = new Action[schedulers.Length + 1];
+        applies[0] = own;
+        for (int i = 0; i < schedulers.Length; i++) applies[i + 1] = schedulers[i].ReadState(reader, $"{prefix}_schedulers.{i}.");
+        return () => { foreach (var apply in applies) apply(); };
+    }
+
     /// <summary>The learning rates for epoch <see cref="LastEpoch"/>, from the groups' current ones (PyTorch's chainable <c>get_lr</c>).</summary>
     protected abstract double[] ComputeLrs();
 
@@ -114,10 +171,72 @@ public abstract class LrScheduler
         return lrs;
     }
 
+    /// <summary>For a schedule that cycles the momentum: every group has one (or Adam's beta1) that takes both values.</summary>
+    private protected static void CheckMomentumCycle(Optimizer optimizer, double baseMomentum, double maxMomentum)
+    {
+        foreach (var g in optimizer.ParamGroups)
+        {
+            if (g.Options is not (SgdOptions or RmsPropOptions or AdamOptions))
+                throw new ArgumentException($"optimizer must support momentum or beta1 with cycleMomentum enabled ({g.Options.GetType().Name} has neither); pass cycleMomentum: false", "cycleMomentum");
+            // The values the cycle writes must be ones the optimizer would accept from its constructor.
+            foreach (var (value, name) in new[] { (baseMomentum, nameof(baseMomentum)), (maxMomentum, nameof(maxMomentum)) })
+                if (g.Options is AdamOptions ? !(value >= 0 && value < 1) : !(value >= 0 && double.IsFinite(value)))
+                    throw new ArgumentOutOfRangeException(name, value, g.Options is AdamOptions
+                        ? $"{name} becomes Adam's beta1, which must be in [0, 1), but got {value}"
+                        : $"{name} becomes the optimizer's momentum, which must be a finite number >= 0, but got {value}");
+        }
+    }
+
+    /// <summary>Sets a group's momentum (SGD's and RMSprop's <c>Momentum</c>, Adam's <c>Beta1</c>).</summary>
+    private protected static void SetMomentum(ParamGroup group, double value)
+    {
+        switch (group.Options)
+        {
+            case SgdOptions o: o.Momentum = value; break;
+            case RmsPropOptions o: o.Momentum = value; break;
+            case AdamOptions o: o.Beta1 = value; break;
+        }
+    }
+
+    /// <summary>One value for every group, or one per group (PyTorch's <c>_format_param</c>), each a finite learning rate >= 0.</summary>
+    private protected static double[] PerGroupRates(Optimizer optimizer, IReadOnlyList<double> values, string name)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
+        Guard.NotNull(values, name);
+        if (values.Count != optimizer.ParamGroups.Count)
+            throw new ArgumentException($"{name} must have the same length as optimizer.param_groups. {name} has {values.Count} values, param_groups has {optimizer.ParamGroups.Count}.", name);
+        for (int i = 0; i < values.Count; i++)
+            if (!(values[i] >= 0 && double.IsFinite(values[i])))
+                throw new ArgumentOutOfRangeException(name, values[i], $"{name}[{i}] must be a finite learning rate >= 0, but got {values[i]}");
+        return values.ToArray();
+    }
+
+    /// <summary>One finite learning rate >= 0 for every group.</summary>
+    private protected static double[] SameRate(Optimizer optimizer, double value, string name)
+    {
+        Guard.NotNull(optimizer, nameof(optimizer));
+        Checked(value, value >= 0 && double.IsFinite(value), name, "must be a finite learning rate >= 0");
+        return Enumerable.Repeat(value, optimizer.ParamGroups.Count).ToArray();
+    }
+
     private protected static T Checked<T>(T value, bool ok, string name, string expected)
     {
         if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{name} {expected}, but got {value}");
         return value;
+    }
+
+    // What SequentialLR and ChainedScheduler ask of their lists: every entry present, on the one optimizer, listed once.
+    private protected static void CheckSchedulers(IReadOnlyList<LrScheduler> schedulers, Optimizer optimizer, string owner, string twiceNote)
+    {
+        var seen = new HashSet<LrScheduler>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < schedulers.Count; i++)
+        {
+            if (schedulers[i] is null) throw new ArgumentNullException(nameof(schedulers), $"schedulers[{i}] must not be null");
+            if (!ReferenceEquals(schedulers[i].Optimizer, optimizer))
+                throw new ArgumentException($"{owner} expects all schedulers to belong to the same optimizer, but schedulers[{i}] ({schedulers[i].GetType().Name}) belongs to another one", nameof(schedulers));
+            if (!seen.Add(schedulers[i]))
+                throw new ArgumentException($"schedulers[{i}] is listed twice{twiceNote}", nameof(schedulers));
+        }
     }
 
     private protected static IReadOnlyList<Func<int, double>> Lambdas(Optimizer optimizer, IReadOnlyList<Func<int, double>> lambdas, string name)
@@ -420,19 +539,12 @@ public sealed class SequentialLR : LrScheduler
         Guard.NotNull(milestones, nameof(milestones));
         if (schedulers.Count < 1)
             throw new ArgumentException("SequentialLR expects at least one scheduler, but got no scheduler.", nameof(schedulers));
-        var seen = new HashSet<LrScheduler>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < schedulers.Count; i++)
-        {
-            if (schedulers[i] is null) throw new ArgumentNullException(nameof(schedulers), $"schedulers[{i}] must not be null");
-            if (!ReferenceEquals(schedulers[i].Optimizer, optimizer))
-                throw new ArgumentException($"SequentialLR expects all schedulers to belong to the same optimizer, but schedulers[{i}] ({schedulers[i].GetType().Name}) belongs to another one", nameof(schedulers));
-            if (!seen.Add(schedulers[i]))
-                throw new ArgumentException($"schedulers[{i}] is listed twice", nameof(schedulers));
-            // A later scheduler restarts at its milestone from its closed form; a SequentialLR or a ChainedScheduler
-            // has none (PyTorch fails there, at the milestone: NotImplementedError, or step() taking no epoch).
-            if (i > 0 && schedulers[i] is SequentialLR or ChainedScheduler)
+        CheckSchedulers(schedulers, optimizer, nameof(SequentialLR), "");
+        // A later scheduler restarts at its milestone from its closed form; a SequentialLR or a ChainedScheduler has
+        // none (PyTorch fails there, at the milestone: NotImplementedError, or step() taking no epoch).
+        for (int i = 1; i < schedulers.Count; i++)
+            if (schedulers[i] is SequentialLR or ChainedScheduler)
                 throw new ArgumentException($"schedulers[{i}] is a {schedulers[i].GetType().Name}, which cannot restart at a milestone; only the first scheduler may be one", nameof(schedulers));
-        }
         if (milestones.Count != schedulers.Count - 1)
             throw new ArgumentException($"SequentialLR expects one milestone fewer than schedulers, but got {schedulers.Count} schedulers and {milestones.Count} milestones", nameof(milestones));
         for (int i = 0; i < milestones.Count; i++)
@@ -467,6 +579,15 @@ public sealed class SequentialLR : LrScheduler
         foreach (var s in _schedulers) s.UndoInitialStep();
     }
 
+    internal override void WriteState(Dictionary<string, Tensor> sd, string prefix)
+    {
+        base.WriteState(sd, prefix);
+        WriteStates(_schedulers, sd, prefix);
+    }
+
+    internal override Action ReadState(SchedulerStateReader reader, string prefix) =>
+        ReadStates(_schedulers, base.ReadState(reader, prefix), reader, prefix);
+
     /// <summary>Not used: <see cref="Step"/> delegates to the schedulers.</summary>
     protected override double[] ComputeLrs() => _schedulers[0].GetLastLr();
 }
@@ -492,7 +613,7 @@ public sealed class ChainedScheduler : LrScheduler
     {
         _schedulers = schedulers.ToArray();
         LastEpoch = 0;
-        SetLastLr(CurrentLrs());
+        SetLastLr(ComputeLrs());
     }
 
     // Checked before the base constructor, which sets the groups' initial_lr: a refused chain changes nothing.
@@ -503,15 +624,7 @@ public sealed class ChainedScheduler : LrScheduler
             throw new ArgumentException("ChainedScheduler expects at least one scheduler to be chained, but got no scheduler.", nameof(schedulers));
         if (schedulers[0] is null) throw new ArgumentNullException(nameof(schedulers), "schedulers[0] must not be null");
         optimizer ??= schedulers[0].Optimizer;
-        var seen = new HashSet<LrScheduler>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < schedulers.Count; i++)
-        {
-            if (schedulers[i] is null) throw new ArgumentNullException(nameof(schedulers), $"schedulers[{i}] must not be null");
-            if (!ReferenceEquals(schedulers[i].Optimizer, optimizer))
-                throw new ArgumentException($"ChainedScheduler expects all schedulers to belong to the same optimizer, but schedulers[{i}] ({schedulers[i].GetType().Name}) belongs to another one", nameof(schedulers));
-            if (!seen.Add(schedulers[i]))
-                throw new ArgumentException($"schedulers[{i}] is listed twice (it would step twice per step)", nameof(schedulers));
-        }
+        CheckSchedulers(schedulers, optimizer, nameof(ChainedScheduler), " (it would step twice per step)");
         return optimizer;
     }
 
@@ -523,7 +636,7 @@ public sealed class ChainedScheduler : LrScheduler
     {
         foreach (var s in _schedulers) s.Step();
         LastEpoch++;
-        SetLastLr(CurrentLrs());
+        SetLastLr(ComputeLrs());
     }
 
     internal override void UndoInitialStep()
@@ -531,10 +644,17 @@ public sealed class ChainedScheduler : LrScheduler
         foreach (var s in _schedulers) s.UndoInitialStep();
     }
 
-    private double[] CurrentLrs() => Optimizer.ParamGroups.Select(g => g.Lr).ToArray();
+    internal override void WriteState(Dictionary<string, Tensor> sd, string prefix)
+    {
+        base.WriteState(sd, prefix);
+        WriteStates(_schedulers, sd, prefix);
+    }
 
-    /// <summary>Not used: <see cref="Step"/> delegates to the schedulers.</summary>
-    protected override double[] ComputeLrs() => CurrentLrs();
+    internal override Action ReadState(SchedulerStateReader reader, string prefix) =>
+        ReadStates(_schedulers, base.ReadState(reader, prefix), reader, prefix);
+
+    /// <summary>The groups' rates as the chain left them.</summary>
+    protected override double[] ComputeLrs() => FromGroups(lr => lr);
 }
 
 /// <summary>How <see cref="OneCycleLR"/> moves between its phase boundaries.</summary>
@@ -563,13 +683,13 @@ public sealed class OneCycleLR : LrScheduler
     public OneCycleLR(Optimizer optimizer, double maxLr, int totalSteps, double pctStart = 0.3, AnnealStrategy annealStrategy = AnnealStrategy.Cos,
         bool cycleMomentum = true, double baseMomentum = 0.85, double maxMomentum = 0.95, double divFactor = 25.0, double finalDivFactor = 1e4,
         bool threePhase = false)
-        : this(optimizer, Repeat(optimizer, maxLr), totalSteps, pctStart, annealStrategy, cycleMomentum, baseMomentum, maxMomentum, divFactor, finalDivFactor, threePhase, 0) { }
+        : this(optimizer, SameRate(optimizer, maxLr, nameof(maxLr)), totalSteps, pctStart, annealStrategy, cycleMomentum, baseMomentum, maxMomentum, divFactor, finalDivFactor, threePhase, 0) { }
 
     /// <summary>Creates the schedule with a peak learning rate per param group.</summary>
     public OneCycleLR(Optimizer optimizer, IReadOnlyList<double> maxLrs, int totalSteps, double pctStart = 0.3, AnnealStrategy annealStrategy = AnnealStrategy.Cos,
         bool cycleMomentum = true, double baseMomentum = 0.85, double maxMomentum = 0.95, double divFactor = 25.0, double finalDivFactor = 1e4,
         bool threePhase = false)
-        : this(optimizer, PerGroup(optimizer, maxLrs), totalSteps, pctStart, annealStrategy, cycleMomentum, baseMomentum, maxMomentum, divFactor, finalDivFactor, threePhase, 0) { }
+        : this(optimizer, PerGroupRates(optimizer, maxLrs, nameof(maxLrs)), totalSteps, pctStart, annealStrategy, cycleMomentum, baseMomentum, maxMomentum, divFactor, finalDivFactor, threePhase, 0) { }
 
     private OneCycleLR(Optimizer optimizer, double[] maxLrs, int totalSteps, double pctStart, AnnealStrategy annealStrategy, bool cycleMomentum,
         double baseMomentum, double maxMomentum, double divFactor, double finalDivFactor, bool threePhase, int _)
@@ -608,21 +728,6 @@ public sealed class OneCycleLR : LrScheduler
     /// <summary>Whether the momentum (or Adam's beta1) cycles inversely to the learning rate.</summary>
     public bool CycleMomentum { get; }
 
-    private static double[] Repeat(Optimizer optimizer, double maxLr)
-    {
-        Guard.NotNull(optimizer, nameof(optimizer));
-        return Enumerable.Repeat(maxLr, optimizer.ParamGroups.Count).ToArray();
-    }
-
-    private static double[] PerGroup(Optimizer optimizer, IReadOnlyList<double> maxLrs)
-    {
-        Guard.NotNull(optimizer, nameof(optimizer));
-        Guard.NotNull(maxLrs, nameof(maxLrs));
-        if (maxLrs.Count != optimizer.ParamGroups.Count)
-            throw new ArgumentException($"maxLrs must have the same length as optimizer.param_groups. maxLrs has {maxLrs.Count} values, param_groups has {optimizer.ParamGroups.Count}.", nameof(maxLrs));
-        return maxLrs.ToArray();
-    }
-
     /// <summary>PyTorch's <c>end_step</c> of each phase.</summary>
     private static double[] PhaseEnds(int totalSteps, double pctStart, bool threePhase) => threePhase
         ? [pctStart * totalSteps - 1, 2 * pctStart * totalSteps - 2, totalSteps - 1]
@@ -636,36 +741,14 @@ public sealed class OneCycleLR : LrScheduler
         Checked(strategy, Enum.IsDefined(strategy), "annealStrategy", "must be Cos or Linear");
         Checked(divFactor, divFactor > 0 && double.IsFinite(divFactor), nameof(divFactor), "must be a positive number");
         Checked(finalDivFactor, finalDivFactor > 0 && double.IsFinite(finalDivFactor), nameof(finalDivFactor), "must be a positive number");
-        foreach (var m in maxLrs) Checked(m, m >= 0 && double.IsFinite(m), "maxLr", "must be a finite learning rate >= 0");
         // A phase that a step lands in but that has no length divides by zero (PyTorch: ZeroDivisionError at that step,
         // after the constructor has changed the groups): the first phase when it ends at step 0, the last when it ends
         // where the one before it does (pctStart 1).
         var ends = PhaseEnds(totalSteps, pctStart, threePhase);
         if (ends[0] == 0.0 || ends[^1] == ends[^2])
             throw new ArgumentOutOfRangeException(nameof(pctStart), pctStart, $"pctStart {pctStart} with totalSteps {totalSteps} leaves a phase of the cycle empty (phase ends {string.Join(", ", ends)}); choose pctStart so that pctStart * totalSteps is not 1 and pctStart is below 1");
-        if (cycleMomentum)
-            foreach (var g in optimizer.ParamGroups)
-            {
-                if (g.Options is not (SgdOptions or RmsPropOptions or AdamOptions))
-                    throw new ArgumentException($"optimizer must support momentum or beta1 with cycleMomentum enabled ({g.Options.GetType().Name} has neither); pass cycleMomentum: false", nameof(cycleMomentum));
-                // The values the cycle writes must be ones the optimizer would accept from its constructor.
-                foreach (var (value, name) in new[] { (baseMomentum, nameof(baseMomentum)), (maxMomentum, nameof(maxMomentum)) })
-                    if (g.Options is AdamOptions ? !(value >= 0 && value < 1) : !(value >= 0 && double.IsFinite(value)))
-                        throw new ArgumentOutOfRangeException(name, value, g.Options is AdamOptions
-                            ? $"{name} becomes Adam's beta1, which must be in [0, 1), but got {value}"
-                            : $"{name} becomes the optimizer's momentum, which must be a finite number >= 0, but got {value}");
-            }
+        if (cycleMomentum) CheckMomentumCycle(optimizer, baseMomentum, maxMomentum);
         return optimizer;
-    }
-
-    private static void SetMomentum(ParamGroup group, double value)
-    {
-        switch (group.Options)
-        {
-            case SgdOptions o: o.Momentum = value; break;
-            case RmsPropOptions o: o.Momentum = value; break;
-            case AdamOptions o: o.Beta1 = value; break;
-        }
     }
 
     private double Anneal(double start, double end, double pct)
@@ -790,6 +873,22 @@ public sealed class CosineAnnealingWarmRestarts : LrScheduler
         }
         LastEpoch = (int)Math.Floor(epoch);
         Apply(ComputeLrs());
+    }
+
+    internal override void WriteState(Dictionary<string, Tensor> sd, string prefix)
+    {
+        base.WriteState(sd, prefix);
+        sd[prefix + "T_i"] = SchedulerStateReader.Scalar(Ti);
+        sd[prefix + "T_cur"] = SchedulerStateReader.Scalar(TCur);
+    }
+
+    internal override Action ReadState(SchedulerStateReader reader, string prefix)
+    {
+        Action own = base.ReadState(reader, prefix);
+        long ti = reader.Long(prefix + "T_i", 1, 1L << 53);
+        double tCur = reader.Double(prefix + "T_cur");
+        if (tCur < -1) throw new ArgumentException($"the {GetType().Name} state dict's \"{prefix}T_cur\" must be -1 or more, but got {Nn.PyFormat.Float(tCur)}", "stateDict");
+        return () => { own(); Ti = ti; TCur = tCur; };
     }
 
     /// <inheritdoc/>

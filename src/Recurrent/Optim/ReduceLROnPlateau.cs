@@ -25,7 +25,7 @@ public enum ThresholdMode
 /// <see cref="Patience"/> epochs, as <c>torch.optim.lr_scheduler.ReduceLROnPlateau</c>. Call <see cref="Step(double)"/>
 /// once per evaluation with the metric.
 /// </summary>
-public sealed class ReduceLROnPlateau
+public sealed class ReduceLROnPlateau : ILrScheduler
 {
     private double[] _minLrs;
     private readonly double? _defaultMinLr;
@@ -136,6 +136,34 @@ public sealed class ReduceLROnPlateau
             NumBadEpochs = 0;
         }
         _lastLr = Optimizer.ParamGroups.Select(g => g.Lr).ToArray();
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>The keys are <c>last_epoch</c>, <c>best</c>, <c>num_bad_epochs</c>, <c>cooldown_counter</c>, <c>min_lrs</c> and <c>_last_lr</c>.</remarks>
+    public Dictionary<string, Tensor> StateDict() => new(StringComparer.Ordinal)
+    {
+        ["last_epoch"] = SchedulerStateReader.Scalar(LastEpoch),
+        ["best"] = SchedulerStateReader.Scalar(Best),
+        ["num_bad_epochs"] = SchedulerStateReader.Scalar(NumBadEpochs),
+        ["cooldown_counter"] = SchedulerStateReader.Scalar(CooldownCounter),
+        ["min_lrs"] = SchedulerStateReader.Vector(_minLrs),
+        ["_last_lr"] = SchedulerStateReader.Vector(_lastLr),
+    };
+
+    /// <inheritdoc/>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        Guard.NotNull(stateDict, nameof(stateDict));
+        var reader = new SchedulerStateReader(stateDict, nameof(ReduceLROnPlateau));
+        int groups = Optimizer.ParamGroups.Count;
+        int lastEpoch = reader.Int("last_epoch", min: 0);
+        double best = reader.Double("best", allowInfinite: true);
+        int numBadEpochs = reader.Int("num_bad_epochs", min: 0);
+        int cooldownCounter = reader.Int("cooldown_counter", min: 0);
+        double[] minLrs = reader.Rates("min_lrs", groups, exact: _defaultMinLr is null);
+        double[] lastLr = reader.Rates("_last_lr", groups, exact: false);
+        reader.ThrowOnUnread();
+        (LastEpoch, Best, NumBadEpochs, CooldownCounter, _minLrs, _lastLr) = (lastEpoch, best, numBadEpochs, cooldownCounter, minLrs, lastLr);
     }
 
     /// <summary>As <see cref="Step(double)"/> with the value of a one-element tensor (a loss from <c>loss.Item</c>'s tensor).</summary>

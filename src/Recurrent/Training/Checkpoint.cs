@@ -26,6 +26,7 @@ public sealed class Checkpoint
         Threads = state?.Threads is > 0 ? state.Threads : null;
         ModuleType = state?.Module;
         OptimizerType = state?.Optimizer;
+        SchedulerType = state?.Scheduler;
         _generators = state?.Generators ?? [];
         Metadata = state?.Metadata ?? [];
     }
@@ -48,6 +49,9 @@ public sealed class Checkpoint
     /// <summary>The saved optimizer's type name, or null when no optimizer was saved.</summary>
     public string? OptimizerType { get; }
 
+    /// <summary>The saved learning-rate scheduler's type name, or null when no scheduler was saved.</summary>
+    public string? SchedulerType { get; }
+
     /// <summary>The caller's metadata.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
@@ -56,6 +60,9 @@ public sealed class Checkpoint
 
     /// <summary>Whether the optimizer's state was saved.</summary>
     public bool HasOptimizerState => Manifest.Contains(CheckpointStore.OptimizerFileName);
+
+    /// <summary>Whether a learning-rate scheduler's state was saved.</summary>
+    public bool HasSchedulerState => Manifest.Contains(CheckpointStore.SchedulerFileName);
 
     /// <summary>A copy of the saved state of generator <paramref name="name"/>, or null.</summary>
     public ulong[]? GetGeneratorState(string name) => _generators.TryGetValue(name, out var s) ? (ulong[])s.Clone() : null;
@@ -90,6 +97,9 @@ public sealed class Checkpoint
     /// <exception cref="CheckpointException">optimizer.safetensors is unreadable.</exception>
     public Dictionary<string, Tensor>? ReadOptimizerState() => HasOptimizerState ? ReadTensors(CheckpointStore.OptimizerFileName) : null;
 
+    /// <summary>The scheduler's state (<see cref="ILrScheduler.StateDict"/>), or null when none was saved.</summary>
+    public Dictionary<string, Tensor>? ReadSchedulerState() => HasSchedulerState ? ReadTensors(CheckpointStore.SchedulerFileName) : null;
+
     /// <summary>Whether the checkpoint holds a file named <paramref name="name"/> (one of the caller's, or the store's).</summary>
     public bool HasFile(string name) => Manifest.Contains(name);
 
@@ -113,36 +123,37 @@ public sealed class Checkpoint
     /// <summary>
     /// Puts the checkpoint back: the weights into <paramref name="module"/> (strict: the same keys and shapes), the
     /// optimizer state into <paramref name="optimizer"/> (built over the module's parameters in the same order, like
-    /// the saved one), each of <paramref name="generators"/> to its saved state, and <see cref="Generator.Default"/>
-    /// when <paramref name="restoreDefaultGenerator"/>. Everything is checked first: when it throws, nothing changed.
+    /// the saved one), the scheduler's progress into <paramref name="scheduler"/> (built with the same arguments), each
+    /// of <paramref name="generators"/> to its saved state, and <see cref="Generator.Default"/> when
+    /// <paramref name="restoreDefaultGenerator"/>. Everything is checked first: when it throws, nothing changed.
     /// </summary>
     /// <param name="module">A module of the saved architecture (freshly built, or the one being trained).</param>
     /// <param name="optimizer">The optimizer to restore, or null to restore the weights only.</param>
     /// <param name="generators">Generators to restore, by the names they were saved under.</param>
     /// <param name="restoreDefaultGenerator">Also set <see cref="Generator.Default"/> to its saved state (when saved).</param>
+    /// <param name="scheduler">The learning-rate scheduler of <paramref name="optimizer"/> to restore, or null.</param>
     /// <exception cref="CheckpointException">
-    /// <see cref="CheckpointProblem.Mismatch"/>: other keys or shapes, no optimizer state or another optimizer type, a
-    /// generator that was not saved; <see cref="CheckpointProblem.Damaged"/>: a tensor file cannot be read.
+    /// <see cref="CheckpointProblem.Mismatch"/>: other keys or shapes, no optimizer state or another optimizer type, no
+    /// scheduler state or another scheduler type or state, a generator that was not saved;
+    /// <see cref="CheckpointProblem.Damaged"/>: a tensor file cannot be read.
     /// </exception>
+    /// <exception cref="ArgumentException"><paramref name="scheduler"/> without <paramref name="optimizer"/>, or of another optimizer.</exception>
     public void Restore(Module module, Optimizer? optimizer = null, IReadOnlyDictionary<string, Generator>? generators = null,
-        bool restoreDefaultGenerator = true)
+        bool restoreDefaultGenerator = true, ILrScheduler? scheduler = null)
     {
         ArgumentNullException.ThrowIfNull(module);
+        if (scheduler is not null && (optimizer is null || !ReferenceEquals(scheduler.Optimizer, optimizer)))
+            throw new ArgumentException(optimizer is null
+                ? "a scheduler is restored with its optimizer: pass the optimizer too"
+                : "the scheduler schedules another optimizer than the one passed", nameof(scheduler));
 
         // 1. Read and check everything that can be checked without changing anything.
         var modelFile = ReadFile(CheckpointStore.ModelFileName);   // read and parsed once
         if (Quantization.Quantizer.IsQuantizedFile(modelFile))
             throw Mismatch($"the checkpoint '{Folder}' holds a dynamically quantized model (inference only); load it with RestoreQuantized.");
         Dictionary<string, Tensor> weights = ToTensors(modelFile, CheckpointStore.ModelFileName);
-        Dictionary<string, Tensor>? optimizerState = null;
-        if (optimizer is not null)
-        {
-            optimizerState = ReadOptimizerState() ?? throw Mismatch(
-                $"the checkpoint '{Folder}' holds no optimizer state (it was saved without an optimizer); restore the module only.");
-            string type = optimizer.GetType().Name;
-            if (OptimizerType is not null && OptimizerType != type)
-                throw Mismatch($"the checkpoint '{Folder}' holds the state of a {OptimizerType} optimizer, not of a {type}; create a {OptimizerType} to resume it.");
-        }
+        Dictionary<string, Tensor>? optimizerState = optimizer is null ? null
+            : SavedState(CheckpointStore.OptimizerFileName, OptimizerType, optimizer, "optimizer", "(it was saved without an optimizer); restore the module only");
         var generatorStates = new List<(Generator Generator, ulong[] State)>();
         foreach (var (name, g) in generators ?? new Dictionary<string, Generator>())
         {
@@ -151,22 +162,33 @@ public sealed class Checkpoint
                 throw Mismatch($"the checkpoint '{Folder}' has no state for the generator \"{name}\" (it has: {Names()}).");
             generatorStates.Add((g, s));
         }
+        Dictionary<string, Tensor>? schedulerState = scheduler is null ? null
+            : SavedState(CheckpointStore.SchedulerFileName, SchedulerType, scheduler, "scheduler", "(it was saved without a scheduler); restore without one");
         if (restoreDefaultGenerator && _generators.TryGetValue(CheckpointStore.DefaultGeneratorName, out var d))
             generatorStates.Add((Generator.Default, d));
         foreach (var (_, s) in generatorStates)
             if (Generator.StateError(s) is { } error)
                 throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has a damaged {CheckpointStore.StateFileName}: a generator state is not valid ({error}).");
 
-        // 2. The module (it validates every key and shape before copying), keeping a copy to roll back to.
+        // 2. The scheduler (it validates before changing anything), keeping its state to roll back to.
+        var schedulerBefore = scheduler?.StateDict();
+        if (scheduler is not null)
+        {
+            try { scheduler.LoadStateDict(schedulerState!); }
+            catch (ArgumentException e) { throw Mismatch($"the scheduler state in '{Folder}' does not fit the {scheduler.GetType().Name}: {e.Message}", e); }
+        }
+
+        // 3. The module (it validates every key and shape before copying), keeping a copy to roll back to.
         var before = module.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal);
         var parametersBefore = module.Parameters().ToHashSet(ReferenceEqualityComparer.Instance);
         try { module.LoadStateDict(weights, strict: true); }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
+            scheduler?.LoadStateDict(schedulerBefore!);
             throw Mismatch($"the weights in '{Folder}' do not fit the {module.TypeName}: {e.Message}", e);
         }
 
-        // 3. The optimizer (it validates before changing anything); on failure the module goes back as it was.
+        // 4. The optimizer (it validates before changing anything); on failure the module and the scheduler go back as they were.
         if (optimizer is not null)
         {
             try
@@ -183,14 +205,25 @@ public sealed class Checkpoint
             {
                 // Whatever failed, the module goes back as it was ("nothing changed when it throws").
                 module.LoadStateDict(before, strict: true);
+                scheduler?.LoadStateDict(schedulerBefore!);
                 if (e is InvalidOperationException or ArgumentException or KeyNotFoundException)
                     throw Mismatch($"the optimizer state in '{Folder}' does not fit the optimizer: {e.Message}", e);
                 throw;
             }
         }
 
-        // 4. The generators (validated above; setting a state cannot fail).
+        // 5. The generators (validated above; setting a state cannot fail).
         foreach (var (g, s) in generatorStates) g.SetState(s);
+    }
+
+    // The saved state of an optimizer or a scheduler; none saved, or another type's, is a Mismatch.
+    private Dictionary<string, Tensor> SavedState(string file, string? savedType, object target, string what, string whenNone)
+    {
+        if (!Manifest.Contains(file)) throw Mismatch($"the checkpoint '{Folder}' holds no {what} state {whenNone}.");
+        string type = target.GetType().Name;
+        if (savedType is not null && savedType != type)
+            throw Mismatch($"the checkpoint '{Folder}' holds the state of a {savedType} {what}, not of a {type}; create a {savedType} to resume it.");
+        return ReadTensors(file);
     }
 
     /// <summary>Reads and verifies <paramref name="folder"/>.</summary>

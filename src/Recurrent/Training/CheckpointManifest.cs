@@ -53,6 +53,9 @@ internal sealed class TrainingStateFile
     /// <summary>The optimizer's .NET type name (checked on restore), or null when none was saved.</summary>
     [JsonPropertyName("optimizer")] public string? Optimizer { get; init; }
 
+    /// <summary>The learning-rate scheduler's .NET type name (checked on restore), or null when none was saved.</summary>
+    [JsonPropertyName("scheduler")] public string? Scheduler { get; init; }
+
     /// <summary>Generator states by name (<see cref="Generator.GetState"/>); "default" is <see cref="Generator.Default"/>.</summary>
     [JsonPropertyName("generators")] public Dictionary<string, ulong[]> Generators { get; init; } = [];
 

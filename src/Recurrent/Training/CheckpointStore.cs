@@ -60,6 +60,9 @@ public sealed class CheckpointStore
     /// <summary>The optimizer's state.</summary>
     public const string OptimizerFileName = "optimizer.safetensors";
 
+    /// <summary>The learning-rate scheduler's state.</summary>
+    public const string SchedulerFileName = "scheduler.safetensors";
+
     /// <summary>Step, threads, generator states and metadata.</summary>
     public const string StateFileName = "training.json";
 
@@ -109,13 +112,20 @@ public sealed class CheckpointStore
     /// <param name="generators">Other generators the training loop draws from (data order, dropout), by name.</param>
     /// <param name="metadata">The caller's string key/values (a JSON document fits in a value).</param>
     /// <param name="files">Extra files to store with the checkpoint.</param>
-    /// <exception cref="ArgumentException">A bad generator name ("default" is reserved) or file name.</exception>
+    /// <param name="scheduler">The learning-rate scheduler of <paramref name="optimizer"/>, or null.</param>
+    /// <exception cref="ArgumentException">
+    /// A bad generator name ("default" is reserved) or file name, or a scheduler of another optimizer.
+    /// </exception>
     public string Save(long step, Module module, Optimizer? optimizer = null,
         IReadOnlyDictionary<string, Generator>? generators = null, IReadOnlyDictionary<string, string>? metadata = null,
-        IEnumerable<CheckpointFile>? files = null)
+        IEnumerable<CheckpointFile>? files = null, ILrScheduler? scheduler = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), step, $"step must be zero or more, got {step}");
+        if (scheduler is not null && (optimizer is null || !ReferenceEquals(scheduler.Optimizer, optimizer)))
+            throw new ArgumentException(optimizer is null
+                ? "a scheduler is saved with its optimizer: pass the optimizer too"
+                : "the scheduler schedules another optimizer than the one saved", nameof(scheduler));
         var states = new Dictionary<string, ulong[]>(StringComparer.Ordinal) { [DefaultGeneratorName] = Generator.Default.GetState() };
         foreach (var (name, g) in generators ?? new Dictionary<string, Generator>())
         {
@@ -136,6 +146,7 @@ public sealed class CheckpointStore
             Threads = Kernels.Parallelism.MaxThreads,
             Module = module.TypeName,
             Optimizer = optimizer?.GetType().Name,
+            Scheduler = scheduler?.GetType().Name,
             Generators = states,
             Metadata = meta,
         };
@@ -149,11 +160,14 @@ public sealed class CheckpointStore
             : TensorIO.Serialize(optimizer.StateDict(), new Dictionary<string, string> { ["optimizer"] = optimizer.GetType().Name });
         var all = new List<CheckpointFile> { CheckpointFile.FromBytes(ModelFileName, weights) };
         if (optimizerState is not null) all.Add(CheckpointFile.FromBytes(OptimizerFileName, optimizerState));
+        if (scheduler is not null)
+            all.Add(CheckpointFile.FromBytes(SchedulerFileName,
+                TensorIO.Serialize(scheduler.StateDict(), new Dictionary<string, string> { ["scheduler"] = scheduler.GetType().Name })));
         all.Add(new CheckpointFile(StateFileName, s => JsonSerializer.Serialize(s, state, CheckpointJson.Default.TrainingStateFile)));
         foreach (CheckpointFile f in files ?? [])
         {
             ArgumentNullException.ThrowIfNull(f, nameof(files));
-            if (f.Name is ModelFileName or OptimizerFileName or StateFileName)
+            if (f.Name is ModelFileName or OptimizerFileName or SchedulerFileName or StateFileName)
                 throw new ArgumentException($"the file name '{f.Name}' is the store's own; choose another", nameof(files));
             all.Add(f);
         }

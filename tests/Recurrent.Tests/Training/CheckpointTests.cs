@@ -136,6 +136,67 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void ASchedulerIsSavedAndRestoredWithItsOptimizer()
+    {
+        var (net, adam) = Trained();
+        var sched = new CosineAnnealingWarmRestarts(adam, t0: 2, tMult: 2);
+        for (int i = 0; i < 5; i++) sched.Step();
+        var store = new CheckpointStore(_tmp["run"]);
+        string folder = store.Save(5, net, adam, scheduler: sched);
+        Assert.Equal(["model.safetensors", "optimizer.safetensors", "scheduler.safetensors", "training.json"],
+            CheckpointStore.Verify(folder).Files.Select(f => f.Name));
+        using (var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "training.json"))))
+            Assert.Equal("CosineAnnealingWarmRestarts", json.RootElement.GetProperty("scheduler").GetString());
+
+        var ck = store.LoadLatest();
+        Assert.True(ck.HasSchedulerState);
+        Assert.Equal("CosineAnnealingWarmRestarts", ck.SchedulerType);
+        var fresh = new Net(4, new Generator(3));
+        var freshAdam = new Adam(fresh.Parameters(), lr: 0.1);
+        var freshSched = new CosineAnnealingWarmRestarts(freshAdam, t0: 2, tMult: 2);
+        ck.Restore(fresh, freshAdam, restoreDefaultGenerator: false, scheduler: freshSched);
+        Assert.Equal((sched.LastEpoch, sched.Ti, sched.TCur), (freshSched.LastEpoch, freshSched.Ti, freshSched.TCur));
+        sched.Step();
+        freshSched.Step();
+        Assert.Equal(adam.ParamGroups[0].Lr, freshAdam.ParamGroups[0].Lr);
+
+        // Another scheduler type, or none saved, is a mismatch that changes nothing.
+        var other = new Net(4, new Generator(4));
+        var otherAdam = new Adam(other.Parameters(), lr: 0.1);
+        var step = new StepLR(otherAdam, 2);
+        var weights = Weights(other);
+        var e = Assert.Throws<CheckpointException>(() => ck.Restore(other, otherAdam, restoreDefaultGenerator: false, scheduler: step));
+        Assert.Equal(CheckpointProblem.Mismatch, e.Problem);
+        Assert.Contains("a CosineAnnealingWarmRestarts scheduler, not of a StepLR", e.Message);
+        Assert.Equal(weights, Weights(other));
+        new CheckpointStore(_tmp["plain"]).Save(1, net, adam);
+        e = Assert.Throws<CheckpointException>(() => CheckpointStore.Load(_tmp["plain"]).Restore(other, otherAdam, restoreDefaultGenerator: false, scheduler: step));
+        Assert.Contains("holds no scheduler state", e.Message);
+
+        // A scheduler of another optimizer is refused on both sides; the store's file name is its own.
+        Assert.Equal("scheduler", Assert.Throws<ArgumentException>(() => store.Save(6, net, adam, scheduler: step)).ParamName);
+        Assert.Equal("scheduler", Assert.Throws<ArgumentException>(() => store.Save(6, net, scheduler: sched)).ParamName);
+        Assert.Equal("scheduler", Assert.Throws<ArgumentException>(() => ck.Restore(fresh, otherAdam, scheduler: freshSched)).ParamName);
+        Assert.Throws<ArgumentException>(() => store.Save(6, net, adam, files: [CheckpointFile.FromText("scheduler.safetensors", "x")]));
+    }
+
+    [Fact]
+    public void AModuleThatDoesNotFitRollsTheSchedulerBack()
+    {
+        var (net, adam) = Trained(hidden: 4);
+        var sched = new ExponentialLR(adam, 0.5);
+        for (int i = 0; i < 4; i++) sched.Step();
+        new CheckpointStore(_tmp["run"]).Save(4, net, adam, scheduler: sched);
+
+        var (other, otherAdam) = Trained(hidden: 5, seed: 9);
+        var otherSched = new ExponentialLR(otherAdam, 0.5);
+        var e = Assert.Throws<CheckpointException>(() => CheckpointStore.Load(_tmp["run"]).Restore(other, otherAdam, restoreDefaultGenerator: false, scheduler: otherSched));
+        Assert.Equal(CheckpointProblem.Mismatch, e.Problem);
+        Assert.Equal(0, otherSched.LastEpoch);
+        Assert.Equal([0.1], otherSched.GetLastLr());
+    }
+
+    [Fact]
     public void AGeneratorThatWasNotSavedIsAMismatch()
     {
         var (net, adam) = Trained();
