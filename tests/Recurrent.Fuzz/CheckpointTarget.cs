@@ -1,7 +1,7 @@
 // The fourth target: a training checkpoint folder of Recurrent.Training (manifest.json, training.json,
-// model.safetensors, optimizer.safetensors, the caller's files). An input is the folder carried as a stored zip
-// (one entry per file); a case unpacks it into a scratch folder, loads it with CheckpointStore.Load and restores it
-// into the module and optimizer it was saved from, as a resuming training loop does. Mutations edit one file of
+// model.safetensors, optimizer.safetensors, scheduler.safetensors, the caller's files). An input is the folder carried
+// as a stored zip (one entry per file); a case unpacks it into a scratch folder, loads it with CheckpointStore.Load and
+// restores it into the module, optimizer and scheduler it was saved from, as a resuming training loop does. Mutations edit one file of
 // the folder (JSON-aware for the two .json files, the safetensors mutator for the tensor files, bytes otherwise),
 // drop one, or add one, and usually re-seal the manifest (size and SHA-256 of the edited file) so the edit gets
 // past the checksum to the parsers behind it.
@@ -31,6 +31,7 @@ public sealed class CheckpointTarget : IFuzzTarget
     private static readonly string[] Names =
     {
         CheckpointStore.ManifestFileName, CheckpointStore.StateFileName, CheckpointStore.ModelFileName, CheckpointStore.OptimizerFileName,
+        CheckpointStore.SchedulerFileName,
         "../escape.txt", "sub/dir.txt", ".hidden", "", "LATEST", "manifest.json ", "MODEL.SAFETENSORS",
     };
 
@@ -45,7 +46,13 @@ public sealed class CheckpointTarget : IFuzzTarget
     /// <summary>The module every seed was saved from: a 2-layer LSTM(3, 4) (as the target restores into it).</summary>
     public static Lstm NewModule() => new(3, 4, numLayers: 2, generator: new Generator(7));
 
-    /// <summary>The seeds: one folder with an Adam state, generators, metadata and a file of the caller's; one with the weights only.</summary>
+    /// <summary>The scheduler every seed with an optimizer was saved with (it has a counter of its own beyond the base's).</summary>
+    public static CosineAnnealingWarmRestarts NewScheduler(Optimizer optimizer) => new(optimizer, t0: 3, tMult: 2);
+
+    /// <summary>
+    /// The seeds: one folder with an Adam state, a scheduler, generators, metadata and a file of the caller's; one with
+    /// the weights only.
+    /// </summary>
     public static IEnumerable<(string Name, byte[] Bytes)> Seeds()
     {
         string root = Path.Combine(Path.GetTempPath(), $"recurrent-fuzz-seeds-{Guid.NewGuid():N}");
@@ -57,10 +64,12 @@ public sealed class CheckpointTarget : IFuzzTarget
             var (y, _) = module.Forward(x);
             y.Sum().Backward();
             adam.Step();
+            var scheduler = NewScheduler(adam);
+            for (int i = 0; i < 4; i++) scheduler.Step();
             var store = new CheckpointStore(Path.Combine(root, "full"));
             string full = store.Save(1, module, adam, new Dictionary<string, Generator> { ["data"] = new Generator(3) },
                 new Dictionary<string, string> { ["vocab"] = "abc", ["note"] = "{\"json\": [1, 2]}" },
-                [CheckpointFile.FromText("notes.txt", "caller's file\n")]);
+                [CheckpointFile.FromText("notes.txt", "caller's file\n")], scheduler);
             yield return ("lstm-adam.ckpt.zip", Pack(Unpacked(full)));
             string weights = new CheckpointStore(Path.Combine(root, "weights")).Save(0, NewModule());
             yield return ("lstm-weights.ckpt.zip", Pack(Unpacked(weights)));
@@ -89,8 +98,9 @@ public sealed class CheckpointTarget : IFuzzTarget
             var generators = checkpoint.GeneratorNames.Contains("data")
                 ? new Dictionary<string, Generator> { ["data"] = new Generator(0) }
                 : null;
+            var scheduler = adam is not null && checkpoint.HasSchedulerState ? NewScheduler(adam) : null;
             // Generator.Default is shared by the fuzzing threads: leave it alone.
-            checkpoint.Restore(module, adam, generators, restoreDefaultGenerator: false);
+            checkpoint.Restore(module, adam, generators, restoreDefaultGenerator: false, scheduler);
             if (checkpoint.HasFile("notes.txt"))
                 _ = checkpoint.ReadAllText("notes.txt");
             return checkpoint.Step + checkpoint.Metadata.Count;
