@@ -83,17 +83,17 @@ public sealed class LoadedCheckpoint
     }
 
     /// <summary>
-    /// Puts the training state back: weights into <paramref name="model"/>, the optimizer state, and the data-order and
-    /// dropout generators. Nothing changes when it throws.
+    /// Puts the training state back: weights into <paramref name="model"/>, the optimizer state, the learning-rate
+    /// schedule's step (when the run has one), and the data-order and dropout generators. Nothing changes when it throws.
     /// </summary>
-    /// <exception cref="CheckpointException">The state does not fit the model or optimizer.</exception>
-    public void Restore(CharLanguageModel model, Optimizer optimizer, Generator data, Generator dropout)
+    /// <exception cref="CheckpointException">The state does not fit the model, optimizer or schedule.</exception>
+    public void Restore(CharLanguageModel model, Optimizer optimizer, LrScheduler? scheduler, Generator data, Generator dropout)
     {
         if (Checkpoint.GetGeneratorState(CharLmCheckpoint.DataGenerator) is not null)
         {
             Checkpoint.Restore(model, optimizer,
                 new Dictionary<string, Generator> { [CharLmCheckpoint.DataGenerator] = data, [CharLmCheckpoint.DropoutGenerator] = dropout },
-                restoreDefaultGenerator: false);
+                restoreDefaultGenerator: false, scheduler);
             return;
         }
         // Format 1: the generator states are in trainer.json (checked when it was read for training). Read without it
@@ -110,7 +110,7 @@ public sealed class LoadedCheckpoint
         {
             throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has a damaged trainer.json: {e.Message}", e);
         }
-        Checkpoint.Restore(model, optimizer, restoreDefaultGenerator: false);
+        Checkpoint.Restore(model, optimizer, restoreDefaultGenerator: false, scheduler: scheduler);
         data.SetState(dataRng);
         dropout.SetState(dropoutRng);
     }
@@ -132,8 +132,8 @@ public static class CharLmCheckpoint
     public const string DataGenerator = "data", DropoutGenerator = "dropout";
 
     /// <summary>Saves a checkpoint into <paramref name="store"/> (atomically; see <see cref="CheckpointStore"/>).</summary>
-    public static string Save(CheckpointStore store, CharLanguageModel model, Optimizer optimizer, Generator data, Generator dropout,
-        CharVocabulary vocab, TrainingConfig training, TrainerState state)
+    public static string Save(CheckpointStore store, CharLanguageModel model, Optimizer optimizer, LrScheduler? scheduler, Generator data,
+        Generator dropout, CharVocabulary vocab, TrainingConfig training, TrainerState state)
     {
         var config = new CheckpointConfig { Model = model.Config, Training = training };
         CheckpointFile[] files =
@@ -144,7 +144,7 @@ public static class CharLmCheckpoint
         ];
         return store.Save(state.Step, model, optimizer,
             new Dictionary<string, Generator> { [DataGenerator] = data, [DropoutGenerator] = dropout },
-            new Dictionary<string, string> { ["format"] = FormatName }, files);
+            new Dictionary<string, string> { ["format"] = FormatName }, files, scheduler);
     }
 
     /// <summary>Saves an int8 model (from <c>quantize</c>) with its config and vocabulary, no optimizer or trainer state.</summary>

@@ -28,6 +28,8 @@ public static class TrainCommand
         var optimizer = new Option<string?>("--optimizer") { Description = "adam, adamw, sgd (momentum 0.9) or rmsprop (default: adam).", HelpName = "NAME" };
         optimizer.AcceptOnlyFromAmong("adam", "adamw", "sgd", "rmsprop");
         var lr = new Option<double?>("--lr") { Description = $"Learning rate {Def(t.LearningRate, f.LearningRate)}.", HelpName = "X" };
+        var schedule = new Option<string?>("--lr-schedule") { Description = "constant, or cosine: the rate falls along half a cosine from --lr towards 0 at --steps (default: constant).", HelpName = "NAME" };
+        var warmup = new Option<long?>("--warmup-steps") { Description = "Raise the rate linearly from --lr/N to --lr over the first N steps (default: 0).", HelpName = "N" };
         var wd = new Option<double?>("--weight-decay") { Description = "Weight decay (default: 0).", HelpName = "X" };
         var clip = new Option<double?>("--clip") { Description = $"Clip the gradient norm to this; 0 = no clipping, the norm is still logged {Def(t.Clip, f.Clip)}.", HelpName = "X" };
         var seed = new Option<ulong?>("--seed") { Description = "Seed of the initial weights, data order and dropout (default: 1).", HelpName = "N" };
@@ -45,7 +47,7 @@ public static class TrainCommand
 
         var cmd = new Command("train", "Train a character-level language model (Embedding -> LSTM/GRU/RNN -> Linear). Ctrl+C saves a checkpoint and exits.")
         {
-            data, output, resume, model, emb, hidden, layers, dropout, seqLen, batch, optimizer, lr, wd, clip, seed, threads,
+            data, output, resume, model, emb, hidden, layers, dropout, seqLen, batch, optimizer, lr, schedule, warmup, wd, clip, seed, threads,
             steps, minutes, evalEvery, ckEvery, logEvery, valFraction, valChars, stopNonFinite, target, digits,
         };
         cmd.SetAction(pr =>
@@ -55,7 +57,8 @@ public static class TrainCommand
                 Data = pr.GetValue(data), Out = pr.GetValue(output), Resume = pr.GetValue(resume), Model = pr.GetValue(model),
                 EmbeddingSize = pr.GetValue(emb), HiddenSize = pr.GetValue(hidden), Layers = pr.GetValue(layers),
                 Dropout = pr.GetValue(dropout), SeqLen = pr.GetValue(seqLen), BatchSize = pr.GetValue(batch),
-                Optimizer = pr.GetValue(optimizer), LearningRate = pr.GetValue(lr), WeightDecay = pr.GetValue(wd),
+                Optimizer = pr.GetValue(optimizer), LearningRate = pr.GetValue(lr), LrSchedule = pr.GetValue(schedule),
+                WarmupSteps = pr.GetValue(warmup), WeightDecay = pr.GetValue(wd),
                 Clip = pr.GetValue(clip), Seed = pr.GetValue(seed), Threads = pr.GetValue(threads), Steps = pr.GetValue(steps),
                 Minutes = pr.GetValue(minutes), EvalEvery = pr.GetValue(evalEvery), CheckpointEvery = pr.GetValue(ckEvery),
                 LogEvery = pr.GetValue(logEvery), ValFraction = pr.GetValue(valFraction), ValChars = pr.GetValue(valChars),

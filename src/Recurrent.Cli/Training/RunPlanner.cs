@@ -60,6 +60,8 @@ internal static class RunPlanner
             BatchSize = a.BatchSize ?? d.BatchSize!.Value,
             Optimizer = (a.Optimizer ?? d.Optimizer!).ToLowerInvariant(),
             LearningRate = a.LearningRate ?? d.LearningRate!.Value,
+            LrSchedule = (a.LrSchedule ?? "constant").ToLowerInvariant(),
+            WarmupSteps = a.WarmupSteps ?? 0,
             WeightDecay = a.WeightDecay ?? d.WeightDecay!.Value,
             ClipNorm = a.Clip ?? d.Clip!.Value,
             Seed = a.Seed ?? d.Seed!.Value,
@@ -117,6 +119,10 @@ internal static class RunPlanner
         Same("--batch-size", a.BatchSize, t.BatchSize);
         Same("--optimizer", a.Optimizer?.ToLowerInvariant(), t.Optimizer);
         Same("--lr", a.LearningRate, t.LearningRate);
+        Same("--lr-schedule", a.LrSchedule?.ToLowerInvariant(), t.LrSchedule);
+        Same("--warmup-steps", a.WarmupSteps, t.WarmupSteps);
+        if (t.LrSchedule == "cosine" && a.Steps is { } newSteps && newSteps != t.Steps)
+            throw new UsageException($"--steps {newSteps}: the checkpoint's cosine schedule spans its --steps {t.Steps}, which a resumed run keeps; drop --steps.");
         Same("--weight-decay", a.WeightDecay, t.WeightDecay);
         Same("--clip", a.Clip, t.ClipNorm);
         Same("--seed", a.Seed, t.Seed);

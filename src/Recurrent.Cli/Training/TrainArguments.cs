@@ -47,6 +47,12 @@ public sealed record TrainArguments
     /// <summary>--lr.</summary>
     public double? LearningRate { get; init; }
 
+    /// <summary>--lr-schedule.</summary>
+    public string? LrSchedule { get; init; }
+
+    /// <summary>--warmup-steps.</summary>
+    public long? WarmupSteps { get; init; }
+
     /// <summary>--weight-decay.</summary>
     public double? WeightDecay { get; init; }
 

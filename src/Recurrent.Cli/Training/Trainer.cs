@@ -134,7 +134,7 @@ public static class Trainer
         ctx.Out.WriteLine(string.Create(Inv,
             $"{(plan.Resumed is null ? "training" : $"resuming {Path.GetFileName(plan.Resumed.Folder)} at step {session.StartStep}:")} {m.Kind} (embedding {m.EmbeddingSize}, hidden {m.HiddenSize}, {m.NumLayers} layer{(m.NumLayers == 1 ? "" : "s")}, {session.Model.ParameterCount:N0} parameters) on {data.Description}"));
         ctx.Out.WriteLine(string.Create(Inv,
-            $"  {data.TrainTokens.Length:N0} training / {data.ValTokens.Length:N0} validation characters, vocabulary {data.Vocab.Count}; seq-len {cfg.SeqLen}, batch {cfg.BatchSize}, {cfg.Optimizer} lr {cfg.LearningRate}, clip {cfg.ClipNorm}, seed {cfg.Seed}, {cfg.Threads} thread{(cfg.Threads == 1 ? "" : "s")}; steps {cfg.Steps}{(plan.TimeLimit is { } tl ? $", time limit {ProgressReporter.Format(tl)}" : "")}; run folder {plan.RunFolder}"));
+            $"  {data.TrainTokens.Length:N0} training / {data.ValTokens.Length:N0} validation characters, vocabulary {data.Vocab.Count}; seq-len {cfg.SeqLen}, batch {cfg.BatchSize}, {cfg.Optimizer} {cfg.DescribeLr()}, clip {cfg.ClipNorm}, seed {cfg.Seed}, {cfg.Threads} thread{(cfg.Threads == 1 ? "" : "s")}; steps {cfg.Steps}{(plan.TimeLimit is { } tl ? $", time limit {ProgressReporter.Format(tl)}" : "")}; run folder {plan.RunFolder}"));
         if (plan.Resumed is { } ck && cfg.Threads != ck.Config.Training.Threads)
             ctx.Error.WriteLine($"{CliApp.Name}: warning: the checkpoint was trained with {ck.Config.Training.Threads} threads and this run uses {cfg.Threads}; losses may differ in the last bits from an uninterrupted run.");
     }
@@ -188,6 +188,22 @@ public static class Trainer
         "rmsprop" => new RmsProp(parameters, cfg.LearningRate, weightDecay: cfg.WeightDecay),
         _ => throw new UsageException($"--optimizer must be adam, adamw, sgd or rmsprop, got '{cfg.Optimizer}'."),
     };
+
+    /// <summary>
+    /// The learning-rate schedule of the config over <paramref name="optimizer"/>, or null for a constant rate: a factor
+    /// of the rate at each step (a <see cref="LambdaLR"/> stepped once per training step, skipped ones included), rising
+    /// linearly over the warm-up steps, then 1 or half a cosine falling towards 0 at the last step.
+    /// </summary>
+    internal static LrScheduler? CreateScheduler(TrainingConfig cfg, Optimizer optimizer)
+    {
+        if (cfg.LrSchedule == "constant" && cfg.WarmupSteps == 0) return null;
+        long warmup = cfg.WarmupSteps, span = Math.Max(1, cfg.Steps - cfg.WarmupSteps);
+        bool cosine = cfg.LrSchedule == "cosine";
+        return new LambdaLR(optimizer, step =>
+            step < warmup ? (step + 1.0) / warmup
+            : cosine ? 0.5 * (1 + Math.Cos(Math.PI * Math.Min(step - warmup, span) / span))
+            : 1.0);
+    }
 
     /// <summary>An independent seed for stream <paramref name="stream"/> of a run seeded with <paramref name="seed"/>.</summary>
     internal static ulong DeriveSeed(ulong seed, ulong stream)

@@ -41,6 +41,16 @@ public sealed record TrainingConfig
     /// <summary>Learning rate.</summary>
     [JsonPropertyName("learning_rate")] public double LearningRate { get; init; }
 
+    /// <summary>
+    /// "constant" or "cosine" (from the learning rate towards 0 at <see cref="Steps"/>). A config.json written before
+    /// the option existed has none: the source-generated reader then sets it empty, which reads as "constant".
+    /// </summary>
+    [JsonPropertyName("lr_schedule")]
+    public string LrSchedule { get => string.IsNullOrEmpty(field) ? "constant" : field; init; } = "constant";
+
+    /// <summary>Steps over which the learning rate rises linearly to its value (0: none).</summary>
+    [JsonPropertyName("warmup_steps")] public long WarmupSteps { get; init; }
+
     /// <summary>Weight decay (L2 for adam/sgd/rmsprop, decoupled for adamw).</summary>
     [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; }
 
@@ -77,6 +87,11 @@ public sealed record TrainingConfig
     /// <summary>The training text.</summary>
     [JsonPropertyName("data")] public DataSource Data { get; init; } = new();
 
+    /// <summary>The learning rate and its schedule, for logs ("lr 0.002, cosine over 2000 steps after 100 warm-up steps").</summary>
+    public string DescribeLr() =>
+        FormattableString.Invariant($"lr {LearningRate}") + (LrSchedule == "cosine" ? $", cosine over {Steps} steps" : "")
+        + (WarmupSteps > 0 ? $"{(LrSchedule == "cosine" ? " after" : ",")} {WarmupSteps} warm-up steps" : "");
+
     /// <summary>Checks every value; the message names the option to fix.</summary>
     /// <exception cref="UsageException">A value is out of range.</exception>
     public void Validate()
@@ -87,9 +102,11 @@ public sealed record TrainingConfig
             throw new UsageException($"--optimizer must be adam, adamw, sgd or rmsprop, got '{Optimizer}'.");
         if (!(LearningRate > 0 && double.IsFinite(LearningRate))) throw new UsageException($"--lr must be a positive number, got {LearningRate}.");
         if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay))) throw new UsageException($"--weight-decay must be zero or positive, got {WeightDecay}.");
+        if (LrSchedule is not ("constant" or "cosine")) throw new UsageException($"--lr-schedule must be constant or cosine, got '{LrSchedule}'.");
         if (!(ClipNorm >= 0 && double.IsFinite(ClipNorm))) throw new UsageException($"--clip must be zero (no clipping) or positive, got {ClipNorm}.");
         Model.ResourceLimits.CheckThreads(Threads);
         if (Steps < 1) throw new UsageException($"--steps must be at least 1, got {Steps}.");
+        if (WarmupSteps < 0 || WarmupSteps > Steps) throw new UsageException($"--warmup-steps must be between 0 and --steps ({Steps}), got {WarmupSteps}.");
         if (EvalEvery < 1) throw new UsageException($"--eval-every must be at least 1, got {EvalEvery}.");
         if (CheckpointEvery < 1) throw new UsageException($"--checkpoint-every must be at least 1, got {CheckpointEvery}.");
         if (!(ValFraction > 0 && ValFraction <= 0.5)) throw new UsageException($"--val-fraction must be in (0, 0.5], got {ValFraction}.");

@@ -51,10 +51,11 @@ internal sealed class TrainingSession
         Model = new CharLanguageModel(plan.Model, initRng, _dropoutRng);
         _parameters = Model.Parameters().ToList();
         Optimizer = Trainer.CreateOptimizer(_cfg, _parameters);
+        Scheduler = Trainer.CreateScheduler(_cfg, Optimizer);
         TrainerState history = new();
         if (plan.Resumed is { } ck)
         {
-            ck.Restore(Model, Optimizer, _dataRng, _dropoutRng);
+            ck.Restore(Model, Optimizer, Scheduler, _dataRng, _dropoutRng);
             history = ck.State!;
             LastCheckpoint = ck.Folder;
         }
@@ -78,6 +79,8 @@ internal sealed class TrainingSession
 
     public CharLanguageModel Model { get; }
     public Optimizer Optimizer { get; }
+    /// <summary>The learning-rate schedule (--lr-schedule, --warmup-steps), or null for a constant rate.</summary>
+    public LrScheduler? Scheduler { get; }
     public long StartStep { get; }
     public long Step { get; private set; }
     public long LastSavedStep { get; private set; }
@@ -151,6 +154,7 @@ internal sealed class TrainingSession
                 _skipped++;
                 Optimizer.ZeroGrad();
             }
+            Scheduler?.Step();   // the rate follows the step count, skipped steps included
         }
         Step++;
         _tokens += tokens;
@@ -199,7 +203,7 @@ internal sealed class TrainingSession
     private void Save()
     {
         TrainerState snapshot = Snapshot();
-        LastCheckpoint = CharLmCheckpoint.Save(_store, Model, Optimizer, _dataRng, _dropoutRng, _plan.Data.Vocab, _cfg, snapshot);
+        LastCheckpoint = CharLmCheckpoint.Save(_store, Model, Optimizer, Scheduler, _dataRng, _dropoutRng, _plan.Data.Vocab, _cfg, snapshot);
         LastSavedStep = Step;
         WritePlot(snapshot);
     }

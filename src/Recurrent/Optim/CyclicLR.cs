@@ -45,7 +45,7 @@ public sealed class CyclicLR : LrScheduler
     /// <param name="stepSizeUp">Steps in the rising half of a cycle (1 or more).</param>
     /// <param name="stepSizeDown">Steps in the falling half (0 or more); null for <paramref name="stepSizeUp"/>.</param>
     /// <param name="mode">The amplitude policy; ignored when <paramref name="scaleFn"/> is given.</param>
-    /// <param name="gamma">The base of <see cref="CyclicMode.ExpRange"/>'s scale (a finite number > 0).</param>
+    /// <param name="gamma">The base of <see cref="CyclicMode.ExpRange"/>'s scale (there a finite number > 0).</param>
     /// <param name="scaleFn">A custom scale, in [0, 1], of the cycle number or the step count (<paramref name="scaleMode"/>).</param>
     /// <param name="scaleMode">What <paramref name="scaleFn"/> is given; the built-in modes set their own.</param>
     /// <param name="cycleMomentum">Whether the momentum (or Adam's beta1) cycles inversely to the learning rate.</param>
@@ -66,7 +66,7 @@ public sealed class CyclicLR : LrScheduler
 
     private CyclicLR(Optimizer optimizer, double[] baseLrs, double[] maxLrs, int stepSizeUp, int? stepSizeDown, CyclicMode mode, double gamma,
         Func<double, double>? scaleFn, CyclicScaleMode scaleMode, bool cycleMomentum, double baseMomentum, double maxMomentum)
-        : base(Validate(optimizer, baseLrs, stepSizeUp, stepSizeDown, mode, gamma, scaleMode, cycleMomentum, baseMomentum, maxMomentum), initialStep: false)
+        : base(Validate(optimizer, baseLrs, stepSizeUp, stepSizeDown, mode, gamma, scaleFn is null, scaleMode, cycleMomentum, baseMomentum, maxMomentum), initialStep: false)
     {
         StepSizeUp = stepSizeUp;
         StepSizeDown = stepSizeDown ?? stepSizeUp;
@@ -86,20 +86,22 @@ public sealed class CyclicLR : LrScheduler
         _maxMomentum = maxMomentum;
         if (cycleMomentum)
             foreach (var g in optimizer.ParamGroups) SetMomentum(g, maxMomentum);
-        // As PyTorch: the base rates are the given ones, whatever initial_lr an earlier scheduler left in the groups.
-        BaseLrs = baseLrs;
+        // As PyTorch: the initial step starts from the groups' initial_lr (the base rate, unless an earlier scheduler
+        // or a loaded optimizer state set one), and only the steps after it from the given base rates.
         InitialStep();
+        BaseLrs = baseLrs;
     }
 
     // Checked before the base constructor, which sets the groups' initial_lr; the groups' rates become the base
     // rates only once everything passed (PyTorch sets them first, so its initial_lr is the base rate on a fresh group).
     private static Optimizer Validate(Optimizer optimizer, double[] baseLrs, int stepSizeUp, int? stepSizeDown, CyclicMode mode, double gamma,
-        CyclicScaleMode scaleMode, bool cycleMomentum, double baseMomentum, double maxMomentum)
+        bool builtInScale, CyclicScaleMode scaleMode, bool cycleMomentum, double baseMomentum, double maxMomentum)
     {
         Checked(stepSizeUp, stepSizeUp >= 1, nameof(stepSizeUp), "must be a positive number of steps");
         if (stepSizeDown is { } down) Checked(down, down >= 0, nameof(stepSizeDown), "must be zero or more steps");
         Checked(mode, Enum.IsDefined(mode), nameof(mode), "must be Triangular, Triangular2 or ExpRange");
-        Checked(gamma, gamma > 0 && double.IsFinite(gamma), nameof(gamma), "must be a finite number > 0");
+        if (builtInScale && mode == CyclicMode.ExpRange)
+            Checked(gamma, gamma > 0 && double.IsFinite(gamma), nameof(gamma), "must be a finite number > 0");
         Checked(scaleMode, Enum.IsDefined(scaleMode), nameof(scaleMode), "must be Cycle or Iterations");
         if (cycleMomentum) CheckMomentumCycle(optimizer, baseMomentum, maxMomentum);
         for (int i = 0; i < baseLrs.Length; i++) optimizer.ParamGroups[i].Lr = baseLrs[i];

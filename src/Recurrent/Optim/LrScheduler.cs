@@ -68,8 +68,18 @@ public abstract class LrScheduler : ILrScheduler
         Apply(lrs);
     }
 
-    /// <summary>Takes back the constructor's step (PyTorch's <c>recursive_undo</c>, for a scheduler a SequentialLR takes over).</summary>
-    internal virtual void UndoInitialStep() => LastEpoch--;
+    /// <summary>
+    /// Takes back the constructor's step (PyTorch's <c>recursive_undo</c>, for a scheduler a SequentialLR takes over): a
+    /// scheduler's own, a SequentialLR's or a ChainedScheduler's in each of its schedulers.
+    /// </summary>
+    internal void UndoInitialStep()
+    {
+        if (Children.Length == 0) LastEpoch--;
+        else foreach (var s in Children) s.UndoInitialStep();
+    }
+
+    /// <summary>The schedulers a <see cref="SequentialLR"/> or a <see cref="ChainedScheduler"/> drives; none for the others.</summary>
+    private protected virtual LrScheduler[] Children => [];
 
     private protected void Apply(double[] lrs)
     {
@@ -105,46 +115,44 @@ public abstract class LrScheduler : ILrScheduler
     }
 
     /// <inheritdoc/>
-    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict) => ((ILrScheduler)this).PrepareLoad(stateDict)();
+
+    Action ILrScheduler.PrepareLoad(IReadOnlyDictionary<string, Tensor> stateDict)
     {
         Guard.NotNull(stateDict, nameof(stateDict));
         var reader = new SchedulerStateReader(stateDict, GetType().Name);
         Action apply = ReadState(reader, "");
         reader.ThrowOnUnread();
-        apply();
+        return apply;
     }
 
-    /// <summary>Adds this scheduler's progress to <paramref name="sd"/>, each key after <paramref name="prefix"/>.</summary>
+    /// <summary>
+    /// Adds this scheduler's progress to <paramref name="sd"/>, each key after <paramref name="prefix"/>, and its
+    /// schedulers' (a SequentialLR's or a ChainedScheduler's) under <c>_schedulers.{i}.</c>.
+    /// </summary>
     internal virtual void WriteState(Dictionary<string, Tensor> sd, string prefix)
     {
         sd[prefix + "last_epoch"] = SchedulerStateReader.Scalar(LastEpoch);
         sd[prefix + "base_lrs"] = SchedulerStateReader.Vector(BaseLrs);
         sd[prefix + "_last_lr"] = SchedulerStateReader.Vector(_lastLr);
+        for (int i = 0; i < Children.Length; i++) Children[i].WriteState(sd, $"{prefix}_schedulers.{i}.");
     }
 
     /// <summary>Reads and checks the keys <see cref="WriteState"/> writes; the returned action sets them and cannot fail.</summary>
     internal virtual Action ReadState(SchedulerStateReader reader, string prefix)
     {
         int groups = Optimizer.ParamGroups.Count;
-        int lastEpoch = reader.Int(prefix + "last_epoch", min: -1);
+        // Any epoch: a scheduler nested in a SequentialLR inside another sits at -2 until its milestone (PyTorch's too).
+        int lastEpoch = reader.Int(prefix + "last_epoch");
         double[] baseLrs = reader.Rates(prefix + "base_lrs", groups, exact: false);
         double[] lastLr = reader.Rates(prefix + "_last_lr", groups, exact: false);
-        return () => { LastEpoch = lastEpoch; BaseLrs = baseLrs; _lastLr = lastLr; };
-    }
-
-    /// <summary>The progress of <paramref name="schedulers"/> (a SequentialLR's or a ChainedScheduler's), each under <c>_schedulers.{i}.</c>.</summary>
-    private protected static void WriteStates(LrScheduler[] schedulers, Dictionary<string, Tensor> sd, string prefix)
-    {
-        for (int i = 0; i < schedulers.Length; i++) schedulers[i].WriteState(sd, $"{prefix}_schedulers.{i}.");
-    }
-
-    /// <summary>Reads what <see cref="WriteStates"/> writes; the returned action sets it.</summary>
-    private protected static Action ReadStates(LrScheduler[] schedulers, Action own, SchedulerStateReader reader, string prefix)
-    {
-        var applies = new Action[schedulers.Length + 1];
-        applies[0] = own;
-        for (int i = 0; i < schedulers.Length; i++) applies[i + 1] = schedulers[i].ReadState(reader, $"{prefix}_schedulers.{i}.");
-        return () => { foreach (var apply in applies) apply(); };
+        var children = new Action[Children.Length];
+        for (int i = 0; i < children.Length; i++) children[i] = Children[i].ReadState(reader, $"{prefix}_schedulers.{i}.");
+        return () =>
+        {
+            (LastEpoch, BaseLrs, _lastLr) = (lastEpoch, baseLrs, lastLr);
+            foreach (var load in children) load();
+        };
     }
 
     /// <summary>The learning rates for epoch <see cref="LastEpoch"/>, from the groups' current ones (PyTorch's chainable <c>get_lr</c>).</summary>
@@ -574,19 +582,7 @@ public sealed class SequentialLR : LrScheduler
         SetLastLr(s.GetLastLr());
     }
 
-    internal override void UndoInitialStep()
-    {
-        foreach (var s in _schedulers) s.UndoInitialStep();
-    }
-
-    internal override void WriteState(Dictionary<string, Tensor> sd, string prefix)
-    {
-        base.WriteState(sd, prefix);
-        WriteStates(_schedulers, sd, prefix);
-    }
-
-    internal override Action ReadState(SchedulerStateReader reader, string prefix) =>
-        ReadStates(_schedulers, base.ReadState(reader, prefix), reader, prefix);
+    private protected override LrScheduler[] Children => _schedulers;
 
     /// <summary>Not used: <see cref="Step"/> delegates to the schedulers.</summary>
     protected override double[] ComputeLrs() => _schedulers[0].GetLastLr();
@@ -639,19 +635,7 @@ public sealed class ChainedScheduler : LrScheduler
         SetLastLr(ComputeLrs());
     }
 
-    internal override void UndoInitialStep()
-    {
-        foreach (var s in _schedulers) s.UndoInitialStep();
-    }
-
-    internal override void WriteState(Dictionary<string, Tensor> sd, string prefix)
-    {
-        base.WriteState(sd, prefix);
-        WriteStates(_schedulers, sd, prefix);
-    }
-
-    internal override Action ReadState(SchedulerStateReader reader, string prefix) =>
-        ReadStates(_schedulers, base.ReadState(reader, prefix), reader, prefix);
+    private protected override LrScheduler[] Children => _schedulers;
 
     /// <summary>The groups' rates as the chain left them.</summary>
     protected override double[] ComputeLrs() => FromGroups(lr => lr);

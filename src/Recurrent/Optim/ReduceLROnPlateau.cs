@@ -151,19 +151,21 @@ public sealed class ReduceLROnPlateau : ILrScheduler
     };
 
     /// <inheritdoc/>
-    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict) => ((ILrScheduler)this).PrepareLoad(stateDict)();
+
+    Action ILrScheduler.PrepareLoad(IReadOnlyDictionary<string, Tensor> stateDict)
     {
         Guard.NotNull(stateDict, nameof(stateDict));
         var reader = new SchedulerStateReader(stateDict, nameof(ReduceLROnPlateau));
         int groups = Optimizer.ParamGroups.Count;
-        int lastEpoch = reader.Int("last_epoch", min: 0);
-        double best = reader.Double("best", allowInfinite: true);
+        int lastEpoch = reader.Int("last_epoch");
+        double best = reader.Double("best", finite: false);
         int numBadEpochs = reader.Int("num_bad_epochs", min: 0);
         int cooldownCounter = reader.Int("cooldown_counter", min: 0);
         double[] minLrs = reader.Rates("min_lrs", groups, exact: _defaultMinLr is null);
         double[] lastLr = reader.Rates("_last_lr", groups, exact: false);
         reader.ThrowOnUnread();
-        (LastEpoch, Best, NumBadEpochs, CooldownCounter, _minLrs, _lastLr) = (lastEpoch, best, numBadEpochs, cooldownCounter, minLrs, lastLr);
+        return () => (LastEpoch, Best, NumBadEpochs, CooldownCounter, _minLrs, _lastLr) = (lastEpoch, best, numBadEpochs, cooldownCounter, minLrs, lastLr);
     }
 
     /// <summary>As <see cref="Step(double)"/> with the value of a one-element tensor (a loss from <c>loss.Item</c>'s tensor).</summary>

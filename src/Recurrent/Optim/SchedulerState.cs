@@ -17,10 +17,11 @@ public interface ILrScheduler
     double[] GetLastLr();
 
     /// <summary>
-    /// The scheduler's progress as a flat map of tensors, as <c>scheduler.state_dict()</c> without the settings its
-    /// constructor takes (a resumed scheduler is built with the same arguments, then loads this): <c>last_epoch</c>
-    /// (int64 scalar), <c>base_lrs</c> and <c>_last_lr</c> (float64 vectors), and each scheduler's own counters under
-    /// PyTorch's names. Tensors are copies; the map can be written with <c>TensorIO.WriteTensors</c>.
+    /// The scheduler's progress as a flat map of tensors, as <c>scheduler.state_dict()</c> under PyTorch's key names,
+    /// without the settings only its constructor takes (step sizes, factors, milestones: a resumed scheduler is built
+    /// with the same arguments, then loads this): <c>last_epoch</c> (int64 scalar), <c>_last_lr</c> (float64 vector),
+    /// the rates its schedule starts from (<c>base_lrs</c>; <c>min_lrs</c> for <see cref="ReduceLROnPlateau"/>), and
+    /// each scheduler's own counters. Tensors are copies; the map can be written with <c>TensorIO.WriteTensors</c>.
     /// </summary>
     Dictionary<string, Tensor> StateDict();
 
@@ -31,6 +32,13 @@ public interface ILrScheduler
     /// </summary>
     /// <exception cref="ArgumentException">A key is missing or unknown, or a value has the wrong shape or range.</exception>
     void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict);
+
+    /// <summary>
+    /// Checks <paramref name="stateDict"/> as <see cref="LoadStateDict"/> does and returns the load, which cannot fail
+    /// (so a checkpoint restore can check everything before it changes anything). Internal: only this library's
+    /// schedulers implement the interface.
+    /// </summary>
+    internal Action PrepareLoad(IReadOnlyDictionary<string, Tensor> stateDict);
 }
 
 /// <summary>Reads and checks a scheduler state dict, remembering which keys were read.</summary>
@@ -49,12 +57,13 @@ internal sealed class SchedulerStateReader(IReadOnlyDictionary<string, Tensor> s
     private Exception Bad(string key, string expected, string actual) =>
         new ArgumentException($"the {owner} state dict's \"{key}\" must be {expected}, but got {actual}", nameof(stateDict));
 
-    public double Double(string key, bool allowInfinite = false)
+    /// <summary>One number; finite unless <paramref name="finite"/> is false (a plateau's best metric may be infinite or NaN).</summary>
+    public double Double(string key, bool finite = true)
     {
         var t = Get(key);
         if (t.Numel != 1) throw Bad(key, "one number", $"shape {Guard.ShapeText(t.ShapeRef)}");
         double v = t.ToDouble();
-        if (double.IsNaN(v) || (!allowInfinite && double.IsInfinity(v))) throw Bad(key, allowInfinite ? "a number" : "a finite number", Nn.PyFormat.Float(v));
+        if (finite && !double.IsFinite(v)) throw Bad(key, "a finite number", Nn.PyFormat.Float(v));
         return v;
     }
 
@@ -65,7 +74,7 @@ internal sealed class SchedulerStateReader(IReadOnlyDictionary<string, Tensor> s
         return (long)v;
     }
 
-    public int Int(string key, int min) => (int)Long(key, min, int.MaxValue);
+    public int Int(string key, int min = int.MinValue) => (int)Long(key, min, int.MaxValue);
 
     /// <summary>A vector of finite numbers >= 0 (learning rates) of <paramref name="length"/> elements, or at most that many when not <paramref name="exact"/>.</summary>
     public double[] Rates(string key, int length, bool exact)

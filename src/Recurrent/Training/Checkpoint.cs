@@ -142,10 +142,7 @@ public sealed class Checkpoint
         bool restoreDefaultGenerator = true, ILrScheduler? scheduler = null)
     {
         ArgumentNullException.ThrowIfNull(module);
-        if (scheduler is not null && (optimizer is null || !ReferenceEquals(scheduler.Optimizer, optimizer)))
-            throw new ArgumentException(optimizer is null
-                ? "a scheduler is restored with its optimizer: pass the optimizer too"
-                : "the scheduler schedules another optimizer than the one passed", nameof(scheduler));
+        CheckpointStore.CheckScheduler(scheduler, optimizer);
 
         // 1. Read and check everything that can be checked without changing anything.
         var modelFile = ReadFile(CheckpointStore.ModelFileName);   // read and parsed once
@@ -162,33 +159,29 @@ public sealed class Checkpoint
                 throw Mismatch($"the checkpoint '{Folder}' has no state for the generator \"{name}\" (it has: {Names()}).");
             generatorStates.Add((g, s));
         }
-        Dictionary<string, Tensor>? schedulerState = scheduler is null ? null
-            : SavedState(CheckpointStore.SchedulerFileName, SchedulerType, scheduler, "scheduler", "(it was saved without a scheduler); restore without one");
+        Action? loadScheduler = null;
+        if (scheduler is not null)
+        {
+            var schedulerState = SavedState(CheckpointStore.SchedulerFileName, SchedulerType, scheduler, "scheduler", "(it was saved without a scheduler); restore without one");
+            try { loadScheduler = scheduler.PrepareLoad(schedulerState); }
+            catch (ArgumentException e) { throw Mismatch($"the scheduler state in '{Folder}' does not fit the {scheduler.GetType().Name}: {e.Message}", e); }
+        }
         if (restoreDefaultGenerator && _generators.TryGetValue(CheckpointStore.DefaultGeneratorName, out var d))
             generatorStates.Add((Generator.Default, d));
         foreach (var (_, s) in generatorStates)
             if (Generator.StateError(s) is { } error)
                 throw new CheckpointException(CheckpointProblem.Damaged, Folder, $"the checkpoint '{Folder}' has a damaged {CheckpointStore.StateFileName}: a generator state is not valid ({error}).");
 
-        // 2. The scheduler (it validates before changing anything), keeping its state to roll back to.
-        var schedulerBefore = scheduler?.StateDict();
-        if (scheduler is not null)
-        {
-            try { scheduler.LoadStateDict(schedulerState!); }
-            catch (ArgumentException e) { throw Mismatch($"the scheduler state in '{Folder}' does not fit the {scheduler.GetType().Name}: {e.Message}", e); }
-        }
-
-        // 3. The module (it validates every key and shape before copying), keeping a copy to roll back to.
+        // 2. The module (it validates every key and shape before copying), keeping a copy to roll back to.
         var before = module.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal);
         var parametersBefore = module.Parameters().ToHashSet(ReferenceEqualityComparer.Instance);
         try { module.LoadStateDict(weights, strict: true); }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            scheduler?.LoadStateDict(schedulerBefore!);
             throw Mismatch($"the weights in '{Folder}' do not fit the {module.TypeName}: {e.Message}", e);
         }
 
-        // 4. The optimizer (it validates before changing anything); on failure the module and the scheduler go back as they were.
+        // 3. The optimizer (it validates before changing anything); on failure the module goes back as it was.
         if (optimizer is not null)
         {
             try
@@ -205,14 +198,14 @@ public sealed class Checkpoint
             {
                 // Whatever failed, the module goes back as it was ("nothing changed when it throws").
                 module.LoadStateDict(before, strict: true);
-                scheduler?.LoadStateDict(schedulerBefore!);
                 if (e is InvalidOperationException or ArgumentException or KeyNotFoundException)
                     throw Mismatch($"the optimizer state in '{Folder}' does not fit the optimizer: {e.Message}", e);
                 throw;
             }
         }
 
-        // 5. The generators (validated above; setting a state cannot fail).
+        // 4. The scheduler and the generators (checked above; loading them cannot fail).
+        loadScheduler?.Invoke();
         foreach (var (g, s) in generatorStates) g.SetState(s);
     }
 

@@ -72,6 +72,15 @@ public sealed class CheckpointStore
     internal const string FolderPrefix = "checkpoint-";
     private const string TempPrefix = ".tmp-";
 
+    /// <summary>A scheduler goes with the optimizer it schedules.</summary>
+    internal static void CheckScheduler(ILrScheduler? scheduler, Optimizer? optimizer)
+    {
+        if (scheduler is not null && (optimizer is null || !ReferenceEquals(scheduler.Optimizer, optimizer)))
+            throw new ArgumentException(optimizer is null
+                ? "a scheduler is saved and restored with its optimizer: pass the optimizer too"
+                : "the scheduler schedules another optimizer than the one passed", nameof(scheduler));
+    }
+
     /// <summary>A store in <paramref name="directory"/> (created at the first save).</summary>
     /// <param name="directory">The store's folder.</param>
     /// <param name="keep">How many checkpoints to keep, the newest (at least 1).</param>
@@ -122,10 +131,7 @@ public sealed class CheckpointStore
     {
         ArgumentNullException.ThrowIfNull(module);
         if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), step, $"step must be zero or more, got {step}");
-        if (scheduler is not null && (optimizer is null || !ReferenceEquals(scheduler.Optimizer, optimizer)))
-            throw new ArgumentException(optimizer is null
-                ? "a scheduler is saved with its optimizer: pass the optimizer too"
-                : "the scheduler schedules another optimizer than the one saved", nameof(scheduler));
+        CheckScheduler(scheduler, optimizer);
         var states = new Dictionary<string, ulong[]>(StringComparer.Ordinal) { [DefaultGeneratorName] = Generator.Default.GetState() };
         foreach (var (name, g) in generators ?? new Dictionary<string, Generator>())
         {
@@ -161,8 +167,14 @@ public sealed class CheckpointStore
         var all = new List<CheckpointFile> { CheckpointFile.FromBytes(ModelFileName, weights) };
         if (optimizerState is not null) all.Add(CheckpointFile.FromBytes(OptimizerFileName, optimizerState));
         if (scheduler is not null)
+        {
+            // Only a state that loads back is written (a rate made negative by a negative gamma does not).
+            var schedulerState = scheduler.StateDict();
+            try { scheduler.PrepareLoad(schedulerState); }
+            catch (ArgumentException e) { throw new ArgumentException($"the scheduler's state could not be restored from the checkpoint, so it is not saved: {e.Message}", nameof(scheduler), e); }
             all.Add(CheckpointFile.FromBytes(SchedulerFileName,
-                TensorIO.Serialize(scheduler.StateDict(), new Dictionary<string, string> { ["scheduler"] = scheduler.GetType().Name })));
+                TensorIO.Serialize(schedulerState, new Dictionary<string, string> { ["scheduler"] = scheduler.GetType().Name })));
+        }
         all.Add(new CheckpointFile(StateFileName, s => JsonSerializer.Serialize(s, state, CheckpointJson.Default.TrainingStateFile)));
         foreach (CheckpointFile f in files ?? [])
         {

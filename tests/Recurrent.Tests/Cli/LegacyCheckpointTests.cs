@@ -62,14 +62,14 @@ public sealed class LegacyCheckpointTests : IDisposable
         var optimizer = Trainer.CreateOptimizer(ck.Config.Training, model.Parameters().ToList());
         var before = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.ToArray<float>());
         var data = new Generator(3);
-        var e = Assert.Throws<CheckpointException>(() => ck.Restore(model, optimizer, data, new Generator(4)));
+        var e = Assert.Throws<CheckpointException>(() => ck.Restore(model, optimizer, null, data, new Generator(4)));
         Assert.Equal(CheckpointProblem.Mismatch, e.Problem);
         Assert.Contains("forTraining: true", e.Message);
         foreach (var (k, v) in model.StateDict()) Assert.Equal(before[k], v.ToArray<float>());
         Assert.DoesNotContain(optimizer.StateDict().Keys, k => k.StartsWith("state.", StringComparison.Ordinal));
         Assert.Equal(new Generator(3).NextUInt64(), data.NextUInt64());
 
-        CharLmCheckpoint.Load(run, forTraining: true).Restore(model, optimizer, data, new Generator(4));   // the way that works
+        CharLmCheckpoint.Load(run, forTraining: true).Restore(model, optimizer, null, data, new Generator(4));   // the way that works
     }
 
     [Fact]

@@ -16,24 +16,27 @@ public sealed class TrainResumeTests : IDisposable
     public void Dispose() => _tmp.Dispose();
 
     private TrainArguments Tiny(string data, string run, string model = "lstm", Action<StepRecord>? onStep = null, long steps = 16,
-        double dropout = 0) => new()
+        double dropout = 0, string? schedule = null, long? warmup = null) => new()
     {
         Data = data, Out = run, Model = model, HiddenSize = 12, EmbeddingSize = 6, Layers = 2, Dropout = dropout, SeqLen = 10,
         BatchSize = 4, Steps = steps, EvalEvery = 5, CheckpointEvery = 6, LogEvery = 4, Seed = 7, OnStep = onStep,
+        LrSchedule = schedule, WarmupSteps = warmup,
     };
 
     [Theory]
-    [InlineData("lstm", 0.0)]
-    [InlineData("gru", 0.25)]
-    [InlineData("rnn", 0.0)]
-    public void InterruptAndResumeGivesTheSameLossesAsOneRun(string model, double dropout)
+    [InlineData("lstm", 0.0, null, null)]
+    [InlineData("gru", 0.25, null, null)]
+    [InlineData("rnn", 0.0, null, null)]
+    [InlineData("lstm", 0.0, "cosine", 3L)]
+    [InlineData("gru", 0.0, "constant", 10L)]
+    public void InterruptAndResumeGivesTheSameLossesAsOneRun(string model, double dropout, string? schedule, long? warmup)
     {
         string data = _tmp.WriteText("corpus.txt", Corpus(2000));
 
         // One uninterrupted run of 16 steps.
         var straight = new List<StepRecord>();
         var (ctxA, outA, _) = Context();
-        TrainOutcome a = Trainer.Run(Tiny(data, _tmp["a"], model, straight.Add, dropout: dropout), ctxA);
+        TrainOutcome a = Trainer.Run(Tiny(data, _tmp["a"], model, straight.Add, dropout: dropout, schedule: schedule, warmup: warmup), ctxA);
         Assert.Equal(StopReason.StepsDone, a.Reason);
         Assert.Equal(16, straight.Count);
 
@@ -41,7 +44,8 @@ public sealed class TrainResumeTests : IDisposable
         using var cts = new CancellationTokenSource();
         var first = new List<StepRecord>();
         var (ctxB, outB, _) = Context(cts.Token);
-        TrainOutcome b1 = Trainer.Run(Tiny(data, _tmp["b"], model, r => { first.Add(r); if (r.Step == 7) cts.Cancel(); }, dropout: dropout), ctxB);
+        TrainOutcome b1 = Trainer.Run(Tiny(data, _tmp["b"], model, r => { first.Add(r); if (r.Step == 7) cts.Cancel(); }, dropout: dropout,
+            schedule: schedule, warmup: warmup), ctxB);
         Assert.Equal(StopReason.Cancelled, b1.Reason);
         Assert.Equal(ExitCodes.Interrupted, b1.ExitCode);
         Assert.Equal(7, b1.State.Step);
@@ -64,6 +68,39 @@ public sealed class TrainResumeTests : IDisposable
         var wb = CharLmCheckpoint.Load(_tmp["b"]).Weights;
         Assert.Equal(wa.Keys, wb.Keys);
         foreach (string k in wa.Keys) Assert.Equal(wa[k].ToArray<float>(), wb[k].ToArray<float>());
+    }
+
+    [Fact]
+    public void TheLearningRateFollowsItsScheduleAndAResumeKeepsIt()
+    {
+        string data = _tmp.WriteText("corpus.txt", Corpus(2000));
+        var (ctx, output, _) = Context();
+        using var cts = new CancellationTokenSource();
+        TrainOutcome o = Trainer.Run(Tiny(data, _tmp["run"], onStep: r => { if (r.Step == 7) cts.Cancel(); }, schedule: "cosine", warmup: 4), Context(cts.Token).Context);
+        Assert.Equal(7, o.State.Step);
+        double Lr() => CharLmCheckpoint.Load(_tmp["run"]).Checkpoint.ReadOptimizerState()!["param_groups.0.lr"].ToDouble();
+        Assert.Equal("LambdaLR", CharLmCheckpoint.Load(_tmp["run"]).Checkpoint.SchedulerType);
+        // After 7 steps: 4 of warm-up, then 3 of the 12 along the cosine (the default lr of a text file is 0.002).
+        Assert.Equal(0.002 * 0.5 * (1 + Math.Cos(Math.PI * 3 / 12)), Lr(), 1e-15);
+
+        var r = Run("train", "--resume", "--out", _tmp["run"], "--lr-schedule", "constant");
+        Assert.Equal(ExitCodes.Usage, r.ExitCode);
+        Assert.Contains("--lr-schedule constant differs from the checkpoint's cosine", r.Error);
+        r = Run("train", "--resume", "--out", _tmp["run"], "--steps", "40");
+        Assert.Equal(ExitCodes.Usage, r.ExitCode);
+        Assert.Contains("the checkpoint's cosine schedule spans its --steps 16", r.Error);
+
+        TrainOutcome done = Trainer.Run(new TrainArguments { Out = _tmp["run"], Resume = true }, ctx);
+        Assert.Equal(StopReason.StepsDone, done.Reason);
+        Assert.Contains("lr 0.002, cosine over 16 steps after 4 warm-up steps", output.ToString());
+        Assert.Equal(0.0, Lr(), 1e-18);   // the cosine's end, after the last step
+
+        r = Run("train", "--data", data, "--out", _tmp["bad"], "--lr-schedule", "linear");
+        Assert.Equal(ExitCodes.Usage, r.ExitCode);
+        Assert.Contains("--lr-schedule must be constant or cosine, got 'linear'", r.Error);
+        r = Run("train", "--data", data, "--out", _tmp["bad"], "--steps", "10", "--warmup-steps", "11");
+        Assert.Equal(ExitCodes.Usage, r.ExitCode);
+        Assert.Contains("--warmup-steps must be between 0 and --steps (10), got 11", r.Error);
     }
 
     [Fact]

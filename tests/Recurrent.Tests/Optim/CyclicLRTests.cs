@@ -98,6 +98,22 @@ public class CyclicLRTests
     }
 
     [Fact]
+    public void AGroupWithAnInitialLrStartsThereAsInPyTorch()
+    {
+        // PyTorch's initial step runs inside LRScheduler.__init__, before CyclicLR replaces base_lrs: a group whose
+        // initial_lr an earlier scheduler set starts at that rate, and the cycle runs from the given base after it.
+        var opt = Sgd(0.05);
+        _ = new StepLR(opt, 10);
+        var s = new CyclicLR(opt, 0.01, 0.11, stepSizeUp: 4, cycleMomentum: false);
+        Assert.Equal(0.05, opt.ParamGroups[0].Lr);
+        Assert.Equal([0.01], s.BaseLrs);
+        s.Step();
+        Close(0.01 + 0.1 * 0.25, opt.ParamGroups[0].Lr);
+        // gamma matters to ExpRange only.
+        _ = new CyclicLR(Sgd(), 0.01, 0.1, gamma: 0, cycleMomentum: false);
+    }
+
+    [Fact]
     public void BadArgumentsAreRefusedAndChangeNothing()
     {
         var opt = Sgd(0.05, momentum: 0.2);

@@ -194,6 +194,27 @@ public sealed class CheckpointTests : IDisposable
         Assert.Equal(CheckpointProblem.Mismatch, e.Problem);
         Assert.Equal(0, otherSched.LastEpoch);
         Assert.Equal([0.1], otherSched.GetLastLr());
+
+        // The module fits but the optimizer does not: the scheduler is still as it was.
+        var fresh = new Net(4, new Generator(5));
+        var partial = new Adam(fresh.Parameters().Take(2), lr: 0.1);
+        var partialSched = new ExponentialLR(partial, 0.5);
+        e = Assert.Throws<CheckpointException>(() => CheckpointStore.Load(_tmp["run"]).Restore(fresh, partial, restoreDefaultGenerator: false, scheduler: partialSched));
+        Assert.Contains("optimizer state", e.Message);
+        Assert.Equal(0, partialSched.LastEpoch);
+    }
+
+    [Fact]
+    public void AScheduleWhoseStateCannotBeRestoredIsNotSaved()
+    {
+        var (net, adam) = Trained();
+        var sched = new ExponentialLR(adam, -0.5);   // PyTorch takes a negative gamma; the rate turns negative
+        sched.Step();
+        var store = new CheckpointStore(_tmp["run"]);
+        var e = Assert.Throws<ArgumentException>(() => store.Save(1, net, adam, scheduler: sched));
+        Assert.Equal("scheduler", e.ParamName);
+        Assert.Contains("\"_last_lr\" must be finite learning rates >= 0, but got -0.05", e.Message);
+        Assert.Null(store.LatestFolder);
     }
 
     [Fact]
