@@ -122,8 +122,18 @@ public static class CharLmCheckpoint
     /// <summary>config.json's format name.</summary>
     public const string FormatName = "recurrent-charlm";
 
-    /// <summary>The content version of config.json this build writes and reads.</summary>
-    public const int FormatVersion = 1;
+    /// <summary>
+    /// The newest content version of config.json this build reads: 2 adds the learning-rate schedule (lr_schedule,
+    /// warmup_steps, and scheduler.safetensors). A run without one is written as version 1, which older builds read too;
+    /// a run with one as version 2, which they refuse instead of resuming it at a constant rate.
+    /// </summary>
+    public const int FormatVersion = 2;
+
+    /// <summary>The oldest content version this build reads.</summary>
+    public const int MinFormatVersion = 1;
+
+    /// <summary>The version a config with these training settings is written as.</summary>
+    internal static int VersionFor(TrainingConfig training) => training.HasSchedule ? 2 : 1;
 
     /// <summary>The program's own file names (the store adds model.safetensors, optimizer.safetensors, training.json).</summary>
     public const string ConfigFile = "config.json", VocabFile = "vocab.json", TrainerFile = "trainer.json";
@@ -135,7 +145,7 @@ public static class CharLmCheckpoint
     public static string Save(CheckpointStore store, CharLanguageModel model, Optimizer optimizer, LrScheduler? scheduler, Generator data,
         Generator dropout, CharVocabulary vocab, TrainingConfig training, TrainerState state)
     {
-        var config = new CheckpointConfig { Model = model.Config, Training = training };
+        var config = new CheckpointConfig { FormatVersion = VersionFor(training), Model = model.Config, Training = training };
         CheckpointFile[] files =
         [
             new(ConfigFile, s => JsonSerializer.Serialize(s, config, CliJson.Default.CheckpointConfig)),
@@ -150,7 +160,7 @@ public static class CharLmCheckpoint
     /// <summary>Saves an int8 model (from <c>quantize</c>) with its config and vocabulary, no optimizer or trainer state.</summary>
     public static string SaveQuantized(CheckpointStore store, long step, CharLanguageModel model, CharVocabulary vocab, TrainingConfig training)
     {
-        var config = new CheckpointConfig { Model = model.Config, Training = training };
+        var config = new CheckpointConfig { FormatVersion = VersionFor(training), Model = model.Config, Training = training };
         CheckpointFile[] files =
         [
             new(ConfigFile, s => JsonSerializer.Serialize(s, config, CliJson.Default.CheckpointConfig)),
@@ -180,7 +190,7 @@ public static class CharLmCheckpoint
         CheckpointConfig config = ReadJson(ck, ConfigFile, CliJson.Default.CheckpointConfig);
         if (config.Format != FormatName)
             throw new CliException($"'{folder}' holds a '{config.Format}' checkpoint, not a {FormatName} one.");
-        if (config.FormatVersion != FormatVersion)
+        if (config.FormatVersion is < MinFormatVersion or > FormatVersion)
             throw new CliException(config.FormatVersion > FormatVersion
                 ? $"the checkpoint '{folder}' was written by a newer version of {CliApp.Name} (model format {config.FormatVersion}; this build reads {FormatVersion}); update {CliApp.Name}."
                 : $"the checkpoint '{folder}' uses the old model format {config.FormatVersion}, which this build ({FormatVersion}) cannot read; train again.");

@@ -28,7 +28,8 @@ public static class TrainCommand
         var optimizer = new Option<string?>("--optimizer") { Description = "adam, adamw, sgd (momentum 0.9) or rmsprop (default: adam).", HelpName = "NAME" };
         optimizer.AcceptOnlyFromAmong("adam", "adamw", "sgd", "rmsprop");
         var lr = new Option<double?>("--lr") { Description = $"Learning rate {Def(t.LearningRate, f.LearningRate)}.", HelpName = "X" };
-        var schedule = new Option<string?>("--lr-schedule") { Description = "constant, or cosine: the rate falls along half a cosine from --lr towards 0 at --steps (default: constant).", HelpName = "NAME" };
+        var schedule = new Option<string?>("--lr-schedule") { Description = "constant, or cosine: after the warm-up the rate falls along half a cosine from --lr to 0 at --steps (default: constant).", HelpName = "NAME" };
+        schedule.AcceptOnlyFromAmong("constant", "cosine");
         var warmup = new Option<long?>("--warmup-steps") { Description = "Raise the rate linearly from --lr/N to --lr over the first N steps (default: 0).", HelpName = "N" };
         var wd = new Option<double?>("--weight-decay") { Description = "Weight decay (default: 0).", HelpName = "X" };
         var clip = new Option<double?>("--clip") { Description = $"Clip the gradient norm to this; 0 = no clipping, the norm is still logged {Def(t.Clip, f.Clip)}.", HelpName = "X" };

@@ -123,6 +123,8 @@ internal static class RunPlanner
         Same("--warmup-steps", a.WarmupSteps, t.WarmupSteps);
         if (t.LrSchedule == "cosine" && a.Steps is { } newSteps && newSteps != t.Steps)
             throw new UsageException($"--steps {newSteps}: the checkpoint's cosine schedule spans its --steps {t.Steps}, which a resumed run keeps; drop --steps.");
+        if (a.Steps is { } fewer && fewer < t.WarmupSteps)
+            throw new UsageException($"--steps {fewer} is below the checkpoint's --warmup-steps {t.WarmupSteps}; give at least that many.");
         Same("--weight-decay", a.WeightDecay, t.WeightDecay);
         Same("--clip", a.Clip, t.ClipNorm);
         Same("--seed", a.Seed, t.Seed);

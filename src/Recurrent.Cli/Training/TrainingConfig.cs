@@ -87,10 +87,13 @@ public sealed record TrainingConfig
     /// <summary>The training text.</summary>
     [JsonPropertyName("data")] public DataSource Data { get; init; } = new();
 
-    /// <summary>The learning rate and its schedule, for logs ("lr 0.002, cosine over 2000 steps after 100 warm-up steps").</summary>
+    /// <summary>Whether the learning rate changes during the run (a schedule or a warm-up).</summary>
+    public bool HasSchedule => LrSchedule != "constant" || WarmupSteps > 0;
+
+    /// <summary>The learning rate and its schedule, for logs ("lr 0.002, 100 warm-up steps, then cosine to 0 at step 2000").</summary>
     public string DescribeLr() =>
-        FormattableString.Invariant($"lr {LearningRate}") + (LrSchedule == "cosine" ? $", cosine over {Steps} steps" : "")
-        + (WarmupSteps > 0 ? $"{(LrSchedule == "cosine" ? " after" : ",")} {WarmupSteps} warm-up steps" : "");
+        FormattableString.Invariant($"lr {LearningRate}") + (WarmupSteps > 0 ? $", {WarmupSteps} warm-up steps" : "")
+        + (LrSchedule == "cosine" ? $"{(WarmupSteps > 0 ? ", then" : ",")} cosine to 0 at step {Steps}" : "");
 
     /// <summary>Checks every value; the message names the option to fix.</summary>
     /// <exception cref="UsageException">A value is out of range.</exception>
@@ -107,6 +110,8 @@ public sealed record TrainingConfig
         Model.ResourceLimits.CheckThreads(Threads);
         if (Steps < 1) throw new UsageException($"--steps must be at least 1, got {Steps}.");
         if (WarmupSteps < 0 || WarmupSteps > Steps) throw new UsageException($"--warmup-steps must be between 0 and --steps ({Steps}), got {WarmupSteps}.");
+        if (HasSchedule && Steps > int.MaxValue)   // the schedule counts steps in LambdaLR's int epoch
+            throw new UsageException($"--steps must be at most {int.MaxValue} with --lr-schedule cosine or --warmup-steps, got {Steps}.");
         if (EvalEvery < 1) throw new UsageException($"--eval-every must be at least 1, got {EvalEvery}.");
         if (CheckpointEvery < 1) throw new UsageException($"--checkpoint-every must be at least 1, got {CheckpointEvery}.");
         if (!(ValFraction > 0 && ValFraction <= 0.5)) throw new UsageException($"--val-fraction must be in (0, 0.5], got {ValFraction}.");

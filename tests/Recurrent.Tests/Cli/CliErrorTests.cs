@@ -36,6 +36,8 @@ public sealed class CliErrorTests : IDisposable
     [InlineData("--minutes", "-2", "--minutes must be positive")]
     [InlineData("--eval-every", "0", "--eval-every must be at least 1")]
     [InlineData("--digits", "9", "--digits must be between 1 and 6")]
+    [InlineData("--warmup-steps", "-1", "--warmup-steps must be between 0 and --steps (4000), got -1")]
+    [InlineData("--warmup-steps", "4001", "--warmup-steps must be between 0 and --steps (4000), got 4001")]
     public void NonsensicalTrainOptionsAreUsageErrors(string option, string value, string message)
     {
         var r = Run("train", "--out", _tmp["run"], option, value);
@@ -47,6 +49,7 @@ public sealed class CliErrorTests : IDisposable
     [InlineData(new[] { "train", "--hidden-size", "abc" }, "abc")]
     [InlineData(new[] { "train", "--no-such-option" }, "--no-such-option")]
     [InlineData(new[] { "train", "--model", "transformer" }, "transformer")]
+    [InlineData(new[] { "train", "--lr-schedule", "linear" }, "linear")]
     [InlineData(new[] { "frobnicate" }, "frobnicate")]
     [InlineData(new[] { "eval", "somewhere", "--split", "bogus" }, "bogus")]
     public void ParseErrorsAreOneLineUsageErrors(string[] args, string fragment)
