@@ -196,7 +196,7 @@ public static class Trainer
     /// </summary>
     internal static LrScheduler? CreateScheduler(TrainingConfig cfg, Optimizer optimizer)
     {
-        if (cfg.LrSchedule == "constant" && cfg.WarmupSteps == 0) return null;
+        if (!cfg.HasSchedule) return null;
         long warmup = cfg.WarmupSteps, span = Math.Max(1, cfg.Steps - cfg.WarmupSteps);
         bool cosine = cfg.LrSchedule == "cosine";
         return new LambdaLR(optimizer, step =>
