@@ -43,6 +43,11 @@ internal static class Engine
         public readonly Dictionary<Node, Tensor?[]> Buffers = new(ReferenceEqualityComparer.Instance);
         public readonly PriorityQueue<Node, long> Ready = new();
         public readonly List<Node> Executed = new();
+        // Emptied one-slot gradient arrays of nodes whose rule keeps no reference to the array (AccumulateGrad and
+        // one-output functions, which take the gradient itself), for the next nodes' gradients.
+        public readonly Stack<Tensor?[]> SpareOnes = new();
+
+        public Tensor?[] NewBuffer(int length) => length == 1 && SpareOnes.TryPop(out var a) ? a : new Tensor?[length];
 
         public void Clear()
         {
@@ -84,7 +89,7 @@ internal static class Engine
         {
             var e = Node.EdgeOf(roots[i]);
             if (e.Node is null) continue;
-            AddTo(buffers, e, grads[i]);
+            AddTo(state, e, grads[i]);
         }
         foreach (var r in roots)
         {
@@ -99,7 +104,7 @@ internal static class Engine
         {
             var node = ready.Dequeue();
             buffers.Remove(node, out var gin);
-            gin ??= new Tensor?[node.NumOutputs];
+            gin ??= state.NewBuffer(node.NumOutputs);
             var retained = node.Retained;
             for (int k = 0; k < retained.Count; k++)
                 if (gin[retained[k].OutputNr] is { } rg) AccumulateGrad.Accumulate(retained[k].Tensor, rg);
@@ -111,10 +116,15 @@ internal static class Engine
             {
                 var e = node.NextEdges[i];
                 if (e.Node is null) continue;
-                if (i < gout.Length && gout[i] is { } g) AddTo(buffers, e, g);
+                if (i < gout.Length && gout[i] is { } g) AddTo(state, e, g);
                 int left = deps[e.Node] - 1;
                 deps[e.Node] = left;
                 if (left == 0) ready.Enqueue(e.Node, -e.Node.SequenceNr);
+            }
+            if (gin.Length == 1 && !ReferenceEquals(gin, gout) && node is AccumulateGrad or FunctionNode { TakesGradientOnly: true })
+            {
+                gin[0] = null;
+                state.SpareOnes.Push(gin);
             }
         }
         if (!retainGraph) foreach (var n in executed) n.Release();
@@ -146,11 +156,12 @@ internal static class Engine
         return false;
     }
 
-    private static void AddTo(Dictionary<Node, Tensor?[]> buffers, Edge e, Tensor g)
+    private static void AddTo(PassState state, Edge e, Tensor g)
     {
+        var buffers = state.Buffers;
         if (!buffers.TryGetValue(e.Node!, out var buf))
         {
-            buf = new Tensor?[e.Node!.NumOutputs];
+            buf = state.NewBuffer(e.Node!.NumOutputs);
             buffers[e.Node] = buf;
         }
         buf[e.InputNr] = buf[e.InputNr] is { } prev ? prev.Add(g) : g;

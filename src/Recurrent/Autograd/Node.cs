@@ -78,6 +78,9 @@ internal sealed class FunctionNode : Node
 
     public override string Name => _name;
 
+    /// <summary>True for a one-output node: its rule is given the gradient, never the array that holds it.</summary>
+    public bool TakesGradientOnly => _backward1 is not null;
+
     public override Tensor?[] Apply(Tensor?[] gradOutputs)
     {
         // Each field read once: a Release() on another thread between a check and the call would otherwise be a null call.

@@ -41,15 +41,13 @@ public static partial class Functional
         }
 
         var x2 = input.Dim == 2 ? input : input.Reshape(rows, k);             // (M, K)
-        var w = weight.Detach();                                              // (N, K)
-        var x2d = x2.Detach();
-        var y = Tensor.MmRaw(x2d, w.T());                                     // (M, N) = x Wᵀ, Wᵀ as a strided view
+        var y = Tensor.MmRaw(x2, weight, transposeB: true);                  // (M, N) = x Wᵀ
         if (bias is not null) AddRowVector(y, bias);
         y = Tensor.Record(y, bias is null ? "MmBackward0" : "AddmmBackward0", g => new Tensor?[]
         {
             // y = x Wᵀ + b  =>  dx = g W,  dW = gᵀ x,  db = Σ_rows g
-            x2.RequiresGrad ? Tensor.MmRaw(g, w) : null,
-            weight.RequiresGrad ? Tensor.MmRaw(g.T(), x2d) : null,
+            x2.RequiresGrad ? Tensor.MmRaw(g, weight) : null,
+            weight.RequiresGrad ? Tensor.MmRaw(g, x2, transposeA: true) : null,
             bias is not null && bias.RequiresGrad ? g.Sum(0) : null,
         }, true, x2, weight, bias);
 
@@ -69,12 +67,12 @@ public static partial class Functional
         var b = bias.Contiguous();
         if (y.DType == DType.Float32)
         {
-            var ys = y.AsSpan<float>(); var bs = b.Detach().AsSpan<float>();
+            var ys = y.AsSpan<float>(); var bs = b.AsSpan<float>();
             for (int i = 0; i < m; i++) System.Numerics.Tensors.TensorPrimitives.Add(ys.Slice(i * n, n), bs, ys.Slice(i * n, n));
         }
         else
         {
-            var ys = y.AsSpan<double>(); var bs = b.Detach().AsSpan<double>();
+            var ys = y.AsSpan<double>(); var bs = b.AsSpan<double>();
             for (int i = 0; i < m; i++) System.Numerics.Tensors.TensorPrimitives.Add(ys.Slice(i * n, n), bs, ys.Slice(i * n, n));
         }
     }

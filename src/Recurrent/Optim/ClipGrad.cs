@@ -17,7 +17,9 @@ public static class ClipGrad
     public static Tensor ClipGradNorm(IEnumerable<Tensor> parameters, double maxNorm, double normType = 2.0, bool errorIfNonfinite = false)
     {
         Guard.NotNull(parameters, nameof(parameters));
-        var grads = parameters.Where(p => p?.GradUnseen is not null).Select(p => p.GradUnseen!).ToList();
+        var grads = new List<Tensor>(parameters is IReadOnlyCollection<Tensor> c ? c.Count : 4);
+        foreach (var p in parameters)
+            if (p?.GradUnseen is { } g) grads.Add(g);
         if (grads.Count == 0) return Tensor.Scalar(0.0);
         var total = GetTotalNorm(grads, normType, errorIfNonfinite);
         ClipGradsWithNorm(grads, maxNorm, total);

@@ -36,13 +36,19 @@ namespace Recurrent;
 public sealed class DisposeScope : IDisposable
 {
     [ThreadStatic] private static DisposeScope? t_current;
+    // The list of the thread's last disposed scope, emptied, for its next scope: a loop that opens one scope per
+    // iteration grows no new list each time. Lists above SpareListLimit entries are left to the GC.
+    [ThreadStatic] private static List<Tensor>? t_spareList;
+    private const int SpareListLimit = 1 << 14;
 
     private readonly DisposeScope? _outer;
     private readonly Thread _thread;
-    private List<Tensor>? _tensors = new();
+    private List<Tensor>? _tensors;
 
     internal DisposeScope()
     {
+        _tensors = t_spareList ?? new();
+        t_spareList = null;
         _outer = t_current;
         _thread = Thread.CurrentThread;
         t_current = this;
@@ -88,10 +94,18 @@ public sealed class DisposeScope : IDisposable
         t_current = _outer;
         foreach (var t in tensors)
             if (ReferenceEquals(t.Scope, this)) t.DisposeFromScope();
+        if (tensors.Capacity <= SpareListLimit)
+        {
+            tensors.Clear();
+            t_spareList = tensors;
+        }
     }
 }
 
-/// <summary>A pooled array and the number of live tensors that use it.</summary>
+/// <summary>
+/// A pooled array and the number of live tensors that use it. The pool keeps the lease with its array, so renting
+/// allocates nothing: a lease is back in the pool only when no undisposed tensor refers to it.
+/// </summary>
 internal sealed class StorageLease
 {
     public StorageLease(Array array) => Array = array;
@@ -136,43 +150,45 @@ internal static class StoragePool
 
     private sealed class Bucket
     {
-        public readonly Stack<Array> Arrays = new();
+        public readonly Stack<StorageLease> Leases = new();
         public long LastRent;
     }
 
     public static bool Pools(DType t, int n) => (long)n * Tensor.ElementSize(t) >= MinBytes;
 
-    /// <summary>A pooled array of exactly <paramref name="n"/> elements (zeroed when <paramref name="clear"/>).</summary>
-    public static Array Rent(DType t, int n, bool clear)
+    /// <summary>A lease (no tensor counted) of a pooled array of exactly <paramref name="n"/> elements (zeroed when <paramref name="clear"/>).</summary>
+    public static StorageLease Rent(DType t, int n, bool clear)
     {
-        Array? a = null;
+        StorageLease? a = null;
         lock (s_lock)
         {
             long now = ++s_clock;
             if (s_free.TryGetValue((t, n), out var bucket))
             {
                 bucket.LastRent = now;
-                if (bucket.Arrays.Count > 0)
+                if (bucket.Leases.Count > 0)
                 {
-                    a = bucket.Arrays.Pop();
+                    a = bucket.Leases.Pop();
                     s_freeBytes -= (long)n * Tensor.ElementSize(t);
                 }
             }
             if (now % SweepEvery == 0) DropIdle(now);
         }
-        if (a is null) return Tensor.NewArray(t, n);
-        if (clear) Array.Clear(a);
+        if (a is null) return new StorageLease(Tensor.NewArray(t, n));
+        if (clear) Array.Clear(a.Array);
         return a;
     }
 
-    public static void Return(DType t, Array a)
+    /// <summary>Takes back a lease whose count fell to 0, with its array.</summary>
+    public static void Return(DType t, StorageLease lease)
     {
+        var a = lease.Array;
         long bytes = (long)a.Length * Tensor.ElementSize(t);
         lock (s_lock)
         {
             if (s_freeBytes + bytes > LimitBytes) return;
             if (!s_free.TryGetValue((t, a.Length), out var bucket)) s_free[(t, a.Length)] = bucket = new Bucket { LastRent = s_clock };
-            bucket.Arrays.Push(a);
+            bucket.Leases.Push(lease);
             s_freeBytes += bytes;
         }
     }
@@ -184,14 +200,14 @@ internal static class StoragePool
         bool over = s_freeBytes > SoftLimitBytes;
         foreach (var (key, bucket) in s_free)
         {
-            if (now - bucket.LastRent <= IdleRents || (bucket.Arrays.Count > 0 && !over)) continue;
+            if (now - bucket.LastRent <= IdleRents || (bucket.Leases.Count > 0 && !over)) continue;
             s_freeBytes -= FreeBytesOf(key, bucket);
             s_free.Remove(key);
         }
     }
 
     private static long FreeBytesOf((DType Type, int Length) key, Bucket bucket) =>
-        (long)bucket.Arrays.Count * key.Length * Tensor.ElementSize(key.Type);
+        (long)bucket.Leases.Count * key.Length * Tensor.ElementSize(key.Type);
 
     /// <summary>Bytes of the free arrays the pool holds (tests).</summary>
     internal static long FreeBytes
@@ -219,7 +235,7 @@ internal static class StoragePool
     /// <summary>Free arrays of this type and length the pool holds (tests).</summary>
     internal static int FreeCount(DType t, int n)
     {
-        lock (s_lock) return s_free.TryGetValue((t, n), out var bucket) ? bucket.Arrays.Count : 0;
+        lock (s_lock) return s_free.TryGetValue((t, n), out var bucket) ? bucket.Leases.Count : 0;
     }
 
     /// <summary>Runs the idle sweep now, whatever the clock (tests).</summary>
@@ -257,7 +273,7 @@ public sealed partial class Tensor
         {
             Scope = s.Outer;
             Scope?.Add(this);
-            if (_grad is { } g && ReferenceEquals(g.Scope, s)) g.MoveToOuterDisposeScope();
+            if (GradUnseen is { } g && ReferenceEquals(g.Scope, s)) g.MoveToOuterDisposeScope();
         }
         return this;
     }
@@ -266,7 +282,7 @@ public sealed partial class Tensor
     public Tensor DetachFromDisposeScope()
     {
         ThrowIfDisposed();
-        if (Scope is { } s && _grad is { } g && ReferenceEquals(g.Scope, s)) g.DetachFromDisposeScope();
+        if (Scope is { } s && GradUnseen is { } g && ReferenceEquals(g.Scope, s)) g.DetachFromDisposeScope();
         Scope = null;
         return this;
     }
@@ -305,7 +321,7 @@ public sealed partial class Tensor
         _disposed = true;
         Scope = null;
         if (Lease is { } lease && Interlocked.Decrement(ref lease.Refs) == 0 && StoragePool.Pools(DType, lease.Array.Length))
-            StoragePool.Return(DType, lease.Array);
+            StoragePool.Return(DType, lease);
     }
 
     /// <summary>A new contiguous tensor; inside a dispose scope, large ones take pooled storage.</summary>
@@ -317,8 +333,8 @@ public sealed partial class Tensor
         int n = ShapeUtil.Numel(shape);
         if (DisposeScope.Current is not null && StoragePool.Pools(t, n))
         {
-            var array = StoragePool.Rent(t, n, clear);
-            return new Tensor(array, 0, shape, ContiguousStrides(shape), new StorageLease(array));
+            var lease = StoragePool.Rent(t, n, clear);
+            return new Tensor(lease.Array, 0, shape, null, lease);
         }
         return new Tensor(clear ? NewArray(t, n) : NewUninitializedArray(t, n), shape);
     }
@@ -330,9 +346,9 @@ public sealed partial class Tensor
     /// </summary>
     internal static Tensor AllocateWorkspace(DType t, int n)
     {
-        var array = StoragePool.Pools(t, n) ? StoragePool.Rent(t, n, clear: false) : NewArray(t, n);
+        var lease = StoragePool.Pools(t, n) ? StoragePool.Rent(t, n, clear: false) : new StorageLease(NewArray(t, n));
         int[] shape = [n];
-        return new Tensor(array, 0, shape, ContiguousStrides(shape), new StorageLease(array));
+        return new Tensor(lease.Array, 0, shape, null, lease);
     }
 
     /// <summary>Disposes a workspace from <see cref="AllocateWorkspace"/> now, returning its array to the pool.</summary>

@@ -22,13 +22,16 @@ public sealed partial class Tensor
     }
 
     /// <summary>out[m,n] = a[m,k] @ b[k,n] as a new contiguous tensor, no autograd (transposed views go to the GEMM without a copy).</summary>
-    internal static Tensor MmRaw(Tensor a, Tensor b)
+    /// <remarks><paramref name="transposeA"/> / <paramref name="transposeB"/> multiply by aᵀ / bᵀ instead, as a <c>T()</c> view would, without making one.</remarks>
+    internal static Tensor MmRaw(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false)
     {
-        int m = a.ShapeRef[0], k = a.ShapeRef[1], n = b.ShapeRef[1];
+        int m = a.ShapeRef[transposeA ? 1 : 0], k = a.ShapeRef[transposeA ? 0 : 1], n = b.ShapeRef[transposeB ? 0 : 1];
         var r = NewZeroed(a.DType, new[] { m, n });
         if (m == 0 || n == 0 || k == 0) return r; // k = 0: an empty sum, zeros (as torch.mm)
         var (ta, transA, lda) = GemmOperand(a);
         var (tb, transB, ldb) = GemmOperand(b);
+        transA ^= transposeA;
+        transB ^= transposeB;
         if (a.DType == DType.Float32)
             MatMulDispatch.Sgemm(transA, transB, m, n, k, 1f, ta.Arr<float>().AsSpan(ta.Offset), lda, tb.Arr<float>().AsSpan(tb.Offset), ldb, 0f, r.Arr<float>(), n);
         else

@@ -6,7 +6,7 @@ namespace Recurrent;
 
 public sealed partial class Tensor
 {
-    private Tensor ViewOf(int offset, int[] shape, int[] strides) => new(this, offset, shape, strides);
+    private Tensor ViewOf(int offset, int[] shape, int[]? strides) => new(this, offset, shape, strides);
 
     /// <summary>A view with a new shape (one dim may be -1), as <c>tensor.view</c>. Needs a contiguous tensor.</summary>
     public Tensor View(params int[] shape)
@@ -15,7 +15,7 @@ public sealed partial class Tensor
         if (!IsContiguous)
             throw new InvalidOperationException("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .Reshape(...) instead (or .Contiguous().View(...)).");
         var inShape = ShapeRef;
-        var r = ViewOf(Offset, s, ContiguousStrides(s));
+        var r = ViewOf(Offset, s, null);
         return Record(r, "ViewBackward0", g => new[] { g.Reshape(inShape) }, false, this);
     }
 

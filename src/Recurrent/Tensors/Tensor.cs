@@ -17,33 +17,59 @@ public sealed partial class Tensor
     private readonly Array _data;       // float[] | double[] | long[]
     internal readonly int Offset;       // element offset of [0, 0, ...] in Data
     internal readonly int[] ShapeRef;   // never mutated
-    internal readonly int[] StridesRef; // in elements, never mutated
+    private int[]? _strides;            // in elements, never mutated; null: contiguous, made on first use (StridesRef)
     private bool _requiresGrad;
 
     /// <summary>The autograd node that produced this tensor (null for leaves).</summary>
     internal Node? GradFn;
     /// <summary>Which output of <see cref="GradFn"/> this tensor is.</summary>
     internal int OutputNr;
-    private AccumulateGrad? _accumulator;
-    internal bool RetainsGrad;
-    // Set when a module replaced this parameter tensor by another (To(dtype), re-flattening, quantization).
-    internal bool ReplacedInModule;
+    private Extras? _extras;
+
+    // The fields few tensors set, out of line: a leaf's gradient and accumulator, a retained gradient, an embedding's
+    // lookup, a module's replacement mark. Most tensors of a training step are intermediate results that set none of
+    // them, and each is 32 bytes smaller for it (DECISIONS 47).
+    private sealed class Extras
+    {
+        public Tensor? Grad, SpareGrad;
+        public bool GradSeen, GradIsOwnCopy, DroppedGradSeen, RetainsGrad, ReplacedInModule;
+        public AccumulateGrad? Accumulator;
+        public Nn.EmbeddingLookup? Lookup;
+    }
+
+    // Made once, atomically (GetAccumulator may run on several threads at once).
+    private Extras Extra => Volatile.Read(ref _extras) ?? Interlocked.CompareExchange(ref _extras, new Extras(), null) ?? _extras!;
+
+    /// <summary>True once <see cref="RetainGrad"/> was called on this non-leaf.</summary>
+    internal bool RetainsGrad => _extras?.RetainsGrad ?? false;
+
+    /// <summary>Set when a module replaced this parameter tensor by another (To(dtype), re-flattening, quantization).</summary>
+    internal bool ReplacedInModule
+    {
+        get => _extras?.ReplacedInModule ?? false;
+        set { if (value || _extras is not null) Extra.ReplacedInModule = value; }
+    }
+
     /// <summary>The lookup this tensor is the output of (<see cref="Nn.Functional.Embedding"/>), for a recurrent stack that reads it; else null.</summary>
-    internal Nn.EmbeddingLookup? Lookup;
+    internal Nn.EmbeddingLookup? Lookup
+    {
+        get => _extras?.Lookup;
+        set { if (value is not null || _extras is not null) Extra.Lookup = value; }
+    }
 
     // A tensor over a fresh array (never one that another tensor uses: views go through the
     // constructor below, which carries the pool lease along).
-    internal Tensor(Array data, int[] shape) : this(data, 0, shape, ContiguousStrides(shape), null) { }
+    internal Tensor(Array data, int[] shape) : this(data, 0, shape, null, null) { }
 
-    /// <summary>A view of <paramref name="source"/>'s storage (shares its array and pool lease).</summary>
-    internal Tensor(Tensor source, int offset, int[] shape, int[] strides) : this(source.Data, offset, shape, strides, source.Lease) { }
+    /// <summary>A view of <paramref name="source"/>'s storage (shares its array and pool lease); null <paramref name="strides"/>: contiguous.</summary>
+    internal Tensor(Tensor source, int offset, int[] shape, int[]? strides) : this(source.Data, offset, shape, strides, source.Lease) { }
 
-    private Tensor(Array data, int offset, int[] shape, int[] strides, StorageLease? lease)
+    private Tensor(Array data, int offset, int[] shape, int[]? strides, StorageLease? lease)
     {
         _data = data;
         Offset = offset;
         ShapeRef = shape;
-        StridesRef = strides;
+        _strides = strides;
         DType = data switch
         {
             float[] => DType.Float32,
@@ -88,7 +114,21 @@ public sealed partial class Tensor
         : ShapeRef[Guard.Dim(dim, Dim)];
 
     /// <summary>True when the elements are laid out row-major without gaps.</summary>
-    public bool IsContiguous => ShapeUtil.IsContiguous(ShapeRef, StridesRef);
+    public bool IsContiguous => _strides is null || ShapeUtil.IsContiguous(ShapeRef, _strides);
+
+    /// <summary>
+    /// The strides in elements (never mutate). A tensor made contiguous has none until they are first asked for: most
+    /// intermediate results of a step are only ever read whole, and so allocate no strides array.
+    /// </summary>
+    internal int[] StridesRef
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _strides ?? MakeStrides();
+    }
+
+    // Two threads may both make them: equal arrays, and either one kept is right.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int[] MakeStrides() => _strides = ContiguousStrides(ShapeRef);
 
     /// <summary>True for float32 and float64 tensors.</summary>
     public bool IsFloatingPoint => DType != DType.Int64;
@@ -129,55 +169,60 @@ public sealed partial class Tensor
     {
         get
         {
-            if (_grad is not null) _gradSeen = true;
-            return _grad;
+            if (_extras is not { Grad: { } g } x) return null;
+            x.GradSeen = true;
+            return g;
         }
         set
         {
-            if (_grad is not null && _gradSeen) _droppedGradSeen = true;
-            _grad = value is null ? null : KeepWithThis(value);
-            _gradSeen = true;
-            _gradIsOwnCopy = false;
-            _spareGrad = null;      // p.Grad = null frees the gradient's memory, as in PyTorch
+            if (value is null && _extras is null) return;
+            var x = Extra;
+            if (x.Grad is not null && x.GradSeen) x.DroppedGradSeen = true;
+            x.Grad = value is null ? null : KeepWithThis(value);
+            x.GradSeen = true;
+            x.GradIsOwnCopy = false;
+            x.SpareGrad = null;      // p.Grad = null frees the gradient's memory, as in PyTorch
         }
     }
-    private Tensor? _grad;
 
     // Gradient storage reuse across zero_grad(set_to_none=True), invisible to callers. A gradient that
-    // AccumulateGrad allocated itself (_gradIsOwnCopy) and that no caller ever read or set through the public
-    // Grad property (_gradSeen false: library code reads it through GradUnseen) can be referenced by no one
-    // else; when ZeroGrad drops it, it is kept here as _spareGrad and the next backward copies into it
+    // AccumulateGrad allocated itself (GradIsOwnCopy) and that no caller ever read or set through the public
+    // Grad property (GradSeen false: library code reads it through GradUnseen) can be referenced by no one
+    // else; when ZeroGrad drops it, it is kept as SpareGrad and the next backward copies into it
     // instead of allocating, so a training loop makes no new gradient arrays after its first step (no
     // large-object churn, no gen-2 collections). A gradient a caller has seen is simply dropped, as PyTorch,
-    // and _droppedGradSeen tells a recurrent module's flat gradient buffer (whose views the parameters
+    // and DroppedGradSeen tells a recurrent module's flat gradient buffer (whose views the parameters
     // adopt) that the caller may hold its storage, so its next backward writes a new buffer.
-    private bool _gradSeen, _gradIsOwnCopy, _droppedGradSeen;
-    private Tensor? _spareGrad;
 
     /// <summary>True when a gradient this tensor dropped (ZeroGrad or the <see cref="Grad"/> setter) had been read or set by a caller.</summary>
-    internal bool DroppedGradSeen => _droppedGradSeen;
+    internal bool DroppedGradSeen => _extras?.DroppedGradSeen ?? false;
 
     /// <summary>Forgets <see cref="DroppedGradSeen"/> (its storage is no longer reused).</summary>
-    internal void ClearDroppedGradSeen() => _droppedGradSeen = false;
+    internal void ClearDroppedGradSeen()
+    {
+        if (_extras is { } x) x.DroppedGradSeen = false;
+    }
 
     /// <summary><see cref="Grad"/> for library code that keeps no reference to it beyond the call: reading it does not stop the storage reuse.</summary>
-    internal Tensor? GradUnseen => _grad;
+    internal Tensor? GradUnseen => _extras?.Grad;
 
     /// <summary>Sets a gradient the library just allocated for this tensor and references nowhere else.</summary>
     internal void SetOwnGrad(Tensor grad)
     {
-        _grad = KeepWithThis(grad);
-        _gradSeen = false;
-        _gradIsOwnCopy = true;
+        var x = Extra;
+        x.Grad = KeepWithThis(grad);
+        x.GradSeen = false;
+        x.GradIsOwnCopy = true;
     }
 
     /// <summary>Sets a gradient from a backward node (a view of a module's flat gradient buffer): not reused by this tensor.</summary>
     internal void SetAdoptedGrad(Tensor grad)
     {
-        _grad = KeepWithThis(grad);
-        _gradSeen = false;
-        _gradIsOwnCopy = false;
-        _spareGrad = null;
+        var x = Extra;
+        x.Grad = KeepWithThis(grad);
+        x.GradSeen = false;
+        x.GradIsOwnCopy = false;
+        x.SpareGrad = null;
     }
 
     /// <summary>
@@ -186,20 +231,22 @@ public sealed partial class Tensor
     /// </summary>
     internal void DropGrad()
     {
-        if (_grad is { } g)
+        if (_extras is not { } x) return;
+        if (x.Grad is { } g)
         {
-            if (_gradSeen) _droppedGradSeen = true;
-            else if (_gradIsOwnCopy && Scope is null && g.Scope is null && !g.IsDisposed) _spareGrad = g;
+            if (x.GradSeen) x.DroppedGradSeen = true;
+            else if (x.GradIsOwnCopy && Scope is null && g.Scope is null && !g.IsDisposed) x.SpareGrad = g;
         }
-        _grad = null;
-        _gradSeen = _gradIsOwnCopy = false;
+        x.Grad = null;
+        x.GradSeen = x.GradIsOwnCopy = false;
     }
 
     /// <summary>The storage of a gradient <see cref="DropGrad"/> kept, when it still fits this tensor; null otherwise. Contents undefined.</summary>
     internal Tensor? TakeSpareGrad()
     {
-        var s = _spareGrad;
-        _spareGrad = null;
+        if (_extras is not { } x) return null;
+        var s = x.SpareGrad;
+        x.SpareGrad = null;
         return s is not null && s.DType == DType && s.SameShape(this) && s.IsContiguous && !s.IsDisposed ? s : null;
     }
 
@@ -213,13 +260,16 @@ public sealed partial class Tensor
     public void RetainGrad()
     {
         if (!RequiresGrad) throw new InvalidOperationException("can't retain_grad on Tensor that has requires_grad=False (RequiresGrad is false: call RequiresGrad_() on the leaves it is computed from)");
-        if (GradFn is not null && !RetainsGrad) { RetainsGrad = true; GradFn.Retain(OutputNr, this); }
+        if (GradFn is not null && !RetainsGrad) { Extra.RetainsGrad = true; GradFn.Retain(OutputNr, this); }
     }
 
     // Created once, atomically: graphs recorded on several threads at once (concurrent Forward calls on a shared
     // module without NoGrad) all reach a parameter through the same sink.
-    internal AccumulateGrad GetAccumulator() =>
-        Volatile.Read(ref _accumulator) ?? Interlocked.CompareExchange(ref _accumulator, new AccumulateGrad(this), null) ?? _accumulator!;
+    internal AccumulateGrad GetAccumulator()
+    {
+        var x = Extra;
+        return Volatile.Read(ref x.Accumulator) ?? Interlocked.CompareExchange(ref x.Accumulator, new AccumulateGrad(this), null) ?? x.Accumulator!;
+    }
 
     /// <summary>
     /// Set by a backward node on a gradient nothing else references (a view of a module's flat gradient

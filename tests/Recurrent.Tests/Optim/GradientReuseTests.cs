@@ -123,11 +123,13 @@ public class RecurrentGradientBufferReuseTests
         opt.ZeroGrad();
         Backward(x1);
         var buffer = lstm.Flat.GradBuffer;
+        var views = lstm.Parameters().Select(p => p.GradUnseen!).ToArray();
         opt.Step();
         opt.ZeroGrad();
         Backward(x2);
         Assert.Same(buffer, lstm.Flat.GradBuffer);            // nobody saw the views: the storage is reused
         AdoptedViewsOf(buffer);
+        Assert.All(lstm.Parameters().Zip(views), pv => Assert.Same(pv.Second, pv.First.GradUnseen));   // and the view tensors
 
         var kept = lstm.Parameters().Last().Grad!;            // the caller keeps one step's gradient
         var values = kept.ToArray<float>();
@@ -135,6 +137,7 @@ public class RecurrentGradientBufferReuseTests
         opt.ZeroGrad();
         Backward(x1);
         Assert.NotSame(buffer, lstm.Flat.GradBuffer);         // as PyTorch: a held gradient is never overwritten
+        Assert.NotSame(kept, lstm.Parameters().Last().GradUnseen);
         Assert.Equal(values, kept.ToArray<float>());
         Assert.NotEqual(values, lstm.Parameters().Last().GradUnseen!.ToArray<float>());
         var renewed = lstm.Flat.GradBuffer;

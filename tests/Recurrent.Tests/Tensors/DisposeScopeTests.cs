@@ -114,6 +114,57 @@ public class DisposeScopeTests
     }
 
     [Fact]
+    public void AScopeReusingTheListOfTheLastOneStartsEmpty()
+    {
+        Tensor before;
+        using (Tensor.NewDisposeScope()) before = Tensor.Ones(3) + Tensor.Ones(3);
+        using (var outer = Tensor.NewDisposeScope())
+        {
+            Assert.Equal(0, outer.Count);                     // the last scope's list, emptied
+            var kept = Tensor.Ones(2);
+            using (var inner = Tensor.NewDisposeScope())
+            {
+                Assert.Equal(0, inner.Count);
+                _ = Tensor.Ones(4);
+                Assert.Equal(1, inner.Count);
+            }
+            using (var next = Tensor.NewDisposeScope())       // takes the inner scope's list
+            {
+                Assert.Equal(0, next.Count);
+                Assert.Equal(1, outer.Count);
+            }
+            Assert.False(kept.IsDisposed);
+            Assert.Equal(1, outer.Count);
+        }
+        Assert.True(before.IsDisposed);
+    }
+
+    [Fact]
+    public void APooledArrayComesBackWithItsLeaseOnlyWhenEveryViewIsDisposed()
+    {
+        // Each round rents the array the round before gave back; its views count on the same lease each time.
+        Array? storage = null;
+        for (int round = 0; round < 3; round++)
+        {
+            Tensor view;
+            using (var outer = Tensor.NewDisposeScope())
+            {
+                using (Tensor.NewDisposeScope())
+                {
+                    var a = Tensor.Full(Big, round);
+                    if (storage is not null) Assert.Same(storage, a.Data);
+                    storage = a.Data;
+                    view = a.Narrow(0, 0, 2).MoveToOuterDisposeScope();
+                }
+                using (Tensor.NewDisposeScope())
+                    Assert.NotSame(storage, Tensor.Zeros(Big).Data);   // the view still holds it
+                Assert.Equal(round * 2.0 * Big[1], view.Sum().ToDouble());
+            }
+            Assert.True(view.IsDisposed);
+        }
+    }
+
+    [Fact]
     public void NestedScopesDisposeInReverseOrderOnly()
     {
         var outer = Tensor.NewDisposeScope();

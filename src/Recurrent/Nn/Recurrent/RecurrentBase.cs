@@ -412,8 +412,7 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         if (steps == 0) throw new ArgumentException($"{TypeName}: Expected sequence length to be larger than 0, got input of shape {Guard.ShapeText(input.ShapeRef)}", nameof(input));
         if (batch == 0) throw new ArgumentException($"{TypeName}: Expected batch size to be larger than 0, got input of shape {Guard.ShapeText(input.ShapeRef)}", nameof(input));
         var rows = x.Reshape(steps * batch, InputSize);
-        var batchSizes = new int[steps];
-        Array.Fill(batchSizes, batch);
+        var batchSizes = DenseBatchSizes(steps, batch);
 
         var r = RunStack(rows, batchSizes, h0!, c0, Runner is FusedStackRunner ? InputGroups.TryCreate(input, BatchFirst, steps, batch) : null);
 
@@ -495,6 +494,23 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
     }
 
     /// <summary>Zeros for a missing state; otherwise PyTorch's check_hidden_size and the sorted_indices permutation.</summary>
+    // The batch sizes of a dense call (every step the full batch), kept for the next call of the same shape. Never
+    // written after it is made (the kernels and the backward node only read batch sizes), so calls share it; two
+    // threads replacing it at once each use their own.
+    private int[]? _denseBatchSizes;
+
+    private int[] DenseBatchSizes(int steps, int batch)
+    {
+        var sizes = _denseBatchSizes;
+        if (sizes is null || sizes.Length != steps || sizes[0] != batch)
+        {
+            sizes = new int[steps];
+            Array.Fill(sizes, batch);
+            _denseBatchSizes = sizes;
+        }
+        return sizes;
+    }
+
     private (Tensor H, Tensor? C) PrepareState(Tensor x, Tensor? h0, Tensor? c0, int batch, Tensor? permute = null)
     {
         int rows = NumLayers * NumDirections;

@@ -58,6 +58,7 @@ internal interface IStackRunner
 internal sealed class FlatParameters
 {
     private Tensor? _grad;
+    private Tensor?[]? _gradViews;   // views of _grad handed out before, by parameter
     private long _handedOutInPass = -1;
 
     public FlatParameters(RnnStackSizes sizes, Tensor buffer, Tensor[] views)
@@ -102,18 +103,34 @@ internal sealed class FlatParameters
     public Tensor GradBuffer => _grad ??= Tensor.Allocate(DType, [Buffer.Numel], clear: true).DetachFromDisposeScope();
 
     /// <summary>Lets go of <see cref="GradBuffer"/> (a caller may hold views of it): the next use allocates a new one.</summary>
-    public void RenewGradBuffer() => _grad = null;
+    public void RenewGradBuffer()
+    {
+        _grad = null;
+        _gradViews = null;
+    }
 
     /// <summary>True when parameter <paramref name="i"/>'s gradient is its view of <see cref="GradBuffer"/>.</summary>
     public bool GradIsFlatView(int i) =>
         _grad is { } g && Views[i].GradUnseen is { } pg && ReferenceEquals(pg.Data, g.Data) && pg.Offset == Views[i].Offset - Buffer.Offset + g.Offset
         && pg.IsContiguous && pg.SameShape(Views[i]);
 
-    /// <summary>A view of <see cref="GradBuffer"/> shaped and placed like parameter <paramref name="i"/>.</summary>
+    /// <summary>A view of <paramref name="gradBuffer"/> shaped and placed like parameter <paramref name="i"/>.</summary>
+    /// <remarks>
+    /// A view of <see cref="GradBuffer"/> is made once per parameter and handed out again by later backward passes:
+    /// the backward node adopts the buffer only when every parameter's gradient is unset and no caller read a dropped
+    /// one (else it renews the buffer, and with it these views), so no caller holds a view it hands out again. A view
+    /// that stayed in a dispose scope, was disposed or was made to require grad is replaced. A training loop then makes
+    /// no gradient tensors after its first step.
+    /// </remarks>
     public Tensor GradView(Tensor gradBuffer, int i)
     {
         var p = Views[i];
-        return new Tensor(gradBuffer, gradBuffer.Offset + p.Offset - Buffer.Offset, p.ShapeRef, p.StridesRef);
+        bool own = ReferenceEquals(gradBuffer, _grad);
+        if (own && _gradViews?[i] is { } kept && kept.Scope is null && !kept.IsDisposed && !kept.RequiresGrad)
+            return kept;
+        var view = new Tensor(gradBuffer, gradBuffer.Offset + p.Offset - Buffer.Offset, p.ShapeRef, p.StridesRef);
+        if (own) (_gradViews ??= new Tensor?[Views.Length])[i] = view;
+        return view;
     }
 
     /// <summary>
