@@ -174,7 +174,8 @@ internal static class StoragePool
             }
             if (now % SweepEvery == 0) DropIdle(now);
         }
-        if (a is null) return new StorageLease(Tensor.NewArray(t, n));
+        // A lease always comes back with no tensor counted; one that does not (a miscount) is not handed out again.
+        if (a is null || Volatile.Read(ref a.Refs) != 0) return new StorageLease(Tensor.NewArray(t, n));
         if (clear) Array.Clear(a.Array);
         return a;
     }
@@ -251,7 +252,7 @@ public sealed partial class Tensor
     internal DisposeScope? Scope;
     /// <summary>The pool lease of the array, when it came from <see cref="StoragePool"/>.</summary>
     internal readonly StorageLease? Lease;
-    private bool _disposed;
+    private byte _disposed;   // 0 or 1, set once, atomically (a node's Release may race with its scope's Dispose)
 
     /// <summary>
     /// Opens a dispose scope on the current thread, as TorchSharp's <c>torch.NewDisposeScope()</c>:
@@ -260,7 +261,7 @@ public sealed partial class Tensor
     public static DisposeScope NewDisposeScope() => new();
 
     /// <summary>True once the dispose scope that owned this tensor was disposed; its elements can no longer be used.</summary>
-    public bool IsDisposed => _disposed;
+    public bool IsDisposed => _disposed != 0;
 
     /// <summary>
     /// Moves this tensor into the scope enclosing its current one (or out of all scopes when there is
@@ -317,8 +318,7 @@ public sealed partial class Tensor
 
     internal void DisposeFromScope()
     {
-        if (_disposed) return;
-        _disposed = true;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         Scope = null;
         if (Lease is { } lease && Interlocked.Decrement(ref lease.Refs) == 0 && StoragePool.Pools(DType, lease.Array.Length))
             StoragePool.Return(DType, lease);
@@ -360,6 +360,6 @@ public sealed partial class Tensor
 
     private void ThrowIfDisposed()
     {
-        if (_disposed) ThrowDisposed();
+        if (_disposed != 0) ThrowDisposed();
     }
 }

@@ -21,6 +21,20 @@ public sealed partial class Tensor
         return (cc, false, c);
     }
 
+    /// <summary>
+    /// <see cref="GemmOperand"/> of xᵀ without making the view: the same choice, so the same GEMM path and bits as
+    /// a product with <c>x.T()</c> (a shape with a dimension of 1 passes both layout tests, and which one wins decides
+    /// the kernel).
+    /// </summary>
+    private static (Tensor t, bool trans, int ld) GemmOperandOfTranspose(Tensor x)
+    {
+        int r = x.ShapeRef[0], c = x.ShapeRef[1];
+        int s0 = x.StridesRef[0], s1 = x.StridesRef[1];
+        if ((s0 == 1 || r == 1) && s1 >= Math.Max(1, r)) return (x, false, s1);
+        if ((s1 == 1 || c == 1) && s0 >= Math.Max(1, c)) return (x, true, s0);
+        return GemmOperand(new Tensor(x, x.Offset, [c, r], [s1, s0]));
+    }
+
     /// <summary>out[m,n] = a[m,k] @ b[k,n] as a new contiguous tensor, no autograd (transposed views go to the GEMM without a copy).</summary>
     /// <remarks><paramref name="transposeA"/> / <paramref name="transposeB"/> multiply by aᵀ / bᵀ instead, as a <c>T()</c> view would, without making one.</remarks>
     internal static Tensor MmRaw(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false)
@@ -28,10 +42,8 @@ public sealed partial class Tensor
         int m = a.ShapeRef[transposeA ? 1 : 0], k = a.ShapeRef[transposeA ? 0 : 1], n = b.ShapeRef[transposeB ? 0 : 1];
         var r = NewZeroed(a.DType, new[] { m, n });
         if (m == 0 || n == 0 || k == 0) return r; // k = 0: an empty sum, zeros (as torch.mm)
-        var (ta, transA, lda) = GemmOperand(a);
-        var (tb, transB, ldb) = GemmOperand(b);
-        transA ^= transposeA;
-        transB ^= transposeB;
+        var (ta, transA, lda) = transposeA ? GemmOperandOfTranspose(a) : GemmOperand(a);
+        var (tb, transB, ldb) = transposeB ? GemmOperandOfTranspose(b) : GemmOperand(b);
         if (a.DType == DType.Float32)
             MatMulDispatch.Sgemm(transA, transB, m, n, k, 1f, ta.Arr<float>().AsSpan(ta.Offset), lda, tb.Arr<float>().AsSpan(tb.Offset), ldb, 0f, r.Arr<float>(), n);
         else

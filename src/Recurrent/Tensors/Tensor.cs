@@ -88,7 +88,7 @@ public sealed partial class Tensor
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
-            if (_disposed) ThrowDisposed();
+            if (_disposed != 0) ThrowDisposed();
             return _data;
         }
     }
@@ -442,7 +442,7 @@ public sealed partial class Tensor
     /// <summary>A view sharing storage without autograd history, as <c>tensor.detach()</c>.</summary>
     public Tensor Detach()
     {
-        var r = new Tensor(this, Offset, ShapeRef, StridesRef);
+        var r = new Tensor(this, Offset, ShapeRef, _strides);
         TraceRecorder.Current?.Op("Identity", r, [this]);
         return r;
     }

@@ -100,6 +100,35 @@ public class LinearTests
         Assert.Null(GradCheck.Check(t => [Functional.Linear(t[0], t[1])], [Tensor.Randn([4], DType.Float64, g).RequiresGrad_(), w]));
     }
 
+    // Linear hands the GEMM xWᵀ and gᵀx without making the transposed views; it must pick the operands a product with
+    // the views picks, or a shape with a dimension of 1 (both layouts fit) reaches another kernel and other bits.
+    [Theory]
+    [InlineData(4, 300, 1, false)]
+    [InlineData(8, 300, 1, true)]
+    [InlineData(3, 1, 7, false)]
+    [InlineData(40, 300, 1, false)]
+    [InlineData(5, 64, 17, true)]
+    public void MatchesTheProductWithTransposedViewsBitForBit(int rows, int inFeatures, int outFeatures, bool transposedWeight)
+    {
+        var g = new Generator(12);
+        var x = Tensor.Randn([rows, inFeatures], DType.Float32, g).RequiresGrad_();
+        // A weight whose storage is (in, out): its (out, in) view is not row-major.
+        var w = (transposedWeight ? Tensor.Randn([inFeatures, outFeatures], DType.Float32, g).T() : Tensor.Randn([outFeatures, inFeatures], DType.Float32, g))
+            .Detach().RequiresGrad_();
+        var b = Tensor.Randn([outFeatures], DType.Float32, g).RequiresGrad_();
+        var gy = Tensor.Randn([rows, outFeatures], DType.Float32, g);
+
+        var y = Functional.Linear(x, w, b);
+        y.Backward(gy);
+        var (dx, dw, db) = (x.Grad!.ToArray<float>(), w.Grad!.ToArray<float>(), b.Grad!.ToArray<float>());
+
+        var (xd, wd) = (x.Detach(), w.Detach());
+        Assert.Equal((xd.Mm(wd.T()) + b.Detach()).ToArray<float>(), y.ToArray<float>());   // y = x Wᵀ + b
+        Assert.Equal(gy.Mm(wd).ToArray<float>(), dx);                                      // dx = g W
+        Assert.Equal(gy.T().Mm(xd).ToArray<float>(), dw);                                  // dW = gᵀ x
+        Assert.Equal(gy.Sum(0).ToArray<float>(), db);
+    }
+
     [Fact]
     public void ModuleGradientsReachParameters()
     {

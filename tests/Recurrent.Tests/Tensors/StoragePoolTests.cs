@@ -50,6 +50,32 @@ public sealed class StoragePoolTests : IDisposable
     }
 
     [Fact]
+    public void ALeaseComesBackWithItsArray_AndOneStillCountedIsNotRentedAgain()
+    {
+        int n = Repeated + 2;
+        StorageLease first;
+        using (Tensor.NewDisposeScope()) first = Tensor.Zeros(n).Lease!;
+        Assert.Equal(0, first.Refs);
+        using (Tensor.NewDisposeScope())
+        {
+            var again = Tensor.Zeros(n);
+            Assert.Same(first, again.Lease);                 // renting allocates no new lease
+            Assert.Equal(1, first.Refs);
+        }
+        // A lease back in the pool with a tensor still counted (a miscount) would hand its array to two owners.
+        var counted = StoragePool.Rent(DType.Float32, n, clear: false);
+        Assert.Same(first, counted);
+        counted.Refs = 1;
+        StoragePool.Return(DType.Float32, counted);
+        using (Tensor.NewDisposeScope())
+        {
+            var fresh = Tensor.Zeros(n);
+            Assert.NotSame(counted, fresh.Lease);
+            Assert.NotSame(counted.Array, fresh.Data);
+        }
+    }
+
+    [Fact]
     public void BelowTheSoftLimitIdleArraysAreKept()
     {
         int kept = UsedOnce[^1] + 2;

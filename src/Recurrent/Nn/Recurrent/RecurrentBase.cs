@@ -493,7 +493,6 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
             throw new ArgumentException($"input.size(-1) must be equal to input_size. Expected {InputSize}, got {x.Size(-1)}", "input");
     }
 
-    /// <summary>Zeros for a missing state; otherwise PyTorch's check_hidden_size and the sorted_indices permutation.</summary>
     // The batch sizes of a dense call (every step the full batch), kept for the next call of the same shape. Never
     // written after it is made (the kernels and the backward node only read batch sizes), so calls share it; two
     // threads replacing it at once each use their own.
@@ -511,6 +510,7 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         return sizes;
     }
 
+    /// <summary>Zeros for a missing state; otherwise PyTorch's check_hidden_size and the sorted_indices permutation.</summary>
     private (Tensor H, Tensor? C) PrepareState(Tensor x, Tensor? h0, Tensor? c0, int batch, Tensor? permute = null)
     {
         int rows = NumLayers * NumDirections;
