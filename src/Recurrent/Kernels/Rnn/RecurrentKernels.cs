@@ -49,7 +49,7 @@ public static unsafe class RecurrentKernels
     /// <param name="c0">(L * dirs, B, H) initial c (LSTM), or empty for zeros.</param>
     /// <param name="weights">(<see cref="RnnStackSizes.WeightCount"/>) every parameter, flat (<see cref="RnnStackSizes.Slots"/>).</param>
     /// <param name="sizes">Mode and sizes of the stack.</param>
-    /// <param name="batchSizes">(T) rows per step, positive, non-increasing.</param>
+    /// <param name="batchSizes">(T) rows per step, positive, non-increasing; or all 0 (a dense batch of no sequences: nothing is computed).</param>
     /// <param name="dropoutMask">((L-1), N, dirs * OutSize) multipliers applied to the output of
     /// every layer but the last (0 or 1/(1-p)), or empty for no dropout.</param>
     public static void StackForward<T>(Span<T> y, Span<T> hN, Span<T> cN, Span<T> cache,
@@ -85,6 +85,7 @@ public static unsafe class RecurrentKernels
         CheckOptional(c0.Length, lstm ? (long)L * dirs * b * h : 0, "c0");
         CheckOptional(cache.Length, layout.Size, "cache", atLeast: true);
         CheckOptional(dropoutMask.Length, (long)(L - 1) * n * width, "dropoutMask");
+        if (n == 0) return;   // an empty batch: every output is empty
         fixed (T* py = y, phN = hN, pcN = cN, pCache = cache, px = x, ph0 = h0, pc0 = c0, pw = weights, pMask = dropoutMask, pxu = xu)
         fixed (int* pg = groups)
         {
@@ -130,6 +131,7 @@ public static unsafe class RecurrentKernels
                     || (sizes.ProjSize > 0 && (q.Hr.N != sizes.ProjSize || q.Hr.K != h)))
                     throw new ArgumentException($"layers[{l * dirs + d}] does not match the stack: expected W_ih ({gh}, {sizes.LayerInputSize(l)}) and W_hh ({gh}, {hOut}), got ({q.Ih.N}, {q.Ih.K}) and ({q.Hh.N}, {q.Hh.K}).", nameof(layers));
             }
+        if (n == 0) return;   // an empty batch: every output is empty
         fixed (float* py = y, phN = hN, pcN = cN, px = x, ph0 = h0, pc0 = c0)
         fixed (QuantizedLayerWeights* pq = layers)
         {
@@ -200,6 +202,12 @@ public static unsafe class RecurrentKernels
         CheckOptional(dropoutMask.Length, (long)(L - 1) * n * width, "dropoutMask");
         if (cache.Length < layout.Size)
             throw new ArgumentException($"cache is too short for this stack and sequence. Expected at least {layout.Size} elements, got {cache.Length}.", nameof(cache));
+        if (n == 0)
+        {
+            // An empty batch: the weights' gradient is a sum over no rows; dX, dH0 and dC0 are empty.
+            if (!accumulateWeights) dWeights.Clear();
+            return;
+        }
         fixed (T* pdX = dX, pdH0 = dH0, pdC0 = dC0, pdW = dWeights, pdY = dY, pdHN = dHN, pdCN = dCN, pCache = cache, px = x, pc0 = c0,
             pw = weights, pMask = dropoutMask, pxu = xu)
         fixed (int* pg = groups)
@@ -226,9 +234,13 @@ public static unsafe class RecurrentKernels
             throw new NotSupportedException($"Recurrent kernels support float and double, not {typeof(T).Name}.");
     }
 
-    // Returns N = sum of batch sizes after checking they are positive and non-increasing.
+    // A dense batch of 0 sequences: every step has 0 rows (PyTorch returns empty outputs; nothing is computed).
+    private static bool IsEmptyBatch(ReadOnlySpan<int> batchSizes) => batchSizes.Length > 0 && batchSizes.IndexOfAnyExcept(0) < 0;
+
+    // Returns N = sum of batch sizes after checking they are positive and non-increasing (or all 0: an empty batch).
     private static int CheckBatchSizes(ReadOnlySpan<int> batchSizes)
     {
+        if (IsEmptyBatch(batchSizes)) return 0;
         long n = 0;
         for (int t = 0; t < batchSizes.Length; t++)
         {

@@ -410,7 +410,6 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         if (BatchFirst) x = x.Transpose(0, 1);
         int steps = x.Size(0);
         if (steps == 0) throw new ArgumentException($"{TypeName}: Expected sequence length to be larger than 0, got input of shape {Guard.ShapeText(input.ShapeRef)}", nameof(input));
-        if (batch == 0) throw new ArgumentException($"{TypeName}: Expected batch size to be larger than 0, got input of shape {Guard.ShapeText(input.ShapeRef)}", nameof(input));
         var rows = x.Reshape(steps * batch, InputSize);
         var batchSizes = DenseBatchSizes(steps, batch);
 
