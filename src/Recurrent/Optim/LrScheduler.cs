@@ -42,11 +42,19 @@ public abstract class LrScheduler : ILrScheduler
     /// <summary>Advances one epoch and writes the new learning rates into the param groups, as <c>scheduler.step()</c>.</summary>
     public virtual void Step()
     {
+        CheckCanAdvance();
         LastEpoch++;
         double[] lrs;
         try { lrs = ComputeLrs(); }
         catch { LastEpoch--; throw; }   // a refused step (OneCycleLR past its total) changes nothing
         Apply(lrs);
+    }
+
+    /// <summary>Refuses a step past <see cref="int.MaxValue"/>, where <see cref="LastEpoch"/> would wrap to a negative epoch.</summary>
+    private protected void CheckCanAdvance()
+    {
+        if (LastEpoch == int.MaxValue)
+            throw new InvalidOperationException($"{GetType().Name}: LastEpoch is already {int.MaxValue} (int.MaxValue), the last epoch a scheduler counts; another Step() would wrap it to a negative epoch.");
     }
 
     /// <summary>PyTorch's <c>_initial_step</c>: one step that chainable schedulers treat as "leave the rates as they are".</summary>
@@ -569,6 +577,7 @@ public sealed class SequentialLR : LrScheduler
     /// <summary>Advances one epoch: the scheduler whose span holds it steps, or starts at a milestone.</summary>
     public override void Step()
     {
+        CheckCanAdvance();
         LastEpoch++;
         int idx = 0;
         while (idx < _milestones.Length && _milestones[idx] <= LastEpoch) idx++;
@@ -630,6 +639,7 @@ public sealed class ChainedScheduler : LrScheduler
     /// <summary>Steps every scheduler once, in order; <see cref="LrScheduler.GetLastLr"/> is then the groups' rates.</summary>
     public override void Step()
     {
+        CheckCanAdvance();
         foreach (var s in _schedulers) s.Step();
         LastEpoch++;
         SetLastLr(ComputeLrs());

@@ -493,4 +493,29 @@ public class LrSchedulerFamilyTests
         Assert.Equal(7, rs.TCur);
         Assert.Equal(expected[27], resumed.ParamGroups[0].Lr);
     }
+
+    [Fact]
+    public void AStepPastIntMaxValueIsRefusedAndChangesNothing()
+    {
+        var opt = Opt(0.1);
+        var s = new ExponentialLR(opt, 0.5) { LastEpoch = int.MaxValue - 1 };
+        s.Step();
+        Assert.Equal(int.MaxValue, s.LastEpoch);
+        double lr = opt.ParamGroups[0].Lr;
+        var e = Assert.Throws<InvalidOperationException>(s.Step);
+        Assert.Contains("int.MaxValue", e.Message);
+        Assert.Equal(int.MaxValue, s.LastEpoch);
+        Assert.Equal(lr, opt.ParamGroups[0].Lr);
+
+        // The composite schedulers refuse before stepping any of theirs.
+        var opt2 = Opt(0.1);
+        var inner = new StepLR(opt2, 3);
+        var chain = new ChainedScheduler([inner]) { LastEpoch = int.MaxValue };
+        Assert.Throws<InvalidOperationException>(chain.Step);
+        Assert.Equal(0, inner.LastEpoch);
+        var opt3 = Opt(0.1);
+        var seq = new SequentialLR(opt3, [new ConstantLR(opt3, 0.5, 2), new ExponentialLR(opt3, 0.9)], [2]) { LastEpoch = int.MaxValue };
+        Assert.Throws<InvalidOperationException>(seq.Step);
+        Assert.Equal(int.MaxValue, seq.LastEpoch);
+    }
 }
