@@ -33,8 +33,20 @@ public sealed class Dropout : Module<Tensor, Tensor>
         Generator = generator;
     }
 
-    /// <summary>Probability of an element to be zeroed.</summary>
-    public double P { get; }
+    /// <summary>Probability of an element to be zeroed; settable between calls, as PyTorch's <c>dropout.p = q</c>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not in [0, 1].</exception>
+    public double P
+    {
+        get => _p;
+        set
+        {
+            if (!(value >= 0 && value <= 1))
+                throw new ArgumentOutOfRangeException(nameof(P), value, $"dropout probability has to be between 0 and 1, but got {PyFormat.Float(value)}");
+            _p = value;
+        }
+    }
+
+    private double _p;
 
     /// <summary>Source of the masks (null: the default generator).</summary>
     public Generator? Generator { get; set; }

@@ -211,6 +211,9 @@ public static partial class Functional
         };
     }
 
+    /// <summary>The p-norm of <paramref name="a"/>, as <see cref="VectorNorm(Tensor, double)"/> of a float64 tensor of these values.</summary>
+    internal static double VectorNorm(ReadOnlySpan<double> a, double p) => VectorNorm<double>(a, p);
+
     private static double VectorNorm<T>(ReadOnlySpan<T> a, double p) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         if (a.Length == 0) return p == double.NegativeInfinity ? double.PositiveInfinity : 0;

@@ -17,14 +17,27 @@ public static class ClipGrad
     public static Tensor ClipGradNorm(IEnumerable<Tensor> parameters, double maxNorm, double normType = 2.0, bool errorIfNonfinite = false)
     {
         Guard.NotNull(parameters, nameof(parameters));
-        var grads = new List<Tensor>(parameters is IReadOnlyCollection<Tensor> c ? c.Count : 4);
-        foreach (var p in parameters)
-            if (p?.GradUnseen is { } g) grads.Add(g);
-        if (grads.Count == 0) return Tensor.Scalar(0.0);
-        var total = GetTotalNorm(grads, normType, errorIfNonfinite);
-        ClipGradsWithNorm(grads, maxNorm, total);
-        return total;
+        // The thread's list of the last call, emptied (a training step clips once: no list per step).
+        var grads = t_grads ?? new List<Tensor>();
+        t_grads = null;
+        try
+        {
+            foreach (var p in parameters)
+                if (p?.GradUnseen is { } g) grads.Add(g);
+            if (grads.Count == 0) return Tensor.Scalar(0.0);
+            var total = GetTotalNorm(grads, normType, errorIfNonfinite);
+            ClipGradsWithNorm(grads, maxNorm, total);
+            return total;
+        }
+        finally
+        {
+            grads.Clear();
+            t_grads = grads;
+        }
     }
+
+    [ThreadStatic] private static List<Tensor>? t_grads;
+    [ThreadStatic] private static double[]? t_norms;
 
     /// <summary>
     /// The <paramref name="normType"/>-norm of the per-tensor norms of <paramref name="tensors"/>, as
@@ -35,7 +48,8 @@ public static class ClipGrad
         Guard.NotNull(tensors, nameof(tensors));
         if (tensors.Count == 0) return Tensor.Scalar(0.0);
         var dtype = tensors[0].DType;
-        var norms = new double[tensors.Count];
+        if (t_norms is null || t_norms.Length < tensors.Count) t_norms = new double[tensors.Count];
+        var norms = t_norms.AsSpan(0, tensors.Count);
         for (int i = 0; i < norms.Length; i++)
         {
             if (tensors[i] is null) throw new ArgumentNullException(nameof(tensors), $"tensors[{i}] is null; pass only the gradients that exist");
@@ -43,7 +57,8 @@ public static class ClipGrad
             // Each per-tensor norm is a tensor of the gradient's dtype in PyTorch: round it.
             norms[i] = Round(Nn.Functional.VectorNorm(tensors[i], normType), tensors[i].DType);
         }
-        double total = Round(Nn.Functional.VectorNorm(Tensor.FromArray(norms, norms.Length), normType), dtype);
+        // The norm of the norms, as PyTorch's norm of their stacked tensor (here float64 values of the same roundings).
+        double total = Round(Nn.Functional.VectorNorm(norms, normType), dtype);
         if (errorIfNonfinite && !double.IsFinite(total))
             throw new InvalidOperationException($"The total norm of order {Nn.PyFormat.Float(normType)} for gradients from `parameters` is non-finite, so it cannot be clipped. To disable this error and scale the gradients by the non-finite norm anyway, pass errorIfNonfinite: false");
         return Tensor.Scalar(total, dtype);

@@ -119,8 +119,23 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
     /// </summary>
     public bool BatchFirst { get; }
 
-    /// <summary>Probability of zeroing each output of every layer but the last, in training mode only (<c>dropout</c>).</summary>
-    public double Dropout { get; }
+    /// <summary>
+    /// Probability of zeroing each output of every layer but the last, in training mode only (<c>dropout</c>); settable
+    /// between calls, as PyTorch's <c>rnn.dropout = p</c>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not in [0, 1].</exception>
+    public double Dropout
+    {
+        get => _dropout;
+        set
+        {
+            if (double.IsNaN(value) || value < 0 || value > 1)
+                throw new ArgumentOutOfRangeException(nameof(Dropout), value, $"dropout should be a number in range [0, 1] representing the probability of an element being zeroed, but got {PyFormat.Float(value)}");
+            _dropout = value;
+        }
+    }
+
+    private double _dropout;
 
     /// <summary>Whether every layer also runs in reverse (<c>bidirectional</c>).</summary>
     public bool Bidirectional => Sizes.Bidirectional;
