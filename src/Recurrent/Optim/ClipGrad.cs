@@ -48,8 +48,21 @@ public static class ClipGrad
         Guard.NotNull(tensors, nameof(tensors));
         if (tensors.Count == 0) return Tensor.Scalar(0.0);
         var dtype = tensors[0].DType;
-        if (t_norms is null || t_norms.Length < tensors.Count) t_norms = new double[tensors.Count];
-        var norms = t_norms.AsSpan(0, tensors.Count);
+        // The thread's buffer of the last call, taken while in use (a list whose indexer clips again gets its own).
+        var buffer = t_norms is { } b && b.Length >= tensors.Count ? b : new double[tensors.Count];
+        t_norms = null;
+        try
+        {
+            return TotalNorm(tensors, buffer.AsSpan(0, tensors.Count), dtype, normType, errorIfNonfinite);
+        }
+        finally
+        {
+            t_norms = buffer;
+        }
+    }
+
+    private static Tensor TotalNorm(IReadOnlyList<Tensor> tensors, Span<double> norms, DType dtype, double normType, bool errorIfNonfinite)
+    {
         for (int i = 0; i < norms.Length; i++)
         {
             if (tensors[i] is null) throw new ArgumentNullException(nameof(tensors), $"tensors[{i}] is null; pass only the gradients that exist");

@@ -51,10 +51,13 @@ public abstract class LrScheduler : ILrScheduler
     }
 
     /// <summary>Refuses a step past <see cref="int.MaxValue"/>, where <see cref="LastEpoch"/> would wrap to a negative epoch.</summary>
-    private protected void CheckCanAdvance()
+    private protected void CheckCanAdvance() => CheckCanAdvance(LastEpoch, GetType().Name);
+
+    /// <summary>The check of <see cref="CheckCanAdvance()"/> for any scheduler's epoch count.</summary>
+    internal static void CheckCanAdvance(int lastEpoch, string scheduler)
     {
-        if (LastEpoch == int.MaxValue)
-            throw new InvalidOperationException($"{GetType().Name}: LastEpoch is already {int.MaxValue} (int.MaxValue), the last epoch a scheduler counts; another Step() would wrap it to a negative epoch.");
+        if (lastEpoch == int.MaxValue)
+            throw new InvalidOperationException($"{scheduler}: LastEpoch is already {int.MaxValue} (int.MaxValue), the last epoch a scheduler counts; another Step() would wrap it to a negative epoch.");
     }
 
     /// <summary>PyTorch's <c>_initial_step</c>: one step that chainable schedulers treat as "leave the rates as they are".</summary>
@@ -833,6 +836,7 @@ public sealed class CosineAnnealingWarmRestarts : LrScheduler
     /// <summary>Advances one epoch, restarting when the period ends.</summary>
     public override void Step()
     {
+        CheckCanAdvance();
         if (LastEpoch < 0) { Step(0); return; }
         TCur += 1;
         if (TCur >= Ti)
@@ -849,6 +853,8 @@ public sealed class CosineAnnealingWarmRestarts : LrScheduler
     {
         if (!(epoch >= 0) || !double.IsFinite(epoch))
             throw new ArgumentOutOfRangeException(nameof(epoch), epoch, $"Expected non-negative epoch, but got {epoch}");
+        if (epoch >= int.MaxValue + 1.0)
+            throw new ArgumentOutOfRangeException(nameof(epoch), epoch, $"epoch must be below {int.MaxValue + 1L} (LastEpoch is an int), but got {epoch}");
         if (epoch >= T0)
         {
             if (TMult == 1) TCur = epoch % T0;

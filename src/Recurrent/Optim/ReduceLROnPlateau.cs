@@ -114,6 +114,7 @@ public sealed class ReduceLROnPlateau : ILrScheduler
     /// </summary>
     public void Step(double metric)
     {
+        LrScheduler.CheckCanAdvance(LastEpoch, nameof(ReduceLROnPlateau));
         LastEpoch++;
         if (IsBetter(metric, Best))
         {

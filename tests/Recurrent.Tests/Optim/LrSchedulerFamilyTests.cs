@@ -514,8 +514,25 @@ public class LrSchedulerFamilyTests
         Assert.Throws<InvalidOperationException>(chain.Step);
         Assert.Equal(0, inner.LastEpoch);
         var opt3 = Opt(0.1);
-        var seq = new SequentialLR(opt3, [new ConstantLR(opt3, 0.5, 2), new ExponentialLR(opt3, 0.9)], [2]) { LastEpoch = int.MaxValue };
+        var first = new ConstantLR(opt3, 0.5, 2);
+        var seq = new SequentialLR(opt3, [first, new ExponentialLR(opt3, 0.9)], [2]) { LastEpoch = int.MaxValue };
+        int firstEpoch = first.LastEpoch;
         Assert.Throws<InvalidOperationException>(seq.Step);
         Assert.Equal(int.MaxValue, seq.LastEpoch);
+        Assert.Equal(firstEpoch, first.LastEpoch);
+
+        // The schedulers with their own Step: CosineAnnealingWarmRestarts (and its epoch form) and ReduceLROnPlateau.
+        var opt4 = Opt(0.1);
+        var warm = new CosineAnnealingWarmRestarts(opt4, 10) { LastEpoch = int.MaxValue };
+        double tCur = warm.TCur;
+        Assert.Throws<InvalidOperationException>(warm.Step);
+        Assert.Equal(int.MaxValue, warm.LastEpoch);
+        Assert.Equal(tCur, warm.TCur);
+        Assert.Equal("epoch", Assert.Throws<ArgumentOutOfRangeException>(() => warm.Step(3e9)).ParamName);
+        warm.Step(int.MaxValue + 0.5);
+        Assert.Equal(int.MaxValue, warm.LastEpoch);
+        var plateau = new ReduceLROnPlateau(Opt(0.1)) { LastEpoch = int.MaxValue };
+        Assert.Throws<InvalidOperationException>(() => plateau.Step(1.0));
+        Assert.Equal(int.MaxValue, plateau.LastEpoch);
     }
 }

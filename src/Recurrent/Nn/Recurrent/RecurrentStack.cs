@@ -25,7 +25,7 @@ namespace Recurrent.Nn;
 /// <param name="Sizes">Mode and sizes of the stack.</param>
 /// <param name="Weights">The stack's parameters (flat buffer and its views); null for a quantized module (its runner has int8 weights).</param>
 /// <param name="X">(N, I) input rows, N = sum of <paramref name="BatchSizes"/>, the weights' dtype.</param>
-/// <param name="BatchSizes">(T) rows per step, non-increasing, all &gt; 0.</param>
+/// <param name="BatchSizes">(T) rows per step, non-increasing, all &gt; 0; or all 0 (a dense batch of no sequences).</param>
 /// <param name="H0">(L*D, B, H_out) initial hidden states, B = BatchSizes[0].</param>
 /// <param name="C0">(L*D, B, H) initial cell states for LSTM, else null.</param>
 /// <param name="Dropout">Probability of zeroing each input of layers 1..L-1 (0 outside training).</param>

@@ -1,6 +1,7 @@
 // A dense batch of 0 sequences, as PyTorch's test_RNN_input_size_zero: nn.RNN/LSTM/GRU on input (5, 0, 3) return an
 // output of shape (5, 0, H), and a backward through it runs (each weight's gradient is a sum over no rows: zeros).
 // A sequence of length 0 stays an error ("Expected sequence length to be larger than 0").
+using Recurrent.Kernels;
 using Recurrent.Nn;
 using Recurrent.Quantization;
 
@@ -84,6 +85,39 @@ public class EmptyBatchTests
         var (qo, (qh, _)) = q.Forward(Tensor.Zeros(new[] { 7, 0, 3 }, DType.Float32));
         Assert.Equal(new[] { 7, 0, 4 }, qo.Shape);
         Assert.Equal(new[] { 2, 0, 4 }, qh.Shape);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EmptyBatch_WithDropoutBetweenLayersInTraining(bool composed)
+    {
+        var m = new Gru(3, 4, 3, bias: true, batchFirst: false, dropout: 0.5, bidirectional: true, DType.Float32, new Generator(8));
+        if (composed) m.Runner = ComposedStackRunner.Instance;
+        m.Train();
+        var (o, h) = m.Forward(Tensor.Zeros(new[] { 6, 0, 3 }, DType.Float32), (Tensor?)null);
+        Assert.Equal(new[] { 6, 0, 8 }, o.Shape);
+        Assert.Equal(new[] { 6, 0, 4 }, h.Shape);
+        o.Sum().Backward();
+        Assert.All(m.Parameters(), p => Assert.All(p.Grad!.ToArray<float>(), v => Assert.Equal(0f, v)));
+    }
+
+    [Fact]
+    public void Kernels_TakeAllZeroBatchSizes_AsAnEmptyBatch()
+    {
+        var s = new RnnStackSizes(RnnMode.Lstm, 3, 4, 2);
+        int[] batchSizes = [0, 0, 0];
+        var w = new float[s.WeightCount];
+        Assert.Equal(0L, RecurrentKernels.StackCacheSize(s, batchSizes));
+        RecurrentKernels.StackForward<float>(default, default, default, default, default, default, default, w, s, batchSizes);
+        var dW = Enumerable.Repeat(7f, (int)s.WeightCount).ToArray();
+        RecurrentKernels.StackBackward<float>(default, default, default, dW, true, default, default, default, default, default, default, w, s, batchSizes);
+        Assert.All(dW, v => Assert.Equal(7f, v));   // accumulate: nothing added
+        RecurrentKernels.StackBackward<float>(default, default, default, dW, false, default, default, default, default, default, default, w, s, batchSizes);
+        Assert.All(dW, v => Assert.Equal(0f, v));   // overwrite: a sum over no rows
+        // A batch that ends mid-sequence is still not a packed sequence's batch sizes.
+        var e = Assert.Throws<ArgumentException>(() => RecurrentKernels.StackCacheSize(s, [2, 0, 0]));
+        Assert.Equal("batchSizes", e.ParamName);
     }
 
     [Fact]
