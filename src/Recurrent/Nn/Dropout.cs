@@ -29,7 +29,7 @@ public sealed class Dropout : Module<Tensor, Tensor>
     public Dropout(double p = 0.5, Generator? generator = null)
     {
         Functional.CheckDropoutP(p);
-        P = p;
+        _p = p;
         Generator = generator;
     }
 
@@ -40,8 +40,7 @@ public sealed class Dropout : Module<Tensor, Tensor>
         get => _p;
         set
         {
-            if (!(value >= 0 && value <= 1))
-                throw new ArgumentOutOfRangeException(nameof(P), value, $"dropout probability has to be between 0 and 1, but got {PyFormat.Float(value)}");
+            Functional.CheckDropoutP(value, nameof(P));
             _p = value;
         }
     }

@@ -274,10 +274,10 @@ public static partial class Functional
         return Tensor.Record(y, "MulBackward0", g => new Tensor?[] { g.Mul(mask) }, true, input);
     }
 
-    internal static void CheckDropoutP(double p)
+    internal static void CheckDropoutP(double p, string paramName = "p")
     {
         if (!(p >= 0 && p <= 1))
-            throw new ArgumentOutOfRangeException(nameof(p), p, $"dropout probability has to be between 0 and 1, but got {PyFormat.Float(p)}");
+            throw new ArgumentOutOfRangeException(paramName, p, $"dropout probability has to be between 0 and 1, but got {PyFormat.Float(p)}");
     }
 
     // ------------------------------------------------------------------ activations

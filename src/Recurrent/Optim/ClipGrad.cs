@@ -37,7 +37,6 @@ public static class ClipGrad
     }
 
     [ThreadStatic] private static List<Tensor>? t_grads;
-    [ThreadStatic] private static double[]? t_norms;
 
     /// <summary>
     /// The <paramref name="normType"/>-norm of the per-tensor norms of <paramref name="tensors"/>, as
@@ -48,21 +47,8 @@ public static class ClipGrad
         Guard.NotNull(tensors, nameof(tensors));
         if (tensors.Count == 0) return Tensor.Scalar(0.0);
         var dtype = tensors[0].DType;
-        // The thread's buffer of the last call, taken while in use (a list whose indexer clips again gets its own).
-        var buffer = t_norms is { } b && b.Length >= tensors.Count ? b : new double[tensors.Count];
-        t_norms = null;
-        try
-        {
-            return TotalNorm(tensors, buffer.AsSpan(0, tensors.Count), dtype, normType, errorIfNonfinite);
-        }
-        finally
-        {
-            t_norms = buffer;
-        }
-    }
-
-    private static Tensor TotalNorm(IReadOnlyList<Tensor> tensors, Span<double> norms, DType dtype, double normType, bool errorIfNonfinite)
-    {
+        // The per-tensor norms on the stack (a model's parameter count), so a training step allocates no array for them.
+        Span<double> norms = tensors.Count <= 256 ? stackalloc double[tensors.Count] : new double[tensors.Count];
         for (int i = 0; i < norms.Length; i++)
         {
             if (tensors[i] is null) throw new ArgumentNullException(nameof(tensors), $"tensors[{i}] is null; pass only the gradients that exist");

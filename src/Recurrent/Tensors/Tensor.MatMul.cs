@@ -7,32 +7,23 @@ namespace Recurrent;
 public sealed partial class Tensor
 {
     /// <summary>
-    /// Describes a 2-D tensor to GEMM without copying: row-major (trans = false, ld = stride 0)
-    /// or a transposed view (trans = true, ld = stride 1); anything else is copied.
+    /// Describes a 2-D tensor (or, with <paramref name="transpose"/>, its transpose, without making the view) to GEMM
+    /// without copying: row-major (trans = false, ld = stride 0) or a transposed view (trans = true, ld = stride 1);
+    /// anything else is copied. The transpose takes the same tests on the swapped shape and strides, so a product
+    /// gets the same GEMM path and bits as with a <c>x.T()</c> view (a shape with a dimension of 1 passes both tests,
+    /// and which one wins decides the kernel).
     /// </summary>
-    private static (Tensor t, bool trans, int ld) GemmOperand(Tensor x)
+    private static (Tensor t, bool trans, int ld) GemmOperand(Tensor x, bool transpose = false)
     {
         int r = x.ShapeRef[0], c = x.ShapeRef[1];
         int s0 = x.StridesRef[0], s1 = x.StridesRef[1];
+        if (transpose) (r, c, s0, s1) = (c, r, s1, s0);
         if ((s1 == 1 || c == 1) && s0 >= Math.Max(1, c)) return (x, false, s0);
         if ((s0 == 1 || r == 1) && s1 >= Math.Max(1, r)) return (x, true, s1);
-        var cc = NewZeroed(x.DType, x.ShapeRef);
-        StridedCopy.Copy(x, cc);
+        var source = transpose ? new Tensor(x, x.Offset, [r, c], [s0, s1]) : x;
+        var cc = NewZeroed(x.DType, source.ShapeRef);
+        StridedCopy.Copy(source, cc);
         return (cc, false, c);
-    }
-
-    /// <summary>
-    /// <see cref="GemmOperand"/> of xᵀ without making the view: the same choice, so the same GEMM path and bits as
-    /// a product with <c>x.T()</c> (a shape with a dimension of 1 passes both layout tests, and which one wins decides
-    /// the kernel).
-    /// </summary>
-    private static (Tensor t, bool trans, int ld) GemmOperandOfTranspose(Tensor x)
-    {
-        int r = x.ShapeRef[0], c = x.ShapeRef[1];
-        int s0 = x.StridesRef[0], s1 = x.StridesRef[1];
-        if ((s0 == 1 || r == 1) && s1 >= Math.Max(1, r)) return (x, false, s1);
-        if ((s1 == 1 || c == 1) && s0 >= Math.Max(1, c)) return (x, true, s0);
-        return GemmOperand(new Tensor(x, x.Offset, [c, r], [s1, s0]));
     }
 
     /// <summary>out[m,n] = a[m,k] @ b[k,n] as a new contiguous tensor, no autograd (transposed views go to the GEMM without a copy).</summary>
@@ -42,8 +33,8 @@ public sealed partial class Tensor
         int m = a.ShapeRef[transposeA ? 1 : 0], k = a.ShapeRef[transposeA ? 0 : 1], n = b.ShapeRef[transposeB ? 0 : 1];
         var r = NewZeroed(a.DType, new[] { m, n });
         if (m == 0 || n == 0 || k == 0) return r; // k = 0: an empty sum, zeros (as torch.mm)
-        var (ta, transA, lda) = transposeA ? GemmOperandOfTranspose(a) : GemmOperand(a);
-        var (tb, transB, ldb) = transposeB ? GemmOperandOfTranspose(b) : GemmOperand(b);
+        var (ta, transA, lda) = GemmOperand(a, transposeA);
+        var (tb, transB, ldb) = GemmOperand(b, transposeB);
         if (a.DType == DType.Float32)
             MatMulDispatch.Sgemm(transA, transB, m, n, k, 1f, ta.Arr<float>().AsSpan(ta.Offset), lda, tb.Arr<float>().AsSpan(tb.Offset), ldb, 0f, r.Arr<float>(), n);
         else

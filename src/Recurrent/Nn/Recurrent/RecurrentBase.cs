@@ -57,15 +57,14 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         double dropout, bool bidirectional, int projSize, DType dtype, Generator? generator)
     {
         // Checks in PyTorch's order (RNNBase.__init__), with its messages.
-        if (double.IsNaN(dropout) || dropout < 0 || dropout > 1)
-            throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout should be a number in range [0, 1] representing the probability of an element being zeroed");
+        CheckDropout(dropout, nameof(dropout));
         if (dropout > 0 && numLayers == 1)
             Warnings.Warn($"dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects num_layers greater than 1, but got dropout={PyFormat.Float(dropout)} and num_layers={numLayers}");
         Sizes = new RnnStackSizes(mode, inputSize, hiddenSize, numLayers, bidirectional, projSize, bias);
         Sizes.Validate();
         Guard.Floating(dtype, nameof(dtype));
         BatchFirst = batchFirst;
-        Dropout = dropout;
+        _dropout = dropout;
         Generator = generator;
 
         // One loop over layer x direction names every parameter, in the order of PyTorch's
@@ -129,13 +128,19 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         get => _dropout;
         set
         {
-            if (double.IsNaN(value) || value < 0 || value > 1)
-                throw new ArgumentOutOfRangeException(nameof(Dropout), value, $"dropout should be a number in range [0, 1] representing the probability of an element being zeroed, but got {PyFormat.Float(value)}");
+            CheckDropout(value, nameof(Dropout));
             _dropout = value;
         }
     }
 
     private double _dropout;
+
+    // PyTorch's check and message (RNNBase.__init__), with the value it got.
+    private static void CheckDropout(double dropout, string paramName)
+    {
+        if (double.IsNaN(dropout) || dropout < 0 || dropout > 1)
+            throw new ArgumentOutOfRangeException(paramName, dropout, $"dropout should be a number in range [0, 1] representing the probability of an element being zeroed, but got {PyFormat.Float(dropout)}");
+    }
 
     /// <summary>Whether every layer also runs in reverse (<c>bidirectional</c>).</summary>
     public bool Bidirectional => Sizes.Bidirectional;
