@@ -30,6 +30,37 @@ public class ModelExportTests
         OrtCheck.ExportAndVerify("hand-gru", xs => [gru.Forward(xs[0], xs[1])], In(3)[..2], [In(2)[..2], In(6)[..2]], new OnnxExportOptions { Module = gru });
     }
 
+    // PyTorch's word_language_model with --tied: the decoder's weight is the encoder's table itself.
+    private sealed class TiedLanguageModel : Module<Tensor, Tensor>
+    {
+        private readonly Embedding _encoder;
+        private readonly Lstm _rnn;
+        private readonly Linear _decoder;
+
+        public TiedLanguageModel()
+        {
+            var g = new Generator(11);
+            _encoder = RegisterModule("encoder", new Embedding(10, 6, generator: g));
+            _rnn = RegisterModule("rnn", new Lstm(6, 6, generator: g));
+            _decoder = RegisterModule("decoder", new Linear(6, 10, generator: g));
+            _decoder.Weight = _encoder.Weight;
+        }
+
+        public override Tensor Forward(Tensor ids) => _decoder.Forward(_rnn.Forward(_encoder.Forward(ids)).Output);
+    }
+
+    [Fact]
+    public void TiedWeightsAreOneInitializer()
+    {
+        var model = new TiedLanguageModel();
+        model.Eval();
+        Tensor[] Ids(int t, int b) => [Tensor.RandInt(0, 10, [t, b], G)];
+        var r = OrtCheck.ExportAndVerify("tied-lm", xs => [model.Forward(xs[0])], Ids(5, 2), [Ids(3, 1), Ids(7, 4)], new OnnxExportOptions { Module = model });
+        Assert.Contains("encoder.weight", r.InitializerNames);                      // the first of its state_dict keys
+        Assert.DoesNotContain("decoder.weight", r.InitializerNames);
+        Assert.Contains("decoder.bias", r.InitializerNames);
+    }
+
     [Fact]
     public void LstmTagger()
     {

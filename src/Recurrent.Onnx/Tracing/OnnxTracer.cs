@@ -225,7 +225,7 @@ internal sealed partial class OnnxTracer : TraceRecorder
         key = "";
         if (_parameters.Count == 0 || !_parameters.TryGetValue(t.Data, out var list)) return false;
         foreach (var (k, p) in list)
-            if (p.Offset == t.Offset && p.ShapeRef.AsSpan().SequenceEqual(t.ShapeRef) && p.StridesRef.AsSpan().SequenceEqual(t.StridesRef))
+            if (p.IsSameView(t))
             {
                 key = k;
                 return true;

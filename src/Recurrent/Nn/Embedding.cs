@@ -40,8 +40,11 @@ public sealed class Embedding : Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// A table holding <paramref name="embeddings"/> (copied), as <c>nn.Embedding.from_pretrained</c>;
-    /// frozen (no gradient) unless <paramref name="freeze"/> is false. The padding row is not zeroed.
+    /// A table holding <paramref name="embeddings"/>, as <c>nn.Embedding.from_pretrained</c>; frozen (no gradient)
+    /// unless <paramref name="freeze"/> is false. The padding row is not zeroed. As in PyTorch the table shares the
+    /// tensor's storage (no copy of a large pretrained matrix): training, or renormalising rows with
+    /// <paramref name="maxNorm"/>, changes the caller's tensor too; pass <c>embeddings.Clone()</c> to keep it apart.
+    /// A non-contiguous tensor is copied.
     /// </summary>
     public static Embedding FromPretrained(Tensor embeddings, bool freeze = true, int? paddingIdx = null, double? maxNorm = null,
         double normType = 2.0, bool scaleGradByFreq = false)
@@ -49,7 +52,7 @@ public sealed class Embedding : Module<Tensor, Tensor>
         Guard.NotNull(embeddings, nameof(embeddings));
         if (embeddings.Dim != 2) throw new ArgumentException($"Embeddings parameter is expected to be 2-dimensional, but got shape {Guard.ShapeText(embeddings.ShapeRef)}", nameof(embeddings));
         Guard.Floating(embeddings, nameof(embeddings));
-        var w = embeddings.Detach().Clone();
+        var w = embeddings.IsContiguous ? embeddings.Detach() : embeddings.Detach().Contiguous();
         var e = new Embedding(embeddings.Size(0), embeddings.Size(1), paddingIdx, maxNorm, normType, scaleGradByFreq, false, w, embeddings.DType, null);
         e.Weight.RequiresGrad = !freeze;
         return e;
@@ -68,8 +71,17 @@ public sealed class Embedding : Module<Tensor, Tensor>
     /// <summary>Whether row gradients are divided by the id's frequency in the batch.</summary>
     public bool ScaleGradByFreq { get; }
 
-    /// <summary>The table, (num_embeddings, embedding_dim).</summary>
-    public Tensor Weight => Param("weight")!;
+    /// <summary>
+    /// The table, (num_embeddings, embedding_dim). Setting it makes the given tensor itself the table, as PyTorch's
+    /// <c>embedding.weight = other.weight</c> (weight tying); it must be a leaf tensor of this shape and dtype and keeps
+    /// its own <see cref="Tensor.RequiresGrad"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Set to a non-leaf tensor or one of another shape or dtype.</exception>
+    public Tensor Weight
+    {
+        get => Param("weight")!;
+        set => AssignParameter("weight", value, "Embedding.Weight");
+    }
 
     /// <inheritdoc/>
     public override string TypeName => "Embedding";

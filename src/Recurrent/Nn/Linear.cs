@@ -37,8 +37,23 @@ public sealed class Linear : Module<Tensor, Tensor>, IDynamicQuantizable
     /// <summary>Size of each output sample.</summary>
     public int OutFeatures { get; }
 
-    /// <summary>The weight W, (out_features, in_features).</summary>
-    public Tensor Weight => _q is null ? Param("weight")! : throw QuantizedWeights.InferenceOnly(TypeName, "its float weight was replaced by int8 weights");
+    /// <summary>
+    /// The weight W, (out_features, in_features). Setting it makes the given tensor itself the weight, as PyTorch's
+    /// <c>decoder.weight = encoder.weight</c> (weight tying: <c>decoder.Weight = encoder.Weight</c> with an
+    /// <see cref="Embedding"/> of (out_features, in_features)); it must be a leaf tensor of this shape and dtype and
+    /// keeps its own <see cref="Tensor.RequiresGrad"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Set to a non-leaf tensor or one of another shape or dtype.</exception>
+    /// <exception cref="InvalidOperationException">The layer is quantized (int8 weights).</exception>
+    public Tensor Weight
+    {
+        get => _q is null ? Param("weight")! : throw QuantizedWeights.InferenceOnly(TypeName, "its float weight was replaced by int8 weights");
+        set
+        {
+            if (_q is not null) throw QuantizedWeights.InferenceOnly(TypeName, "its float weight was replaced by int8 weights");
+            AssignParameter("weight", value, "Linear.Weight");
+        }
+    }
 
     /// <summary>The int8 weight once quantized, else null (for callers that run the product themselves: LanguageModelStream).</summary>
     internal QuantizedMatrix? QuantizedWeight => _q;

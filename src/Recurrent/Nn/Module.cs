@@ -143,6 +143,29 @@ public abstract class Module
         _params[name] = value.DetachFromDisposeScope();
     }
 
+    /// <summary>
+    /// Makes <paramref name="value"/> itself the parameter <paramref name="name"/>, not a copy of it, as PyTorch's
+    /// <c>decoder.weight = encoder.weight</c>: both modules then read and train the one tensor (weight tying), and
+    /// <see cref="Parameters"/> lists it once. The tensor keeps its <see cref="Tensor.RequiresGrad"/> (a frozen weight
+    /// stays frozen). An optimizer created before holds the replaced tensor: its <c>Step</c> reports that.
+    /// </summary>
+    /// <param name="name">A registered parameter of this module.</param>
+    /// <param name="value">A leaf tensor of the parameter's shape and dtype.</param>
+    /// <param name="property">The public name the caller set (<c>Linear.Weight</c>), for the messages.</param>
+    protected void AssignParameter(string name, Tensor value, string property)
+    {
+        Guard.NotNull(value, nameof(value));
+        var old = Param(name);
+        if (!value.IsLeaf)
+            throw new ArgumentException($"{property} must be assigned a leaf tensor (another module's parameter, or a tensor made with Detach()), got the result of an operation (grad_fn {value.GradFn!.Name})", nameof(value));
+        if (old is not null && !value.SameShape(old))
+            throw new ArgumentException($"{property}: expected a tensor of shape {Guard.ShapeText(old.ShapeRef)}, got {Guard.ShapeText(value.ShapeRef)}", nameof(value));
+        if (old is not null && value.DType != old.DType)
+            throw new ArgumentException($"{property}: expected a tensor of dtype {Tensor.DTypeName(old.DType)}, got {Tensor.DTypeName(value.DType)}", nameof(value));
+        MarkReplaced(old, value);
+        _params[name] = value.DetachFromDisposeScope();
+    }
+
     // A parameter tensor the module stops using: an optimizer still holding it would step nothing (it gets no
     // gradient), so Optimizer.Step reports it instead of training silently without it.
     private static void MarkReplaced(Tensor? old, Tensor? value)

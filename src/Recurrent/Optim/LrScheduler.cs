@@ -24,6 +24,7 @@ public abstract class LrScheduler : ILrScheduler
         foreach (var g in optimizer.ParamGroups) g.InitialLr ??= g.Lr;
         BaseLrs = optimizer.ParamGroups.Select(g => g.InitialLr!.Value).ToArray();
         LastEpoch = -1;
+        optimizer.StepsTracked = true;
         if (initialStep) InitialStep();
     }
 
@@ -43,6 +44,7 @@ public abstract class LrScheduler : ILrScheduler
     public virtual void Step()
     {
         CheckCanAdvance();
+        WarnIfBeforeOptimizerStep();
         LastEpoch++;
         double[] lrs;
         try { lrs = ComputeLrs(); }
@@ -60,9 +62,25 @@ public abstract class LrScheduler : ILrScheduler
             throw new InvalidOperationException($"{scheduler}: LastEpoch is already {int.MaxValue} (int.MaxValue), the last epoch a scheduler counts; another Step() would wrap it to a negative epoch.");
     }
 
+    // Steps taken, the constructor's included (PyTorch's _step_count): the first step after the constructor's is the
+    // one that checks the order of the calls.
+    private int _stepCount;
+
+    /// <summary>
+    /// PyTorch's UserWarning for the pre-1.1 order, <c>scheduler.Step()</c> before the first <c>optimizer.Step()</c>:
+    /// raised on <see cref="Warnings.Raised"/> by a scheduler's first step after its constructor's when the optimizer
+    /// has not stepped since a scheduler was attached to it. The rates are still computed as asked.
+    /// </summary>
+    private void WarnIfBeforeOptimizerStep()
+    {
+        if (_stepCount++ == 1 && !Optimizer.StepCalledWhileTracked)
+            Warnings.Warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and later, you should call them in the opposite order: `optimizer.step()` before `lr_scheduler.step()`.  Failure to do this will result in PyTorch skipping the first value of the learning rate schedule. See more details at https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate");
+    }
+
     /// <summary>PyTorch's <c>_initial_step</c>: one step that chainable schedulers treat as "leave the rates as they are".</summary>
     internal void InitialStep()
     {
+        _stepCount = 0;
         IsInitial = true;
         try { Step(); }
         finally { IsInitial = false; }

@@ -112,6 +112,10 @@ public abstract class Optimizer
     /// <summary>The parameter groups, as <c>optimizer.param_groups</c>.</summary>
     public IReadOnlyList<ParamGroup> ParamGroups => _groups;
 
+    // PyTorch's `_opt_called`: set by the first Step after a scheduler was attached (StepsTracked), never reset; a
+    // scheduler's first own step warns when it is still false (the pre-1.1 order, which skips the first rate).
+    internal bool StepsTracked, StepCalledWhileTracked;
+
     /// <summary>The state of <paramref name="parameter"/> (created empty on first use), as <c>optimizer.state[p]</c>.</summary>
     public ParamState State(Tensor parameter)
     {
@@ -166,6 +170,7 @@ public abstract class Optimizer
     /// </summary>
     public Tensor? Step(Func<Tensor>? closure = null)
     {
+        if (StepsTracked) StepCalledWhileTracked = true;
         Tensor? loss = closure?.Invoke();
         // Every parameter is checked before any is updated, so that a step that throws changes nothing. (Index loops:
         // `foreach` over the IReadOnlyList would allocate an enumerator per group and walk, every step.)
@@ -179,7 +184,7 @@ public abstract class Optimizer
                     // optimizer created before it would skip every parameter, silently, step after step.
                     if (p.ReplacedInModule)
                         throw new InvalidOperationException(
-                            $"a parameter of this optimizer (shape {Guard.ShapeText(p.ShapeRef)}, {Tensor.DTypeName(p.DType)}) is no longer its module's: the module replaced it (To(dtype), Double(), Float(), or quantization) after the optimizer was created, so it never gets a gradient. Create the optimizer after converting the module.");
+                            $"a parameter of this optimizer (shape {Guard.ShapeText(p.ShapeRef)}, {Tensor.DTypeName(p.DType)}) is no longer its module's: the module replaced it (To(dtype), Double(), Float(), quantization, or a Weight assignment such as weight tying) after the optimizer was created, so it never gets a gradient. Create the optimizer after converting the module or tying its weights.");
                     continue;
                 }
                 if (!grad.SameShape(p))

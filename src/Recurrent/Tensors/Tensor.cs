@@ -126,6 +126,14 @@ public sealed partial class Tensor
         get => _strides ?? MakeStrides();
     }
 
+    /// <summary>
+    /// True when <paramref name="other"/> reads the same elements of the same storage the same way (the same tensor, or
+    /// an equal view of it: a tied weight under two state_dict keys).
+    /// </summary>
+    internal bool IsSameView(Tensor other) =>
+        ReferenceEquals(_data, other._data) && Offset == other.Offset && ShapeRef.AsSpan().SequenceEqual(other.ShapeRef)
+        && StridesRef.AsSpan().SequenceEqual(other.StridesRef);
+
     // Two threads may both make them: equal arrays, and either one kept is right.
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int[] MakeStrides() => _strides = ContiguousStrides(ShapeRef);

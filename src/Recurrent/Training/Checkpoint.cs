@@ -175,7 +175,7 @@ public sealed class Checkpoint
         // 2. The module (it validates every key and shape before copying), keeping a copy to roll back to.
         var before = module.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal);
         var parametersBefore = module.Parameters().ToHashSet(ReferenceEqualityComparer.Instance);
-        try { module.LoadStateDict(weights, strict: true); }
+        try { module.LoadStateDict(ModuleIO.WithTiedKeys(module, weights), strict: true); }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             throw Mismatch($"the weights in '{Folder}' do not fit the {module.TypeName}: {e.Message}", e);

@@ -159,9 +159,10 @@ public sealed class CheckpointStore
 
         // Snapshot the tensors now (copies), so the files hold the state at this step whatever happens later.
         // A dynamically quantized model keeps its int8 weights (Quantizer.SaveQuantized's layout).
+        var weightsMeta = new Dictionary<string, string> { ["format"] = "pt" };
         byte[] weights = Quantization.Quantizer.IsQuantized(module)
-            ? Quantization.Quantizer.Serialize(module, new Dictionary<string, string> { ["format"] = "pt" })
-            : TensorIO.Serialize(module.StateDict(), new Dictionary<string, string> { ["format"] = "pt" });
+            ? Quantization.Quantizer.Serialize(module, weightsMeta)
+            : TensorIO.Serialize(ModuleIO.FileStateDict(module, weightsMeta), weightsMeta);   // tied weights once, as model.Save
         byte[]? optimizerState = optimizer is null ? null
             : TensorIO.Serialize(optimizer.StateDict(), new Dictionary<string, string> { ["optimizer"] = optimizer.GetType().Name });
         var all = new List<CheckpointFile> { CheckpointFile.FromBytes(ModelFileName, weights) };

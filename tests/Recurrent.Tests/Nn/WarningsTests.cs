@@ -1,5 +1,6 @@
 // PyTorch's UserWarnings on Warnings.Raised: with PyTorch's messages, only where PyTorch warns, on the calling thread.
 using Recurrent.Nn;
+using Recurrent.Optim;
 
 namespace Recurrent.Tests.Nn;
 
@@ -55,6 +56,46 @@ public class WarningsTests
         Assert.Equal(before, g.NextUInt64());
         Assert.Single(Collect(() => new Linear(0, 3)));              // as nn.Linear(0, 3): its weight is (3, 0)
         Assert.Empty(Collect(() => Init.KaimingUniform_(Tensor.Zeros(2, 5), generator: g)));
+    }
+
+    // test_lrscheduler.py's test_old_pattern_warning family: scheduler.step() before the first optimizer.step().
+    [Fact]
+    public void ASchedulerSteppedBeforeTheOptimizer_Warns_AsPyTorch()
+    {
+        static Sgd Opt() => new([Tensor.Zeros(2).RequiresGrad_()], lr: 0.05);
+        var opt = Opt();
+        StepLR? s = null;
+        Assert.Empty(Collect(() => s = new StepLR(opt, stepSize: 3)));             // the constructor's own step: silent
+        var seen = Collect(() => { for (int i = 0; i < 5; i++) { s!.Step(); opt.Step(); } });
+        Assert.Single(seen);                                                         // the first step only
+        Assert.StartsWith("Detected call of `lr_scheduler.step()` before `optimizer.step()`.", seen[0]);
+        Assert.EndsWith("https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate", seen[0]);
+        Assert.Equal(5, s!.LastEpoch);                                               // still stepped as asked
+
+        opt = Opt();
+        s = new StepLR(opt, stepSize: 3);
+        Assert.Empty(Collect(() => { for (int i = 0; i < 5; i++) { opt.Step(); s.Step(); } }));
+
+        // Resuming (test_old_pattern_warning_resuming): a scheduler set to a later epoch still checks its first step.
+        opt = Opt();
+        s = new StepLR(opt, stepSize: 3) { LastEpoch = 10 };
+        Assert.Single(Collect(() => { s.Step(); opt.Step(); }));
+
+        // An optimizer step before any scheduler existed does not count (PyTorch tracks the steps from the first
+        // scheduler on); one after it does, for every scheduler attached to that optimizer later.
+        opt = Opt();
+        opt.Step();
+        s = new StepLR(opt, stepSize: 3);
+        Assert.Single(Collect(() => s.Step()));
+        opt.Step();
+        var late = new ExponentialLR(opt, gamma: 0.5);
+        Assert.Empty(Collect(() => late.Step()));
+
+        // A chain: its schedulers' first steps check, each.
+        opt = Opt();
+        var chain = new ChainedScheduler([new StepLR(opt, stepSize: 3), new ExponentialLR(opt, gamma: 0.9)]);
+        Assert.Equal(2, Collect(() => chain.Step()).Count);
+        Assert.Empty(Collect(() => { opt.Step(); chain.Step(); }));
     }
 
     [Fact]

@@ -429,7 +429,7 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
         // Time-major rows: (T, B, I) -> (T*B, I); every step has the full batch.
         if (BatchFirst) x = x.Transpose(0, 1);
         int steps = x.Size(0);
-        if (steps == 0) throw new ArgumentException($"{TypeName}: Expected sequence length to be larger than 0, got input of shape {Guard.ShapeText(input.ShapeRef)}", nameof(input));
+        if (steps == 0) throw new ArgumentException($"{TypeName}: Expected sequence length to be larger than 0 in RNN, got input of shape {Guard.ShapeText(input.ShapeRef)}", nameof(input));
         var rows = x.Reshape(steps * batch, InputSize);
         var batchSizes = DenseBatchSizes(steps, batch);
 

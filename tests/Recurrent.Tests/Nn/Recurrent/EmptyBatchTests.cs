@@ -139,7 +139,7 @@ public class EmptyBatchTests
     {
         var m = new Gru(3, 4, 1, bias: true, batchFirst: false, dropout: 0, bidirectional: false, DType.Float32, new Generator(3));
         var e = Assert.Throws<ArgumentException>(() => m.Forward(Tensor.Zeros(new[] { 0, 2, 3 }, DType.Float32), (Tensor?)null));
-        Assert.Contains("Expected sequence length to be larger than 0", e.Message);
+        Assert.Contains("Expected sequence length to be larger than 0 in RNN", e.Message);
         Assert.Equal("input", e.ParamName);
     }
 }
