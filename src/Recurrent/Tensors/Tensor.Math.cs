@@ -392,9 +392,11 @@ public sealed partial class Tensor
     }
 
     // A destination with a stride-0 dimension of size > 1 (an Expand) has elements that share one memory location:
-    // an in-place add would add into them several times (PyTorch refuses it the same way).
+    // an in-place add would add into them several times (PyTorch refuses it the same way). An empty tensor writes
+    // nothing, whatever its strides (a contiguous (3, 0) has stride 0 in dimension 0).
     private void CheckNoInternalOverlap(string op)
     {
+        if (Numel == 0) return;
         for (int i = 0; i < Dim; i++)
             if (ShapeRef[i] > 1 && StridesRef[i] == 0)
                 throw new InvalidOperationException($"{op}: unsupported operation: more than one element of the written-to tensor (shape {Guard.ShapeText(ShapeRef)}, dimension {i} expanded) refers to a single memory location. Please Clone() the tensor before performing the operation.");

@@ -157,4 +157,24 @@ public class CellTests
         for (int i = 0; i < e.Length; i++)
             Assert.True(Math.Abs(e[i] - a[i]) <= tol, $"element {i}: expected {e[i]:R}, got {a[i]:R}");
     }
+
+    // test_RNN_cell_forward_zero_hidden_size: cells of hidden size 0 run and give (batch, 0), with a backward.
+    [Fact]
+    public void CellsOfHiddenSizeZero_GiveEmptyStates_AsPyTorch()
+    {
+        var x = Tensor.Randn([3, 10], generator: new Generator(1)).RequiresGrad_();
+        foreach (var cell in new Module[] { new RnnCell(10, 0), new RnnCell(10, 0, nonlinearity: "relu"), new GruCell(10, 0) })
+        {
+            var h = cell is RnnCell r ? r.Forward(x) : ((GruCell)cell).Forward(x);
+            Assert.Equal(new[] { 3, 0 }, h.Shape);
+            h.Sum().Backward();
+            Assert.Equal(new[] { 3, 10 }, x.Grad!.Shape);
+            Assert.All(x.Grad!.ToArray<float>(), v => Assert.Equal(0f, v));
+            x.Grad = null;
+        }
+        var (hl, cl) = new LstmCell(10, 0).Forward(x);
+        Assert.Equal(new[] { 3, 0 }, hl.Shape);
+        Assert.Equal(new[] { 3, 0 }, cl.Shape);
+        Assert.Equal(new[] { 0, 10 }, new LstmCell(10, 0).StateDict()["weight_ih"].Shape);
+    }
 }
