@@ -73,10 +73,12 @@ public sealed class Embedding : Module<Tensor, Tensor>
 
     /// <summary>
     /// The table, (num_embeddings, embedding_dim). Setting it makes the given tensor itself the table, as PyTorch's
-    /// <c>embedding.weight = other.weight</c> (weight tying); it must be a leaf tensor of this shape and dtype and keeps
-    /// its own <see cref="Tensor.RequiresGrad"/>.
+    /// <c>embedding.weight = other.weight</c> (weight tying); it must be a leaf tensor of this shape and dtype that is
+    /// all of its storage. Another module's parameter keeps its <see cref="Tensor.RequiresGrad"/>; any other tensor
+    /// becomes trainable, as <c>nn.Parameter(t)</c>.
     /// </summary>
-    /// <exception cref="ArgumentException">Set to a non-leaf tensor or one of another shape or dtype.</exception>
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    /// <exception cref="ArgumentException">Set to a non-leaf tensor, a view of a larger storage, or one of another shape or dtype.</exception>
     public Tensor Weight
     {
         get => Param("weight")!;

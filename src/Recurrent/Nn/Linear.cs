@@ -40,20 +40,24 @@ public sealed class Linear : Module<Tensor, Tensor>, IDynamicQuantizable
     /// <summary>
     /// The weight W, (out_features, in_features). Setting it makes the given tensor itself the weight, as PyTorch's
     /// <c>decoder.weight = encoder.weight</c> (weight tying: <c>decoder.Weight = encoder.Weight</c> with an
-    /// <see cref="Embedding"/> of (out_features, in_features)); it must be a leaf tensor of this shape and dtype and
-    /// keeps its own <see cref="Tensor.RequiresGrad"/>.
+    /// <see cref="Embedding"/> of (out_features, in_features)); it must be a leaf tensor of this shape and dtype that is
+    /// all of its storage. Another module's parameter keeps its <see cref="Tensor.RequiresGrad"/>; any other tensor
+    /// becomes trainable, as <c>nn.Parameter(t)</c>.
     /// </summary>
-    /// <exception cref="ArgumentException">Set to a non-leaf tensor or one of another shape or dtype.</exception>
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    /// <exception cref="ArgumentException">Set to a non-leaf tensor, a view of a larger storage, or one of another shape or dtype.</exception>
     /// <exception cref="InvalidOperationException">The layer is quantized (int8 weights).</exception>
     public Tensor Weight
     {
-        get => _q is null ? Param("weight")! : throw QuantizedWeights.InferenceOnly(TypeName, "its float weight was replaced by int8 weights");
+        get => _q is null ? Param("weight")! : throw NoFloatWeight();
         set
         {
-            if (_q is not null) throw QuantizedWeights.InferenceOnly(TypeName, "its float weight was replaced by int8 weights");
+            if (_q is not null) throw NoFloatWeight();
             AssignParameter("weight", value, "Linear.Weight");
         }
     }
+
+    private InvalidOperationException NoFloatWeight() => QuantizedWeights.InferenceOnly(TypeName, "its float weight was replaced by int8 weights");
 
     /// <summary>The int8 weight once quantized, else null (for callers that run the product themselves: LanguageModelStream).</summary>
     internal QuantizedMatrix? QuantizedWeight => _q;

@@ -36,8 +36,9 @@ public abstract class Module
             value.RequiresGrad = true;
             value.DetachFromDisposeScope();
         }
+        Own(value);
         if (!_params.ContainsKey(name)) _paramOrder.Add(name);
-        else MarkReplaced(_params[name], value);
+        else Disown(_params[name]);
         _params[name] = value;
         return value;
     }
@@ -139,44 +140,68 @@ public abstract class Module
         // The new tensor takes the old one's requires_grad: a frozen weight stays frozen through FlattenParameters and
         // To(dtype), as PyTorch keeps the flag of the Parameter objects it converts.
         value.RequiresGrad = _params[name]?.RequiresGrad ?? true;
-        MarkReplaced(_params[name], value);
+        Own(value);
+        Disown(_params[name]);
         _params[name] = value.DetachFromDisposeScope();
     }
 
     /// <summary>
     /// Makes <paramref name="value"/> itself the parameter <paramref name="name"/>, not a copy of it, as PyTorch's
     /// <c>decoder.weight = encoder.weight</c>: both modules then read and train the one tensor (weight tying), and
-    /// <see cref="Parameters"/> lists it once. The tensor keeps its <see cref="Tensor.RequiresGrad"/> (a frozen weight
-    /// stays frozen). An optimizer created before holds the replaced tensor: its <c>Step</c> reports that.
+    /// <see cref="Parameters"/> lists it once. Another module's parameter keeps its <see cref="Tensor.RequiresGrad"/> (a
+    /// frozen weight stays frozen); any other tensor becomes a parameter as with <c>nn.Parameter(t)</c> (RequiresGrad
+    /// true). An optimizer created before holds the replaced tensor: its <c>Step</c> reports that.
     /// </summary>
     /// <param name="name">A registered parameter of this module.</param>
-    /// <param name="value">A leaf tensor of the parameter's shape and dtype.</param>
+    /// <param name="value">A floating-point leaf tensor of the parameter's shape and dtype that owns its storage.</param>
     /// <param name="property">The public name the caller set (<c>Linear.Weight</c>), for the messages.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="value"/> is not a floating-point leaf, is a view of a larger
+    /// storage (a slice, a transpose, a recurrent module's flat weights), or differs in shape or dtype.</exception>
+    /// <exception cref="KeyNotFoundException">No parameter <paramref name="name"/> is registered.</exception>
     protected void AssignParameter(string name, Tensor value, string property)
     {
         Guard.NotNull(value, nameof(value));
         var old = Param(name);
+        Guard.Floating(value, nameof(value));
         if (!value.IsLeaf)
             throw new ArgumentException($"{property} must be assigned a leaf tensor (another module's parameter, or a tensor made with Detach()), got the result of an operation (grad_fn {value.GradFn!.Name})", nameof(value));
+        if (!value.OwnsStorage)
+            throw new ArgumentException($"{property} must be assigned a tensor that is all of its storage, got a view of a larger one (a slice, a transpose, or a recurrent module's flat weights); assign value.Clone() instead", nameof(value));
         if (old is not null && !value.SameShape(old))
             throw new ArgumentException($"{property}: expected a tensor of shape {Guard.ShapeText(old.ShapeRef)}, got {Guard.ShapeText(value.ShapeRef)}", nameof(value));
         if (old is not null && value.DType != old.DType)
             throw new ArgumentException($"{property}: expected a tensor of dtype {Tensor.DTypeName(old.DType)}, got {Tensor.DTypeName(value.DType)}", nameof(value));
-        MarkReplaced(old, value);
+        if (value.ModuleOwners == 0) value.RequiresGrad = true;
+        Own(value);
+        Disown(old);
         _params[name] = value.DetachFromDisposeScope();
     }
 
-    // A parameter tensor the module stops using: an optimizer still holding it would step nothing (it gets no
-    // gradient), so Optimizer.Step reports it instead of training silently without it.
-    private static void MarkReplaced(Tensor? old, Tensor? value)
+    // A registration of a parameter tensor: counted per module that holds it (a tied weight is held twice), and in use
+    // again if it was replaced before.
+    private static void Own(Tensor? value)
     {
-        if (old is not null && !ReferenceEquals(old, value)) old.ReplacedInModule = true;
+        if (value is null) return;
+        value.ModuleOwners++;
+        value.ReplacedInModule = false;
+    }
+
+    // A registration that stops holding a parameter tensor: once no module holds it, an optimizer still holding it would
+    // step nothing (it gets no gradient), so Optimizer.Step reports it instead of training silently without it. (A
+    // module dropped by its owner still counts: the report is only ever missed, never made for a tensor in use.)
+    private static void Disown(Tensor? old)
+    {
+        if (old is null || --old.ModuleOwners > 0) return;
+        old.ModuleOwners = 0;
+        old.ReplacedInModule = true;
     }
 
     /// <summary>Removes a parameter (a weight dynamic quantization replaced by an int8 copy the module keeps itself).</summary>
     internal void RemoveParameter(string name)
     {
-        if (!_params.Remove(name)) throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
+        if (!_params.Remove(name, out var old)) throw new KeyNotFoundException($"'{TypeName}' object has no parameter '{name}'");
+        if (old is not null) old.ModuleOwners--;
         _paramOrder.Remove(name);
     }
 
@@ -346,7 +371,8 @@ public abstract class Module
                         c = c.RequiresGrad_(p.RequiresGrad).DetachFromDisposeScope();
                         converted[p] = c;
                     }
-                    p.ReplacedInModule = true;
+                    Own(c);
+                    Disown(p);
                     m._params[n] = c;
                 }
             foreach (var n in m._bufferOrder.ToList())

@@ -180,6 +180,9 @@ public abstract class LrScheduler : ILrScheduler
         return () =>
         {
             (LastEpoch, BaseLrs, _lastLr) = (lastEpoch, baseLrs, lastLr);
+            // PyTorch saves _step_count, which is last_epoch + 1 for a scheduler stepped from its start: a restored
+            // scheduler that has stepped does not check the order of the calls again.
+            _stepCount = Math.Max(_stepCount, lastEpoch + 1);
             foreach (var load in children) load();
         };
     }

@@ -33,6 +33,7 @@ public sealed partial class Tensor
     {
         public Tensor? Grad, SpareGrad;
         public bool GradSeen, GradIsOwnCopy, DroppedGradSeen, RetainsGrad, ReplacedInModule;
+        public int ModuleOwners;
         public AccumulateGrad? Accumulator;
         public Nn.EmbeddingLookup? Lookup;
     }
@@ -43,11 +44,18 @@ public sealed partial class Tensor
     /// <summary>True once <see cref="RetainGrad"/> was called on this non-leaf.</summary>
     internal bool RetainsGrad => _extras?.RetainsGrad ?? false;
 
-    /// <summary>Set when a module replaced this parameter tensor by another (To(dtype), re-flattening, quantization).</summary>
+    /// <summary>Set when the last module registration holding this parameter tensor replaced it by another (To(dtype), re-flattening, quantization, an assignment).</summary>
     internal bool ReplacedInModule
     {
         get => _extras?.ReplacedInModule ?? false;
         set { if (value || _extras is not null) Extra.ReplacedInModule = value; }
+    }
+
+    /// <summary>How many module registrations hold this tensor as a parameter (a tied weight: one per module).</summary>
+    internal int ModuleOwners
+    {
+        get => _extras?.ModuleOwners ?? 0;
+        set { if (value != 0 || _extras is not null) Extra.ModuleOwners = value; }
     }
 
     /// <summary>The lookup this tensor is the output of (<see cref="Nn.Functional.Embedding"/>), for a recurrent stack that reads it; else null.</summary>
@@ -133,6 +141,9 @@ public sealed partial class Tensor
     internal bool IsSameView(Tensor other) =>
         ReferenceEquals(_data, other._data) && Offset == other.Offset && ShapeRef.AsSpan().SequenceEqual(other.ShapeRef)
         && StridesRef.AsSpan().SequenceEqual(other.StridesRef);
+
+    /// <summary>True when this tensor is all of its storage, in order (not a slice, a transpose or a part of a flat buffer).</summary>
+    internal bool OwnsStorage => Offset == 0 && IsContiguous && Numel == _data.Length;
 
     // Two threads may both make them: equal arrays, and either one kept is right.
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -89,9 +89,20 @@ public sealed class Checkpoint
         }
     }
 
-    /// <summary>The saved weights (module.StateDict(): PyTorch's keys, each tensor in its dtype).</summary>
+    /// <summary>
+    /// The saved weights (module.StateDict(): PyTorch's keys, each tensor in its dtype). A tensor the module held under
+    /// several keys (tied weights), which the file holds once, is returned under each of them, as one tensor.
+    /// </summary>
     /// <exception cref="CheckpointException">model.safetensors is missing or unreadable.</exception>
-    public Dictionary<string, Tensor> ReadModelState() => ReadTensors(CheckpointStore.ModelFileName);
+    public Dictionary<string, Tensor> ReadModelState()
+    {
+        var file = ReadFile(CheckpointStore.ModelFileName);
+        var tensors = ToTensors(file, CheckpointStore.ModelFileName);
+        // The store writes "other key": "kept key" for each key of a tied tensor it left out (ModuleIO.FileStateDict).
+        foreach (var (key, kept) in file.Metadata)
+            if (!tensors.ContainsKey(key) && tensors.TryGetValue(kept, out var t)) tensors[key] = t;
+        return tensors;
+    }
 
     /// <summary>The saved optimizer state (optimizer.StateDict()), or null when none was saved.</summary>
     /// <exception cref="CheckpointException">optimizer.safetensors is unreadable.</exception>

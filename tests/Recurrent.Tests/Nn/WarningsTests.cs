@@ -96,6 +96,23 @@ public class WarningsTests
         var chain = new ChainedScheduler([new StepLR(opt, stepSize: 3), new ExponentialLR(opt, gamma: 0.9)]);
         Assert.Equal(2, Collect(() => chain.Step()).Count);
         Assert.Empty(Collect(() => { opt.Step(); chain.Step(); }));
+
+        // Where PyTorch's own step does not check: CosineAnnealingWarmRestarts, ReduceLROnPlateau, a SequentialLR
+        // (its schedulers check, at their first step, not at a milestone's restart).
+        opt = Opt();
+        Assert.Empty(Collect(() => new CosineAnnealingWarmRestarts(opt, t0: 2).Step()));
+        Assert.Empty(Collect(() => new ReduceLROnPlateau(opt).Step(1.0)));
+        opt = Opt();
+        var seq = new SequentialLR(opt, [new ConstantLR(opt), new ExponentialLR(opt, gamma: 0.9)], [2]);
+        Assert.Single(Collect(() => seq.Step()));
+        Assert.Empty(Collect(() => { opt.Step(); seq.Step(); seq.Step(); seq.Step(); }));
+
+        // A restored scheduler that had stepped does not check again (PyTorch restores its _step_count).
+        var saved = s.StateDict();
+        opt = Opt();
+        var restored = new StepLR(opt, stepSize: 3);
+        restored.LoadStateDict(saved);
+        Assert.Empty(Collect(() => restored.Step()));
     }
 
     [Fact]

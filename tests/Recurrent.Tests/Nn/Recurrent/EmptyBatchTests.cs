@@ -1,6 +1,6 @@
 // A dense batch of 0 sequences, as PyTorch's test_RNN_input_size_zero: nn.RNN/LSTM/GRU on input (5, 0, 3) return an
 // output of shape (5, 0, H), and a backward through it runs (each weight's gradient is a sum over no rows: zeros).
-// A sequence of length 0 stays an error ("Expected sequence length to be larger than 0").
+// A sequence of length 0 stays an error ("Expected sequence length to be larger than 0 in RNN").
 using Recurrent.Kernels;
 using Recurrent.Nn;
 using Recurrent.Quantization;
