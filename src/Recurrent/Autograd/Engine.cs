@@ -105,6 +105,7 @@ internal static class Engine
             var node = ready.Dequeue();
             buffers.Remove(node, out var gin);
             gin ??= state.NewBuffer(node.NumOutputs);
+            if (node.HasHooks) node.RunHooks(gin);
             var retained = node.Retained;
             for (int k = 0; k < retained.Count; k++)
                 if (gin[retained[k].OutputNr] is { } rg) AccumulateGrad.Accumulate(retained[k].Tensor, rg);

@@ -36,6 +36,29 @@ internal abstract class Node
     /// <summary>Records an output that asked for <c>retain_grad()</c>.</summary>
     public void Retain(int outputNr, Tensor tensor) => (_retained ??= new()).Add((outputNr, tensor));
 
+    private GradientHooks?[]? _hooks;
+
+    /// <summary>Whether any output of this node has gradient hooks (<see cref="Tensor.RegisterHook(Func{Tensor, Tensor?})"/> on a non-leaf).</summary>
+    public bool HasHooks => Volatile.Read(ref _hooks) is not null;
+
+    /// <summary>The hooks of output <paramref name="outputNr"/>'s gradient, made on first use.</summary>
+    public GradientHooks HooksFor(int outputNr)
+    {
+        var all = Volatile.Read(ref _hooks) ?? Interlocked.CompareExchange(ref _hooks, new GradientHooks?[NumOutputs], null) ?? _hooks!;
+        return Volatile.Read(ref all[outputNr]) ?? Interlocked.CompareExchange(ref all[outputNr], new GradientHooks(), null) ?? all[outputNr]!;
+    }
+
+    /// <summary>Whether output <paramref name="outputNr"/>'s gradient has a hook registered now.</summary>
+    public bool HasHooksOn(int outputNr) => Volatile.Read(ref _hooks) is { } all && all[outputNr] is { IsEmpty: false };
+
+    /// <summary>Passes each gradient in <paramref name="gradOutputs"/> through its output's hooks (the engine, before <see cref="Apply"/>).</summary>
+    public void RunHooks(Tensor?[] gradOutputs)
+    {
+        var all = Volatile.Read(ref _hooks)!;
+        for (int i = 0; i < all.Length && i < gradOutputs.Length; i++)
+            if (all[i] is { } hooks && gradOutputs[i] is { } g) gradOutputs[i] = hooks.Run(g);
+    }
+
     /// <summary>Gradients of the forward inputs from gradients of the outputs (null = zero).</summary>
     public abstract Tensor?[] Apply(Tensor?[] gradOutputs);
 
@@ -111,6 +134,14 @@ internal sealed class AccumulateGrad : Node
     {
         var g = gradOutputs[0];
         if (g is null) return Array.Empty<Tensor?>();
+        if (Leaf.GradHooks is { IsEmpty: false } hooks)
+        {
+            // The hooks may keep the gradient they were given: .Grad never shares its storage (PyTorch does not steal a
+            // gradient that is referenced elsewhere).
+            g.AdoptableAsGrad = false;
+            g = hooks.Run(g);
+            g.AdoptableAsGrad = false;
+        }
         Accumulate(Leaf, g);
         return Array.Empty<Tensor?>();
     }

@@ -211,15 +211,74 @@ public abstract class Module
     /// <summary>Called after parameters were replaced or reloaded (e.g. to re-flatten weights).</summary>
     protected virtual void OnParametersChanged() { }
 
-    /// <summary>Submodules in registration order, as <c>named_children()</c>.</summary>
-    public IEnumerable<(string Name, Module Module)> NamedChildren() => _moduleOrder.Select(n => (n, _modules[n]));
+    /// <summary>Submodules in registration order, each once (a module registered under two names at its first), as
+    /// <c>named_children()</c>.</summary>
+    public IEnumerable<(string Name, Module Module)> NamedChildren()
+    {
+        HashSet<Module>? seen = _moduleOrder.Count > 1 ? new(ReferenceEqualityComparer.Instance) : null;
+        foreach (var n in _moduleOrder)
+            if (seen is null || seen.Add(_modules[n])) yield return (n, _modules[n]);
+    }
 
-    /// <summary>This module and all descendants with dotted names, as <c>named_modules()</c>.</summary>
+    /// <summary>Submodules in registration order, as <c>children()</c>.</summary>
+    public IEnumerable<Module> Children() => NamedChildren().Select(c => c.Module);
+
+    /// <summary>This module and all descendants with dotted names, each once (a module registered under two names, or
+    /// in two places, at its first), as <c>named_modules()</c>.</summary>
     public IEnumerable<(string Name, Module Module)> NamedModules(string prefix = "")
     {
-        yield return (prefix, this);
-        foreach (var (n, m) in NamedChildren())
-            foreach (var x in m.NamedModules(prefix.Length == 0 ? n : prefix + "." + n)) yield return x;
+        var seen = new HashSet<Module>(ReferenceEqualityComparer.Instance);
+        return Walk(this, prefix);
+
+        IEnumerable<(string, Module)> Walk(Module m, string path)
+        {
+            if (!seen.Add(m)) yield break;
+            yield return (path, m);
+            foreach (var n in m._moduleOrder)
+                foreach (var x in Walk(m._modules[n], path.Length == 0 ? n : path + "." + n)) yield return x;
+        }
+    }
+
+    /// <summary>This module and all descendants, each once, as <c>modules()</c>.</summary>
+    public IEnumerable<Module> Modules() => NamedModules().Select(m => m.Module);
+
+    /// <summary>
+    /// The submodule at a dotted name (<c>encoder.rnn</c>; "" is this module), as <c>get_submodule(target)</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">No submodule has that name (the missing part is named).</exception>
+    public Module GetSubmodule(string target)
+    {
+        Guard.NotNull(target, nameof(target));
+        if (target.Length == 0) return this;
+        var (owner, leaf) = Resolve(target);
+        return owner._modules.TryGetValue(leaf, out var m)
+            ? m
+            : throw new ArgumentException($"{owner.TypeName} has no submodule `{leaf}` (looking up \"{target}\"); its submodules are: {(owner._moduleOrder.Count == 0 ? "none" : string.Join(", ", owner._moduleOrder))}", nameof(target));
+    }
+
+    /// <summary>
+    /// Calls <paramref name="fn"/> on every submodule, depth first, then on this module, as <c>apply(fn)</c>: the usual
+    /// way to initialise a model's weights by module type. Returns this module.
+    /// </summary>
+    /// <example><code>
+    /// model.Apply(m =&gt; { if (m is Linear l) Init.XavierUniform_(l.Weight); });
+    /// </code></example>
+    public Module Apply(Action<Module> fn)
+    {
+        Guard.NotNull(fn, nameof(fn));
+        foreach (var child in Children().ToList()) child.Apply(fn);
+        fn(this);
+        return this;
+    }
+
+    /// <summary>
+    /// Sets <see cref="Tensor.RequiresGrad"/> on every parameter, as <c>requires_grad_(requires_grad)</c>: with false the
+    /// module is frozen (its parameters get no gradient and an optimizer leaves them alone). Returns this module.
+    /// </summary>
+    public Module RequiresGrad_(bool requiresGrad = true)
+    {
+        foreach (var p in Parameters()) p.RequiresGrad = requiresGrad;
+        return this;
     }
 
     /// <summary>All parameters with PyTorch's dotted names (e.g. <c>rnn.weight_ih_l0</c>), as <c>named_parameters()</c>.</summary>
@@ -235,12 +294,16 @@ public abstract class Module
     /// <summary>All parameters, as <c>parameters()</c>.</summary>
     public IEnumerable<Tensor> Parameters(bool recurse = true) => NamedParameters("", recurse).Select(p => p.Parameter);
 
-    /// <summary>All buffers with dotted names, as <c>named_buffers()</c>.</summary>
+    /// <summary>All buffers, as <c>buffers()</c>.</summary>
+    public IEnumerable<Tensor> Buffers() => NamedBuffers().Select(b => b.Buffer);
+
+    /// <summary>All buffers with dotted names, each tensor once, as <c>named_buffers()</c>.</summary>
     public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers()
     {
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         foreach (var (mp, m) in NamedModules())
             foreach (var n in m._bufferOrder)
-                if (m._buffers[n] is { } b) yield return (mp.Length == 0 ? n : mp + "." + n, b);
+                if (m._buffers[n] is { } b && seen.Add(b)) yield return (mp.Length == 0 ? n : mp + "." + n, b);
     }
 
     /// <summary>
@@ -397,7 +460,8 @@ public abstract class Module
     /// <summary>PyTorch's printed form of the module tree.</summary>
     public override string ToString()
     {
-        var children = NamedChildren().ToList();
+        // Every registration, a module registered twice included (PyTorch's repr walks _modules as it is).
+        var children = _moduleOrder.Select(n => (n, _modules[n])).ToList();
         if (children.Count == 0) return $"{TypeName}({ExtraRepr()})";
         var sb = new StringBuilder(TypeName).Append('(');
         var extra = ExtraRepr();

@@ -36,6 +36,7 @@ public sealed partial class Tensor
         public int ModuleOwners;
         public AccumulateGrad? Accumulator;
         public Nn.EmbeddingLookup? Lookup;
+        public GradientHooks? GradHooks;
     }
 
     // Made once, atomically (GetAccumulator may run on several threads at once).
@@ -280,6 +281,53 @@ public sealed partial class Tensor
     {
         if (!RequiresGrad) throw new InvalidOperationException("can't retain_grad on Tensor that has requires_grad=False (RequiresGrad is false: call RequiresGrad_() on the leaves it is computed from)");
         if (GradFn is not null && !RetainsGrad) { Extra.RetainsGrad = true; GradFn.Retain(OutputNr, this); }
+    }
+
+    /// <summary>A leaf's gradient hooks (<see cref="RegisterHook(Func{Tensor, Tensor?})"/>), or null when none was ever registered.</summary>
+    internal GradientHooks? GradHooks => _extras?.GradHooks;
+
+    /// <summary>Whether this tensor's gradient passes through a hook now: a leaf's own hooks, or a non-leaf's on its node.</summary>
+    internal bool HasGradHooks => GradFn is { } fn ? fn.HasHooksOn(OutputNr) : _extras?.GradHooks is { IsEmpty: false };
+
+    /// <summary>
+    /// Registers a backward hook, as PyTorch's <c>register_hook</c>: every time a gradient with respect to this tensor is
+    /// computed, <paramref name="hook"/> receives it and may return a new gradient of the same shape and dtype to use in
+    /// its place (null keeps it). The hook must not change its argument in place. Hooks run in registration order, with
+    /// grad mode off; a leaf's before the gradient is added to <see cref="Grad"/>, a non-leaf's before the gradient flows on
+    /// (and before <see cref="RetainGrad"/> stores it). Returns a handle whose <c>Remove()</c> (or <c>Dispose()</c>)
+    /// removes the hook.
+    /// </summary>
+    /// <example><code>
+    /// var h = embedding.Weight.RegisterHook(g => g * rowMask);   // train only some rows of a table
+    /// ...
+    /// h.Remove();
+    /// </code></example>
+    /// <exception cref="InvalidOperationException">This tensor does not require gradients.</exception>
+    public RemovableHandle RegisterHook(Func<Tensor, Tensor?> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        ThrowIfDisposed();
+        if (!RequiresGrad)
+            throw new InvalidOperationException("cannot register a hook on a tensor that doesn't require gradient (RequiresGrad is false)");
+        if (GradFn is { } fn)
+        {
+            var handle = fn.HooksFor(OutputNr).Add(hook);
+            // A recurrent stack that already read this embedding output sends its share of the gradient straight to the
+            // table; from now on it hands it to this tensor, so the hook sees the whole gradient.
+            Lookup?.StopRouting();
+            return handle;
+        }
+        var x = Extra;
+        var hooks = Volatile.Read(ref x.GradHooks) ?? Interlocked.CompareExchange(ref x.GradHooks, new GradientHooks(), null) ?? x.GradHooks!;
+        return hooks.Add(hook);
+    }
+
+    /// <summary>Registers a backward hook that only looks at the gradient (for example to log its norm); see
+    /// <see cref="RegisterHook(Func{Tensor, Tensor?})"/>.</summary>
+    public RemovableHandle RegisterHook(Action<Tensor> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        return RegisterHook(g => { hook(g); return null; });
     }
 
     // Created once, atomically: graphs recorded on several threads at once (concurrent Forward calls on a shared

@@ -89,7 +89,7 @@ internal sealed class FusedStackRunner : IStackRunner
 }
 
 /// <summary>The autograd node of one fused stack call: inputs (x, h0, c0, parameters...), outputs (y, h_n[, c_n]).</summary>
-internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed class FusedStackNode<T> : Node, IRoutesAroundLookup where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly RnnStackSizes _sizes;
     private readonly int[] _batchSizes;
@@ -97,6 +97,8 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     private Tensor? _x, _h0, _c0;
     private Tensor? _cache, _mask, _xu;
     private readonly InputGroups? _groups;
+    private readonly Edge _inputEdge;
+    private volatile bool _unrouted;
 
     public FusedStackNode(RnnStackSizes sizes, int[] batchSizes, Tensor x, Tensor h0, Tensor? c0, FlatParameters weights, Tensor cache, Tensor? mask,
         InputGroups? groups, Tensor? xu)
@@ -114,7 +116,9 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
         _mask = mask;
         var edges = new Edge[3 + weights.Views.Length];
         // Grouped rows whose gradient goes to the table: the first edge is the lookup's own edge to the table.
-        edges[0] = groups is { RouteToTable: true } ? groups.Lookup.Node!.NextEdges[0] : EdgeOf(x);
+        _inputEdge = EdgeOf(x);
+        edges[0] = groups is { RouteToTable: true } ? groups.Lookup.Node!.NextEdges[0] : _inputEdge;
+        if (groups is { RouteToTable: true }) groups.Lookup.AddRouted(this);
         edges[1] = EdgeOf(h0);
         edges[2] = EdgeOf(c0);
         for (int i = 0; i < weights.Views.Length; i++) edges[3 + i] = EdgeOf(weights.Views[i]);
@@ -122,6 +126,13 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     }
 
     public override string Name => "FusedRnnBackward0";
+
+    /// <inheritdoc/>
+    public void StopRouting()
+    {
+        NextEdges[0] = _inputEdge;
+        _unrouted = true;
+    }
 
     public override Tensor?[] Apply(Tensor?[] gradOutputs)
     {
@@ -132,8 +143,10 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
         var groups = _groups;
         // A RetainGrad() on the embedding's output after this forward: that gradient must hold this stack's share, so the
         // input gradient is computed per row (the ordinary backward: the forward's cache is the same), summed per id for
-        // the table, and added to the retained gradient here (the lookup's own node does not see it).
-        bool perRow = groups is { RouteToTable: true } && groups.Lookup.Node!.Retained.Count > 0;
+        // the table, and added to the retained gradient here (the lookup's own node does not see it). A hook registered
+        // on the output after this forward (StopRouting): the rows go to the output itself, as without grouping.
+        bool unrouted = _unrouted;
+        bool perRow = groups is { RouteToTable: true } && (unrouted || groups.Lookup.Node!.Retained.Count > 0);
         int I = _sizes.InputSize;
         var dRows = perRow ? Tensor.Allocate(_x.DType, [_x.Size(0), I], clear: true) : null;
         var dU = groups is not null && _x.RequiresGrad && !perRow ? Tensor.AllocateWorkspace(_x.DType, groups.Count * I) : null;
@@ -150,7 +163,8 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
             _x.AsSpan<T>(), _c0 is null ? ReadOnlySpan<T>.Empty : _c0.AsSpan<T>(), _weights.Buffer.AsSpan<T>(), _sizes, _batchSizes,
             _mask is null ? ReadOnlySpan<T>.Empty : _mask.AsSpan<T>(),
             kernelGroups is null ? ReadOnlySpan<int>.Empty : kernelGroups.RowGroup, kernelGroups is null || _xu is null ? ReadOnlySpan<T>.Empty : _xu.AsSpan<T>());
-        if (dRows is not null)
+        if (dRows is not null && unrouted) result[0] = groups!.InInputLayout(dRows);
+        else if (dRows is not null)
         {
             var rows = dRows.AsSpan<T>();
             var sums = new T[groups!.Count * I];
@@ -176,7 +190,7 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     private static Span<T> InputGrad(Tensor t, Tensor?[] result, int i)
     {
         if (!t.RequiresGrad) return Span<T>.Empty;
-        if (t.IsLeaf && t.GradUnseen is { } g && g.DType == t.DType && g.SameShape(t) && g.IsContiguous)
+        if (t.IsLeaf && t.GradUnseen is { } g && g.DType == t.DType && g.SameShape(t) && g.IsContiguous && !t.HasGradHooks)
             return g.AsSpan<T>();
         var fresh = Tensor.Allocate(t.DType, t.ShapeRef, clear: true);
         result[i] = fresh;
@@ -188,7 +202,7 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
     {
         accumulate = false;
         var views = _weights.Views;
-        bool any = false, allFlat = true, allNull = true, callerMayHoldBuffer = false, frozenHoldsBuffer = false;
+        bool any = false, allFlat = true, allNull = true, callerMayHoldBuffer = false, frozenHoldsBuffer = false, hooked = false;
         for (int i = 0; i < views.Length; i++)
         {
             if (views[i].DroppedGradSeen) callerMayHoldBuffer = true;
@@ -200,16 +214,19 @@ internal sealed class FusedStackNode<T> : Node where T : unmanaged, IFloatingPoi
                 continue;
             }
             any = true;
+            if (views[i].HasGradHooks) hooked = true;
             if (!_weights.GradIsFlatView(i)) allFlat = false;
             if (views[i].GradUnseen is not null) allNull = false;
         }
         if (!any) return null;
-        if (allFlat && !frozenHoldsBuffer)
+        // A parameter with a gradient hook gets this backward's gradient through its AccumulateGrad, which runs the hooks,
+        // in a buffer of its own (the hook may keep it, so the module's buffer is not reused under it).
+        if (allFlat && !frozenHoldsBuffer && !hooked)
         {
             accumulate = true;
             return _weights.GradBuffer;
         }
-        bool adopt = allNull && _weights.TryClaimGradBuffer(Engine.CurrentPass);
+        bool adopt = allNull && !hooked && _weights.TryClaimGradBuffer(Engine.CurrentPass);
         if (adopt)
         {
             // A caller read a gradient that ZeroGrad then dropped: it may still hold a view of the buffer, which

@@ -6,7 +6,9 @@
 //             dW_ih = S^T x_u (U rows instead of N), and, when the embedding output has no other use of its
 //             own gradient, the table's gradient comes straight from S W_ih (U rows instead of N): the
 //             node's first edge is the embedding's weight, not the looked-up rows, and the embedding's own
-//             node only sees gradients from the output's other uses, which AccumulateGrad adds to ours.
+//             node only sees gradients from the output's other uses, which AccumulateGrad adds to ours. A hook
+//             registered on the output after the forward ends that (EmbeddingLookup.StopRouting): the hook must see
+//             the whole gradient, so the stack hands its rows to the output's node as an ungrouped stack does.
 // padding_idx and scale_grad_by_freq apply to the per-id gradient as EmbeddingBackward0 applies them
 // per row. Only the grouping (which rows share an id) comes from the lookup: the runner checks that the
 // rows of each group are bitwise equal before it groups them, so an output changed in place after the
@@ -42,6 +44,41 @@ internal sealed class EmbeddingLookup
     public bool ScaleGradByFreq { get; }
     /// <summary>The output's EmbeddingBackward0 node, or null when none was recorded.</summary>
     public Node? Node { get; set; }
+
+    // The recorded stacks that send their share of the output's gradient straight to the table: usually one, kept
+    // without allocating (a lookup is made every step).
+    private IRoutesAroundLookup? _routed;
+    private List<IRoutesAroundLookup>? _moreRouted;
+
+    /// <summary>Records a stack whose backward sends its gradient to the table, past the output.</summary>
+    public void AddRouted(IRoutesAroundLookup stack)
+    {
+        if (Interlocked.CompareExchange(ref _routed, stack, null) is null) return;
+        var more = Volatile.Read(ref _moreRouted) ?? Interlocked.CompareExchange(ref _moreRouted, [], null) ?? _moreRouted!;
+        lock (more) more.Add(stack);
+    }
+
+    /// <summary>Makes every stack that read the output hand its gradient to the output instead (a hook was registered
+    /// on it after they ran).</summary>
+    public void StopRouting()
+    {
+        Interlocked.Exchange(ref _routed, null)?.StopRouting();
+        if (Volatile.Read(ref _moreRouted) is not { } more) return;
+        IRoutesAroundLookup[] all;
+        lock (more)
+        {
+            all = [.. more];
+            more.Clear();
+        }
+        foreach (var stack in all) stack.StopRouting();
+    }
+}
+
+/// <summary>A backward node that sends an embedding output's gradient to the table past the output (see the file header).</summary>
+internal interface IRoutesAroundLookup
+{
+    /// <summary>From now on hands the gradient to the output's own node (its first edge becomes the output's).</summary>
+    void StopRouting();
 }
 
 /// <summary>
@@ -99,11 +136,12 @@ internal sealed class InputGroups
         long n = (long)steps * batch;
         if (lookup.Count != n || n < 2 * MinRowsPerGroup) return null;
         // The gradient goes to the table only when it would reach it through the lookup alone: the output is the
-        // lookup's own (not changed in place by a recorded op since, not retaining its gradient).
+        // lookup's own (not changed in place by a recorded op since, not retaining its gradient, no hook on it; a hook
+        // registered after this forward stops the routing, EmbeddingLookup.StopRouting).
         bool route = false;
         if (input.RequiresGrad)
         {
-            if (lookup.Node is null || !ReferenceEquals(input.GradFn, lookup.Node) || input.RetainsGrad) return null;
+            if (lookup.Node is null || !ReferenceEquals(input.GradFn, lookup.Node) || input.RetainsGrad || input.HasGradHooks) return null;
             route = true;
         }
         var all = lookup.Ids;
