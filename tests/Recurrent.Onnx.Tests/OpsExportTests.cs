@@ -101,6 +101,20 @@ public class OpsExportTests
     }
 
     [Fact]
+    public void TopKLargestAndSmallest_AlongAnyDim()
+    {
+        // A decoder's greedy step (topk(1)) and a top-k candidate list, both orders, on the last and a middle dim.
+        Check("topk", xs =>
+        {
+            var x = xs[0];
+            var (top, topi) = x.TopK(2);
+            var (low, lowi) = x.TopK(2, dim: 1, largest: false);   // the batch is 2, 3 or 4
+            var (_, next) = x.TopK(1);
+            return [top, topi, low, lowi, next.Squeeze(-1), top.Sum(-1)];
+        }, SeqBatch(5));
+    }
+
+    [Fact]
     public void OneHotBuiltWithOps()
     {
         const int V = 7;

@@ -245,6 +245,21 @@ internal sealed partial class OnnxTracer
                     OnnxAttribute.Of("axis", (long)d), OnnxAttribute.Of("keepdims", keep ? 1L : 0L)));
                 return;
             }
+            case "TopK":
+            {
+                var (values, indices) = ((Tensor, Tensor))result;
+                var x = Lookup(inputs[0]!, "TopK");
+                int k = (int)args[0]!, d = (int)args[1]!;
+                if (x.Rank == 0)
+                    throw new OnnxExportException("TopK of a 0-dim tensor cannot be exported (ONNX's TopK needs an axis): Unsqueeze(0) it first.");
+                var dims = x.Dims.Select((s, i) => i == d ? SymDim.Const(k) : s).ToArray();
+                // ONNX's TopK orders equal values by index, as ours; its results are always sorted when asked, as ours.
+                var outs = G.NodeMulti("TopK", [x, G.Ints(k)], [(x.Type, dims), (OnnxElementType.Int64, dims)],
+                    OnnxAttribute.Of("axis", (long)d), OnnxAttribute.Of("largest", (bool)args[2]! ? 1L : 0L), OnnxAttribute.Of("sorted", 1L));
+                Bind(values, outs[0]);
+                Bind(indices, outs[1]);
+                return;
+            }
             case "Softmax" or "LogSoftmax":
             {
                 var x = Lookup(inputs[0]!, kind);

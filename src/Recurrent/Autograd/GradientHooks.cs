@@ -9,22 +9,29 @@ namespace Recurrent.Autograd;
 /// pass running the hooks on another thread reads a consistent list.</summary>
 internal sealed class GradientHooks
 {
-    private Func<Tensor, Tensor?>[] _hooks = [];
+    // One entry per registration, so that a handle removes its own even when one delegate is registered twice.
+    internal sealed class Entry(Func<Tensor, Tensor?> hook)
+    {
+        public readonly Func<Tensor, Tensor?> Hook = hook;
+    }
+
+    private Entry[] _hooks = [];
     private readonly Lock _lock = new();
 
     public bool IsEmpty => Volatile.Read(ref _hooks).Length == 0;
 
     public RemovableHandle Add(Func<Tensor, Tensor?> hook)
     {
-        lock (_lock) _hooks = [.. _hooks, hook];
-        return new RemovableHandle(this, hook);
+        var entry = new Entry(hook);
+        lock (_lock) _hooks = [.. _hooks, entry];
+        return new RemovableHandle(this, entry);
     }
 
-    public void Remove(Func<Tensor, Tensor?> hook)
+    public void Remove(Entry entry)
     {
         lock (_lock)
         {
-            int i = Array.IndexOf(_hooks, hook);
+            int i = Array.IndexOf(_hooks, entry);
             if (i >= 0) _hooks = [.. _hooks.AsSpan(0, i), .. _hooks.AsSpan(i + 1)];
         }
     }
@@ -33,9 +40,9 @@ internal sealed class GradientHooks
     /// for the hooks after it and for the rest of the backward.</summary>
     public Tensor Run(Tensor grad)
     {
-        foreach (var hook in Volatile.Read(ref _hooks))
+        foreach (var entry in Volatile.Read(ref _hooks))
         {
-            var result = hook(grad);
+            var result = entry.Hook(grad);
             if (result is null || ReferenceEquals(result, grad)) continue;
             if (result.DType != grad.DType)
                 throw new InvalidOperationException(

@@ -10,16 +10,16 @@ namespace Recurrent;
 public sealed class RemovableHandle : IDisposable
 {
     private GradientHooks? _hooks;
-    private readonly Func<Tensor, Tensor?> _hook;
+    private readonly GradientHooks.Entry _entry;
 
-    internal RemovableHandle(GradientHooks hooks, Func<Tensor, Tensor?> hook)
+    internal RemovableHandle(GradientHooks hooks, GradientHooks.Entry entry)
     {
         _hooks = hooks;
-        _hook = hook;
+        _entry = entry;
     }
 
     /// <summary>Removes the hook; a backward pass started afterwards no longer calls it.</summary>
-    public void Remove() => Interlocked.Exchange(ref _hooks, null)?.Remove(_hook);
+    public void Remove() => Interlocked.Exchange(ref _hooks, null)?.Remove(_entry);
 
     /// <summary>The same as <see cref="Remove"/>.</summary>
     public void Dispose() => Remove();

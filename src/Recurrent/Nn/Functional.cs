@@ -241,6 +241,48 @@ public static partial class Functional
         return Math.Pow(s, 1 / p);
     }
 
+    // ------------------------------------------------------------------ one-hot
+
+    /// <summary>
+    /// One-hot encoding of int64 class indices, as <c>F.one_hot(tensor, num_classes)</c>: an int64 tensor of shape
+    /// (*tensor.shape, numClasses) with 1 at each index; <paramref name="numClasses"/> -1 takes the largest index plus
+    /// one. Convert with <c>.To(DType.Float32)</c> to feed a recurrent layer.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="tensor"/> is not int64, or empty with numClasses -1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index is negative or not below <paramref name="numClasses"/>.</exception>
+    public static Tensor OneHot(Tensor tensor, int numClasses = -1)
+    {
+        Guard.NotNull(tensor, nameof(tensor));
+        if (tensor.DType != DType.Int64)
+            throw new ArgumentException($"one_hot is only applicable to index tensor of type LongTensor: tensor must be Int64, but got {tensor.DType}", nameof(tensor));
+        int[] shape = [.. tensor.ShapeRef, 0];
+        if (tensor.Numel == 0)
+        {
+            if (numClasses <= 0)
+                throw new ArgumentException($"Can not infer total number of classes from empty tensor: give numClasses (got {numClasses}) for a tensor of shape {Guard.ShapeText(tensor.ShapeRef)}", nameof(numClasses));
+            shape[^1] = numClasses;
+            return Tensor.NewZeroed(DType.Int64, shape);
+        }
+        var ids = tensor.Contiguous().ToArray<long>();
+        long min = ids.Min(), max = ids.Max();
+        if (min < 0)
+            throw new ArgumentOutOfRangeException(nameof(tensor), $"Class values must be non-negative: tensor holds {min} at index {Array.IndexOf(ids, min)}");
+        if (numClasses == -1)
+        {
+            if (max >= int.MaxValue) throw new ArgumentOutOfRangeException(nameof(tensor), $"tensor holds class {max}: too many classes for one tensor");
+            numClasses = (int)max + 1;
+        }
+        else if (max >= numClasses)
+            throw new ArgumentOutOfRangeException(nameof(tensor), $"Class values must be smaller than num_classes: numClasses is {numClasses}, but tensor holds {max} at index {Array.IndexOf(ids, max)}");
+        shape[^1] = numClasses;
+        if ((long)ids.Length * numClasses > Array.MaxLength)
+            throw new ArgumentException($"one_hot of {ids.Length} indices with {numClasses} classes has more elements than a tensor can hold ({Array.MaxLength})", nameof(numClasses));
+        var result = Tensor.NewZeroed(DType.Int64, shape);
+        var r = result.AsSpan<long>();
+        for (int i = 0; i < ids.Length; i++) r[i * numClasses + (int)ids[i]] = 1;
+        return result;
+    }
+
     // ------------------------------------------------------------------ dropout
 
     /// <summary>

@@ -1,5 +1,7 @@
 // Parameter initialisation, as torch.nn.init: in-place fills (no autograd) with uniform,
 // normal and constant values, and the fan-based rules (kaiming, xavier) PyTorch's layers use.
+using System.Numerics.Tensors;
+
 namespace Recurrent.Nn;
 
 /// <summary>In-place initialisers for parameters, as <c>torch.nn.init</c>. Each returns the tensor it filled.</summary>
@@ -87,6 +89,66 @@ public static class Init
         };
         double bound = Math.Sqrt(3.0) * CalculateGain(nonlinearity, a) / Math.Sqrt(fan);
         return Uniform_(tensor, -bound, bound, generator);
+    }
+
+    /// <summary>
+    /// Fills with a (semi-)orthogonal matrix times <paramref name="gain"/>, as <c>nn.init.orthogonal_</c> (Saxe et al.
+    /// 2013), the usual initialisation of recurrent weights: the tensor is viewed as (size(0), rest); a normal random
+    /// matrix of that shape (transposed when it is wide) is factored Q R, Q's columns are signed so that R's diagonal is
+    /// positive, and Q (transposed back) fills it. So the rows are orthonormal when there are no more rows than columns,
+    /// the columns otherwise. An empty tensor is left as it is.
+    /// </summary>
+    /// <example><code>
+    /// foreach (var (name, p) in lstm.NamedParameters())
+    ///     if (name.StartsWith("weight_hh")) Init.Orthogonal_(p);
+    /// </code></example>
+    /// <exception cref="ArgumentException">The tensor has fewer than 2 dimensions, or is not floating point.</exception>
+    public static Tensor Orthogonal_(Tensor tensor, double gain = 1, Generator? generator = null)
+    {
+        Guard.NotNull(tensor, nameof(tensor));
+        Guard.Floating(tensor, nameof(tensor));
+        if (tensor.Dim < 2)
+            throw new ArgumentException($"Only tensors with 2 or more dimensions are supported, but got shape {Guard.ShapeText(tensor.ShapeRef)}", nameof(tensor));
+        if (tensor.Numel == 0) return tensor;
+        int rows = tensor.Size(0), cols = tensor.Numel / rows;
+        bool wide = rows < cols;
+        int m = wide ? cols : rows, n = wide ? rows : cols;   // the factored matrix: m x n, m >= n
+        var a = Tensor.Randn([m, n], DType.Float64, generator).ToArray<double>();
+        var q = OrthonormalColumns(a, m, n);
+        var filled = new double[rows * cols];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                filled[wide ? j * cols + i : i * cols + j] = q[i * n + j] * gain;
+        using (new NoGrad()) tensor.Copy_(Tensor.FromArray(filled, tensor.Shape).To(tensor.DType));
+        return tensor;
+    }
+
+    // Q of A = Q R (A: m x n row-major, m >= n) with R's diagonal positive: Gram-Schmidt, each column orthogonalised
+    // twice against the ones before it ("twice is enough", Giraud et al.), in float64 on columns held contiguous. That
+    // Q is the one Householder QR gives once its columns are multiplied by the signs of R's diagonal, which is
+    // PyTorch's recipe. Returns Q row-major.
+    private static double[] OrthonormalColumns(double[] a, int m, int n)
+    {
+        var cols = new double[(long)n * m];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) cols[(long)j * m + i] = a[i * n + j];
+        for (int j = 0; j < n; j++)
+        {
+            var cj = cols.AsSpan(j * m, m);
+            for (int pass = 0; pass < 2; pass++)
+                for (int k = 0; k < j; k++)
+                {
+                    var ck = cols.AsSpan(k * m, m);
+                    TensorPrimitives.MultiplyAdd(ck, -TensorPrimitives.Dot(ck, cj), cj, cj);
+                }
+            double norm = TensorPrimitives.Norm(cj);
+            // A normal random matrix has full rank with probability 1; a column that vanished is left at zero.
+            if (norm > 0) TensorPrimitives.Divide(cj, norm, cj);
+        }
+        var q = new double[(long)m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) q[i * n + j] = cols[(long)j * m + i];
+        return q;
     }
 
     /// <summary>Glorot uniform fill U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)), as <c>nn.init.xavier_uniform_</c>.</summary>

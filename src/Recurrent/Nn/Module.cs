@@ -119,14 +119,17 @@ public abstract class Module
     }
 
     // The module owning a dotted name and the name's last part.
-    private (Module Owner, string Leaf) Resolve(string name)
+    private (Module Owner, string Leaf) Resolve(string name, string argument = "name")
     {
-        Guard.NotNull(name, nameof(name));
+        Guard.NotNull(name, argument);
         var parts = name.Split('.');
         var m = this;
         for (int i = 0; i < parts.Length - 1; i++)
+        {
+            var parent = m;
             if (!m._modules.TryGetValue(parts[i], out m!))
-                throw new ArgumentException($"{TypeName} has no submodule `{string.Join(".", parts[..(i + 1)])}` (looking up \"{name}\")", nameof(name));
+                throw new ArgumentException($"{TypeName} has no submodule `{string.Join(".", parts[..(i + 1)])}` (looking up \"{name}\"); {(i == 0 ? "its" : $"`{string.Join(".", parts[..i])}`'s")} submodules are: {(parent._moduleOrder.Count == 0 ? "none" : string.Join(", ", parent._moduleOrder))}", argument);
+        }
         return (m, parts[^1]);
     }
 
@@ -228,15 +231,19 @@ public abstract class Module
     public IEnumerable<(string Name, Module Module)> NamedModules(string prefix = "")
     {
         var seen = new HashSet<Module>(ReferenceEqualityComparer.Instance);
-        return Walk(this, prefix);
+        foreach (var x in Walk(this, prefix, seen)) yield return x;
+    }
 
-        IEnumerable<(string, Module)> Walk(Module m, string path)
-        {
-            if (!seen.Add(m)) yield break;
-            yield return (path, m);
-            foreach (var n in m._moduleOrder)
-                foreach (var x in Walk(m._modules[n], path.Length == 0 ? n : path + "." + n)) yield return x;
-        }
+    /// <summary>Every registration of every descendant, a module registered twice under each of its names (the keys a
+    /// state dict has: quantized files name their int8 weights by them).</summary>
+    internal IEnumerable<(string Name, Module Module)> NamedModulesEveryRegistration(string prefix = "") => Walk(this, prefix, null);
+
+    private static IEnumerable<(string, Module)> Walk(Module m, string path, HashSet<Module>? seen)
+    {
+        if (seen is not null && !seen.Add(m)) yield break;
+        yield return (path, m);
+        foreach (var n in m._moduleOrder)
+            foreach (var x in Walk(m._modules[n], path.Length == 0 ? n : path + "." + n, seen)) yield return x;
     }
 
     /// <summary>This module and all descendants, each once, as <c>modules()</c>.</summary>
@@ -250,7 +257,7 @@ public abstract class Module
     {
         Guard.NotNull(target, nameof(target));
         if (target.Length == 0) return this;
-        var (owner, leaf) = Resolve(target);
+        var (owner, leaf) = Resolve(target, nameof(target));
         return owner._modules.TryGetValue(leaf, out var m)
             ? m
             : throw new ArgumentException($"{owner.TypeName} has no submodule `{leaf}` (looking up \"{target}\"); its submodules are: {(owner._moduleOrder.Count == 0 ? "none" : string.Join(", ", owner._moduleOrder))}", nameof(target));

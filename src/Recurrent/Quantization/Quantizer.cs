@@ -123,7 +123,8 @@ public static class Quantizer
             }
         }
         int quantized = 0;
-        foreach (var (prefix, m) in model.NamedModules())
+        // Under every name a shared module has, as the state dict lists it (and LoadQuantized reads it).
+        foreach (var (prefix, m) in model.NamedModulesEveryRegistration())
         {
             if (m is not IDynamicQuantizable { IsQuantized: true } q) continue;
             string p = prefix.Length == 0 ? "" : prefix + ".";
@@ -169,7 +170,7 @@ public static class Quantizer
         var consumed = new HashSet<string>(StringComparer.Ordinal);
         var installs = new List<(IDynamicQuantizable Module, Dictionary<string, QuantizedMatrix> Weights)>();
         var leaving = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (prefix, m) in model.NamedModules().ToList())
+        foreach (var (prefix, m) in model.NamedModulesEveryRegistration().ToList())
         {
             if (m is not IDynamicQuantizable q) continue;
             string p = prefix.Length == 0 ? "" : prefix + ".";

@@ -174,6 +174,64 @@ public sealed partial class Tensor
     public Tensor ArgMin(int? dim = null, bool keepDim = false)
         => dim is null ? Flatten().MaxMin(0, false, false, whole: true).Indices : MaxMin(dim.Value, keepDim, false).Indices;
 
+    /// <summary>
+    /// The <paramref name="k"/> largest elements along <paramref name="dim"/> (the smallest with
+    /// <paramref name="largest"/> false) and their indices, as <c>torch.topk(input, k, dim, largest, sorted)</c>:
+    /// <c>var (_, topi) = output.TopK(1)</c> picks a decoder's next token. The results are always in order (largest
+    /// first, or smallest first), which <paramref name="sorted"/> false allows; equal values keep their index order,
+    /// and NaN counts as larger than every number, as PyTorch's. Values is differentiable: its gradient goes back to the
+    /// chosen positions.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is negative or larger than the size of <paramref name="dim"/>.</exception>
+    public (Tensor Values, Tensor Indices) TopK(int k, int dim = -1, bool largest = true, bool sorted = true)
+    {
+        ThrowIfDisposed();
+        if (Dim == 0)
+        {
+            // A 0-dim tensor has one element: k is 0 or 1 (PyTorch treats it as size 1 along dim 0 or -1).
+            Guard.Dim(dim, 1);
+            var (v, i) = Unsqueeze(0).TopK(k, 0, largest, sorted);
+            return (v.Squeeze(0), i.Squeeze(0));
+        }
+        int d = Guard.Dim(dim, Dim);
+        int size = ShapeRef[d];
+        if (k < 0 || k > size)
+            throw new ArgumentOutOfRangeException(nameof(k), k, $"selected index k out of range: k must be in [0, {size}] (the size of dim {d} of a tensor of shape {Guard.ShapeText(ShapeRef)}), but got {k}");
+        using var trace = TraceScope.Begin();
+        var c = Contiguous();
+        var (outer, _, inner) = c.Split3(d);
+        var shape = (int[])ShapeRef.Clone();
+        shape[d] = k;
+        var idx = NewZeroed(DType.Int64, shape);
+        var ia = idx.Arr<long>();
+        var order = new int[size];
+        var keys = new double[size];
+        var longKeys = DType == DType.Int64 ? new long[size] : null;
+        Comparison<int> compare = longKeys is not null
+            ? (a, b) => largest ? longKeys[b].CompareTo(longKeys[a]) is var l && l != 0 ? l : a.CompareTo(b)
+                                : longKeys[a].CompareTo(longKeys[b]) is var m && m != 0 ? m : a.CompareTo(b)
+            // double.CompareTo orders NaN below every number; PyTorch's topk counts it above.
+            : (a, b) => (largest ? NanHigh(keys[b], keys[a]) : NanHigh(keys[a], keys[b])) is var f && f != 0 ? f : a.CompareTo(b);
+        for (int p = 0; p < outer; p++)
+            for (int q = 0; q < inner; q++)
+            {
+                int b = c.Offset + p * size * inner + q;
+                for (int i = 0; i < size; i++)
+                {
+                    order[i] = i;
+                    if (longKeys is not null) longKeys[i] = c.Arr<long>()[b + i * inner];
+                    else keys[i] = c.At(b + i * inner);
+                }
+                Array.Sort(order, compare);
+                for (int j = 0; j < k; j++) ia[(p * k + j) * inner + q] = order[j];
+            }
+        var values = Gather(d, idx);
+        trace.End()?.Op("TopK", (values, idx), [this], k, d, largest, sorted);
+        return (values, idx);
+
+        static int NanHigh(double x, double y) => double.IsNaN(x) ? (double.IsNaN(y) ? 0 : 1) : double.IsNaN(y) ? -1 : x.CompareTo(y);
+    }
+
     // whole: the reduction of the whole (flattened) tensor, without a dim.
     private (Tensor Values, Tensor Indices) MaxMin(int dim, bool keepDim, bool max, bool whole = false)
     {

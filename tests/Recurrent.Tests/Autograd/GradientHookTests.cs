@@ -84,6 +84,19 @@ public class GradientHookTests
     }
 
     [Fact]
+    public void AHandleRemovesItsOwnRegistration_OfADelegateRegisteredTwice()
+    {
+        var a = Tensor.FromArray(new double[] { 1 }).RequiresGrad_();
+        Func<Tensor, Tensor?> plusOne = g => g + 1.0, timesThree = g => g * 3.0;
+        a.RegisterHook(plusOne);
+        a.RegisterHook(timesThree);
+        var second = a.RegisterHook(plusOne);
+        second.Remove();
+        a.Sum().Backward();
+        Assert.Equal(new double[] { 6 }, D(a.Grad!));   // (1 + 1) * 3, not 1 * 3 + 1
+    }
+
+    [Fact]
     public void Refusals_NameWhatIsWrong()
     {
         var plain = Tensor.FromArray(new float[] { 1, 2 });
@@ -154,6 +167,28 @@ public class GradientHookTests
     }
 
     [Fact]
+    public void AHookedWeightsGradient_AddsToTheGradientItAlreadyHas()
+    {
+        // Without ZeroGrad the stack would add into the flat gradient buffer in place, past the hook.
+        var g = new Generator(4);
+        var lstm = new Lstm(3, 4, dtype: DType.Float64, generator: g);
+        var x = Tensor.Randn([5, 2, 3], DType.Float64, g);
+        double[] Grad() => D(lstm.GetParameter("weight_ih_l0").Grad!);
+        lstm.Forward(x).Output.Sum().Backward();
+        var once = Grad();
+        using (lstm.GetParameter("weight_ih_l0").RegisterHook(gr => gr * 10.0)) lstm.Forward(x).Output.Sum().Backward();
+        Assert.Equal(once.Select(v => 11 * v), Grad(), new ToleranceComparer(1e-12));
+        lstm.Forward(x).Output.Sum().Backward();
+        Assert.Equal(once.Select(v => 12 * v), Grad(), new ToleranceComparer(1e-12));
+    }
+
+    private sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
+    {
+        public bool Equals(double a, double b) => Math.Abs(a - b) <= tolerance * (1 + Math.Abs(a));
+        public int GetHashCode(double v) => 0;
+    }
+
+    [Fact]
     public void AHookThatZeroesTableRows_FreezesThemThroughAStackReadingPerId()
     {
         // Training only some rows of an embedding (new tokens added to a pretrained table): a hook on the table's
@@ -178,7 +213,8 @@ public class GradientHookTests
         Assert.Equal(plain, Table());
     }
 
-    // Whether a stack's output reaches the embedding's table directly (its node's first edge is the table's accumulator).
+    // Whether a stack read its embedding input per id, with the table's gradient sent past the output (its node's first
+    // edge is the table's accumulator).
     private static bool RoutedToTable(Tensor output, Embedding emb)
     {
         var node = output.GradFn!;
@@ -186,17 +222,23 @@ public class GradientHookTests
         return node.NextEdges[0].Node is AccumulateGrad acc && ReferenceEquals(acc.Leaf, emb.Weight);
     }
 
+    public enum When { BeforeTheForward, AfterTheForward, DuringTheBackward }
+
     [Theory]
-    [InlineData(false, false, false)]
-    [InlineData(true, false, false)]
-    [InlineData(true, true, false)]
-    [InlineData(true, false, true)]
-    public void AHookOnAnEmbeddingOutput_SeesTheStacksShare(bool afterTheForward, bool otherUse, bool twoStacks)
+    [InlineData(When.BeforeTheForward, false, false, false)]
+    [InlineData(When.AfterTheForward, false, false, false)]
+    [InlineData(When.AfterTheForward, true, false, false)]
+    [InlineData(When.AfterTheForward, false, true, false)]
+    [InlineData(When.AfterTheForward, false, false, true)]
+    [InlineData(When.AfterTheForward, true, true, true)]
+    [InlineData(When.DuringTheBackward, false, false, false)]
+    [InlineData(When.DuringTheBackward, true, false, true)]
+    public void AHookOnAnEmbeddingOutput_SeesTheStacksShare(When when, bool otherUse, bool twoStacks, bool batchFirst)
     {
         var g = new Generator(7);
         var emb = new Embedding(5, 4, dtype: DType.Float64, generator: g);
-        var lstm = new Lstm(4, 3, 2, dtype: DType.Float64, generator: g);
-        var gru = new Gru(4, 2, dtype: DType.Float64, generator: g);
+        var lstm = new Lstm(4, 3, 2, batchFirst: batchFirst, dtype: DType.Float64, generator: g);
+        var gru = new Gru(4, 2, batchFirst: batchFirst, dtype: DType.Float64, generator: g);
         var ids = Tensor.FromArray(new long[] { 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 4, 3 }, 6, 2);
         (double[] Seen, double[] Table) Run(bool hooked)
         {
@@ -204,16 +246,15 @@ public class GradientHookTests
             double[]? seen = null;
             var e = emb.Forward(ids);
             Tensor? hookInput = null;
-            if (hooked && !afterTheForward) e.RegisterHook(gr => { seen = D(gr); return gr * 2.0; });
+            Func<Tensor, Tensor?> hook = gr => { seen = D(gr); return gr * 2.0; };
+            if (hooked && when == When.BeforeTheForward) e.RegisterHook(hook);
             var (o, _) = lstm.Forward(e);
             var loss = o.SumProduct(o);
             if (twoStacks) loss = loss.Add(gru.Forward(e).Output.Sum());
-            if (hooked && afterTheForward)
-            {
-                Assert.True(RoutedToTable(o, emb));   // the stack read e per id and sends the table its gradient
-                e.RegisterHook(gr => { seen = D(gr); return gr * 2.0; });
-                Assert.False(RoutedToTable(o, emb));
-            }
+            if (hooked && when != When.BeforeTheForward) Assert.True(RoutedToTable(o, emb));   // the stack read e per id
+            if (hooked && when == When.AfterTheForward) e.RegisterHook(hook);
+            // From a hook that runs before the stack's node: the engine has already counted its dependencies.
+            if (hooked && when == When.DuringTheBackward) o.RegisterHook(gr => { e.RegisterHook(hook); return null; });
             if (otherUse) loss = loss.Add(e.Mul(e).Sum());
             if (!hooked)
             {

@@ -2,7 +2,9 @@
 // initialisation by module type), requires_grad_(False) (freezing), children(), modules() (each module once),
 // buffers() and get_submodule(target).
 using Recurrent.Nn;
+using Recurrent.IO;
 using Recurrent.Optim;
+using Recurrent.Quantization;
 
 namespace Recurrent.Tests.Nn;
 
@@ -93,11 +95,35 @@ public class ModuleTraversalTests
         // modules() lists a module registered twice once; named_modules() with its first name.
         Assert.Equal([model, model.Embedding, model.Rnn, shared], model.Modules());
         Assert.Equal(["", "embedding", "rnn", "head"], model.NamedModules().Select(m => m.Name));
+        var modules = model.Modules();
+        Assert.Equal(modules.ToList(), modules.ToList());   // enumerable again
         // The printed tree and the state dict keep both registrations, as PyTorch's repr and state_dict().
         Assert.Contains("(head_again): Linear(in_features=4, out_features=5, bias=True)", model.ToString());
         Assert.Contains("head_again.weight", model.StateDict().Keys);
         Assert.Single(model.Buffers());
         Assert.Equal([0f], model.Buffers().Single().ToArray<float>());
+    }
+
+    [Fact]
+    public void AQuantizedModelWithAModuleRegisteredTwice_SavesAndLoadsUnderBothNames()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"shared-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var shared = new Linear(4, 5, generator: new Generator(9));
+            var model = Quantizer.QuantizeDynamic(new Tagger(shared));
+            model.Eval();
+            Quantizer.SaveQuantized(model, path);
+            var names = SafeTensorsFile.Read(path).Names.ToHashSet();
+            Assert.Contains("head.weight", names);
+            Assert.Contains("head_again.weight", names);
+            var again = new Tagger(new Linear(4, 5, generator: new Generator(1)));
+            Quantizer.LoadQuantized(again, path);
+            again.Eval();
+            var x = Tensor.Randn(2, 4);
+            Assert.Equal(model.Head.Forward(x).ToArray<float>(), again.Head.Forward(x).ToArray<float>());
+        }
+        finally { File.Delete(path); }
     }
 
     [Fact]
@@ -112,7 +138,9 @@ public class ModuleTraversalTests
         Assert.Contains("Tagger has no submodule `cnn`", e.Message);
         Assert.Contains("embedding, rnn, head", e.Message);
         e = Assert.Throws<ArgumentException>(() => model.GetSubmodule("encoder.rnn"));
+        Assert.Equal("target", e.ParamName);
         Assert.Contains("no submodule `encoder`", e.Message);
+        Assert.Contains("its submodules are: tagger", e.Message);
         Assert.Contains("its submodules are: none", Assert.Throws<ArgumentException>(() => model.GetSubmodule("tagger.rnn.cell")).Message);
     }
 }

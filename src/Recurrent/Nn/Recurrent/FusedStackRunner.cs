@@ -97,7 +97,6 @@ internal sealed class FusedStackNode<T> : Node, IRoutesAroundLookup where T : un
     private Tensor? _x, _h0, _c0;
     private Tensor? _cache, _mask, _xu;
     private readonly InputGroups? _groups;
-    private readonly Edge _inputEdge;
     private volatile bool _unrouted;
 
     public FusedStackNode(RnnStackSizes sizes, int[] batchSizes, Tensor x, Tensor h0, Tensor? c0, FlatParameters weights, Tensor cache, Tensor? mask,
@@ -114,11 +113,17 @@ internal sealed class FusedStackNode<T> : Node, IRoutesAroundLookup where T : un
         _c0 = c0;
         _cache = cache;
         _mask = mask;
-        var edges = new Edge[3 + weights.Views.Length];
-        // Grouped rows whose gradient goes to the table: the first edge is the lookup's own edge to the table.
-        _inputEdge = EdgeOf(x);
-        edges[0] = groups is { RouteToTable: true } ? groups.Lookup.Node!.NextEdges[0] : _inputEdge;
-        if (groups is { RouteToTable: true }) groups.Lookup.AddRouted(this);
+        // Grouped rows whose gradient goes to the table: the first edge is the lookup's own edge to the table, and one
+        // more edge, last, is x's own, which carries the rows instead once a hook on the embedding output stops the
+        // routing (StopRouting). The edges never change, so the engine's dependency counts hold whenever that happens.
+        bool routed = groups is { RouteToTable: true };
+        var edges = new Edge[3 + weights.Views.Length + (routed ? 1 : 0)];
+        edges[0] = routed ? groups!.Lookup.Node!.NextEdges[0] : EdgeOf(x);
+        if (routed)
+        {
+            edges[^1] = EdgeOf(x);
+            groups!.Lookup.AddRouted(this);
+        }
         edges[1] = EdgeOf(h0);
         edges[2] = EdgeOf(c0);
         for (int i = 0; i < weights.Views.Length; i++) edges[3 + i] = EdgeOf(weights.Views[i]);
@@ -128,18 +133,14 @@ internal sealed class FusedStackNode<T> : Node, IRoutesAroundLookup where T : un
     public override string Name => "FusedRnnBackward0";
 
     /// <inheritdoc/>
-    public void StopRouting()
-    {
-        NextEdges[0] = _inputEdge;
-        _unrouted = true;
-    }
+    public void StopRouting() => _unrouted = true;
 
     public override Tensor?[] Apply(Tensor?[] gradOutputs)
     {
         if (_x is null || _cache is null)
             throw new InvalidOperationException("Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .Backward(). Specify retainGraph: true (Backward(retainGraph: true)) if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.");
         var views = _weights.Views;
-        var result = new Tensor?[3 + views.Length];
+        var result = new Tensor?[NextEdges.Length];
         var groups = _groups;
         // A RetainGrad() on the embedding's output after this forward: that gradient must hold this stack's share, so the
         // input gradient is computed per row (the ordinary backward: the forward's cache is the same), summed per id for
@@ -163,7 +164,7 @@ internal sealed class FusedStackNode<T> : Node, IRoutesAroundLookup where T : un
             _x.AsSpan<T>(), _c0 is null ? ReadOnlySpan<T>.Empty : _c0.AsSpan<T>(), _weights.Buffer.AsSpan<T>(), _sizes, _batchSizes,
             _mask is null ? ReadOnlySpan<T>.Empty : _mask.AsSpan<T>(),
             kernelGroups is null ? ReadOnlySpan<int>.Empty : kernelGroups.RowGroup, kernelGroups is null || _xu is null ? ReadOnlySpan<T>.Empty : _xu.AsSpan<T>());
-        if (dRows is not null && unrouted) result[0] = groups!.InInputLayout(dRows);
+        if (dRows is not null && unrouted) result[^1] = dRows;   // x's own edge: the stack's time-major rows
         else if (dRows is not null)
         {
             var rows = dRows.AsSpan<T>();
@@ -250,6 +251,7 @@ internal sealed class FusedStackNode<T> : Node, IRoutesAroundLookup where T : un
     public override void Release()
     {
         _x = _h0 = _c0 = _xu = null;
+        if (_groups is { RouteToTable: true } routed) routed.Lookup.RemoveRouted(this);
         _groups?.Return();
         _cache?.ReleaseWorkspace();
         _mask?.ReleaseWorkspace();

@@ -8,7 +8,9 @@
 //             node's first edge is the embedding's weight, not the looked-up rows, and the embedding's own
 //             node only sees gradients from the output's other uses, which AccumulateGrad adds to ours. A hook
 //             registered on the output after the forward ends that (EmbeddingLookup.StopRouting): the hook must see
-//             the whole gradient, so the stack hands its rows to the output's node as an ungrouped stack does.
+//             the whole gradient, so the stack hands its rows to the output's node as an ungrouped stack does, on
+//             a last edge to x that a routed node always has (it carries nothing while routed), so that the
+//             engine's dependency counts stay right even when the hook is registered during a backward.
 // padding_idx and scale_grad_by_freq apply to the per-id gradient as EmbeddingBackward0 applies them
 // per row. Only the grouping (which rows share an id) comes from the lookup: the runner checks that the
 // rows of each group are bitwise equal before it groups them, so an output changed in place after the
@@ -58,6 +60,14 @@ internal sealed class EmbeddingLookup
         lock (more) more.Add(stack);
     }
 
+    /// <summary>Forgets a stack whose backward is done (its node released), so that a long-lived output does not keep
+    /// the graphs of every stack that ever read it.</summary>
+    public void RemoveRouted(IRoutesAroundLookup stack)
+    {
+        if (ReferenceEquals(Interlocked.CompareExchange(ref _routed, null, stack), stack)) return;
+        if (Volatile.Read(ref _moreRouted) is { } more) lock (more) more.Remove(stack);
+    }
+
     /// <summary>Makes every stack that read the output hand its gradient to the output instead (a hook was registered
     /// on it after they ran).</summary>
     public void StopRouting()
@@ -77,7 +87,7 @@ internal sealed class EmbeddingLookup
 /// <summary>A backward node that sends an embedding output's gradient to the table past the output (see the file header).</summary>
 internal interface IRoutesAroundLookup
 {
-    /// <summary>From now on hands the gradient to the output's own node (its first edge becomes the output's).</summary>
+    /// <summary>From now on hands the gradient to the output's own node (on its last edge, x's, instead of the table's).</summary>
     void StopRouting();
 }
 
