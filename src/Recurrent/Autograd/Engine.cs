@@ -103,15 +103,19 @@ internal static class Engine
         while (ready.Count > 0)
         {
             var node = ready.Dequeue();
-            buffers.Remove(node, out var gin);
-            gin ??= state.NewBuffer(node.NumOutputs);
-            if (node.HasHooks) node.RunHooks(gin);
-            var retained = node.Retained;
-            for (int k = 0; k < retained.Count; k++)
-                if (gin[retained[k].OutputNr] is { } rg) AccumulateGrad.Accumulate(retained[k].Tensor, rg);
-            bool anyGrad = false;
-            foreach (var g in gin) if (g is not null) { anyGrad = true; break; }
-            var gout = anyGrad ? Apply(node, gin) : Array.Empty<Tensor?>();
+            // A node no gradient reached (a routed stack's idle edge to its input, an output nobody used) only passes
+            // its turn on to the nodes it points at.
+            var gout = Array.Empty<Tensor?>();
+            if (buffers.Remove(node, out var gin))
+            {
+                if (node.HasHooks) node.RunHooks(gin);
+                var retained = node.Retained;
+                for (int k = 0; k < retained.Count; k++)
+                    if (gin[retained[k].OutputNr] is { } rg) AccumulateGrad.Accumulate(retained[k].Tensor, rg);
+                bool anyGrad = false;
+                foreach (var g in gin) if (g is not null) { anyGrad = true; break; }
+                if (anyGrad) gout = Apply(node, gin);
+            }
             executed.Add(node);
             for (int i = 0; i < node.NextEdges.Length; i++)
             {
@@ -122,7 +126,7 @@ internal static class Engine
                 deps[e.Node] = left;
                 if (left == 0) ready.Enqueue(e.Node, -e.Node.SequenceNr);
             }
-            if (gin.Length == 1 && !ReferenceEquals(gin, gout) && node is AccumulateGrad or FunctionNode { TakesGradientOnly: true })
+            if (gin is { Length: 1 } && !ReferenceEquals(gin, gout) && node is AccumulateGrad or FunctionNode { TakesGradientOnly: true })
             {
                 gin[0] = null;
                 state.SpareOnes.Push(gin);

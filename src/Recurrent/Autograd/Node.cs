@@ -28,33 +28,46 @@ internal abstract class Node
     /// <summary>One edge per forward input; Node null when that input needs no gradient.</summary>
     public Edge[] NextEdges { get; protected init; } = Array.Empty<Edge>();
 
-    private List<(int OutputNr, Tensor Tensor)>? _retained;
+    // What few nodes have, out of line (one field on every node of every step): outputs that retain their gradient,
+    // and gradient hooks per output.
+    private sealed class Extras
+    {
+        public List<(int OutputNr, Tensor Tensor)>? Retained;
+        public GradientHooks?[]? Hooks;
+    }
+
+    private Extras? _extras;
+
+    private Extras Extra => Volatile.Read(ref _extras) ?? Interlocked.CompareExchange(ref _extras, new Extras(), null) ?? _extras!;
 
     /// <summary>Non-leaf outputs that asked for <c>retain_grad()</c> (empty for almost every node, so made on first use).</summary>
-    public IReadOnlyList<(int OutputNr, Tensor Tensor)> Retained => (IReadOnlyList<(int, Tensor)>?)_retained ?? Array.Empty<(int, Tensor)>();
+    public IReadOnlyList<(int OutputNr, Tensor Tensor)> Retained => (IReadOnlyList<(int, Tensor)>?)_extras?.Retained ?? Array.Empty<(int, Tensor)>();
 
     /// <summary>Records an output that asked for <c>retain_grad()</c>.</summary>
-    public void Retain(int outputNr, Tensor tensor) => (_retained ??= new()).Add((outputNr, tensor));
-
-    private GradientHooks?[]? _hooks;
+    public void Retain(int outputNr, Tensor tensor)
+    {
+        var x = Extra;
+        lock (x) (x.Retained ??= new()).Add((outputNr, tensor));
+    }
 
     /// <summary>Whether any output of this node has gradient hooks (<see cref="Tensor.RegisterHook(Func{Tensor, Tensor?})"/> on a non-leaf).</summary>
-    public bool HasHooks => Volatile.Read(ref _hooks) is not null;
+    public bool HasHooks => Volatile.Read(ref _extras) is { Hooks: not null };
 
     /// <summary>The hooks of output <paramref name="outputNr"/>'s gradient, made on first use.</summary>
     public GradientHooks HooksFor(int outputNr)
     {
-        var all = Volatile.Read(ref _hooks) ?? Interlocked.CompareExchange(ref _hooks, new GradientHooks?[NumOutputs], null) ?? _hooks!;
+        var x = Extra;
+        var all = Volatile.Read(ref x.Hooks) ?? Interlocked.CompareExchange(ref x.Hooks, new GradientHooks?[NumOutputs], null) ?? x.Hooks!;
         return Volatile.Read(ref all[outputNr]) ?? Interlocked.CompareExchange(ref all[outputNr], new GradientHooks(), null) ?? all[outputNr]!;
     }
 
     /// <summary>Whether output <paramref name="outputNr"/>'s gradient has a hook registered now.</summary>
-    public bool HasHooksOn(int outputNr) => Volatile.Read(ref _hooks) is { } all && all[outputNr] is { IsEmpty: false };
+    public bool HasHooksOn(int outputNr) => _extras?.Hooks is { } all && all[outputNr] is { IsEmpty: false };
 
     /// <summary>Passes each gradient in <paramref name="gradOutputs"/> through its output's hooks (the engine, before <see cref="Apply"/>).</summary>
     public void RunHooks(Tensor?[] gradOutputs)
     {
-        var all = Volatile.Read(ref _hooks)!;
+        var all = _extras!.Hooks!;
         for (int i = 0; i < all.Length && i < gradOutputs.Length; i++)
             if (all[i] is { } hooks && gradOutputs[i] is { } g) gradOutputs[i] = hooks.Run(g);
     }

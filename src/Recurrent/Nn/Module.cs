@@ -439,6 +439,7 @@ public abstract class Module
                     {
                         using (new NoGrad()) c = p.Detach().To(dtype);
                         c = c.RequiresGrad_(p.RequiresGrad).DetachFromDisposeScope();
+                        c.KeepGradHooksOf(p);   // PyTorch converts param.data in place: its hooks stay
                         converted[p] = c;
                     }
                     Own(c);

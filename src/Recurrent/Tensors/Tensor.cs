@@ -286,6 +286,14 @@ public sealed partial class Tensor
     /// <summary>A leaf's gradient hooks (<see cref="RegisterHook(Func{Tensor, Tensor?})"/>), or null when none was ever registered.</summary>
     internal GradientHooks? GradHooks => _extras?.GradHooks;
 
+    /// <summary>Gives this leaf the gradient hooks of <paramref name="replaced"/>, the parameter it takes the place of
+    /// (a conversion or re-flattening makes a new tensor where PyTorch keeps the Parameter object): the same list, so the
+    /// handles still remove them.</summary>
+    internal void KeepGradHooksOf(Tensor replaced)
+    {
+        if (replaced.GradHooks is { } hooks) Extra.GradHooks = hooks;
+    }
+
     /// <summary>Whether this tensor's gradient passes through a hook now: a leaf's own hooks, or a non-leaf's on its node.</summary>
     internal bool HasGradHooks => GradFn is { } fn ? fn.HasHooksOn(OutputNr) : _extras?.GradHooks is { IsEmpty: false };
 

@@ -189,6 +189,30 @@ public class GradientHookTests
     }
 
     [Fact]
+    public void HooksStayWithAParameter_ThroughToDTypeAndReflattening()
+    {
+        // PyTorch's module.to(dtype) and flatten_parameters() keep the Parameter objects and so their hooks; ours make
+        // new tensors, which take the hooks (and the handles still remove them).
+        var lstm = new Lstm(3, 4, generator: new Generator(6));
+        var linear = new Linear(4, 2, generator: new Generator(7));
+        int lstmCalls = 0, linearCalls = 0;
+        var h1 = lstm.GetParameter("weight_hh_l0").RegisterHook(g => { lstmCalls++; return g * 0.0; });
+        var h2 = linear.Weight.RegisterHook(g => { linearCalls++; return null; });
+        lstm.Double();
+        linear.Double();
+        var x = Tensor.Randn([5, 2, 3], DType.Float64, new Generator(8));
+        linear.Forward(lstm.Forward(x).Output).Sum().Backward();
+        Assert.Equal((1, 1), (lstmCalls, linearCalls));
+        Assert.All(lstm.GetParameter("weight_hh_l0").Grad!.ToArray<double>(), v => Assert.Equal(0.0, v));
+        h1.Remove();
+        h2.Remove();
+        lstm.ZeroGrad();
+        linear.Forward(lstm.Forward(x).Output).Sum().Backward();
+        Assert.Equal((1, 1), (lstmCalls, linearCalls));
+        Assert.Contains(lstm.GetParameter("weight_hh_l0").Grad!.ToArray<double>(), v => v != 0);
+    }
+
+    [Fact]
     public void AHookThatZeroesTableRows_FreezesThemThroughAStackReadingPerId()
     {
         // Training only some rows of an embedding (new tokens added to a pretrained table): a hook on the table's

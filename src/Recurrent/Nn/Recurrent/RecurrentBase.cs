@@ -284,6 +284,7 @@ public abstract class RecurrentBase : Module, IDynamicQuantizable
             var view = next.Views[i];
             using (new NoGrad()) view.Copy_(old.Detach());
             view.RequiresGrad = old.RequiresGrad;
+            view.KeepGradHooksOf(old);   // PyTorch keeps the Parameter object, and its hooks with it
             ReplaceParameter(_flatWeightsNames[i], view);
         }
         _flat = next;
