@@ -115,6 +115,19 @@ public class OpsExportTests
     }
 
     [Fact]
+    public void WhereAndMaskedFill_AsAttentionMasksScores()
+    {
+        // A comparison of graph values as the condition, a constant mask broadcast over the batch, a scalar other side.
+        Check("where", xs =>
+        {
+            var x = xs[0];
+            var mask = Tensor.FromArray(new float[] { 1, 1, 0, 1, 0, 1 });
+            var masked = x.MaskedFill(mask.Eq(Tensor.Scalar(0.0)), double.NegativeInfinity).Softmax(-1);
+            return [Tensor.Where(x > 0.0, x, x * 0.1), Tensor.Where(x < 0.5, x, 2.0), masked, x.MaskedFill(x > 1.0, 1.0)];
+        }, SeqBatch(6));
+    }
+
+    [Fact]
     public void OneHotBuiltWithOps()
     {
         const int V = 7;

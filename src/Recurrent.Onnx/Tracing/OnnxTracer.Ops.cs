@@ -245,6 +245,21 @@ internal sealed partial class OnnxTracer
                     OnnxAttribute.Of("axis", (long)d), OnnxAttribute.Of("keepdims", keep ? 1L : 0L)));
                 return;
             }
+            case "Where":
+            {
+                var r = (Tensor)result;
+                var type = ElementType(r.DType);
+                var c = Lookup(inputs[0]!, "Where");
+                var a = Lookup(inputs[1]!, "Where");
+                var b = Lookup(inputs[2]!, "Where");
+                if (a.Type != type) a = G.Cast(a, type);
+                if (b.Type != type) b = G.Cast(b, type);
+                // Our conditions are 0/1 numbers (no bool dtype): nonzero is true, as a Cast to bool makes it.
+                var cond = c.Type == OnnxElementType.Bool ? c : G.Cast(c, OnnxElementType.Bool);
+                var dims = BroadcastDims(new Value("", type, BroadcastDims(cond, a)), b);
+                Bind(r, G.Node("Where", [cond, a, b], type, dims));
+                return;
+            }
             case "TopK":
             {
                 var (values, indices) = ((Tensor, Tensor))result;

@@ -254,3 +254,61 @@ public class OrthogonalInitTests
         Assert.Contains("Only tensors with 2 or more dimensions are supported, but got shape [5]", e.Message);
     }
 }
+
+public class WhereTests
+{
+    [Fact]
+    public void ChoosesWithBroadcasting_AndPromotes()
+    {
+        var cond = Tensor.FromArray(new long[] { 1, 0, 1 }, 3, 1);
+        var x = Tensor.FromArray(new float[] { 1, 2, 3, 4 }, 1, 4);
+        var r = Tensor.Where(cond, x, -1.0);
+        Assert.Equal([3, 4], r.Shape);
+        Assert.Equal(DType.Float32, r.DType);
+        Assert.Equal(new float[] { 1, 2, 3, 4, -1, -1, -1, -1, 1, 2, 3, 4 }, r.ToArray<float>());
+        var promoted = Tensor.Where(x > 2.0, x, Tensor.Zeros([4], DType.Float64));
+        Assert.Equal(DType.Float64, promoted.DType);
+        Assert.Equal(new double[] { 0, 0, 3, 4 }, promoted.ToArray<double>());
+        var ints = Tensor.Where(Tensor.FromArray(new long[] { 0, 1 }), Tensor.FromArray(new long[] { 5, 6 }), Tensor.FromArray(new long[] { 7, 8 }));
+        Assert.Equal(new long[] { 7, 6 }, ints.ToArray<long>());
+        var e = Assert.Throws<ArgumentException>(() => Tensor.Where(Tensor.Ones(2), Tensor.Ones(3), Tensor.Ones(3)));
+        Assert.Contains("where: condition [2], input [3] and other [3] do not broadcast", e.Message);
+    }
+
+    [Fact]
+    public void Gradients_GoToTheChosenSide_AndAnInfiniteUnchosenValueStaysOut()
+    {
+        var g = new Generator(12);
+        var cond = Tensor.FromArray(new double[] { 1, 0, 0, 1, 1, 0 }, 2, 3);
+        var x = Tensor.Randn([2, 3], DType.Float64, g).RequiresGrad_();
+        var y = Tensor.Randn([3], DType.Float64, g).RequiresGrad_();
+        Assert.Null(GradCheck.Check(t => [Tensor.Where(cond, t[0], t[1])], [x, y]));
+
+        var withInf = Tensor.FromArray(new double[] { double.PositiveInfinity, 1 }).RequiresGrad_();
+        var other = Tensor.FromArray(new double[] { 5, 6 }).RequiresGrad_();
+        var r = Tensor.Where(Tensor.FromArray(new long[] { 0, 1 }), withInf, other);
+        Assert.Equal(new double[] { 5, 1 }, r.ToArray<double>());
+        r.Mul(3.0).Sum().Backward();
+        Assert.Equal(new double[] { 0, 3 }, withInf.Grad!.ToArray<double>());
+        Assert.Equal(new double[] { 3, 0 }, other.Grad!.ToArray<double>());
+    }
+
+    [Fact]
+    public void MaskedFill_GivesPaddedPositionsZeroAttention()
+    {
+        // scores (B=2, T=4), the second sequence 2 steps long: masked_fill(mask == 0, -inf).softmax(-1).
+        var scores = Tensor.Randn([2, 4], DType.Float64, new Generator(3)).RequiresGrad_();
+        var mask = Tensor.FromArray(new long[] { 1, 1, 1, 1, 1, 1, 0, 0 }, 2, 4);
+        var weights = scores.MaskedFill(mask.Eq(Tensor.Scalar(0L)), double.NegativeInfinity).Softmax(-1);
+        var w = weights.ToArray<double>();
+        Assert.Equal(0.0, w[6]);
+        Assert.Equal(0.0, w[7]);
+        Assert.Equal(1.0, w[4] + w[5], 12);
+        weights.Mul(Tensor.Randn([2, 4], DType.Float64, new Generator(4))).Sum().Backward();
+        var grad = scores.Grad!.ToArray<double>();
+        Assert.All(grad, v => Assert.True(double.IsFinite(v)));
+        Assert.Equal(0.0, grad[6]);
+        Assert.Equal(0.0, grad[7]);
+        Assert.Null(GradCheck.Check(t => [t[0].MaskedFill(mask.Eq(Tensor.Scalar(0L)), -1e4)], [scores.Detach().RequiresGrad_()]));
+    }
+}
