@@ -13,6 +13,7 @@ public static class Demos
         new Demo("hello-embedding", "\"hello\" -> \"ohlol\" with Embedding -> 2-layer batch_first RNN -> Linear", w => HelloOhlol.TrainEmbeddingRnn(w)),
         new Demo("hand-built-cells", "RNN of Linear layers (i2h, i2o, LogSoftmax); LSTM and GRU cells from one Linear per gate, checked against LSTMCell and GRUCell", w => HandBuiltCellsDemo.Run(w)),
         new Demo("lstm-tagger", "LSTM part-of-speech tagger on a toy tagged corpus", w => LstmTaggerDemo.Run(w)),
+        new Demo("seq2seq-attention", "GRU encoder and Bahdanau-attention decoder (PyTorch's translation tutorial) learning to reverse digit strings; greedy decoding with topk(1)", w => AttentionSeq2SeqDemo.Run(w)),
         new Demo("shapes", "Shape walk-through: RNN(1027, 256); RNN/LSTM/GRU(20, 50, 2) on (100, 32, 20)", w => ShapeWalkthrough.Run(w)),
     };
 
