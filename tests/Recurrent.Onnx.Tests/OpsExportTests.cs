@@ -110,7 +110,8 @@ public class OpsExportTests
             var (top, topi) = x.TopK(2);
             var (low, lowi) = x.TopK(2, dim: 1, largest: false);   // the batch is 2, 3 or 4
             var (_, next) = x.TopK(1);
-            return [top, topi, low, lowi, next.Squeeze(-1), top.Sum(-1)];
+            var (steps, stepi) = x.TopK(x.Size(0), dim: 0);          // k is the dynamic length: the whole axis at any length
+            return [top, topi, low, lowi, next.Squeeze(-1), top.Sum(-1), steps, stepi];
         }, SeqBatch(5));
     }
 

@@ -267,9 +267,20 @@ internal sealed partial class OnnxTracer
                 int k = (int)args[0]!, d = (int)args[1]!;
                 if (x.Rank == 0)
                     throw new OnnxExportException("TopK of a 0-dim tensor cannot be exported (ONNX's TopK needs an axis): Unsqueeze(0) it first.");
-                var dims = x.Dims.Select((s, i) => i == d ? SymDim.Const(k) : s).ToArray();
-                // ONNX's TopK orders equal values by index, as ours; its results are always sorted when asked, as ours.
-                var outs = G.NodeMulti("TopK", [x, G.Ints(k)], [(x.Type, dims), (OnnxElementType.Int64, dims)],
+                // k equal to a dynamic dimension's example is that dimension (x.TopK(x.Size(-1)) sorts the whole axis at
+                // any length); any other k that equals a dynamic size was read with Size(...) and would be frozen.
+                Value kValue;
+                SymDim kDim;
+                if (!x.Dims[d].IsConst && x.Dims[d].Example == k) (kValue, kDim) = (G.Dim(x.Dims[d]), x.Dims[d]);
+                else
+                {
+                    CheckBakedSize(k, "TopK");
+                    (kValue, kDim) = (G.Ints(k), SymDim.Const(k));
+                }
+                var dims = x.Dims.Select((s, i) => i == d ? kDim : s).ToArray();
+                // ONNX's TopK orders equal values by index and sorts, as ours; it does not order NaN (ours and PyTorch's
+                // count it as the largest), so a NaN input can differ.
+                var outs = G.NodeMulti("TopK", [x, kValue], [(x.Type, dims), (OnnxElementType.Int64, dims)],
                     OnnxAttribute.Of("axis", (long)d), OnnxAttribute.Of("largest", (bool)args[2]! ? 1L : 0L), OnnxAttribute.Of("sorted", 1L));
                 Bind(values, outs[0]);
                 Bind(indices, outs[1]);

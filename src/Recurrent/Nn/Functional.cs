@@ -261,7 +261,7 @@ public static partial class Functional
             if (numClasses <= 0)
                 throw new ArgumentException($"Can not infer total number of classes from empty tensor: give numClasses (got {numClasses}) for a tensor of shape {Guard.ShapeText(tensor.ShapeRef)}", nameof(numClasses));
             shape[^1] = numClasses;
-            return Tensor.NewZeroed(DType.Int64, shape);
+            return TraceRecorder.MarkConstant(Tensor.NewZeroed(DType.Int64, shape));
         }
         var ids = tensor.Contiguous().ToArray<long>();
         long min = ids.Min(), max = ids.Max();
@@ -280,7 +280,8 @@ public static partial class Functional
         var result = Tensor.NewZeroed(DType.Int64, shape);
         var r = result.AsSpan<long>();
         for (int i = 0; i < ids.Length; i++) r[i * numClasses + (int)ids[i]] = 1;
-        return result;
+        // Built from the values (read, so a traced graph input is refused there): a constant of the trace.
+        return TraceRecorder.MarkConstant(result);
     }
 
     // ------------------------------------------------------------------ dropout

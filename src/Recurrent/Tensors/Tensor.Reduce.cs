@@ -179,8 +179,8 @@ public sealed partial class Tensor
     /// <paramref name="largest"/> false) and their indices, as <c>torch.topk(input, k, dim, largest, sorted)</c>:
     /// <c>var (_, topi) = output.TopK(1)</c> picks a decoder's next token. The results are always in order (largest
     /// first, or smallest first), which <paramref name="sorted"/> false allows; equal values keep their index order,
-    /// and NaN counts as larger than every number, as PyTorch's. Values is differentiable: its gradient goes back to the
-    /// chosen positions.
+    /// and NaN counts as larger than every number, as PyTorch's (ONNX Runtime's TopK, in an exported graph, does not
+    /// order NaN). Values is differentiable: its gradient goes back to the chosen positions.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is negative or larger than the size of <paramref name="dim"/>.</exception>
     public (Tensor Values, Tensor Indices) TopK(int k, int dim = -1, bool largest = true, bool sorted = true)
@@ -221,6 +221,15 @@ public sealed partial class Tensor
                     order[i] = i;
                     if (longKeys is not null) longKeys[i] = c.Arr<long>()[b + i * inner];
                     else keys[i] = c.At(b + i * inner);
+                }
+                if (k == 1)
+                {
+                    // A decoder's greedy step: one pass for the first element that sorts first, no sort.
+                    int best = 0;
+                    for (int i = 1; i < size; i++)
+                        if (compare(i, best) < 0) best = i;
+                    ia[p * inner + q] = best;
+                    continue;
                 }
                 Array.Sort(order, compare);
                 for (int j = 0; j < k; j++) ia[(p * k + j) * inner + q] = order[j];

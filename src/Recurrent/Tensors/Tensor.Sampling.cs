@@ -49,19 +49,27 @@ public sealed partial class Tensor
         var scores = new double[categories];
         var order = new int[categories];
         var cumulative = new double[categories];
+        Comparison<int>? byScore = null;
         for (int r = 0; r < rows; r++)
         {
             var row = w.AsSpan(r * categories, categories);
             var outRow = output.AsSpan(r * numSamples, numSamples);
             if (!replacement || numSamples == 1)
             {
-                // The largest p / q with q ~ Exp(1), q = -log(1 - u): one draw per category.
-                for (int j = 0; j < categories; j++)
+                // The largest p / q with q ~ Exp(1), q = -log(1 - u): one draw per category (+ 0.0: u = 0 gives q = +0,
+                // so a positive weight scores +inf, the top, not -inf; a zero weight then scores NaN, which sorts last).
+                for (int j = 0; j < categories; j++) scores[j] = row[j] / (-Math.Log(1 - gen.NextDouble()) + 0.0);
+                if (numSamples == 1)
                 {
-                    scores[j] = row[j] / -Math.Log(1 - gen.NextDouble());
-                    order[j] = j;
+                    // One sample: the first largest score, without a sort (a sampler's next token).
+                    int best = 0;
+                    for (int j = 1; j < categories; j++)
+                        if (scores[j] > scores[best] || (double.IsNaN(scores[best]) && !double.IsNaN(scores[j]))) best = j;
+                    outRow[0] = best;
+                    continue;
                 }
-                Array.Sort(order, (a, b) => scores[b].CompareTo(scores[a]) is var c && c != 0 ? c : a.CompareTo(b));
+                for (int j = 0; j < categories; j++) order[j] = j;
+                Array.Sort(order, byScore ??= (a, b) => scores[b].CompareTo(scores[a]) is var c && c != 0 ? c : a.CompareTo(b));
                 for (int s = 0; s < numSamples; s++) outRow[s] = order[s];
             }
             else

@@ -58,11 +58,12 @@ public sealed partial class Tensor
     }
 
     /// <summary><paramref name="input"/> where <paramref name="condition"/> is nonzero, else the number
-    /// <paramref name="other"/> (in input's dtype), as <c>torch.where(condition, input, other)</c> with a scalar.</summary>
+    /// <paramref name="other"/>, as <c>torch.where(condition, input, other)</c> with a Python number: typed as PyTorch
+    /// types one against input (an int64 input and a fraction or an infinity give float32).</summary>
     public static Tensor Where(Tensor condition, Tensor input, double other)
     {
         Guard.NotNull(input, nameof(input));
-        return Where(condition, input, Scalar(other, input.DType));
+        return Where(condition, input, input.ScalarOperand(other));
     }
 
     /// <summary>
@@ -72,9 +73,13 @@ public sealed partial class Tensor
     /// the mask is zero.
     /// </summary>
     /// <exception cref="ArgumentException">The mask does not broadcast with this tensor.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">This tensor is int64 and <paramref name="value"/> is NaN, infinite or out of its range.</exception>
     public Tensor MaskedFill(Tensor mask, double value)
     {
         Guard.NotNull(mask, nameof(mask));
+        // masked_fill keeps the tensor's dtype: a number an int64 tensor cannot hold is refused, as PyTorch refuses it.
+        if (DType == DType.Int64 && !FitsInt64(value))
+            throw new ArgumentOutOfRangeException(nameof(value), value, $"value cannot be converted to type int64 without overflow: this tensor is Int64, and {value} is not in its range");
         return Where(mask, Scalar(value, DType), this);
     }
 

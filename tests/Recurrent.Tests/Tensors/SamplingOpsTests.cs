@@ -65,6 +65,34 @@ public class TopKTests
     }
 
     [Fact]
+    public void EdgeShapes_IntegersSmallestFirst_AndOffsetViews()
+    {
+        var (v, i) = Tensor.Zeros(2, 0).TopK(0);
+        Assert.Equal([2, 0], v.Shape);
+        Assert.Equal([2, 0], i.Shape);
+        var ints = Tensor.FromArray(new long[] { 4, -2, 9, -2 });
+        (v, i) = ints.TopK(3, largest: false);
+        Assert.Equal(new long[] { -2, -2, 4 }, v.ToArray<long>());
+        Assert.Equal(new long[] { 1, 3, 0 }, i.ToArray<long>());
+        var rows = Tensor.FromArray(new float[,] { { 9, 9, 9 }, { 1, 7, 3 }, { 8, 2, 5 } });
+        (v, i) = rows[1..].TopK(2);                               // a view that starts past the storage's first element
+        Assert.Equal(new float[] { 7, 3, 8, 5 }, v.ToArray<float>());
+        Assert.Equal(new long[] { 1, 2, 0, 2 }, i.ToArray<long>());
+    }
+
+    [Fact]
+    public void TheFirstOfOne_IsTheFirstOfASort()
+    {
+        // k = 1 scans instead of sorting: the same choice, ties and NaN included, both orders.
+        var r = new Random(5);
+        var data = new double[40 * 9];
+        for (int n = 0; n < data.Length; n++) data[n] = r.Next(4) == 0 ? double.NaN : r.Next(5);
+        var x = Tensor.FromArray(data, 40, 9);
+        foreach (bool largest in new[] { true, false })
+            Assert.Equal(x.TopK(3, largest: largest).Indices[.., 0].ToArray<long>(), x.TopK(1, largest: largest).Indices.Squeeze(1).ToArray<long>());
+    }
+
+    [Fact]
     public void ZeroDimTensor_HasOneElement()
     {
         var s = Tensor.Scalar(2.5);
@@ -139,6 +167,19 @@ public class MultinomialTests
             double se = Math.Sqrt(p[c] * (1 - p[c]) / n);
             Assert.True(Math.Abs(counts[c] / (double)n - p[c]) <= 5 * se + 1e-12, $"category {c}: {counts[c]} of {n}, expected share {p[c]}");
         }
+    }
+
+    [Fact]
+    public void WithoutReplacement_TheFirstOfSeveralDrawsFollowsTheWeights()
+    {
+        var w = Tensor.FromArray(new double[] { 1, 2, 5, 2 });
+        double[] p = [0.1, 0.2, 0.5, 0.2];
+        var g = new Generator(21);
+        const int n = 10_000;
+        var counts = new int[4];
+        for (int i = 0; i < n; i++) counts[w.Multinomial(3, generator: g).ToArray<long>()[0]]++;
+        for (int c = 0; c < 4; c++)
+            Assert.True(Math.Abs(counts[c] / (double)n - p[c]) <= 5 * Math.Sqrt(p[c] * (1 - p[c]) / n), $"category {c}: {counts[c]} of {n}");
     }
 
     [Fact]
@@ -271,6 +312,16 @@ public class WhereTests
         Assert.Equal(new double[] { 0, 0, 3, 4 }, promoted.ToArray<double>());
         var ints = Tensor.Where(Tensor.FromArray(new long[] { 0, 1 }), Tensor.FromArray(new long[] { 5, 6 }), Tensor.FromArray(new long[] { 7, 8 }));
         Assert.Equal(new long[] { 7, 6 }, ints.ToArray<long>());
+        // A Python number against an int64 tensor: a fraction makes the result float32, as torch.where's.
+        var mixed = Tensor.Where(Tensor.FromArray(new long[] { 1, 0 }), Tensor.FromArray(new long[] { 5, 6 }), 0.5);
+        Assert.Equal(DType.Float32, mixed.DType);
+        Assert.Equal(new float[] { 5, 0.5f }, mixed.ToArray<float>());
+        Assert.Equal(DType.Int64, Tensor.Where(Tensor.FromArray(new long[] { 1, 0 }), Tensor.FromArray(new long[] { 5, 6 }), 2.0).DType);
+        var longs = Tensor.FromArray(new long[] { 3, 4 });
+        Assert.Equal(new long[] { 7, 4 }, longs.MaskedFill(Tensor.FromArray(new long[] { 1, 0 }), 7).ToArray<long>());
+        var overflow = Assert.Throws<ArgumentOutOfRangeException>(() => longs.MaskedFill(Tensor.FromArray(new long[] { 1, 0 }), double.NegativeInfinity));
+        Assert.Equal("value", overflow.ParamName);
+        Assert.Contains("value cannot be converted to type int64 without overflow", overflow.Message);
         var e = Assert.Throws<ArgumentException>(() => Tensor.Where(Tensor.Ones(2), Tensor.Ones(3), Tensor.Ones(3)));
         Assert.Contains("where: condition [2], input [3] and other [3] do not broadcast", e.Message);
     }
