@@ -129,6 +129,19 @@ public class OpsExportTests
     }
 
     [Fact]
+    public void LayerNormWithAndWithoutAffine()
+    {
+        var affine = new LayerNorm(6, eps: 1e-4);
+        Init.Normal_(affine.Weight!, generator: G);
+        Init.Normal_(affine.Bias!, generator: G);
+        var plain = new LayerNorm([2, 3], elementwiseAffine: false);
+        var noBias = new LayerNorm(6, bias: false);
+        var model = new Sequential(affine);
+        Check("layernorm", xs => [affine.Forward(xs[0]), plain.Forward(xs[0].Reshape(xs[0].Size(0), xs[0].Size(1), 2, 3)), noBias.Forward(xs[0] * 2.0)],
+            SeqBatch(6), model);
+    }
+
+    [Fact]
     public void OneHotBuiltWithOps()
     {
         const int V = 7;

@@ -245,6 +245,29 @@ internal sealed partial class OnnxTracer
                     OnnxAttribute.Of("axis", (long)d), OnnxAttribute.Of("keepdims", keep ? 1L : 0L)));
                 return;
             }
+            case "LayerNorm":
+            {
+                var r = (Tensor)result;
+                var x = Lookup(inputs[0]!, "LayerNorm");
+                int k = (int)args[0]!;
+                double eps = (double)args[1]!;
+                var normalized = inputs[0]!.ShapeRef[^k..];
+                // ONNX's LayerNormalization needs a scale: ones when the layer has no weight.
+                Value scale;
+                if (inputs[1] is { } w) scale = Lookup(w, "LayerNorm");
+                else
+                {
+                    int n = normalized.Aggregate(1, (a, b) => a * b);
+                    long[] dims = [.. normalized.Select(d => (long)d)];
+                    scale = G.Initializer(x.Type == OnnxElementType.Double
+                        ? OnnxTensor.FromDoubles("layernorm_ones", dims, Enumerable.Repeat(1.0, n).ToArray())
+                        : OnnxTensor.FromFloats("layernorm_ones", dims, Enumerable.Repeat(1f, n).ToArray()));
+                }
+                Value? shift = inputs[2] is { } b ? Lookup(b, "LayerNorm") : null;
+                Bind(r, G.Node("LayerNormalization", [x, scale, shift], x.Type, x.Dims,
+                    OnnxAttribute.Of("axis", (long)-k), OnnxAttribute.Of("epsilon", (float)eps)));
+                return;
+            }
             case "Where":
             {
                 var r = (Tensor)result;
