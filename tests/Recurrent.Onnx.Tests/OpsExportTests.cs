@@ -129,6 +129,12 @@ public class OpsExportTests
     }
 
     [Fact]
+    public void LeakyReluEluSilu()
+    {
+        Check("activations", xs => [new LeakyReLU(0.2).Forward(xs[0]), new ELU(0.5).Forward(xs[0] * 3.0), new SiLU().Forward(xs[0])], SeqBatch(4));
+    }
+
+    [Fact]
     public void LayerNormWithAndWithoutAffine()
     {
         var affine = new LayerNorm(6, eps: 1e-4);

@@ -312,6 +312,31 @@ public class DropoutTests
 public class ActivationTests
 {
     [Fact]
+    public void LeakyReluEluSilu_AsTheirDefinitions_WithPyTorchsGradientsAtZero()
+    {
+        var x = Tensor.FromArray(new double[] { -2, -0.5, 0, 0.5, 3, 800 }).RequiresGrad_();
+        var xs = x.ToArray<double>();
+        Assert.Equal(xs.Select(v => v > 0 ? v : 0.1 * v), new LeakyReLU(0.1).Forward(x).ToArray<double>());
+        Assert.Equal(xs.Select(v => v > 0 ? v : 1.5 * (Math.Exp(v) - 1)), new ELU(1.5).Forward(x).ToArray<double>());
+        var silu = new SiLU().Forward(x).ToArray<double>();
+        for (int i = 0; i < xs.Length; i++) Assert.Equal(xs[i] / (1 + Math.Exp(-xs[i])), silu[i], 12);
+        // d/dx at 0 is the negative side's (PyTorch: self > 0 ? grad : grad * slope); x = 800 gives no inf to ELU's gradient.
+        Functional.LeakyRelu(x, 0.1).Sum().Backward();
+        Assert.Equal(new double[] { 0.1, 0.1, 0.1, 1, 1, 1 }, x.Grad!.ToArray<double>());
+        x.Grad = null;
+        Functional.Elu(x, 1.5).Sum().Backward();
+        var ge = x.Grad!.ToArray<double>();
+        Assert.Equal(1.5, ge[2]);
+        Assert.Equal(1.0, ge[5]);
+        Assert.All(ge, v => Assert.True(double.IsFinite(v)));
+        var y = Tensor.FromArray(new double[] { -1.3, -0.2, 0.4, 2.1 }).RequiresGrad_();
+        Assert.Null(GradCheck.Check(t => [Functional.LeakyRelu(t[0], 0.2), Functional.Elu(t[0], 0.7), Functional.Silu(t[0])], [y]));
+        Assert.Equal("LeakyReLU(negative_slope=0.01)", new LeakyReLU().ToString());
+        Assert.Equal("ELU(alpha=1.0)", new ELU().ToString());
+        Assert.Equal("SiLU()", new SiLU().ToString());
+    }
+
+    [Fact]
     public void ModulesMatchTensorOpsAndPrintLikePyTorch()
     {
         var x = Tensor.Randn([2, 3], DType.Float64, new Generator(1));
