@@ -134,7 +134,7 @@ public static class Trainer
         ctx.Out.WriteLine(string.Create(Inv,
             $"{(plan.Resumed is null ? "training" : $"resuming {Path.GetFileName(plan.Resumed.Folder)} at step {session.StartStep}:")} {m.Kind} (embedding {m.EmbeddingSize}, hidden {m.HiddenSize}, {m.NumLayers} layer{(m.NumLayers == 1 ? "" : "s")}, {session.Model.ParameterCount:N0} parameters) on {data.Description}"));
         ctx.Out.WriteLine(string.Create(Inv,
-            $"  {data.TrainTokens.Length:N0} training / {data.ValTokens.Length:N0} validation characters, vocabulary {data.Vocab.Count}; seq-len {cfg.SeqLen}, batch {cfg.BatchSize}, {cfg.Optimizer} {cfg.DescribeLr()}, clip {cfg.ClipNorm}, seed {cfg.Seed}, {cfg.Threads} thread{(cfg.Threads == 1 ? "" : "s")}; steps {cfg.Steps}{(plan.TimeLimit is { } tl ? $", time limit {ProgressReporter.Format(tl)}" : "")}; run folder {plan.RunFolder}"));
+            $"  {data.TrainTokens.Length:N0} training / {data.ValTokens.Length:N0} validation characters, vocabulary {data.Vocab.Count}; seq-len {cfg.SeqLen}, batch {cfg.BatchSize}, {cfg.Optimizer} {cfg.DescribeLr()}, clip {cfg.ClipNorm}, seed {cfg.Seed}, {cfg.Threads} thread{(cfg.Threads == 1 ? "" : "s")} ({Recurrent.Kernels.Gemm.InstructionSet} kernels); steps {cfg.Steps}{(plan.TimeLimit is { } tl ? $", time limit {ProgressReporter.Format(tl)}" : "")}; run folder {plan.RunFolder}"));
         if (plan.Resumed is { } ck && cfg.Threads != ck.Config.Training.Threads)
             ctx.Error.WriteLine($"{CliApp.Name}: warning: the checkpoint was trained with {ck.Config.Training.Threads} threads and this run uses {cfg.Threads}; losses may differ in the last bits from an uninterrupted run.");
     }

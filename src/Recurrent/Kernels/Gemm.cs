@@ -91,6 +91,18 @@ public static unsafe partial class Gemm
         Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmIsa.Auto, Parallelism.Threads);
     }
 
+    /// <summary>
+    /// The vector instructions the matrix and recurrent kernels use in this process: "AVX-512", "AVX2+FMA" or "portable"
+    /// (no x64 vector kernel: another architecture, or a NativeAOT binary published without an instruction set that
+    /// includes AVX2, which is several times slower; see the README's NativeAOT notes).
+    /// </summary>
+    public static string InstructionSet => BestIsa switch
+    {
+        GemmIsa.Avx512 => "AVX-512",
+        GemmIsa.Avx2 => "AVX2+FMA",
+        _ => "portable",
+    };
+
     /// <summary>The instruction set <see cref="GemmIsa.Auto"/> resolves to in this process.</summary>
     internal static GemmIsa BestIsa { get; } =
         Avx512F.IsSupported ? GemmIsa.Avx512 :

@@ -11,6 +11,16 @@ namespace Recurrent.Tests.Kernels;
 [Collection(Serial.Name)]
 public class GemmTests
 {
+    [Fact]
+    public void InstructionSet_NamesTheKernelsThisProcessRuns()
+    {
+        // What `recurrent train` prints and the NativeAOT deployment test checks: the best set this process can run
+        // (the ISA-off reruns of .ci/run see the lower ones).
+        string expected = System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "AVX-512"
+            : System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported ? "AVX2+FMA" : "portable";
+        Assert.Equal(expected, Gemm.InstructionSet);
+    }
+
     // GemmIsa is internal, so theories take its name.
     public static TheoryData<string, bool, bool> IsaAndLayouts()
     {
