@@ -287,9 +287,7 @@ internal sealed partial class OnnxTracer
             {
                 var (values, indices) = ((Tensor, Tensor))result;
                 var x = Lookup(inputs[0]!, "TopK");
-                int k = (int)args[0]!, d = (int)args[1]!;
-                if (x.Rank == 0)
-                    throw new OnnxExportException("TopK of a 0-dim tensor cannot be exported (ONNX's TopK needs an axis): Unsqueeze(0) it first.");
+                int k = (int)args[0]!, d = (int)args[1]!;   // never 0-dim: TopK of a 0-dim tensor reports its 1-dim form
                 // k equal to a dynamic dimension's example is that dimension (x.TopK(x.Size(-1)) sorts the whole axis at
                 // any length); any other k that equals a dynamic size was read with Size(...) and would be frozen.
                 Value kValue;

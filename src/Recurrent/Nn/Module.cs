@@ -128,7 +128,7 @@ public abstract class Module
         {
             var parent = m;
             if (!m._modules.TryGetValue(parts[i], out m!))
-                throw new ArgumentException($"{TypeName} has no submodule `{string.Join(".", parts[..(i + 1)])}` (looking up \"{name}\"); {(i == 0 ? "its" : $"`{string.Join(".", parts[..i])}`'s")} submodules are: {(parent._moduleOrder.Count == 0 ? "none" : string.Join(", ", parent._moduleOrder))}", argument);
+                throw new ArgumentException($"{TypeName} has no submodule `{string.Join(".", parts[..(i + 1)])}` (looking up \"{name}\"); {(i == 0 ? "its" : $"`{string.Join(".", parts[..i])}`'s")} submodules are: {parent.SubmoduleNames()}", argument);
         }
         return (m, parts[^1]);
     }
@@ -260,8 +260,11 @@ public abstract class Module
         var (owner, leaf) = Resolve(target, nameof(target));
         return owner._modules.TryGetValue(leaf, out var m)
             ? m
-            : throw new ArgumentException($"{owner.TypeName} has no submodule `{leaf}` (looking up \"{target}\"); its submodules are: {(owner._moduleOrder.Count == 0 ? "none" : string.Join(", ", owner._moduleOrder))}", nameof(target));
+            : throw new ArgumentException($"{owner.TypeName} has no submodule `{leaf}` (looking up \"{target}\"); its submodules are: {owner.SubmoduleNames()}", nameof(target));
     }
+
+    // The names of the direct submodules, for messages.
+    private string SubmoduleNames() => _moduleOrder.Count == 0 ? "none" : string.Join(", ", _moduleOrder);
 
     /// <summary>
     /// Calls <paramref name="fn"/> on every submodule, depth first, then on this module, as <c>apply(fn)</c>: the usual

@@ -207,6 +207,7 @@ public sealed partial class Tensor
         var order = new int[size];
         var keys = new double[size];
         var longKeys = DType == DType.Int64 ? new long[size] : null;
+        var longData = longKeys is null ? null : c.Arr<long>();
         Comparison<int> compare = longKeys is not null
             ? (a, b) => largest ? longKeys[b].CompareTo(longKeys[a]) is var l && l != 0 ? l : a.CompareTo(b)
                                 : longKeys[a].CompareTo(longKeys[b]) is var m && m != 0 ? m : a.CompareTo(b)
@@ -219,7 +220,7 @@ public sealed partial class Tensor
                 for (int i = 0; i < size; i++)
                 {
                     order[i] = i;
-                    if (longKeys is not null) longKeys[i] = c.Arr<long>()[b + i * inner];
+                    if (longKeys is not null) longKeys[i] = longData![b + i * inner];
                     else keys[i] = c.At(b + i * inner);
                 }
                 if (k == 1)

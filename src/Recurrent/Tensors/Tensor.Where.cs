@@ -37,12 +37,7 @@ public sealed partial class Tensor
             var c = condition.Expand(shape).Contiguous();
             take = new bool[c.Numel];
             for (int i = 0; i < take.Length; i++) take[i] = c.At(c.Offset + i) != 0;
-            result = dtype switch
-            {
-                DType.Float32 => Choose<float>(take, input, other, shape),
-                DType.Float64 => Choose<double>(take, input, other, shape),
-                _ => Choose<long>(take, input, other, shape),
-            };
+            result = Choose(take, input, other, shape, dtype);
         }
         int[] inShape = input.ShapeRef, otherShape = other.ShapeRef;
         result = Record(result, "WhereBackward0", g =>
